@@ -1,0 +1,93 @@
+"""HTTP face of the domain: typed errors mapped to status codes, in this one place.
+
+Validation errors (pydantic's and our capability checks) share one body, the HTTPValidationError
+schema the OpenAPI document publishes: {"detail": [{"loc": [...], "msg": "...", "type": "..."}]}.
+Every other error is {"error": {"code": "...", "message": "..."}}. No stack trace leaves the function.
+"""
+
+from __future__ import annotations
+
+import base64
+from http import HTTPStatus
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+
+from videojobs.errors import (
+    DependencyUnavailable,
+    InvalidWebhook,
+    JobNotFound,
+    ProviderError,
+    ProviderNotConfigured,
+    RequestRejected,
+    VideoJobError,
+    WebhookConflict,
+    WebhookUnauthorized,
+)
+from videojobs.observability import logger
+
+ERROR_STATUS: dict[type[VideoJobError], HTTPStatus] = {
+    JobNotFound: HTTPStatus.NOT_FOUND,
+    WebhookUnauthorized: HTTPStatus.UNAUTHORIZED,
+    InvalidWebhook: HTTPStatus.BAD_REQUEST,
+    WebhookConflict: HTTPStatus.CONFLICT,
+    ProviderNotConfigured: HTTPStatus.SERVICE_UNAVAILABLE,
+    DependencyUnavailable: HTTPStatus.SERVICE_UNAVAILABLE,
+}
+
+
+def _json(status: HTTPStatus, body: dict[str, Any]) -> Response[dict[str, Any]]:
+    return Response(status_code=status.value, content_type=content_types.APPLICATION_JSON, body=body)
+
+
+def _error(status: HTTPStatus, code: str, message: str) -> Response[dict[str, Any]]:
+    return _json(status, {"error": {"code": code, "message": message}})
+
+
+def _validation_item(error: Any) -> dict[str, Any]:
+    return {"loc": list(error["loc"]), "msg": str(error.get("msg", "invalid value")), "type": error["type"]}
+
+
+def _invalid_request(error: RequestValidationError) -> Response[dict[str, Any]]:
+    return _json(HTTPStatus.UNPROCESSABLE_ENTITY, {"detail": [_validation_item(e) for e in error.errors()]})
+
+
+def _rejected(error: RequestRejected) -> Response[dict[str, Any]]:
+    item = {"loc": ["body", error.field], "msg": error.reason, "type": error.code}
+    return _json(HTTPStatus.UNPROCESSABLE_ENTITY, {"detail": [item]})
+
+
+def _provider_failed(error: ProviderError) -> Response[dict[str, Any]]:
+    status = HTTPStatus.SERVICE_UNAVAILABLE if error.retryable else HTTPStatus.BAD_GATEWAY
+    return _error(status, error.code, str(error))
+
+
+def _domain_error(error: VideoJobError) -> Response[dict[str, Any]]:
+    status = next(
+        (code for kind, code in ERROR_STATUS.items() if isinstance(error, kind)),
+        HTTPStatus.INTERNAL_SERVER_ERROR,
+    )
+    if status >= HTTPStatus.INTERNAL_SERVER_ERROR:
+        logger.warning("request failed", error_code=error.code, error=str(error))
+    return _error(status, error.code, str(error))
+
+
+def _unexpected(error: Exception) -> Response[dict[str, Any]]:
+    logger.exception("unexpected error")
+    return _error(HTTPStatus.INTERNAL_SERVER_ERROR, "internal_error", "internal error")
+
+
+def install_error_handlers(app: APIGatewayHttpResolver) -> None:
+    app.exception_handler(RequestValidationError)(_invalid_request)
+    app.exception_handler(RequestRejected)(_rejected)
+    app.exception_handler(ProviderError)(_provider_failed)
+    app.exception_handler(VideoJobError)(_domain_error)
+    app.exception_handler(Exception)(_unexpected)
+
+
+def raw_body(app: APIGatewayHttpResolver) -> bytes:
+    """The request body exactly as sent: signatures are computed over these bytes."""
+    event = app.current_event
+    body = event.body or ""
+    return base64.b64decode(body) if event.is_base64_encoded else body.encode()

@@ -1,0 +1,79 @@
+"""Typed errors of the domain. The HTTP status each maps to is decided in one place (api.py)."""
+
+from __future__ import annotations
+
+
+class VideoJobError(Exception):
+    """Base of every error the domain raises on purpose."""
+
+    code = "error"
+
+
+class RequestRejected(VideoJobError):
+    """The request is valid JSON of the right shape but asks for something we cannot serve."""
+
+    code = "unsupported"
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+class JobNotFound(VideoJobError):
+    code = "job_not_found"
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"job {job_id} not found")
+        self.job_id = job_id
+
+
+class WebhookUnauthorized(VideoJobError):
+    """Missing or wrong token, forged or stale signature."""
+
+    code = "unauthorized"
+
+
+class InvalidWebhook(VideoJobError):
+    """The webhook is authentic but its body is not what the provider's dialect says."""
+
+    code = "invalid_webhook"
+
+
+class WebhookConflict(VideoJobError):
+    """The webhook is about another provider or prediction than the job's."""
+
+    code = "webhook_conflict"
+
+
+class ProviderError(VideoJobError):
+    """A provider call failed. ``retryable`` says whether trying again later may help."""
+
+    code = "provider_error"
+
+    def __init__(self, message: str, *, retryable: bool, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.status_code = status_code
+
+
+class ProviderNotConfigured(VideoJobError):
+    code = "provider_not_configured"
+
+
+class DependencyUnavailable(VideoJobError):
+    """Our own infrastructure (queue, bus) refused a call; the caller should retry."""
+
+    code = "dependency_unavailable"
+
+
+class TransferFailed(VideoJobError):
+    """Copying the output failed in a way another attempt may fix (network, S3)."""
+
+    code = "transfer_failed"
+
+
+class OutputRejected(VideoJobError):
+    """The output can never be copied: a disallowed URL, or not an MP4."""
+
+    code = "output_rejected"

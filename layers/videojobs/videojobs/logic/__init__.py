@@ -1,0 +1,1 @@
+"""Use cases: pure functions of (input, ports)."""

@@ -1,0 +1,110 @@
+"""POST /webhooks/{provider}/{job_id}: authenticate, then apply the provider's verdict once."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+
+from pydantic import BaseModel
+
+from videojobs.dependencies import Dependencies
+from videojobs.errors import DependencyUnavailable, JobNotFound, WebhookConflict
+from videojobs.logic.outcomes import fail_job
+from videojobs.models import (
+    AWAITING_PROVIDER,
+    Job,
+    JobError,
+    JobStatus,
+    ProviderName,
+    ProviderState,
+    ProviderUpdate,
+    TransferRequest,
+)
+from videojobs.observability import logger
+
+
+class UpdateEffect(StrEnum):
+    APPLIED = "applied"
+    IGNORED = "ignored"
+
+
+class WebhookReceipt(BaseModel):
+    job_id: str
+    status: JobStatus
+    effect: UpdateEffect
+
+
+def receive_webhook(
+    provider_name: ProviderName,
+    job_id: str,
+    token: str | None,
+    headers: Mapping[str, str],
+    body: bytes,
+    deps: Dependencies,
+) -> WebhookReceipt:
+    # The token is checked before anything is read, so a forged call costs no I/O.
+    deps.authenticator.verify_token(job_id, token)
+    provider = deps.provider(provider_name)
+    signing_secret = deps.authenticator.signing_secret_for(job_id)
+    update = provider.parse_webhook(headers, body, signing_secret=signing_secret)
+
+    job = deps.jobs.get(job_id)
+    if job is None:
+        raise JobNotFound(job_id)
+    if job.provider != provider_name:
+        raise WebhookConflict(f"job {job_id} belongs to {job.provider}, not {provider_name}")
+    if job.provider_job_id is not None and job.provider_job_id != update.provider_job_id:
+        raise WebhookConflict(f"webhook is about prediction {update.provider_job_id}, not the job's")
+    return apply_provider_update(job, update, deps)
+
+
+def apply_provider_update(job: Job, update: ProviderUpdate, deps: Dependencies) -> WebhookReceipt:
+    """Move the job forward on the provider's word; a duplicate or late word changes nothing."""
+    changed: Job | None
+    if update.state is ProviderState.SUCCEEDED and update.output_url:
+        changed = _start_transfer(job, update, update.output_url, deps)
+    elif update.state is ProviderState.SUCCEEDED:
+        error = JobError(code="provider_output_missing", message="provider reported success without output")
+        changed = fail_job(job, error, deps)
+    elif update.state is ProviderState.FAILED:
+        message = update.error_message or "provider reported failure"
+        changed = fail_job(job, JobError(code="provider_failed", message=message), deps)
+    else:
+        changed = deps.jobs.transition(
+            job.job_id,
+            to=JobStatus.PROCESSING,
+            allowed_from={JobStatus.QUEUED, JobStatus.SUBMITTED},
+            changes={"provider_job_id": update.provider_job_id},
+            now=deps.clock(),
+        )
+    if changed is None:
+        current = deps.jobs.get(job.job_id) or job
+        logger.info("provider update ignored", job_id=job.job_id, status=current.status, state=update.state)
+        return WebhookReceipt(job_id=job.job_id, status=current.status, effect=UpdateEffect.IGNORED)
+    return WebhookReceipt(job_id=job.job_id, status=changed.status, effect=UpdateEffect.APPLIED)
+
+
+def _start_transfer(job: Job, update: ProviderUpdate, output_url: str, deps: Dependencies) -> Job | None:
+    transferring = deps.jobs.transition(
+        job.job_id,
+        to=JobStatus.TRANSFERRING,
+        allowed_from=AWAITING_PROVIDER,
+        changes={"provider_job_id": update.provider_job_id, "output_url": output_url},
+        now=deps.clock(),
+    )
+    if transferring is None:
+        return None
+    try:
+        deps.transfers.enqueue(TransferRequest(job_id=job.job_id, source_url=output_url))
+    except DependencyUnavailable:
+        # Undo the claim so the provider's retry of this webhook can start the transfer again.
+        deps.jobs.transition(
+            job.job_id,
+            to=job.status,
+            allowed_from={JobStatus.TRANSFERRING},
+            changes={"output_url": None},
+            now=deps.clock(),
+        )
+        raise
+    logger.info("transfer enqueued", job_id=job.job_id)
+    return transferring

@@ -1,0 +1,43 @@
+"""POST /jobs: store the job, create the prediction with our webhook, record the provider's id."""
+
+from __future__ import annotations
+
+from videojobs.capabilities import check_request
+from videojobs.dependencies import Dependencies
+from videojobs.errors import ProviderError, RequestRejected
+from videojobs.logic.outcomes import fail_job
+from videojobs.models import Job, JobError, JobRequest, JobStatus
+from videojobs.observability import logger
+
+
+def submit_job(request: JobRequest, deps: Dependencies, *, fallback_base_url: str | None = None) -> Job:
+    """Nothing is written unless the request passes every check; provider failures fail the job."""
+    check_request(request)
+    provider = deps.provider(request.provider)
+    base_url = deps.public_base_url or fallback_base_url
+    if not base_url:
+        raise RequestRejected("provider", "no public callback URL is configured (PUBLIC_BASE_URL)")
+
+    now = deps.clock()
+    job = Job.new(request, now=now, retention=deps.job_retention)
+    deps.jobs.create(job)
+    webhook = deps.authenticator.target_for(base_url, request.provider, job.job_id)
+    try:
+        receipt = provider.create_prediction(request, webhook)
+    except ProviderError as error:
+        logger.warning("provider refused the job", job_id=job.job_id, provider=job.provider, error=str(error))
+        fail_job(job, JobError(code=error.code, message=str(error)), deps)
+        raise
+
+    submitted = deps.jobs.transition(
+        job.job_id,
+        to=JobStatus.SUBMITTED,
+        allowed_from={JobStatus.QUEUED},
+        changes={"provider_job_id": receipt.provider_job_id},
+        now=deps.clock(),
+    )
+    if submitted is not None:
+        return submitted
+    # The provider's webhook beat us here and already moved the job on.
+    current = deps.jobs.get(job.job_id)
+    return current if current is not None else job

@@ -1,0 +1,108 @@
+"""The transfer queue's work: stream the provider's output into S3, then mark the job succeeded."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator
+
+from videojobs.dependencies import Dependencies
+from videojobs.errors import OutputRejected, TransferFailed
+from videojobs.logic.outcomes import fail_job
+from videojobs.models import Job, JobError, JobStatus, TransferRequest, VideoObject
+from videojobs.observability import logger
+
+MP4_CONTENT_TYPE = "video/mp4"
+TRANSFERRING_ONLY = frozenset({JobStatus.TRANSFERRING})
+
+
+def video_key(job_id: str) -> str:
+    return f"videos/{job_id}.mp4"
+
+
+class Mp4Stream:
+    """Passes chunks through while hashing them; fails early unless the file opens with an ftyp box."""
+
+    def __init__(self, chunks: Iterable[bytes], *, expected_size: int | None) -> None:
+        self._chunks = chunks
+        self._expected_size = expected_size
+        self._sha256 = hashlib.sha256()
+        self.size_bytes = 0
+
+    @property
+    def sha256(self) -> str:
+        return self._sha256.hexdigest()
+
+    def __iter__(self) -> Iterator[bytes]:
+        head = b""
+        checked = False
+        for chunk in self._chunks:
+            if not checked:
+                head += chunk
+                if len(head) < 8:
+                    continue
+                if head[4:8] != b"ftyp":
+                    raise OutputRejected("output is not an MP4 (no ftyp box)")
+                checked, chunk = True, head
+            self._sha256.update(chunk)
+            self.size_bytes += len(chunk)
+            yield chunk
+        if not checked:
+            raise OutputRejected("output is not an MP4 (too short)")
+        if self._expected_size is not None and self._expected_size != self.size_bytes:
+            # Raised before the upload completes, so the partial copy is discarded.
+            raise TransferFailed(f"got {self.size_bytes} bytes of {self._expected_size}")
+
+
+def transfer_video(request: TransferRequest, deps: Dependencies) -> Job | None:
+    """Copy once. Raises TransferFailed when another delivery of the message may succeed."""
+    job = deps.jobs.get(request.job_id)
+    if job is None or job.status is not JobStatus.TRANSFERRING:
+        logger.info("transfer not needed", job_id=request.job_id, status=job.status if job else None)
+        return None
+    try:
+        video = _copy(job, request.source_url, deps)
+    except OutputRejected as rejected:
+        logger.warning("output rejected", job_id=job.job_id, reason=str(rejected))
+        error = JobError(code=rejected.code, message=str(rejected))
+        return fail_job(job, error, deps, allowed_from=TRANSFERRING_ONLY)
+    except TransferFailed as failure:
+        logger.warning("transfer attempt failed", job_id=job.job_id, reason=str(failure))
+        deps.jobs.record_transfer_error(job.job_id, str(failure), now=deps.clock())
+        raise
+
+    succeeded = deps.jobs.transition(
+        job.job_id,
+        to=JobStatus.SUCCEEDED,
+        allowed_from=TRANSFERRING_ONLY,
+        changes={"video": video.model_dump(), "transfer_error": None},
+        now=deps.clock(),
+    )
+    if succeeded is not None:
+        deps.events.job_succeeded(succeeded)
+        logger.info("video stored", job_id=job.job_id, key=video.key, size_bytes=video.size_bytes)
+    return succeeded
+
+
+def _copy(job: Job, source_url: str, deps: Dependencies) -> VideoObject:
+    policy = deps.download_policies[job.provider]
+    policy.check(source_url)
+    with deps.source.open(source_url, policy) as download:
+        stream = Mp4Stream(download.chunks, expected_size=download.content_length)
+        stored = deps.videos.upload_stream(video_key(job.job_id), stream, content_type=MP4_CONTENT_TYPE)
+    return VideoObject(
+        bucket=stored.bucket,
+        key=stored.key,
+        size_bytes=stream.size_bytes,
+        sha256=stream.sha256,
+        content_type=MP4_CONTENT_TYPE,
+    )
+
+
+def fail_dead_lettered_transfer(request: TransferRequest, deps: Dependencies) -> Job | None:
+    """The message ran out of deliveries: the job fails with the last attempt's reason."""
+    job = deps.jobs.get(request.job_id)
+    if job is None:
+        return None
+    reason = job.transfer_error or "transfer message was dead-lettered"
+    error = JobError(code="transfer_failed", message=f"copying the video failed: {reason}")
+    return fail_job(job, error, deps, allowed_from=TRANSFERRING_ONLY)

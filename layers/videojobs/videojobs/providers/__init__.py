@@ -1,0 +1,1 @@
+"""One module per provider dialect, each implementing the VideoProvider port."""

@@ -1,0 +1,156 @@
+"""EachLabs Predictions API (../shared/provider-docs/eachlabs-seedance-2.0.txt).
+
+Create: POST /v1/prediction with X-API-Key, {model, version "0.0.1", input, webhook_url, webhook_secret}.
+Webhook: {exec_id, status succeeded|failed, output, error}, signed when webhook_secret was sent:
+X-Webhook-Signature: sha256=<hex HMAC-SHA256(secret, "{X-Webhook-Timestamp}.{raw body}")>.
+Status: GET /v1/prediction/{id} -> status processing|success|error, output (URL string).
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any, Literal
+
+import httpx
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr
+
+from videojobs.errors import WebhookUnauthorized
+from videojobs.models import JobRequest, ProviderReceipt, ProviderState, ProviderUpdate, WebhookTarget
+from videojobs.ports import Clock
+from videojobs.providers._http import parse_webhook_body, parse_wire, request_json
+from videojobs.security import hmac_sha256_hex
+
+TEXT_TO_VIDEO = "bytedance-seedance-2-0-text-to-video-fast"
+IMAGE_TO_VIDEO = "bytedance-seedance-2-0-image-to-video-fast"
+MODEL_VERSION = "0.0.1"
+SIGNATURE_HEADER = "x-webhook-signature"
+TIMESTAMP_HEADER = "x-webhook-timestamp"
+
+
+class _CreateResponse(BaseModel):
+    # The document shows no create response; the live API answers {"predictionID": ...}.
+    prediction_id: str = Field(validation_alias=AliasChoices("predictionID", "prediction_id", "id"))
+
+
+class _Webhook(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    exec_id: str = Field(min_length=1)
+    status: Literal["succeeded", "failed"]
+    output: str | None = None
+    error: str | None = None
+
+
+class _Prediction(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    id: str | None = None
+    status: Literal["processing", "success", "error"]
+    output: str | None = None
+    message: str | None = None
+    details: str | None = None
+
+
+def _input(request: JobRequest) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "prompt": request.prompt,
+        "image_url": request.first_frame_url,
+        "end_image_url": request.last_frame_url,
+        "resolution": request.resolution,
+        "duration": str(request.duration) if request.duration is not None else None,
+        "aspect_ratio": request.aspect_ratio,
+        "generate_audio": request.generate_audio,
+        "seed": str(request.seed) if request.seed is not None else None,
+        "end_user_id": request.end_user_id,
+    }
+    return {key: value for key, value in fields.items() if value is not None}
+
+
+class EachLabsProvider:
+    name: Literal["eachlabs"] = "eachlabs"
+
+    def __init__(
+        self,
+        client: httpx.Client,
+        *,
+        base_url: str,
+        api_key: SecretStr,
+        clock: Clock,
+        max_webhook_age: timedelta,
+    ) -> None:
+        self._client = client
+        self._base_url = base_url.rstrip("/")
+        self._api_key = api_key
+        self._clock = clock
+        self._max_webhook_age = max_webhook_age
+
+    def _headers(self) -> dict[str, str]:
+        return {"X-API-Key": self._api_key.get_secret_value()}
+
+    def create_prediction(self, request: JobRequest, webhook: WebhookTarget) -> ProviderReceipt:
+        body = {
+            "model": IMAGE_TO_VIDEO if request.is_image_to_video else TEXT_TO_VIDEO,
+            "version": MODEL_VERSION,
+            "input": _input(request),
+            "webhook_url": webhook.url,
+            "webhook_secret": webhook.signing_secret,
+        }
+        data = request_json(
+            self._client,
+            "POST",
+            f"{self._base_url}/v1/prediction",
+            provider=self.name,
+            headers=self._headers(),
+            json=body,
+        )
+        created = parse_wire(_CreateResponse, data, provider=self.name)
+        return ProviderReceipt(provider_job_id=created.prediction_id)
+
+    def parse_webhook(
+        self, headers: Mapping[str, str], body: bytes, *, signing_secret: str
+    ) -> ProviderUpdate:
+        self._verify_signature({k.lower(): v for k, v in headers.items()}, body, signing_secret)
+        webhook = parse_webhook_body(_Webhook, body)
+        if webhook.status == "succeeded":
+            return ProviderUpdate(
+                provider_job_id=webhook.exec_id,
+                state=ProviderState.SUCCEEDED,
+                output_url=webhook.output or None,
+            )
+        return ProviderUpdate(
+            provider_job_id=webhook.exec_id, state=ProviderState.FAILED, error_message=webhook.error or None
+        )
+
+    def _verify_signature(self, headers: Mapping[str, str], body: bytes, secret: str) -> None:
+        signature = headers.get(SIGNATURE_HEADER, "")
+        timestamp = headers.get(TIMESTAMP_HEADER, "")
+        if not signature.startswith("sha256=") or not timestamp.isdigit():
+            raise WebhookUnauthorized("missing webhook signature")
+        age = self._clock().timestamp() - int(timestamp)
+        if abs(age) > self._max_webhook_age.total_seconds():
+            raise WebhookUnauthorized("stale webhook timestamp")
+        expected = hmac_sha256_hex(secret, timestamp.encode() + b"." + body)
+        if not hmac.compare_digest(expected, signature.removeprefix("sha256=")):
+            raise WebhookUnauthorized("bad webhook signature")
+
+    def get_prediction(self, provider_job_id: str) -> ProviderUpdate:
+        data = request_json(
+            self._client,
+            "GET",
+            f"{self._base_url}/v1/prediction/{provider_job_id}",
+            provider=self.name,
+            headers=self._headers(),
+        )
+        prediction = parse_wire(_Prediction, data, provider=self.name)
+        if prediction.status == "success":
+            return ProviderUpdate(
+                provider_job_id=provider_job_id, state=ProviderState.SUCCEEDED, output_url=prediction.output
+            )
+        if prediction.status == "error":
+            message = "; ".join(part for part in (prediction.message, prediction.details) if part)
+            return ProviderUpdate(
+                provider_job_id=provider_job_id, state=ProviderState.FAILED, error_message=message or None
+            )
+        return ProviderUpdate(provider_job_id=provider_job_id, state=ProviderState.PROCESSING)

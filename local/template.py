@@ -1,0 +1,157 @@
+"""template.yaml as data: CloudFormation's short tags, intrinsic functions, functions and their events."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE_PATH = ROOT / "template.yaml"
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """SafeLoader that reads !Ref, !GetAtt, !Sub ... into their long {"Fn::X": ...} forms."""
+
+
+def _construct_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+        if suffix == "GetAtt":
+            value = value.split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    return {name: value}
+
+
+_CfnLoader.add_multi_constructor("!", _construct_tag)
+
+
+def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
+    with path.open() as handle:
+        data: dict[str, Any] = yaml.load(handle, Loader=_CfnLoader)  # noqa: S506 - a SafeLoader subclass
+    return data
+
+
+class Intrinsics:
+    """Resolves Ref, Fn::GetAtt and Fn::Sub against the local physical resources."""
+
+    def __init__(self, refs: Mapping[str, str], attributes: Mapping[tuple[str, str], str]) -> None:
+        self._refs = refs
+        self._attributes = attributes
+
+    def resolve(self, value: Any) -> Any:
+        if isinstance(value, list):
+            return [self.resolve(item) for item in value]
+        if not isinstance(value, dict):
+            return value
+        if set(value) == {"Ref"}:
+            return self._refs[value["Ref"]]
+        if set(value) == {"Fn::GetAtt"}:
+            logical_id, attribute = value["Fn::GetAtt"]
+            return self._attributes[(logical_id, attribute)]
+        if set(value) == {"Fn::Sub"}:
+            return self._sub(value["Fn::Sub"])
+        return {key: self.resolve(item) for key, item in value.items()}
+
+    def _sub(self, spec: Any) -> str:
+        text, extra = (spec, {}) if isinstance(spec, str) else (spec[0], self.resolve(spec[1]))
+
+        def replace(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name in extra:
+                return str(extra[name])
+            if "." in name:
+                logical_id, attribute = name.split(".", 1)
+                return self._attributes[(logical_id, attribute)]
+            return self._refs[name]
+
+        return re.sub(r"\$\{([^}!]+)\}", replace, text)
+
+
+@dataclass(frozen=True)
+class HttpRoute:
+    method: str
+    path: str
+    function_id: str
+
+
+@dataclass(frozen=True)
+class QueueTrigger:
+    queue_id: str
+    batch_size: int
+    function_id: str
+    report_batch_item_failures: bool
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    logical_id: str
+    code_dir: Path
+    handler: str
+    timeout_seconds: int
+    memory_mb: int
+    environment: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Application:
+    functions: dict[str, FunctionSpec]
+    routes: list[HttpRoute]
+    queue_triggers: list[QueueTrigger]
+    resources: dict[str, Any]
+    parameters: dict[str, Any]
+
+
+def read_application(template: Mapping[str, Any] | None = None) -> Application:
+    template = template if template is not None else load_template()
+    globals_ = template.get("Globals", {}).get("Function", {})
+    resources: dict[str, Any] = template["Resources"]
+    functions: dict[str, FunctionSpec] = {}
+    routes: list[HttpRoute] = []
+    triggers: list[QueueTrigger] = []
+    for logical_id, resource in resources.items():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        props = {**globals_, **resource.get("Properties", {})}
+        environment = {
+            **globals_.get("Environment", {}).get("Variables", {}),
+            **resource.get("Properties", {}).get("Environment", {}).get("Variables", {}),
+        }
+        functions[logical_id] = FunctionSpec(
+            logical_id=logical_id,
+            code_dir=ROOT / props["CodeUri"],
+            handler=props["Handler"],
+            timeout_seconds=int(props.get("Timeout", 3)),
+            memory_mb=int(props.get("MemorySize", 128)),
+            environment=environment,
+        )
+        for event in props.get("Events", {}).values():
+            event_props = event.get("Properties", {})
+            if event["Type"] == "HttpApi":
+                routes.append(HttpRoute(event_props["Method"].upper(), event_props["Path"], logical_id))
+            elif event["Type"] == "SQS":
+                queue = event_props["Queue"]
+                triggers.append(
+                    QueueTrigger(
+                        queue_id=queue["Fn::GetAtt"][0],
+                        batch_size=int(event_props.get("BatchSize", 10)),
+                        function_id=logical_id,
+                        report_batch_item_failures="ReportBatchItemFailures"
+                        in event_props.get("FunctionResponseTypes", []),
+                    )
+                )
+    return Application(
+        functions=functions,
+        routes=routes,
+        queue_triggers=triggers,
+        resources=resources,
+        parameters=template.get("Parameters", {}),
+    )
