@@ -19,7 +19,10 @@ class TransferMessage(SqsRecordModel):
     body: Json[TransferRequest]  # type: ignore[assignment]
 
 
-processor = BatchProcessor(event_type=EventType.SQS, model=TransferMessage)
+# Report failures per record instead of raising, so the function never errors on a bad download.
+processor = BatchProcessor(
+    event_type=EventType.SQS, model=TransferMessage, raise_on_entire_batch_failure=False
+)
 
 
 @tracer.capture_method

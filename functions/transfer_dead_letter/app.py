@@ -14,7 +14,7 @@ from videojobs.logic.transfer import fail_dead_lettered_transfer
 from videojobs.models import TransferRequest
 from videojobs.observability import logger, metrics, tracer
 
-processor = BatchProcessor(event_type=EventType.SQS)
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 @tracer.capture_method

@@ -1,0 +1,177 @@
+"""Like `sam local start-api`: serves template.yaml's HttpApi routes as API Gateway HTTP API v2 events."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import threading
+import time
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from local.lambdas import LocalFunction
+from local.template import HttpRoute
+
+TEXT_TYPES = ("application/json", "text/", "application/x-www-form-urlencoded", "application/xml")
+
+
+class CompiledRoute:
+    def __init__(self, route: HttpRoute) -> None:
+        self.route = route
+        pattern = re.sub(r"\\\{([^}+]+)\\\}", r"(?P<\1>[^/]+)", re.escape(route.path))
+        self._regex = re.compile(f"^{pattern}$")
+
+    def match(self, method: str, path: str) -> dict[str, str] | None:
+        if method != self.route.method:
+            return None
+        found = self._regex.match(path)
+        return found.groupdict() if found else None
+
+
+def build_http_api_event(
+    *,
+    route: HttpRoute,
+    method: str,
+    raw_path: str,
+    raw_query: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    path_parameters: Mapping[str, str],
+    source_ip: str,
+) -> dict[str, Any]:
+    lowered: dict[str, str] = {}
+    for name, value in headers.items():
+        key = name.lower()
+        lowered[key] = f"{lowered[key]},{value}" if key in lowered else value
+    query: dict[str, str] = {}
+    for name, value in parse_qsl(raw_query, keep_blank_values=True):
+        query[name] = f"{query[name]},{value}" if name in query else value
+    content_type = lowered.get("content-type", "")
+    is_text = not body or content_type.startswith(TEXT_TYPES)
+    now = datetime.now(UTC)
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": f"{route.method} {route.path}",
+        "rawPath": raw_path,
+        "rawQueryString": raw_query,
+        "headers": lowered,
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "local",
+            "domainName": lowered.get("host", "127.0.0.1"),
+            "domainPrefix": lowered.get("host", "127.0.0.1").split(".")[0],
+            "http": {
+                "method": method,
+                "path": raw_path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": source_ip,
+                "userAgent": lowered.get("user-agent", ""),
+            },
+            "requestId": str(uuid.uuid4()),
+            "routeKey": f"{route.method} {route.path}",
+            "stage": "$default",
+            "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "timeEpoch": int(time.time() * 1000),
+        },
+        "isBase64Encoded": not is_text,
+    }
+    if body:
+        event["body"] = body.decode() if is_text else base64.b64encode(body).decode()
+    if query:
+        event["queryStringParameters"] = query
+    if path_parameters:
+        event["pathParameters"] = dict(path_parameters)
+    return event
+
+
+class ApiFront:
+    def __init__(
+        self, routes: list[HttpRoute], functions: Mapping[str, LocalFunction], *, host: str, port: int
+    ) -> None:
+        self._routes = [CompiledRoute(route) for route in routes]
+        self._functions = functions
+        self._server = ThreadingHTTPServer((host, port), self._handler_class())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="api-front", daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> ApiFront:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def dispatch(
+        self, method: str, target: str, headers: Mapping[str, str], body: bytes, source_ip: str
+    ) -> Any:
+        parts = urlsplit(target)
+        for compiled in self._routes:
+            params = compiled.match(method, parts.path)
+            if params is None:
+                continue
+            event = build_http_api_event(
+                route=compiled.route,
+                method=method,
+                raw_path=parts.path,
+                raw_query=parts.query,
+                headers=headers,
+                body=body,
+                path_parameters=params,
+                source_ip=source_ip,
+            )
+            return self._functions[compiled.route.function_id].invoke(event)
+        return {"statusCode": 404, "body": json.dumps({"message": "Not Found"})}
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        front = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _serve(self) -> None:
+                length = int(self.headers.get("content-length") or 0)
+                body = self.rfile.read(length) if length else b""
+                try:
+                    result = front.dispatch(
+                        self.command, self.path, dict(self.headers.items()), body, self.client_address[0]
+                    )
+                except Exception:  # the function crashed: API Gateway answers a bare 500
+                    result = {"statusCode": 500, "body": json.dumps({"message": "Internal Server Error"})}
+                self._reply(result)
+
+            def _reply(self, result: Any) -> None:
+                if not isinstance(result, dict) or "statusCode" not in result:
+                    result = {"statusCode": 200, "body": json.dumps(result)}
+                payload = result.get("body") or ""
+                data = base64.b64decode(payload) if result.get("isBase64Encoded") else str(payload).encode()
+                self.send_response(int(result["statusCode"]))
+                headers = {"content-type": "application/json", **(result.get("headers") or {})}
+                for name, value in headers.items():
+                    if name.lower() != "content-length":
+                        self.send_header(name, str(value))
+                for name, values in (result.get("multiValueHeaders") or {}).items():
+                    for value in values:
+                        self.send_header(name, str(value))
+                for cookie in result.get("cookies") or []:
+                    self.send_header("set-cookie", cookie)
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+                return
+
+        return Handler

@@ -1,0 +1,216 @@
+"""The embedded local stack: moto for AWS, the provider simulator, the API front and the queue runner.
+
+Everything binds to 127.0.0.1. Resources come from template.yaml; the functions get the template's
+own environment, resolved against the local resources, plus the few settings that point them here.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from moto.server import ThreadedMotoServer
+
+from local.api_front import ApiFront
+from local.aws import ACCOUNT_ID, REGION, ProvisionedStack, aws_client, provision
+from local.lambdas import LocalFunction
+from local.queue_runner import QueuePoller
+from local.simulator import DEFAULT_API_KEYS, ProviderSimulator
+from local.template import Application, read_application
+from videojobs.bootstrap import build_dependencies
+from videojobs.models import PROVIDER_NAMES
+from videojobs.settings import Settings
+
+HOST = "127.0.0.1"
+EVENTS_TAP_QUEUE = "events-tap"
+
+
+@dataclass
+class LocalStackConfig:
+    aws_port: int = 5000
+    api_port: int = 3000
+    simulator_port: int = 8900
+    stack_name: str = "seedance-local"
+    retry_delay_seconds: int = 1
+    #: Environment overrides; a provider's *_BASE_URL here (or in os.environ) replaces the simulator.
+    environment: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_environment(cls, *, ephemeral: bool = False) -> LocalStackConfig:
+        """LOCAL_AWS_PORT, LOCAL_API_PORT, LOCAL_SIMULATOR_PORT; unset means the defaults, or any
+        free port when ``ephemeral``."""
+        defaults = cls() if not ephemeral else cls(aws_port=0, api_port=0, simulator_port=0)
+        return cls(
+            aws_port=int(os.environ.get("LOCAL_AWS_PORT", defaults.aws_port)),
+            api_port=int(os.environ.get("LOCAL_API_PORT", defaults.api_port)),
+            simulator_port=int(os.environ.get("LOCAL_SIMULATOR_PORT", defaults.simulator_port)),
+        )
+
+
+class LocalStack:
+    def __init__(self, config: LocalStackConfig | None = None) -> None:
+        self.config = config or LocalStackConfig()
+        self.application: Application = read_application()
+        self.moto = ThreadedMotoServer(ip_address=HOST, port=self.config.aws_port, verbose=False)
+        self.simulator = ProviderSimulator(host=HOST, port=self.config.simulator_port)
+        self.functions: dict[str, LocalFunction] = {}
+        self.front: ApiFront | None = None
+        self.pollers: list[QueuePoller] = []
+        self.resources: ProvisionedStack | None = None
+        self.environment: dict[str, str] = {}
+        self._saved_environment: dict[str, str | None] = {}
+
+    # -- lifecycle -----------------------------------------------------------------------------------
+    def start(self) -> LocalStack:
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        self.moto.start()
+        self.simulator.start()
+        overrides = {**{k: v for k, v in os.environ.items() if k.endswith(("_BASE_URL", "_API_KEY"))}}
+        overrides.update(self.config.environment)
+        secret_values = {
+            f"{name.upper()}_API_KEY": overrides.get(
+                f"{name.upper()}_API_KEY", DEFAULT_API_KEYS.get(name, "")
+            )
+            for name in PROVIDER_NAMES
+        }
+        self.resources = provision(
+            self.application.resources,
+            self.application.parameters,
+            endpoint_url=self.aws_endpoint,
+            stack_name=self.config.stack_name,
+            secret_values=secret_values,
+        )
+        self._create_events_tap()
+        self.functions = {
+            logical_id: LocalFunction(spec) for logical_id, spec in self.application.functions.items()
+        }
+        self.front = ApiFront(
+            self.application.routes, self.functions, host=HOST, port=self.config.api_port
+        ).start()
+        self._apply_environment(overrides)
+        self._start_pollers()
+        return self
+
+    def stop(self) -> None:
+        for poller in self.pollers:
+            poller.stop()
+        if self.front is not None:
+            self.front.stop()
+        self.simulator.stop()
+        self.moto.stop()
+        for name, value in self._saved_environment.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        build_dependencies.cache_clear()
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    # -- addresses -----------------------------------------------------------------------------------
+    @property
+    def aws_endpoint(self) -> str:
+        host, port = self.moto.get_host_and_port()
+        return f"http://{host}:{port}"
+
+    @property
+    def api_url(self) -> str:
+        assert self.front is not None, "stack not started"
+        return self.front.base_url
+
+    def ref(self, logical_id: str) -> str:
+        assert self.resources is not None, "stack not started"
+        return self.resources.refs[logical_id]
+
+    def client(self, service: str) -> Any:
+        return aws_client(service, self.aws_endpoint)
+
+    # -- wiring ----------------------------------------------------------------------------------------
+    def _apply_environment(self, overrides: Mapping[str, str]) -> None:
+        assert self.resources is not None
+        intrinsics = self.resources.intrinsics
+        environment: dict[str, str] = {}
+        for spec in self.application.functions.values():
+            environment.update({k: str(intrinsics.resolve(v)) for k, v in spec.environment.items()})
+        environment.update(
+            {
+                "AWS_ENDPOINT_URL": self.aws_endpoint,
+                "AWS_DEFAULT_REGION": REGION,
+                "AWS_REGION": REGION,
+                "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing",
+                "LOCAL_MODE": "true",
+                "PUBLIC_BASE_URL": self.api_url,
+                "POWERTOOLS_TRACE_DISABLED": "true",
+                "POWERTOOLS_METRICS_DISABLED": "true",
+            }
+        )
+        for name in PROVIDER_NAMES:
+            variable = f"{name.upper()}_BASE_URL"
+            if variable not in overrides and name in self.simulator_providers:
+                environment[variable] = self.simulator.provider_base_url(name)
+        environment.update(overrides)
+        self.environment = environment
+        for name, value in environment.items():
+            self._saved_environment.setdefault(name, os.environ.get(name))
+            os.environ[name] = value
+        build_dependencies.cache_clear()
+
+    @property
+    def simulator_providers(self) -> list[str]:
+        return list(self.simulator.providers)
+
+    def _start_pollers(self) -> None:
+        assert self.resources is not None
+        sqs = self.client("sqs")
+        for trigger in self.application.queue_triggers:
+            poller = QueuePoller(
+                trigger,
+                self.functions[trigger.function_id],
+                sqs,
+                queue_url=self.resources.refs[trigger.queue_id],
+                queue_arn=self.resources.attributes[(trigger.queue_id, "Arn")],
+                region=REGION,
+                retry_delay_seconds=self.config.retry_delay_seconds,
+            )
+            self.pollers.append(poller.start())
+
+    def _create_events_tap(self) -> None:
+        """A rule on the pipeline's bus that copies every event of ours into a queue we can read."""
+        sqs, events = self.client("sqs"), self.client("events")
+        name = f"{self.config.stack_name}-{EVENTS_TAP_QUEUE}"
+        self.events_tap_url = sqs.create_queue(QueueName=name)["QueueUrl"]
+        bus = self.ref("VideoEventsBus")
+        source = Settings.model_fields["event_source"].default
+        events.put_rule(Name=name, EventBusName=bus, EventPattern=json.dumps({"source": [source]}))
+        events.put_targets(
+            Rule=name,
+            EventBusName=bus,
+            Targets=[{"Id": "tap", "Arn": f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{name}"}],
+        )
+
+    # -- reading what the pipeline did ---------------------------------------------------------------
+    def drain_events(self, *, wait_seconds: float = 0) -> list[dict[str, Any]]:
+        """Events the pipeline put on its bus since the last call, oldest first."""
+        sqs = self.client("sqs")
+        deadline = time.monotonic() + wait_seconds
+        collected: list[dict[str, Any]] = []
+        while True:
+            response = sqs.receive_message(QueueUrl=self.events_tap_url, MaxNumberOfMessages=10)
+            messages = response.get("Messages", [])
+            for message in messages:
+                collected.append(json.loads(message["Body"]))
+                sqs.delete_message(QueueUrl=self.events_tap_url, ReceiptHandle=message["ReceiptHandle"])
+            if not messages and time.monotonic() >= deadline:
+                return collected
+            if not messages:
+                time.sleep(0.1)

@@ -1,0 +1,240 @@
+"""Handlers end to end in-process with fake ports, fed the same events/ files as `sam local invoke`."""
+
+import json
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from functions.callback import app as callback
+from functions.status import app as status
+from functions.submit import app as submit
+from functions.transfer import app as transfer
+from functions.transfer_dead_letter import app as dead_letter
+from tests.support import FakeWorld, fake_mp4, load_event, sign_eachlabs
+from videojobs.models import Job, JobRequest, JobStatus
+from videojobs.providers.eachlabs import EachLabsProvider
+
+
+class Context:
+    function_name = "test"
+    memory_limit_in_mb = 128
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:test"
+    aws_request_id = "req-1"
+
+
+def body_of(response: dict[str, Any]) -> Any:
+    return json.loads(response["body"])
+
+
+def submit_event(**fields: Any) -> dict[str, Any]:
+    event = load_event("submit_job")
+    event["body"] = json.dumps({**json.loads(event["body"]), **fields})
+    return event
+
+
+def test_submit_answers_202_with_the_job_view() -> None:
+    world = FakeWorld()
+
+    response = submit.lambda_handler(submit_event(), Context(), deps=world.deps())
+
+    assert response["statusCode"] == 202
+    view = body_of(response)
+    assert view["status"] == "submitted"
+    assert view["provider_job_id"] == "pred-1"
+    assert view["request"]["duration"] == 6
+    assert "output_url" not in view
+    assert world.jobs.jobs[view["job_id"]].status is JobStatus.SUBMITTED
+
+
+@pytest.mark.parametrize(
+    ("fields", "loc"),
+    [
+        ({"resolution": "8k"}, ["body", "resolution"]),
+        ({"duration": "forever"}, ["body", "duration"]),
+        ({"prompt": None}, ["body", "prompt"]),
+        ({"first_frame_url": "ftp://x/y.png"}, ["body", "first_frame_url"]),
+        ({"unknown_field": 1}, ["body", "unknown_field"]),
+        ({"resolution": "1080p"}, ["body", "resolution"]),
+        ({"provider": "gateway"}, ["body", "provider"]),
+    ],
+)
+def test_bad_input_is_a_422_naming_the_field_and_writes_nothing(
+    fields: dict[str, Any], loc: list[str]
+) -> None:
+    world = FakeWorld()
+
+    response = submit.lambda_handler(submit_event(**fields), Context(), deps=world.deps())
+
+    assert response["statusCode"] == 422
+    detail = body_of(response)["detail"]
+    assert loc in [item["loc"] for item in detail]
+    assert all(item["msg"] and item["type"] for item in detail)
+    assert "Traceback" not in response["body"]
+    assert world.jobs.writes == 0
+    assert world.provider.created == []
+
+
+def test_a_body_that_is_not_json_is_a_422() -> None:
+    world = FakeWorld()
+    event = load_event("submit_job")
+    event["body"] = "{not json"
+
+    response = submit.lambda_handler(event, Context(), deps=world.deps())
+
+    assert response["statusCode"] == 422
+    assert body_of(response)["detail"][0]["type"] == "json_invalid"
+    assert world.jobs.writes == 0
+
+
+def test_the_published_openapi_schema_matches_the_422_body() -> None:
+    schema = submit.app.get_openapi_schema().model_dump(by_alias=True, exclude_none=True)
+    validation_error = schema["components"]["schemas"]["ValidationError"]
+    assert set(validation_error["required"]) == {"loc", "msg", "type"}
+    operation = schema["paths"]["/jobs"]["post"]
+    assert {202, 422} <= set(operation["responses"])
+
+
+def stored_job(world: FakeWorld, provider_job_id: str) -> Job:
+    job = Job.new(JobRequest(provider="eachlabs", prompt="p"), now=world.clock(), retention=timedelta(days=1))
+    world.jobs.create(
+        job.model_copy(update={"status": JobStatus.SUBMITTED, "provider_job_id": provider_job_id})
+    )
+    return world.jobs.jobs[job.job_id]
+
+
+def webhook_event(world: FakeWorld, job: Job, token: str | None) -> dict[str, Any]:
+    event = load_event("eachlabs_webhook")
+    event["rawPath"] = event["requestContext"]["http"]["path"] = f"/webhooks/eachlabs/{job.job_id}"
+    event["pathParameters"]["job_id"] = job.job_id
+    payload = json.loads(event["body"])
+    payload["output"] = "https://cdn.example.com/out.mp4"
+    event["body"] = json.dumps(payload)
+    if token is None:
+        event.pop("queryStringParameters")
+        event["rawQueryString"] = ""
+    else:
+        event["queryStringParameters"] = {"token": token}
+        event["rawQueryString"] = f"token={token}"
+    secret = world.authenticator.signing_secret_for(job.job_id)
+    event["headers"].update(sign_eachlabs(secret, event["body"].encode(), int(world.clock().timestamp())))
+    return event
+
+
+def eachlabs_world() -> FakeWorld:
+    world = FakeWorld()
+    unused = httpx.Client(transport=httpx.MockTransport(lambda request: httpx.Response(599)))
+    real = EachLabsProvider(
+        unused,
+        base_url="https://api.eachlabs.ai",
+        api_key=SecretStr("k"),
+        clock=world.clock,
+        max_webhook_age=timedelta(minutes=5),
+    )
+    world.provider = real  # type: ignore[assignment]
+    return world
+
+
+def test_the_eachlabs_webhook_event_starts_the_transfer() -> None:
+    world = eachlabs_world()
+    job = stored_job(world, "3f1b2c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d")
+    event = webhook_event(world, job, world.authenticator.token_for(job.job_id))
+
+    response = callback.lambda_handler(event, Context(), deps=world.deps())
+
+    assert response["statusCode"] == 200
+    assert body_of(response) == {"job_id": job.job_id, "status": "transferring", "effect": "applied"}
+    assert [t.job_id for t in world.transfers.sent] == [job.job_id]
+
+
+@pytest.mark.parametrize("token", [None, "wrong"])
+def test_a_webhook_without_the_right_token_is_401_and_changes_nothing(token: str | None) -> None:
+    world = eachlabs_world()
+    job = stored_job(world, "3f1b2c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d")
+    writes = world.jobs.writes
+
+    response = callback.lambda_handler(webhook_event(world, job, token), Context(), deps=world.deps())
+
+    assert response["statusCode"] == 401
+    assert body_of(response)["error"]["code"] == "unauthorized"
+    assert world.jobs.writes == writes
+    assert world.transfers.sent == []
+
+
+def test_a_webhook_with_a_forged_signature_is_401() -> None:
+    world = eachlabs_world()
+    job = stored_job(world, "3f1b2c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d")
+    event = webhook_event(world, job, world.authenticator.token_for(job.job_id))
+    event["headers"]["x-webhook-signature"] = "sha256=" + "0" * 64
+
+    response = callback.lambda_handler(event, Context(), deps=world.deps())
+
+    assert response["statusCode"] == 401
+    assert world.jobs.jobs[job.job_id].status is JobStatus.SUBMITTED
+
+
+def test_an_unknown_provider_in_the_path_is_a_422_naming_it() -> None:
+    world = eachlabs_world()
+    job = stored_job(world, "x")
+    event = webhook_event(world, job, world.authenticator.token_for(job.job_id))
+    event["pathParameters"]["provider"] = "runway"
+    event["rawPath"] = event["requestContext"]["http"]["path"] = f"/webhooks/runway/{job.job_id}"
+
+    response = callback.lambda_handler(event, Context(), deps=world.deps())
+
+    assert response["statusCode"] == 422
+    assert body_of(response)["detail"][0]["loc"] == ["path", "provider"]
+
+
+def test_status_returns_the_view_and_404_for_unknown_ids() -> None:
+    world = FakeWorld()
+    job = stored_job(world, "p-1")
+    event = load_event("get_job")
+    event["pathParameters"]["job_id"] = job.job_id
+    event["rawPath"] = event["requestContext"]["http"]["path"] = f"/jobs/{job.job_id}"
+
+    found = status.lambda_handler(event, Context(), deps=world.deps())
+    missing = status.lambda_handler(load_event("get_job"), Context(), deps=world.deps())
+
+    assert (found["statusCode"], body_of(found)["job_id"]) == (200, job.job_id)
+    assert missing["statusCode"] == 404
+    assert body_of(missing)["error"]["code"] == "job_not_found"
+
+
+def test_the_transfer_event_copies_and_a_failed_copy_is_reported_as_a_batch_item_failure() -> None:
+    world = FakeWorld()
+    job = stored_job(world, "p-1")
+    world.jobs.jobs[job.job_id] = job.model_copy(update={"status": JobStatus.TRANSFERRING})
+    event = load_event("transfer_message")
+    record = event["Records"][0]
+    record["body"] = json.dumps({"job_id": job.job_id, "source_url": "https://cdn.example.com/out.mp4"})
+    world.source.files["https://cdn.example.com/out.mp4"] = fake_mp4()
+    world.source.cut_next = 1
+
+    first = transfer.lambda_handler(event, Context(), deps=world.deps())
+    second = transfer.lambda_handler(event, Context(), deps=world.deps())
+
+    assert first == {"batchItemFailures": [{"itemIdentifier": record["messageId"]}]}
+    assert second == {"batchItemFailures": []}
+    assert world.jobs.jobs[job.job_id].status is JobStatus.SUCCEEDED
+
+
+def test_the_dead_letter_event_fails_the_job() -> None:
+    world = FakeWorld()
+    job = stored_job(world, "p-1")
+    world.jobs.jobs[job.job_id] = job.model_copy(
+        update={"status": JobStatus.TRANSFERRING, "transfer_error": "download cut"}
+    )
+    event = load_event("transfer_dead_letter_message")
+    event["Records"][0]["body"] = json.dumps(
+        {"job_id": job.job_id, "source_url": "https://cdn.example.com/o.mp4"}
+    )
+
+    response = dead_letter.lambda_handler(event, Context(), deps=world.deps())
+
+    assert response == {"batchItemFailures": []}
+    failed = world.jobs.jobs[job.job_id]
+    assert failed.status is JobStatus.FAILED
+    assert failed.error is not None and "download cut" in failed.error.message

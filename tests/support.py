@@ -1,0 +1,239 @@
+"""Helpers shared by every test layer: events/ loading, inspectable fakes, signing like the providers."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import hmac
+import json
+import threading
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from videojobs.dependencies import Dependencies
+from videojobs.download_policy import HostAllowlist
+from videojobs.errors import TransferFailed
+from videojobs.models import (
+    PROVIDER_NAMES,
+    Job,
+    JobRequest,
+    JobStatus,
+    ProviderReceipt,
+    ProviderState,
+    ProviderUpdate,
+    TransferRequest,
+    WebhookTarget,
+)
+from videojobs.ports import Download, DownloadPolicy, StoredObject
+from videojobs.security import WebhookAuthenticator
+
+EVENTS_DIR = Path(__file__).resolve().parent.parent / "events"
+TEST_SECRET = b"test-webhook-token-secret-0123456789"
+
+
+def load_event(name: str) -> dict[str, Any]:
+    """A fresh copy of events/<name>.json, the same file `sam local invoke -e` uses."""
+    data: dict[str, Any] = json.loads((EVENTS_DIR / f"{name}.json").read_text())
+    return copy.deepcopy(data)
+
+
+def sign_eachlabs(secret: str, body: bytes, timestamp: int | None = None) -> dict[str, str]:
+    stamp = str(int(time.time()) if timestamp is None else timestamp)
+    digest = hmac.new(secret.encode(), stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    return {"x-webhook-timestamp": stamp, "x-webhook-signature": f"sha256={digest}"}
+
+
+class FixedClock:
+    def __init__(self, now: datetime | None = None) -> None:
+        self.now = now or datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+class InMemoryJobStore:
+    """Same contract as DynamoDBJobStore, conditional writes included."""
+
+    def __init__(self) -> None:
+        self.jobs: dict[str, Job] = {}
+        self.writes = 0
+        self._lock = threading.Lock()
+
+    def create(self, job: Job) -> None:
+        with self._lock:
+            assert job.job_id not in self.jobs
+            self.jobs[job.job_id] = job
+            self.writes += 1
+
+    def get(self, job_id: str) -> Job | None:
+        return self.jobs.get(job_id)
+
+    def transition(
+        self,
+        job_id: str,
+        *,
+        to: JobStatus,
+        allowed_from: Iterable[JobStatus],
+        changes: Mapping[str, Any] | None = None,
+        now: datetime,
+    ) -> Job | None:
+        with self._lock:
+            job = self.jobs.get(job_id)
+            if job is None or job.status not in set(allowed_from):
+                return None
+            data = job.model_dump()
+            data.update(changes or {})
+            data.update(status=to, updated_at=now)
+            self.jobs[job_id] = Job.model_validate(data)
+            self.writes += 1
+            return self.jobs[job_id]
+
+    def record_transfer_error(self, job_id: str, message: str, *, now: datetime) -> None:
+        with self._lock:
+            job = self.jobs[job_id]
+            self.jobs[job_id] = job.model_copy(update={"transfer_error": message, "updated_at": now})
+            self.writes += 1
+
+
+class InMemoryVideoStore:
+    def __init__(self, bucket: str = "videos") -> None:
+        self.bucket = bucket
+        self.objects: dict[str, bytes] = {}
+        self.aborted: list[str] = []
+
+    def upload_stream(self, key: str, chunks: Iterable[bytes], *, content_type: str) -> StoredObject:
+        buffer = bytearray()
+        try:
+            for chunk in chunks:
+                buffer += chunk
+        except BaseException:
+            self.aborted.append(key)
+            raise
+        self.objects[key] = bytes(buffer)
+        return StoredObject(bucket=self.bucket, key=key, size_bytes=len(buffer))
+
+
+@dataclass
+class FakeVideoSource:
+    """Serves bytes per URL; ``cut_next`` makes the next N downloads stop halfway."""
+
+    files: dict[str, bytes] = field(default_factory=dict)
+    cut_next: int = 0
+    opened: list[str] = field(default_factory=list)
+
+    @contextmanager
+    def open(self, url: str, policy: DownloadPolicy) -> Iterator[Download]:
+        policy.check(url)
+        self.opened.append(url)
+        data = self.files[url]
+        cut = self.cut_next > 0
+        self.cut_next -= 1 if cut else 0
+
+        def chunks() -> Iterator[bytes]:
+            half = len(data) // 2
+            yield data[:half]
+            if cut:
+                raise TransferFailed("connection reset")
+            yield data[half:]
+
+        yield Download(content_type="video/mp4", content_length=len(data), chunks=chunks())
+
+
+@dataclass
+class RecordingQueue:
+    sent: list[TransferRequest] = field(default_factory=list)
+    fail_next: int = 0
+
+    def enqueue(self, request: TransferRequest) -> None:
+        from videojobs.errors import DependencyUnavailable
+
+        if self.fail_next:
+            self.fail_next -= 1
+            raise DependencyUnavailable("queue down")
+        self.sent.append(request)
+
+
+@dataclass
+class RecordingEvents:
+    succeeded: list[Job] = field(default_factory=list)
+    failed: list[Job] = field(default_factory=list)
+
+    def job_succeeded(self, job: Job) -> None:
+        self.succeeded.append(job)
+
+    def job_failed(self, job: Job) -> None:
+        self.failed.append(job)
+
+
+@dataclass
+class FakeProvider:
+    """A provider whose webhook body is our ProviderUpdate as JSON; records every create call."""
+
+    name: Any = "eachlabs"
+    created: list[tuple[JobRequest, WebhookTarget]] = field(default_factory=list)
+    error: Exception | None = None
+
+    def create_prediction(self, request: JobRequest, webhook: WebhookTarget) -> ProviderReceipt:
+        if self.error is not None:
+            raise self.error
+        self.created.append((request, webhook))
+        return ProviderReceipt(provider_job_id=f"pred-{len(self.created)}")
+
+    def parse_webhook(
+        self, headers: Mapping[str, str], body: bytes, *, signing_secret: str
+    ) -> ProviderUpdate:
+        return ProviderUpdate.model_validate_json(body)
+
+    def get_prediction(self, provider_job_id: str) -> ProviderUpdate:
+        return ProviderUpdate(provider_job_id=provider_job_id, state=ProviderState.PROCESSING)
+
+
+@dataclass
+class FakeWorld:
+    """Every fake port at once, for unit and functional tests to arrange and inspect."""
+
+    jobs: InMemoryJobStore = field(default_factory=InMemoryJobStore)
+    videos: InMemoryVideoStore = field(default_factory=InMemoryVideoStore)
+    source: FakeVideoSource = field(default_factory=FakeVideoSource)
+    transfers: RecordingQueue = field(default_factory=RecordingQueue)
+    events: RecordingEvents = field(default_factory=RecordingEvents)
+    provider: FakeProvider = field(default_factory=FakeProvider)
+    clock: FixedClock = field(default_factory=FixedClock)
+    authenticator: WebhookAuthenticator = field(default_factory=lambda: WebhookAuthenticator(TEST_SECRET))
+
+    def deps(self) -> Dependencies:
+        policies: dict[Any, DownloadPolicy] = {
+            name: HostAllowlist(["cdn.example.com"]) for name in PROVIDER_NAMES
+        }
+        return Dependencies(
+            jobs=self.jobs,
+            videos=self.videos,
+            source=self.source,
+            transfers=self.transfers,
+            events=self.events,
+            providers={"eachlabs": self.provider},
+            download_policies=policies,
+            authenticator=self.authenticator,
+            clock=self.clock,
+            job_retention=timedelta(days=30),
+            public_base_url="https://api.example.com",
+        )
+
+
+def fake_mp4(size: int = 4096) -> bytes:
+    """Enough of an MP4 for byte-level checks: an ftyp box, then filler."""
+    head = (24).to_bytes(4, "big") + b"ftypisom" + b"\x00\x00\x02\x00" + b"isomiso2"
+    return head + bytes(index % 251 for index in range(size - len(head)))
+
+
+def url_host(url: str) -> str:
+    return urlsplit(url).hostname or ""

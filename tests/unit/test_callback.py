@@ -1,0 +1,146 @@
+import pytest
+
+from tests.support import FakeWorld
+from videojobs.errors import DependencyUnavailable, JobNotFound, WebhookConflict, WebhookUnauthorized
+from videojobs.logic.callback import UpdateEffect, receive_webhook
+from videojobs.logic.submit import submit_job
+from videojobs.models import Job, JobRequest, JobStatus, ProviderState, ProviderUpdate
+
+OUTPUT = "https://cdn.example.com/out.mp4"
+
+
+def submitted(world: FakeWorld) -> Job:
+    request = JobRequest(provider="eachlabs", prompt="a lighthouse at dusk")
+    return submit_job(request, world.deps())
+
+
+def webhook(world: FakeWorld, job: Job, update: ProviderUpdate, token: str | None = "") -> object:
+    token = world.authenticator.token_for(job.job_id) if token == "" else token
+    return receive_webhook("eachlabs", job.job_id, token, {}, update.model_dump_json().encode(), world.deps())
+
+
+def success(job: Job) -> ProviderUpdate:
+    return ProviderUpdate(
+        provider_job_id=job.provider_job_id or "", state=ProviderState.SUCCEEDED, output_url=OUTPUT
+    )
+
+
+def test_success_claims_the_job_and_enqueues_one_transfer() -> None:
+    world = FakeWorld()
+    job = submitted(world)
+
+    receipt = webhook(world, job, success(job))
+
+    assert world.jobs.jobs[job.job_id].status is JobStatus.TRANSFERRING
+    assert [(t.job_id, t.source_url) for t in world.transfers.sent] == [(job.job_id, OUTPUT)]
+    assert receipt.effect is UpdateEffect.APPLIED  # type: ignore[attr-defined]
+
+
+def test_a_duplicate_success_changes_nothing() -> None:
+    world = FakeWorld()
+    job = submitted(world)
+    webhook(world, job, success(job))
+    writes = world.jobs.writes
+
+    receipt = webhook(world, job, success(job))
+
+    assert receipt.effect is UpdateEffect.IGNORED  # type: ignore[attr-defined]
+    assert len(world.transfers.sent) == 1
+    assert world.jobs.writes == writes
+
+
+def test_a_late_failure_after_success_changes_nothing() -> None:
+    world = FakeWorld()
+    job = submitted(world)
+    webhook(world, job, success(job))
+
+    late = ProviderUpdate(
+        provider_job_id=job.provider_job_id or "", state=ProviderState.FAILED, error_message="x"
+    )
+    webhook(world, job, late)
+
+    assert world.jobs.jobs[job.job_id].status is JobStatus.TRANSFERRING
+    assert world.events.failed == []
+
+
+def test_a_failure_fails_the_job_once_with_the_provider_reason() -> None:
+    world = FakeWorld()
+    job = submitted(world)
+    failure = ProviderUpdate(
+        provider_job_id=job.provider_job_id or "", state=ProviderState.FAILED, error_message="content policy"
+    )
+
+    webhook(world, job, failure)
+    webhook(world, job, failure)
+
+    stored = world.jobs.jobs[job.job_id]
+    assert stored.status is JobStatus.FAILED
+    assert stored.error is not None and stored.error.message == "content policy"
+    assert len(world.events.failed) == 1
+
+
+@pytest.mark.parametrize("token", [None, "", "0" * 64])
+def test_a_missing_or_wrong_token_is_refused_before_any_read(token: str | None) -> None:
+    world = FakeWorld()
+    job = submitted(world)
+    writes = world.jobs.writes
+
+    with pytest.raises(WebhookUnauthorized):
+        receive_webhook(
+            "eachlabs", job.job_id, token, {}, success(job).model_dump_json().encode(), world.deps()
+        )
+
+    assert world.jobs.writes == writes
+    assert world.transfers.sent == []
+
+
+def test_a_token_for_another_job_is_refused() -> None:
+    world = FakeWorld()
+    job, other = submitted(world), submitted(world)
+
+    with pytest.raises(WebhookUnauthorized):
+        webhook(world, job, success(job), token=world.authenticator.token_for(other.job_id))
+
+
+def test_an_unknown_job_with_a_valid_token_is_not_found() -> None:
+    world = FakeWorld()
+    token = world.authenticator.token_for("no-such-job")
+    body = ProviderUpdate(provider_job_id="p", state=ProviderState.SUCCEEDED, output_url=OUTPUT)
+
+    with pytest.raises(JobNotFound):
+        receive_webhook("eachlabs", "no-such-job", token, {}, body.model_dump_json().encode(), world.deps())
+
+
+def test_a_webhook_about_another_prediction_is_a_conflict() -> None:
+    world = FakeWorld()
+    job = submitted(world)
+    other = ProviderUpdate(provider_job_id="someone-else", state=ProviderState.SUCCEEDED, output_url=OUTPUT)
+
+    with pytest.raises(WebhookConflict):
+        webhook(world, job, other)
+    assert world.jobs.jobs[job.job_id].status is JobStatus.SUBMITTED
+
+
+def test_when_the_queue_is_down_the_claim_is_undone_so_the_retry_can_succeed() -> None:
+    world = FakeWorld()
+    job = submitted(world)
+    world.transfers.fail_next = 1
+
+    with pytest.raises(DependencyUnavailable):
+        webhook(world, job, success(job))
+    assert world.jobs.jobs[job.job_id].status is JobStatus.SUBMITTED
+
+    webhook(world, job, success(job))
+    assert world.jobs.jobs[job.job_id].status is JobStatus.TRANSFERRING
+    assert len(world.transfers.sent) == 1
+
+
+def test_success_without_output_fails_the_job() -> None:
+    world = FakeWorld()
+    job = submitted(world)
+
+    webhook(
+        world, job, ProviderUpdate(provider_job_id=job.provider_job_id or "", state=ProviderState.SUCCEEDED)
+    )
+
+    assert world.jobs.jobs[job.job_id].status is JobStatus.FAILED

@@ -1,0 +1,173 @@
+"""The EachLabs dialect at its HTTP boundary (httpx.MockTransport): exact requests, strict webhooks."""
+
+import json
+from datetime import timedelta
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from tests.support import FixedClock, sign_eachlabs
+from videojobs.errors import InvalidWebhook, ProviderError, WebhookUnauthorized
+from videojobs.models import JobRequest, ProviderState, WebhookTarget
+from videojobs.providers.eachlabs import EachLabsProvider
+
+WEBHOOK = WebhookTarget(url="https://api.example.com/webhooks/eachlabs/j1?token=t", signing_secret="s3cret")
+
+
+def provider(handler: httpx.MockTransport, clock: FixedClock | None = None) -> EachLabsProvider:
+    return EachLabsProvider(
+        httpx.Client(transport=handler),
+        base_url="https://api.eachlabs.ai/",
+        api_key=SecretStr("key-123"),
+        clock=clock or FixedClock(),
+        max_webhook_age=timedelta(minutes=5),
+    )
+
+
+def capture(responses: list[httpx.Response]) -> tuple[list[httpx.Request], httpx.MockTransport]:
+    seen: list[httpx.Request] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return responses.pop(0)
+
+    return seen, httpx.MockTransport(handle)
+
+
+def created() -> httpx.Response:
+    return httpx.Response(200, json={"status": "success", "message": "ok", "predictionID": "pred-9"})
+
+
+def test_text_to_video_request_is_exactly_the_documented_shape() -> None:
+    seen, transport = capture([created()])
+    request = JobRequest(
+        provider="eachlabs", prompt="astronaut", resolution="720p", duration=6, aspect_ratio="16:9", seed=42
+    )
+
+    receipt = provider(transport).create_prediction(request, WEBHOOK)
+
+    sent = seen[0]
+    assert receipt.provider_job_id == "pred-9"
+    assert (sent.method, str(sent.url)) == ("POST", "https://api.eachlabs.ai/v1/prediction")
+    assert sent.headers["x-api-key"] == "key-123"
+    assert json.loads(sent.content) == {
+        "model": "bytedance-seedance-2-0-text-to-video-fast",
+        "version": "0.0.1",
+        "input": {
+            "prompt": "astronaut",
+            "resolution": "720p",
+            "duration": "6",
+            "aspect_ratio": "16:9",
+            "generate_audio": True,
+            "seed": "42",
+        },
+        "webhook_url": WEBHOOK.url,
+        "webhook_secret": "s3cret",
+    }
+
+
+def test_a_first_frame_selects_image_to_video_with_start_and_end_images() -> None:
+    seen, transport = capture([created()])
+    request = JobRequest(
+        provider="eachlabs",
+        prompt="lion",
+        first_frame_url="https://cdn.example.com/a.jpg",
+        last_frame_url="https://cdn.example.com/b.jpg",
+    )
+
+    provider(transport).create_prediction(request, WEBHOOK)
+
+    body = json.loads(seen[0].content)
+    assert body["model"] == "bytedance-seedance-2-0-image-to-video-fast"
+    assert body["input"]["image_url"] == "https://cdn.example.com/a.jpg"
+    assert body["input"]["end_image_url"] == "https://cdn.example.com/b.jpg"
+    assert "duration" not in body["input"]
+
+
+@pytest.mark.parametrize(("status", "retryable"), [(400, False), (401, False), (429, True), (503, True)])
+def test_provider_errors_carry_the_message_and_say_whether_to_retry(status: int, retryable: bool) -> None:
+    error = {"status": "error", "message": "Invalid input", "details": "prompt too long"}
+    _, transport = capture([httpx.Response(status, json=error)])
+
+    with pytest.raises(ProviderError) as raised:
+        provider(transport).create_prediction(JobRequest(provider="eachlabs", prompt="p"), WEBHOOK)
+
+    assert raised.value.retryable is retryable
+    assert "prompt too long" in str(raised.value)
+
+
+def webhook_body(**fields: object) -> bytes:
+    return json.dumps(
+        {"exec_id": "pred-9", "status": "succeeded", "output": "https://x/o.mp4", "error": "", **fields}
+    ).encode()
+
+
+def test_a_signed_webhook_parses_into_our_update() -> None:
+    clock = FixedClock()
+    body = webhook_body()
+    headers = sign_eachlabs("s3cret", body, int(clock.now.timestamp()))
+
+    update = provider(capture([])[1], clock).parse_webhook(headers, body, signing_secret="s3cret")
+
+    assert update.provider_job_id == "pred-9"
+    assert update.state is ProviderState.SUCCEEDED
+    assert update.output_url == "https://x/o.mp4"
+
+
+def test_a_failed_webhook_carries_the_error() -> None:
+    clock = FixedClock()
+    body = webhook_body(status="failed", output="", error="NSFW")
+    headers = sign_eachlabs("s3cret", body, int(clock.now.timestamp()))
+
+    update = provider(capture([])[1], clock).parse_webhook(headers, body, signing_secret="s3cret")
+
+    assert (update.state, update.error_message, update.output_url) == (ProviderState.FAILED, "NSFW", None)
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    ["unsigned", "wrong secret", "body changed", "stale", "from the future"],
+)
+def test_forged_or_stale_signatures_are_refused(tamper: str) -> None:
+    clock = FixedClock()
+    body = webhook_body()
+    now = int(clock.now.timestamp())
+    headers = {
+        "unsigned": {},
+        "wrong secret": sign_eachlabs("other", body, now),
+        "body changed": sign_eachlabs("s3cret", webhook_body(output="https://evil/o.mp4"), now),
+        "stale": sign_eachlabs("s3cret", body, now - 301),
+        "from the future": sign_eachlabs("s3cret", body, now + 301),
+    }[tamper]
+
+    with pytest.raises(WebhookUnauthorized):
+        provider(capture([])[1], clock).parse_webhook(headers, body, signing_secret="s3cret")
+
+
+def test_an_authentic_webhook_of_the_wrong_shape_names_the_field() -> None:
+    clock = FixedClock()
+    body = webhook_body(status="done")
+    headers = sign_eachlabs("s3cret", body, int(clock.now.timestamp()))
+
+    with pytest.raises(InvalidWebhook, match="status"):
+        provider(capture([])[1], clock).parse_webhook(headers, body, signing_secret="s3cret")
+
+
+@pytest.mark.parametrize(
+    ("payload", "state"),
+    [
+        ({"status": "processing", "output": None}, ProviderState.PROCESSING),
+        ({"status": "success", "output": "https://x/o.mp4"}, ProviderState.SUCCEEDED),
+        ({"status": "error", "message": "boom", "details": "gpu"}, ProviderState.FAILED),
+    ],
+)
+def test_status_polling_maps_every_documented_status(
+    payload: dict[str, object], state: ProviderState
+) -> None:
+    seen, transport = capture([httpx.Response(200, json={"id": "pred-9", **payload})])
+
+    update = provider(transport).get_prediction("pred-9")
+
+    assert str(seen[0].url) == "https://api.eachlabs.ai/v1/prediction/pred-9"
+    assert update.state is state

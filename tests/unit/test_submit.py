@@ -1,0 +1,73 @@
+import pytest
+
+from tests.support import FakeWorld
+from videojobs.errors import ProviderError, RequestRejected
+from videojobs.logic.submit import submit_job
+from videojobs.models import JobRequest, JobStatus
+
+
+def request(**fields: object) -> JobRequest:
+    return JobRequest.model_validate({"provider": "eachlabs", "prompt": "a lighthouse at dusk", **fields})
+
+
+def test_submit_stores_the_job_and_records_the_provider_id() -> None:
+    world = FakeWorld()
+
+    job = submit_job(request(resolution="480p", duration=5), world.deps())
+
+    assert job.status is JobStatus.SUBMITTED
+    assert job.provider_job_id == "pred-1"
+    assert world.jobs.jobs[job.job_id] == job
+    sent_request, webhook = world.provider.created[0]
+    assert sent_request.duration == 5
+    token = world.authenticator.token_for(job.job_id)
+    assert webhook.url == f"https://api.example.com/webhooks/eachlabs/{job.job_id}?token={token}"
+    assert webhook.signing_secret == world.authenticator.signing_secret_for(job.job_id)
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"resolution": "1080p"}, "resolution"),
+        ({"reference_image_urls": ["https://cdn.example.com/a.png"]}, "reference_image_urls"),
+        ({"last_frame_url": "https://cdn.example.com/end.png"}, "last_frame_url"),
+        ({"watermark": True}, "watermark"),
+        ({"provider": "gateway"}, "provider"),
+    ],
+)
+def test_a_request_the_provider_cannot_serve_is_rejected_before_any_write(
+    fields: dict[str, object], field: str
+) -> None:
+    world = FakeWorld()
+
+    with pytest.raises(RequestRejected) as rejected:
+        submit_job(request(**fields), world.deps())
+
+    assert rejected.value.field == field
+    assert world.jobs.writes == 0
+    assert world.provider.created == []
+
+
+def test_a_provider_refusal_fails_the_job_and_announces_it() -> None:
+    world = FakeWorld()
+    world.provider.error = ProviderError("eachlabs answered HTTP 400: bad prompt", retryable=False)
+
+    with pytest.raises(ProviderError):
+        submit_job(request(), world.deps())
+
+    (job,) = world.jobs.jobs.values()
+    assert job.status is JobStatus.FAILED
+    assert job.error is not None and "bad prompt" in job.error.message
+    assert [failed.job_id for failed in world.events.failed] == [job.job_id]
+
+
+def test_the_callback_url_falls_back_to_the_api_domain() -> None:
+    world = FakeWorld()
+    deps = world.deps()
+    object.__setattr__(deps, "public_base_url", None)
+
+    job = submit_job(request(), deps, fallback_base_url="https://abc.execute-api.example.com")
+
+    assert world.provider.created[0][1].url.startswith(
+        f"https://abc.execute-api.example.com/webhooks/eachlabs/{job.job_id}?token="
+    )
