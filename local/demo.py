@@ -47,9 +47,8 @@ def run_demo(stack: LocalStack, request: dict[str, Any], out_dir: Path, *, timeo
         streams = ", ".join(f"{s.type}:{s.codec_context.name}" for s in container.streams)
         stream = container.streams.video[0]
         duration = float(container.duration or 0) / av.time_base
-        print(
-            f"{target}: {stream.width}x{stream.height}, {duration:.2f} s, {streams}, {video['size_bytes']} bytes"
-        )
+        size = video["size_bytes"]
+        print(f"{target}: {stream.width}x{stream.height}, {duration:.2f} s, {streams}, {size} bytes")
     return 0
 
 

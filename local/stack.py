@@ -22,7 +22,6 @@ from local.lambdas import LocalFunction
 from local.queue_runner import QueuePoller
 from local.simulator import DEFAULT_API_KEYS, ProviderSimulator
 from local.template import Application, read_application
-from videojobs.bootstrap import build_dependencies
 from videojobs.models import PROVIDER_NAMES
 from videojobs.settings import Settings
 
@@ -61,7 +60,7 @@ class LocalStack:
         self.functions: dict[str, LocalFunction] = {}
         self.front: ApiFront | None = None
         self.pollers: list[QueuePoller] = []
-        self.resources: ProvisionedStack | None = None
+        self._resources: ProvisionedStack | None = None
         self.environment: dict[str, str] = {}
         self._saved_environment: dict[str, str | None] = {}
 
@@ -78,14 +77,13 @@ class LocalStack:
             )
             for name in PROVIDER_NAMES
         }
-        self.resources = provision(
+        self._resources = provision(
             self.application.resources,
             self.application.parameters,
             endpoint_url=self.aws_endpoint,
             stack_name=self.config.stack_name,
             secret_values=secret_values,
         )
-        self._create_events_tap()
         self.functions = {
             logical_id: LocalFunction(spec) for logical_id, spec in self.application.functions.items()
         }
@@ -93,6 +91,7 @@ class LocalStack:
             self.application.routes, self.functions, host=HOST, port=self.config.api_port
         ).start()
         self._apply_environment(overrides)
+        self._create_events_tap()
         self._start_pollers()
         return self
 
@@ -108,7 +107,7 @@ class LocalStack:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
-        build_dependencies.cache_clear()
+        _forget_dependencies()
 
     def __enter__(self) -> LocalStack:
         return self.start()
@@ -124,11 +123,17 @@ class LocalStack:
 
     @property
     def api_url(self) -> str:
-        assert self.front is not None, "stack not started"
+        if self.front is None:
+            raise RuntimeError("the local stack has not been started")
         return self.front.base_url
 
+    @property
+    def resources(self) -> ProvisionedStack:
+        if self._resources is None:
+            raise RuntimeError("the local stack has not been started")
+        return self._resources
+
     def ref(self, logical_id: str) -> str:
-        assert self.resources is not None, "stack not started"
         return self.resources.refs[logical_id]
 
     def client(self, service: str) -> Any:
@@ -136,7 +141,6 @@ class LocalStack:
 
     # -- wiring ----------------------------------------------------------------------------------------
     def _apply_environment(self, overrides: Mapping[str, str]) -> None:
-        assert self.resources is not None
         intrinsics = self.resources.intrinsics
         environment: dict[str, str] = {}
         for spec in self.application.functions.values():
@@ -163,14 +167,13 @@ class LocalStack:
         for name, value in environment.items():
             self._saved_environment.setdefault(name, os.environ.get(name))
             os.environ[name] = value
-        build_dependencies.cache_clear()
+        _forget_dependencies()
 
     @property
     def simulator_providers(self) -> list[str]:
         return list(self.simulator.providers)
 
     def _start_pollers(self) -> None:
-        assert self.resources is not None
         sqs = self.client("sqs")
         for trigger in self.application.queue_triggers:
             poller = QueuePoller(
@@ -214,3 +217,11 @@ class LocalStack:
                 return collected
             if not messages:
                 time.sleep(0.1)
+
+
+def _forget_dependencies() -> None:
+    """Containers built from another environment must not be reused."""
+    # Imported late: Powertools reads the functions' environment at import time, as on Lambda.
+    from videojobs.bootstrap import build_dependencies
+
+    build_dependencies.cache_clear()

@@ -237,4 +237,5 @@ def test_the_dead_letter_event_fails_the_job() -> None:
     assert response == {"batchItemFailures": []}
     failed = world.jobs.jobs[job.job_id]
     assert failed.status is JobStatus.FAILED
-    assert failed.error is not None and "download cut" in failed.error.message
+    assert failed.error is not None
+    assert "download cut" in failed.error.message

@@ -75,7 +75,8 @@ def test_a_failure_fails_the_job_once_with_the_provider_reason() -> None:
 
     stored = world.jobs.jobs[job.job_id]
     assert stored.status is JobStatus.FAILED
-    assert stored.error is not None and stored.error.message == "content policy"
+    assert stored.error is not None
+    assert stored.error.message == "content policy"
     assert len(world.events.failed) == 1
 
 

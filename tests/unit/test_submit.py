@@ -57,7 +57,8 @@ def test_a_provider_refusal_fails_the_job_and_announces_it() -> None:
 
     (job,) = world.jobs.jobs.values()
     assert job.status is JobStatus.FAILED
-    assert job.error is not None and "bad prompt" in job.error.message
+    assert job.error is not None
+    assert "bad prompt" in job.error.message
     assert [failed.job_id for failed in world.events.failed] == [job.job_id]
 
 

@@ -70,7 +70,8 @@ def test_a_file_that_is_not_an_mp4_fails_the_job_without_retry() -> None:
 
     job = stored(world, request)
     assert job.status is JobStatus.FAILED
-    assert job.error is not None and "ftyp" in job.error.message
+    assert job.error is not None
+    assert "ftyp" in job.error.message
     assert world.videos.objects == {}
     assert len(world.events.failed) == 1
 
@@ -101,5 +102,6 @@ def test_a_dead_lettered_transfer_fails_the_job_with_the_last_reason() -> None:
 
     job = stored(world, request)
     assert job.status is JobStatus.FAILED
-    assert job.error is not None and "connection reset" in job.error.message
+    assert job.error is not None
+    assert "connection reset" in job.error.message
     assert len(world.events.failed) == 1
