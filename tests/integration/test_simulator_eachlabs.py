@@ -649,6 +649,8 @@ def test_stop_closes_the_port_and_ends_worker_threads(clip_cache_dir: Path) -> N
     with pytest.raises(httpx.TransportError):
         client.get(f"/v1/prediction/{prediction_id}")
     client.close()
+    with pytest.raises(RuntimeError, match="cannot be restarted"):
+        simulator.start()
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline and any(t.name.startswith("sim-") for t in threading.enumerate()):
         time.sleep(0.05)

@@ -1,0 +1,58 @@
+# Seedance video pipeline. `make demo` and `make test` are the two commands a fresh machine needs.
+SHELL := /bin/bash
+PYTHON ?= $(shell scripts/find-python)
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+SAM_VENV := .tools/sam
+SAM := $(SAM_VENV)/bin/sam
+SAM_VERSION ?= 1.170.0
+PYTEST_ARGS ?=
+export PYTHONPATH := $(CURDIR):$(CURDIR)/layers/videojobs
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: install demo local test lint format bench build validate clean
+
+$(INSTALLED): requirements-dev.txt layers/videojobs/requirements.txt
+	@test -n "$(PYTHON)" || { echo "no Python 3.13/3.12 found (see scripts/find-python)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	@touch $@
+
+install: $(INSTALLED) ## project venv with everything the code and the tests need
+
+demo: install ## one job end to end on the local stack; the MP4 lands in ./out/
+	$(BIN)/python -m local.demo
+
+local: install ## the local stack in the foreground (LOCAL_API_PORT, LOCAL_AWS_PORT, LOCAL_SIMULATOR_PORT)
+	$(BIN)/python -m local
+
+test: install lint ## every check and every test
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/cfn-lint template.yaml
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: install ## speed and memory figures, printed as a table
+	$(BIN)/python -m benchmarks
+
+$(SAM):
+	python3 -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet aws-sam-cli==$(SAM_VERSION)
+
+# sam's Python builder looks for python3.13 on PATH.
+build: $(SAM) ## sam build (offline), into .aws-sam/
+	PATH="$(dir $(PYTHON)):$$PATH" $(SAM) build --template-file template.yaml
+
+validate: $(SAM)
+	$(SAM) validate --lint --template-file template.yaml
+
+clean:
+	rm -rf $(VENV) .tools .aws-sam out

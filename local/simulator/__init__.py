@@ -1,0 +1,25 @@
+"""A local stand-in for the Seedance 2.0 video providers: real HTTP, real MP4s, real webhooks."""
+
+from local.simulator.core import (
+    DEFAULT_API_KEYS,
+    JobStatus,
+    LoggedRequest,
+    ProviderSimulator,
+    SimulatedJob,
+    SimulatorFaults,
+    WebhookState,
+)
+from local.simulator.media import ClipSpec, dimensions_for, render_mp4
+
+__all__ = [
+    "DEFAULT_API_KEYS",
+    "ClipSpec",
+    "JobStatus",
+    "LoggedRequest",
+    "ProviderSimulator",
+    "SimulatedJob",
+    "SimulatorFaults",
+    "WebhookState",
+    "dimensions_for",
+    "render_mp4",
+]

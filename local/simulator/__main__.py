@@ -1,0 +1,69 @@
+"""Run the provider simulator in the foreground: ``python -m local.simulator --port 8900``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+from pathlib import Path
+from types import FrameType
+
+from local.simulator.core import DEFAULT_API_KEYS, ProviderSimulator
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m local.simulator", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default: 127.0.0.1)")
+    parser.add_argument(
+        "--port", type=int, default=8900, help="port to bind; 0 picks a free one (default: 8900)"
+    )
+    parser.add_argument(
+        "--processing-seconds",
+        type=float,
+        default=2.0,
+        help="how long each prediction stays 'processing' before its clip is rendered (default: 2)",
+    )
+    parser.add_argument(
+        "--eachlabs-key",
+        default=DEFAULT_API_KEYS["eachlabs"],
+        help="the X-API-Key the EachLabs dialect accepts (default: %(default)s)",
+    )
+    parser.add_argument("--media-cache-dir", type=Path, help="keep rendered clips here across runs")
+    parser.add_argument("--verbose", action="store_true", help="log every HTTP request")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(message)s"
+    )
+    stop_requested = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stop_requested.set()
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+
+    simulator = ProviderSimulator(
+        host=args.host,
+        port=args.port,
+        api_keys={"eachlabs": args.eachlabs_key},
+        processing_seconds=args.processing_seconds,
+        media_cache_dir=args.media_cache_dir,
+    )
+    with simulator:
+        print(simulator.base_url, flush=True)
+        for provider in simulator.providers:
+            print(f"  {provider}: {simulator.provider_base_url(provider)}", flush=True)
+        print(
+            f"  control plane: {simulator.base_url}/_sim/requests | /_sim/faults | /_sim/predictions",
+            flush=True,
+        )
+        stop_requested.wait()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,44 @@
+"""A real moto server over HTTP, with the resources of template.yaml, and the provider simulator."""
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from moto.server import ThreadedMotoServer
+
+from local.aws import ProvisionedStack, aws_client, provision
+from local.simulator import ProviderSimulator
+from local.template import read_application
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def aws_resources(moto_endpoint: str) -> ProvisionedStack:
+    """The template's tables, buckets, queues, bus and secret, created from template.yaml itself."""
+    application = read_application()
+    return provision(
+        application.resources,
+        application.parameters,
+        endpoint_url=moto_endpoint,
+        stack_name="integration",
+        secret_values={"EACHLABS_API_KEY": "sim-eachlabs-key"},
+    )
+
+
+@pytest.fixture(scope="session")
+def aws(moto_endpoint: str) -> Any:
+    return lambda service: aws_client(service, moto_endpoint)
+
+
+@pytest.fixture(scope="session")
+def simulator() -> Iterator[ProviderSimulator]:
+    with ProviderSimulator(host="127.0.0.1", port=0) as sim:
+        yield sim

@@ -1,0 +1,169 @@
+"""The AWS adapters against moto server over HTTP, on resources built from template.yaml."""
+
+import hashlib
+import json
+import threading
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from local.aws import ProvisionedStack
+from tests.support import fake_mp4
+from videojobs.adapters.dynamodb import DynamoDBJobStore
+from videojobs.adapters.eventbridge import JOB_SUCCEEDED, EventBridgePublisher
+from videojobs.adapters.s3 import S3VideoStore
+from videojobs.adapters.sqs import SqsTransferQueue
+from videojobs.errors import TransferFailed
+from videojobs.models import AWAITING_PROVIDER, Job, JobRequest, JobStatus, TransferRequest, VideoObject
+
+NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+MIB = 1024 * 1024
+
+
+@pytest.fixture
+def store(aws: Any, aws_resources: ProvisionedStack) -> DynamoDBJobStore:
+    return DynamoDBJobStore(aws("dynamodb"), aws_resources.refs["JobsTable"])
+
+
+def new_job(**request: Any) -> Job:
+    job_request = JobRequest.model_validate({"provider": "eachlabs", "prompt": "lighthouse", **request})
+    return Job.new(job_request, now=NOW, retention=timedelta(days=30))
+
+
+def test_a_job_round_trips_through_dynamodb(store: DynamoDBJobStore) -> None:
+    job = new_job(duration=6, seed=42, first_frame_url="https://cdn.example.com/a.png")
+
+    store.create(job)
+
+    assert store.get(job.job_id) == job
+    assert store.get("missing") is None
+
+
+def test_transitions_only_move_forward(store: DynamoDBJobStore) -> None:
+    job = new_job()
+    store.create(job)
+    video = VideoObject(bucket="b", key="k", size_bytes=10, sha256="0" * 64, content_type="video/mp4")
+
+    submitted = store.transition(
+        job.job_id,
+        to=JobStatus.SUBMITTED,
+        allowed_from={JobStatus.QUEUED},
+        changes={"provider_job_id": "p"},
+        now=NOW,
+    )
+    succeeded = store.transition(
+        job.job_id,
+        to=JobStatus.SUCCEEDED,
+        allowed_from={JobStatus.SUBMITTED},
+        changes={"video": video.model_dump(), "provider_job_id": None},
+        now=NOW + timedelta(seconds=1),
+    )
+    late = store.transition(job.job_id, to=JobStatus.FAILED, allowed_from=AWAITING_PROVIDER, now=NOW)
+
+    assert submitted is not None
+    assert submitted.provider_job_id == "p"
+    assert succeeded is not None
+    assert succeeded.video == video
+    assert succeeded.provider_job_id is None
+    assert late is None
+    assert store.get(job.job_id) == succeeded
+
+
+def test_concurrent_transitions_have_exactly_one_winner(store: DynamoDBJobStore) -> None:
+    job = new_job()
+    store.create(job)
+    winners: list[Job] = []
+    barrier = threading.Barrier(8)
+
+    def claim() -> None:
+        barrier.wait()
+        result = store.transition(
+            job.job_id, to=JobStatus.TRANSFERRING, allowed_from=AWAITING_PROVIDER, now=NOW
+        )
+        if result is not None:
+            winners.append(result)
+
+    threads = [threading.Thread(target=claim) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert len(winners) == 1
+
+
+def test_a_transition_of_an_unknown_job_creates_nothing(store: DynamoDBJobStore) -> None:
+    assert store.transition("ghost", to=JobStatus.FAILED, allowed_from=AWAITING_PROVIDER, now=NOW) is None
+    assert store.get("ghost") is None
+
+
+def test_the_table_has_the_template_ttl(aws: Any, aws_resources: ProvisionedStack) -> None:
+    ttl = aws("dynamodb").describe_time_to_live(TableName=aws_resources.refs["JobsTable"])
+    assert ttl["TimeToLiveDescription"]["AttributeName"] == "expires_at"
+
+
+@pytest.fixture
+def videos(aws: Any, aws_resources: ProvisionedStack) -> S3VideoStore:
+    return S3VideoStore(aws("s3"), aws_resources.refs["VideosBucket"], part_size=5 * MIB)
+
+
+def test_a_stream_larger_than_a_part_is_stored_in_parts(videos: S3VideoStore, aws: Any) -> None:
+    data = fake_mp4(12 * MIB + 123)
+    chunks = (data[offset : offset + 64 * 1024] for offset in range(0, len(data), 64 * 1024))
+
+    stored = videos.upload_stream("videos/big.mp4", chunks, content_type="video/mp4")
+
+    body = aws("s3").get_object(Bucket=stored.bucket, Key=stored.key)
+    assert stored.size_bytes == len(data)
+    assert hashlib.sha256(body["Body"].read()).hexdigest() == hashlib.sha256(data).hexdigest()
+    assert body["ContentType"] == "video/mp4"
+    parts = aws("s3").head_object(Bucket=stored.bucket, Key=stored.key, PartNumber=1)
+    assert parts["PartsCount"] == 3
+
+
+def test_a_stream_that_breaks_leaves_no_object_and_no_parts(videos: S3VideoStore, aws: Any) -> None:
+    s3 = aws("s3")
+    bucket = videos._bucket
+
+    def breaking() -> Any:
+        yield fake_mp4(6 * MIB)
+        raise TransferFailed("connection reset")
+
+    with pytest.raises(TransferFailed):
+        videos.upload_stream("videos/broken.mp4", breaking(), content_type="video/mp4")
+
+    assert "Contents" not in s3.list_objects_v2(Bucket=bucket, Prefix="videos/broken.mp4")
+    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+
+
+def test_events_reach_a_rule_on_the_template_bus(aws: Any, aws_resources: ProvisionedStack) -> None:
+    sqs, events = aws("sqs"), aws("events")
+    bus = aws_resources.refs["VideoEventsBus"]
+    queue_url = sqs.create_queue(QueueName="integration-events")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    events.put_rule(Name="all", EventBusName=bus, EventPattern=json.dumps({"source": ["test.source"]}))
+    events.put_targets(Rule="all", EventBusName=bus, Targets=[{"Id": "q", "Arn": queue_arn}])
+    job = new_job()
+
+    EventBridgePublisher(events, bus, "test.source").job_succeeded(job)
+
+    messages = sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=2)["Messages"]
+    event = json.loads(messages[0]["Body"])
+    assert event["detail-type"] == JOB_SUCCEEDED
+    assert event["detail"]["job_id"] == job.job_id
+    assert "output_url" not in event["detail"]
+
+
+def test_transfer_requests_go_through_the_template_queue(aws: Any, aws_resources: ProvisionedStack) -> None:
+    sqs = aws("sqs")
+    queue_url = aws_resources.refs["TransferQueue"]
+    request = TransferRequest(job_id="j-1", source_url="https://cdn.example.com/o.mp4")
+
+    SqsTransferQueue(sqs, queue_url).enqueue(request)
+
+    message = sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=2)["Messages"][0]
+    assert TransferRequest.model_validate_json(message["Body"]) == request
+    sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
