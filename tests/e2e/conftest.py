@@ -1,0 +1,46 @@
+"""The whole local stack, as `make local` runs it, on free loopback ports."""
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from local.stack import LocalStack, LocalStackConfig
+
+TERMINAL = {"succeeded", "failed", "expired"}
+
+
+@pytest.fixture(scope="package")
+def stack() -> Iterator[LocalStack]:
+    config = LocalStackConfig(aws_port=0, api_port=0, simulator_port=0, stack_name="e2e")
+    with LocalStack(config) as running:
+        yield running
+
+
+@pytest.fixture
+def api(stack: LocalStack) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=stack.api_url, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture
+def sim(stack: LocalStack) -> Iterator[httpx.Client]:
+    """The simulator's control plane, over HTTP; faults are reset after each test."""
+    with httpx.Client(base_url=f"{stack.simulator.base_url}/_sim", timeout=30) as client:
+        yield client
+        client.delete("/faults").raise_for_status()
+
+
+@pytest.fixture
+def wait_for_job(api: httpx.Client) -> Callable[..., dict[str, Any]]:
+    def wait(job_id: str, *, until: set[str] = TERMINAL, timeout: float = 60) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            job: dict[str, Any] = api.get(f"/jobs/{job_id}").raise_for_status().json()
+            if job["status"] in until or time.monotonic() > deadline:
+                return job
+            time.sleep(0.2)
+
+    return wait

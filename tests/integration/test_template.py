@@ -1,0 +1,119 @@
+"""template.yaml is valid as SAM and as the CloudFormation it transforms into, and matches the code."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from samtranslator.translator.transform import transform
+from samtranslator.yaml_helper import yaml_parse
+
+from local.template import ROOT, TEMPLATE_PATH, read_application
+from tests.support import EVENTS_DIR
+
+CFN_LINT = Path(sys.executable).with_name("cfn-lint")
+
+
+def cfn_lint(path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(CFN_LINT), str(path)], capture_output=True, text=True, check=False)  # noqa: S603
+
+
+def transformed_template(
+    monkeypatch: pytest.MonkeyPatch, template: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    template = template or yaml_parse(TEMPLATE_PATH.read_text())
+    for resource in template["Resources"].values():
+        properties = resource.get("Properties", {})
+        for key in ("CodeUri", "ContentUri"):
+            if isinstance(properties.get(key), str):
+                # What `sam package` does: local folders become S3 locations.
+                properties[key] = f"s3://artifacts/{properties[key].strip('/')}"
+
+    class NoManagedPolicies:
+        def load(self) -> dict[str, str]:
+            return {}
+
+    result: dict[str, Any] = transform(template, {}, NoManagedPolicies())
+    return result
+
+
+def test_cfn_lint_is_clean_on_the_sam_template() -> None:
+    run = cfn_lint(TEMPLATE_PATH)
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_cfn_lint_is_clean_after_the_sam_transform(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    output = tmp_path / "transformed.json"
+    output.write_text(json.dumps(transformed_template(monkeypatch)))
+
+    run = cfn_lint(output)
+
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_the_transformed_lint_catches_what_the_sam_lint_cannot(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # A bucket that triggers a function whose environment names the bucket: a cycle that only
+    # exists once SAM has expanded the S3 event into a notification configuration.
+    template = yaml_parse(TEMPLATE_PATH.read_text())
+    template["Resources"]["TransferFunction"]["Properties"]["Events"]["Uploaded"] = {
+        "Type": "S3",
+        "Properties": {"Bucket": {"Ref": "VideosBucket"}, "Events": "s3:ObjectCreated:*"},
+    }
+    output = tmp_path / "cyclic.json"
+    output.write_text(json.dumps(transformed_template(monkeypatch, template)))
+
+    run = cfn_lint(output)
+
+    assert run.returncode != 0
+    assert "E3004" in run.stdout  # circular dependency
+
+
+def test_every_function_uses_one_runtime_and_arm64(monkeypatch: pytest.MonkeyPatch) -> None:
+    resources = transformed_template(monkeypatch)["Resources"]
+    functions = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::Function"]
+    layers = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::LayerVersion"]
+    assert len(functions) == 5
+    assert {f["Runtime"] for f in functions} == {"python3.13"}
+    assert {tuple(f["Architectures"]) for f in functions} == {("arm64",)}
+    assert {tuple(layer["CompatibleRuntimes"]) for layer in layers} == {("python3.13",)}
+
+
+def test_no_policy_grants_a_wildcard_action_or_resource(monkeypatch: pytest.MonkeyPatch) -> None:
+    resources = transformed_template(monkeypatch)["Resources"]
+    for logical_id, resource in resources.items():
+        if resource["Type"] != "AWS::IAM::Role":
+            continue
+        for policy in resource["Properties"].get("Policies", []):
+            for statement in policy["PolicyDocument"]["Statement"]:
+                actions = (
+                    statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                )
+                assert "*" not in actions, logical_id
+                assert statement.get("Resource") != "*", logical_id
+
+
+def test_every_route_and_queue_has_a_handler_and_an_event_file() -> None:
+    application = read_application()
+    for spec in application.functions.values():
+        module, _, attribute = spec.handler.rpartition(".")
+        source = (spec.code_dir / f"{module}.py").read_text()
+        assert f"def {attribute}(" in source, spec.logical_id
+    assert {(r.method, r.path) for r in application.routes} == {
+        ("POST", "/jobs"),
+        ("GET", "/jobs/{job_id}"),
+        ("POST", "/webhooks/{provider}/{job_id}"),
+    }
+    event_files = {path.stem for path in EVENTS_DIR.glob("*.json")}
+    assert {
+        "submit_job",
+        "get_job",
+        "eachlabs_webhook",
+        "transfer_message",
+        "transfer_dead_letter_message",
+    } <= event_files
+    assert (ROOT / "layers/videojobs/requirements.txt").exists()
