@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 export PYTHONPATH := $(CURDIR):$(CURDIR)/layers/videojobs
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install demo local test lint format bench build validate clean
+.PHONY: install demo local test lint format bench build validate check-build clean
 
 $(INSTALLED): requirements-dev.txt layers/videojobs/requirements.txt
 	@test -n "$(PYTHON)" || { echo "no Python 3.13/3.12 found (see scripts/find-python)"; exit 1; }
@@ -27,8 +27,9 @@ demo: install ## one job end to end on the local stack; the MP4 lands in ./out/
 local: install ## the local stack in the foreground (LOCAL_API_PORT, LOCAL_AWS_PORT, LOCAL_SIMULATOR_PORT)
 	$(BIN)/python -m local
 
-test: install lint ## every check and every test
+test: install lint ## every check and every test, then a real `sam build`
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory check-build
 
 lint: install
 	$(BIN)/ruff check .
@@ -53,6 +54,13 @@ build: $(SAM) ## sam build (offline), into .aws-sam/
 
 validate: $(SAM)
 	$(SAM) validate --lint --template-file template.yaml
+
+# The layer's compiled wheels only import on the runtime and architecture they were built for.
+LAYER_BUILD := .aws-sam/build/VideoJobsLayer/python
+check-build: validate build
+	test -f $(LAYER_BUILD)/videojobs/bootstrap.py
+	test -f $(LAYER_BUILD)/pydantic_core/_pydantic_core.cpython-313-aarch64-linux-gnu.so
+	@echo "sam build: layer has videojobs and python3.13/arm64 wheels"
 
 clean:
 	rm -rf $(VENV) .tools .aws-sam out
