@@ -637,6 +637,8 @@ def test_unknown_simulator_prediction_is_404(control: httpx.Client) -> None:
 
 # -- lifecycle ------------------------------------------------------------------------------------------
 def test_stop_closes_the_port_and_ends_worker_threads(clip_cache_dir: Path) -> None:
+    # Other simulators (the session's fixtures) may be running: only this one's threads count.
+    threads_before = set(threading.enumerate())
     simulator = ProviderSimulator(api_keys={"eachlabs": API_KEY}, media_cache_dir=clip_cache_dir).start()
     client = httpx.Client(
         base_url=simulator.provider_base_url("eachlabs"), headers={"X-API-Key": API_KEY}, verify=TLS
@@ -651,7 +653,11 @@ def test_stop_closes_the_port_and_ends_worker_threads(clip_cache_dir: Path) -> N
     client.close()
     with pytest.raises(RuntimeError, match="cannot be restarted"):
         simulator.start()
+
+    def own_threads() -> list[str]:
+        return [t.name for t in set(threading.enumerate()) - threads_before if t.name.startswith("sim-")]
+
     deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and any(t.name.startswith("sim-") for t in threading.enumerate()):
+    while time.monotonic() < deadline and own_threads():
         time.sleep(0.05)
-    assert [t.name for t in threading.enumerate() if t.name.startswith("sim-")] == []
+    assert own_threads() == []

@@ -1,0 +1,300 @@
+"""Runs every benchmark once, bounded in count and time, and prints one table.
+
+Figures: cold import of each handler (fresh interpreter, with and without the X-Ray tracer), warm
+handler latency with in-memory ports, transfer throughput and peak Python memory streaming a large
+file from a loopback HTTP server into moto S3, and one job end to end on the local stack.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import tracemalloc
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+MIB = 1024 * 1024
+Row = tuple[str, str, str]
+
+
+def cold_import_ms(module_path: str, *, tracer: bool, runs: int = 5) -> float:
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{ROOT}:{ROOT / 'layers/videojobs'}",
+        "POWERTOOLS_METRICS_NAMESPACE": "B",
+    }
+    env["POWERTOOLS_TRACE_DISABLED"] = "false" if tracer else "true"
+    if tracer:
+        env["AWS_LAMBDA_FUNCTION_NAME"] = "bench"  # a Lambda-like environment turns the tracer on
+    code = (
+        "import time, importlib.util as u; t = time.perf_counter();"
+        f"s = u.spec_from_file_location('handler', {module_path!r}); m = u.module_from_spec(s);"
+        "s.loader.exec_module(m); print((time.perf_counter() - t) * 1000)"
+    )
+    return median_ms_printed_by(code, env=env, runs=runs)
+
+
+def median_ms_printed_by(code: str, *, env: dict[str, str] | None = None, runs: int) -> float:
+    """Runs the code in fresh interpreters; each prints its own timing in ms as its last line."""
+    samples = []
+    for _ in range(runs):
+        command = [sys.executable, "-c", code]
+        out = subprocess.run(command, env=env, capture_output=True, text=True, check=True)  # noqa: S603
+        samples.append(float(out.stdout.strip().splitlines()[-1]))
+    return statistics.median(samples)
+
+
+def tracer_import_ms(runs: int = 5) -> float:
+    """What the X-Ray SDK adds once boto3 (which the handlers need anyway) is loaded."""
+    code = (
+        "import boto3, botocore.session, time; t = time.perf_counter(); import aws_xray_sdk.core;"
+        "print((time.perf_counter() - t) * 1000)"
+    )
+    return median_ms_printed_by(code, runs=runs)
+
+
+def percentiles(samples: list[float]) -> str:
+    ordered = sorted(samples)
+    p50 = ordered[len(ordered) // 2]
+    p95 = ordered[int(len(ordered) * 0.95) - 1]
+    return f"p50 {p50:.2f} ms, p95 {p95:.2f} ms"
+
+
+def warm_handlers(iterations: int = 300) -> list[Row]:
+    os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "Bench")
+    os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+    os.environ["POWERTOOLS_LOG_LEVEL"] = "ERROR"
+    import json
+
+    from functions.callback import app as callback
+    from functions.submit import app as submit
+    from tests.support import FakeWorld, load_event
+    from videojobs.models import JobStatus, ProviderState, ProviderUpdate
+
+    class Context:
+        function_name, memory_limit_in_mb, aws_request_id = "bench", 512, "r"
+        invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:bench"
+
+    world = FakeWorld()
+    deps = world.deps()
+    event = load_event("submit_job")
+    submit_ms = []
+    for _ in range(iterations):
+        started = time.perf_counter()
+        response = submit.lambda_handler(event, Context(), deps=deps)
+        submit_ms.append((time.perf_counter() - started) * 1000)
+        assert response["statusCode"] == 202
+    job_ids = list(world.jobs.jobs)
+    callback_ms = []
+    for job_id in job_ids:
+        job = world.jobs.jobs[job_id]
+        hook = load_event("eachlabs_webhook")
+        hook["rawPath"] = f"/webhooks/eachlabs/{job_id}"
+        hook["queryStringParameters"] = {"token": world.authenticator.token_for(job_id)}
+        update = ProviderUpdate(
+            provider_job_id=job.provider_job_id or "",
+            state=ProviderState.SUCCEEDED,
+            output_url="https://cdn.example.com/o.mp4",
+        )
+        hook["body"] = update.model_dump_json()
+        started = time.perf_counter()
+        response = callback.lambda_handler(hook, Context(), deps=deps)
+        callback_ms.append((time.perf_counter() - started) * 1000)
+        assert json.loads(response["body"])["status"] == JobStatus.TRANSFERRING
+    return [
+        ("submit handler, warm (in-memory ports)", percentiles(submit_ms), f"{iterations} calls"),
+        ("callback handler, warm (in-memory ports)", percentiles(callback_ms), f"{len(callback_ms)} calls"),
+    ]
+
+
+@contextmanager
+def file_server(size: int) -> Iterator[str]:
+    block = (24).to_bytes(4, "big") + b"ftypisom" + bytes(MIB - 12)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("content-type", "video/mp4")
+            self.send_header("content-length", str(size))
+            self.end_headers()
+            sent = 0
+            while sent < size:
+                piece = block[: min(MIB, size - sent)]
+                self.wfile.write(piece)
+                sent += len(piece)
+
+        def log_message(self, *args: Any) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/video.mp4"
+    finally:
+        server.shutdown()
+
+
+@contextmanager
+def moto_process() -> Iterator[str]:
+    """moto in its own process, so that it keeps the uploaded bytes in its memory, not ours."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(  # noqa: S603
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(f"{endpoint}/moto-api/", timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        yield endpoint
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def transfer_rows(sizes_mib: tuple[int, ...] = (16, 256)) -> list[Row]:
+    from local.aws import aws_client
+    from videojobs.adapters.http_source import HttpVideoSource
+    from videojobs.adapters.s3 import S3VideoStore
+    from videojobs.download_policy import HostAllowlist
+    from videojobs.logic.transfer import Mp4Stream
+
+    rows: list[Row] = []
+    with moto_process() as endpoint:
+        s3 = aws_client("s3", endpoint)
+        s3.create_bucket(Bucket="bench")
+        store = S3VideoStore(s3, "bench", part_size=8 * MIB)
+        source = HttpVideoSource(httpx.Client(timeout=60))
+        policy = HostAllowlist([], allow_loopback=True)
+        for size_mib in sizes_mib:
+            with file_server(size_mib * MIB) as url:
+                tracemalloc.start()
+                started = time.perf_counter()
+                with source.open(url, policy) as download:
+                    stream = Mp4Stream(download.chunks, expected_size=download.content_length)
+                    store.upload_stream(f"videos/{size_mib}.mp4", stream, content_type="video/mp4")
+                elapsed = time.perf_counter() - started
+                _, peak = tracemalloc.get_traced_memory()
+                tracemalloc.stop()
+            rows.append(
+                (
+                    f"transfer {size_mib} MiB, HTTP -> moto S3 multipart",
+                    f"{size_mib / elapsed:.0f} MiB/s, peak Python memory {peak / MIB:.1f} MiB",
+                    f"{elapsed:.2f} s, 8 MiB parts, sha256 {stream.sha256[:8]}",
+                )
+            )
+    return rows
+
+
+def end_to_end_rows(jobs: int = 3) -> list[Row]:
+    from local.stack import LocalStack, LocalStackConfig
+
+    os.environ["POWERTOOLS_LOG_LEVEL"] = "ERROR"
+    config = LocalStackConfig(aws_port=0, api_port=0, simulator_port=0, stack_name="bench")
+    with (
+        tempfile.TemporaryDirectory(),
+        LocalStack(config) as stack,
+        httpx.Client(base_url=stack.api_url) as api,
+    ):
+        request = {"provider": "eachlabs", "prompt": "bench", "resolution": "480p", "duration": 4}
+        api.post("/jobs", json=request)  # warm-up: the first call imports every function
+        samples = []
+        for _ in range(jobs):
+            started = time.perf_counter()
+            job_id = api.post("/jobs", json=request, timeout=30).json()["job_id"]
+            status = "submitted"
+            deadline = started + 60
+            while status not in ("succeeded", "failed") and time.perf_counter() < deadline:
+                time.sleep(0.05)
+                status = api.get(f"/jobs/{job_id}").json()["status"]
+            samples.append(time.perf_counter() - started)
+        status_ms = []
+        for _ in range(20):
+            started = time.perf_counter()
+            api.get(f"/jobs/{job_id}")
+            status_ms.append((time.perf_counter() - started) * 1000)
+    return [
+        (
+            "job end to end on the local stack (4 s 480p, cached clip)",
+            f"median {statistics.median(samples):.2f} s",
+            f"{jobs} jobs; submit -> webhook -> S3 -> succeeded",
+        ),
+        ("GET /jobs/{id} through API front + moto", percentiles(status_ms), "20 calls"),
+    ]
+
+
+def render_row() -> Row:
+    from local.simulator import render_mp4
+
+    with tempfile.TemporaryDirectory() as folder:
+        started = time.perf_counter()
+        target = Path(folder) / "clip.mp4"
+        render_mp4(target, width=854, height=480, duration_seconds=4, with_audio=True)
+        elapsed = time.perf_counter() - started
+        digest = hashlib.sha256(target.read_bytes()).hexdigest()[:8]
+    return ("simulator renders a 4 s 480p H.264+AAC clip", f"{elapsed:.2f} s", f"sha256 {digest}")
+
+
+def main() -> None:
+    sys.path[:0] = [str(ROOT), str(ROOT / "layers/videojobs")]
+    rows: list[Row] = []
+    for name in ("submit", "callback", "status", "transfer"):
+        path = str(ROOT / "functions" / name / "app.py")
+        without = cold_import_ms(path, tracer=False)
+        with_tracer = cold_import_ms(path, tracer=True)
+        rows.append(
+            (f"cold import: {name} handler", f"{without:.0f} ms", f"{with_tracer:.0f} ms with tracer on")
+        )
+    rows.append(
+        (
+            "X-Ray SDK import on top of boto3",
+            f"{tracer_import_ms():.0f} ms",
+            "Powertools Tracer, paid per cold start",
+        )
+    )
+    benches: list[Callable[[], list[Row]]] = [
+        warm_handlers,
+        transfer_rows,
+        end_to_end_rows,
+        lambda: [render_row()],
+    ]
+    for bench in benches:
+        rows.extend(bench())
+    widths = [max(len(row[i]) for row in [("benchmark", "result", "notes"), *rows]) for i in range(3)]
+    line = "+-" + "-+-".join("-" * w for w in widths) + "-+"
+    print(line)
+    print(
+        "| "
+        + " | ".join(h.ljust(w) for h, w in zip(("benchmark", "result", "notes"), widths, strict=True))
+        + " |"
+    )
+    print(line)
+    for row in rows:
+        print("| " + " | ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) + " |")
+    print(line)
+
+
+if __name__ == "__main__":
+    main()
