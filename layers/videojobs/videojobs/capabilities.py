@@ -80,3 +80,21 @@ def check_request(request: JobRequest) -> None:
 
 def _listed(values: frozenset[str]) -> str:
     return ", ".join(sorted(values))
+
+
+def markdown_table() -> str:
+    """The capability table as the README shows it (a test keeps the README in step)."""
+    lines = [
+        "| provider | resolutions | duration (s) | aspect ratios | first / last frame "
+        "| reference images / videos / audio | optional fields |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, caps in CAPABILITIES.items():
+        frames = f"{'yes' if caps.first_frame else 'no'} / {'yes' if caps.last_frame else 'no'}"
+        references = f"{caps.max_reference_images} / {caps.max_reference_videos} / {caps.max_reference_audios}"
+        lines.append(
+            f"| `{name}` | {_listed(caps.resolutions)} | {caps.min_duration}-{caps.max_duration} "
+            f"| {_listed(caps.aspect_ratios)} | {frames} | {references} "
+            f"| {', '.join(sorted(caps.optional_fields)) or '-'} |"
+        )
+    return "\n".join(lines)
