@@ -91,7 +91,9 @@ def markdown_table() -> str:
     ]
     for name, caps in CAPABILITIES.items():
         frames = f"{'yes' if caps.first_frame else 'no'} / {'yes' if caps.last_frame else 'no'}"
-        references = f"{caps.max_reference_images} / {caps.max_reference_videos} / {caps.max_reference_audios}"
+        references = (
+            f"{caps.max_reference_images} / {caps.max_reference_videos} / {caps.max_reference_audios}"
+        )
         lines.append(
             f"| `{name}` | {_listed(caps.resolutions)} | {caps.min_duration}-{caps.max_duration} "
             f"| {_listed(caps.aspect_ratios)} | {frames} | {references} "
