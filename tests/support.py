@@ -16,9 +16,17 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from aws_lambda_powertools.utilities.idempotency import BasePersistenceLayer
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyItemAlreadyExistsError,
+    IdempotencyItemNotFoundError,
+)
+from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
+
 from videojobs.dependencies import Dependencies
 from videojobs.download_policy import HostAllowlist
 from videojobs.errors import TransferFailed
+from videojobs.idempotency import IdempotencyGuard
 from videojobs.models import (
     PROVIDER_NAMES,
     Job,
@@ -197,6 +205,48 @@ class FakeProvider:
         return ProviderUpdate(provider_job_id=provider_job_id, state=ProviderState.PROCESSING)
 
 
+class FakeLambdaContext:
+    function_name = "test"
+    memory_limit_in_mb = 128
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:test"
+    aws_request_id = "req-1"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 29_000
+
+
+class InMemoryIdempotencyStore(BasePersistenceLayer):
+    """Powertools' persistence contract in a dict: put fails while an unexpired record exists."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: dict[str, DataRecord] = {}
+        self._lock = threading.Lock()
+
+    def _get_record(self, idempotency_key: str) -> DataRecord:
+        with self._lock:
+            if idempotency_key not in self.records:
+                raise IdempotencyItemNotFoundError
+            return self.records[idempotency_key]
+
+    def _put_record(self, data_record: DataRecord) -> None:
+        with self._lock:
+            existing = self.records.get(data_record.idempotency_key)
+            if existing is not None and not existing.is_expired:
+                # As DynamoDBPersistenceLayer does: a different payload is refused here.
+                self._validate_payload(data_payload=data_record, stored_data_record=existing)
+                raise IdempotencyItemAlreadyExistsError(old_data_record=existing)
+            self.records[data_record.idempotency_key] = data_record
+
+    def _update_record(self, data_record: DataRecord) -> None:
+        with self._lock:
+            self.records[data_record.idempotency_key] = data_record
+
+    def _delete_record(self, data_record: DataRecord) -> None:
+        with self._lock:
+            self.records.pop(data_record.idempotency_key, None)
+
+
 @dataclass
 class FakeWorld:
     """Every fake port at once, for unit and functional tests to arrange and inspect."""
@@ -209,8 +259,11 @@ class FakeWorld:
     provider: FakeProvider = field(default_factory=FakeProvider)
     clock: FixedClock = field(default_factory=FixedClock)
     authenticator: WebhookAuthenticator = field(default_factory=lambda: WebhookAuthenticator(TEST_SECRET))
+    idempotency_store: InMemoryIdempotencyStore = field(default_factory=InMemoryIdempotencyStore)
 
     def deps(self) -> Dependencies:
+        idempotency = IdempotencyGuard.create(self.idempotency_store, expires_after_seconds=3600)
+        idempotency.config.register_lambda_context(FakeLambdaContext())
         policies: dict[Any, DownloadPolicy] = {
             name: HostAllowlist(["cdn.example.com"]) for name in PROVIDER_NAMES
         }
@@ -223,6 +276,7 @@ class FakeWorld:
             providers={"eachlabs": self.provider},
             download_policies=policies,
             authenticator=self.authenticator,
+            idempotency=idempotency,
             clock=self.clock,
             job_retention=timedelta(days=30),
             public_base_url="https://api.example.com",

@@ -234,6 +234,24 @@ def test_a_provider_failure_fails_the_job_with_its_reason(
     assert [e["detail-type"] for e in events_for(stack, job["job_id"])] == ["Video Job Failed"]
 
 
+def test_a_retried_submission_with_an_idempotency_key_creates_one_job_and_a_reused_key_is_422(
+    api: httpx.Client, sim: httpx.Client, wait_for_job: Wait
+) -> None:
+    creates_before = len(sim.get("/requests", params={"provider": "eachlabs"}).json())
+    headers = {"idempotency-key": f"e2e-{time.time_ns()}"}
+
+    first = api.post("/jobs", json=T2V, headers=headers)
+    retry = api.post("/jobs", json=T2V, headers=headers)
+    reused = api.post("/jobs", json={**T2V, "duration": 5}, headers=headers)
+
+    assert (first.status_code, retry.status_code) == (202, 202)
+    assert retry.json()["job_id"] == first.json()["job_id"]
+    assert reused.status_code == 422
+    assert reused.json()["detail"][0]["loc"] == ["header", "idempotency-key"]
+    assert len(sim.get("/requests", params={"provider": "eachlabs"}).json()) == creates_before + 1
+    assert wait_for_job(first.json()["job_id"])["status"] == "succeeded"
+
+
 def test_an_unknown_job_is_404(api: httpx.Client) -> None:
     response = api.get("/jobs/00000000-0000-0000-0000-000000000000")
 

@@ -13,16 +13,11 @@ from functions.status import app as status
 from functions.submit import app as submit
 from functions.transfer import app as transfer
 from functions.transfer_dead_letter import app as dead_letter
-from tests.support import FakeWorld, fake_mp4, load_event, sign_eachlabs
+from tests.support import FakeLambdaContext, FakeWorld, fake_mp4, load_event, sign_eachlabs
 from videojobs.models import Job, JobRequest, JobStatus
 from videojobs.providers.eachlabs import EachLabsProvider
 
-
-class Context:
-    function_name = "test"
-    memory_limit_in_mb = 128
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:test"
-    aws_request_id = "req-1"
+Context = FakeLambdaContext
 
 
 def body_of(response: dict[str, Any]) -> Any:
@@ -75,6 +70,24 @@ def test_bad_input_is_a_422_naming_the_field_and_writes_nothing(
     assert "Traceback" not in response["body"]
     assert world.jobs.writes == 0
     assert world.provider.created == []
+
+
+def test_an_idempotency_key_header_makes_retries_return_the_first_job() -> None:
+    world = FakeWorld()
+    keyed = submit_event()
+    keyed["headers"]["idempotency-key"] = "client-retry-1"
+    reused = submit_event(duration=9)
+    reused["headers"]["idempotency-key"] = "client-retry-1"
+
+    first = submit.lambda_handler(keyed, Context(), deps=world.deps())
+    retry = submit.lambda_handler(keyed, Context(), deps=world.deps())
+    mismatch = submit.lambda_handler(reused, Context(), deps=world.deps())
+
+    assert (first["statusCode"], retry["statusCode"]) == (202, 202)
+    assert body_of(retry)["job_id"] == body_of(first)["job_id"]
+    assert mismatch["statusCode"] == 422
+    assert body_of(mismatch)["detail"][0]["loc"] == ["header", "idempotency-key"]
+    assert len(world.provider.created) == 1
 
 
 def test_a_body_that_is_not_json_is_a_422() -> None:

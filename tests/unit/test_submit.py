@@ -1,8 +1,9 @@
 import pytest
+from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyValidationError
 
 from tests.support import FakeWorld
 from videojobs.errors import ProviderError, RequestRejected
-from videojobs.logic.submit import submit_job
+from videojobs.logic.submit import submit_job, submit_job_once
 from videojobs.models import JobRequest, JobStatus
 
 
@@ -72,3 +73,41 @@ def test_the_callback_url_falls_back_to_the_api_domain() -> None:
     assert world.provider.created[0][1].url.startswith(
         f"https://abc.execute-api.example.com/webhooks/eachlabs/{job.job_id}?token="
     )
+
+
+def test_the_same_idempotency_key_returns_the_first_job_without_a_second_prediction() -> None:
+    world = FakeWorld()
+    deps = world.deps()
+
+    first = submit_job_once("order-42", request(duration=5), deps)
+    again = submit_job_once("order-42", request(duration=5), deps)
+    other = submit_job_once("order-43", request(duration=5), deps)
+
+    assert again == first
+    assert other.job_id != first.job_id
+    assert len(world.provider.created) == 2
+    assert len(world.jobs.jobs) == 2
+
+
+def test_an_idempotency_key_reused_with_another_body_is_refused() -> None:
+    world = FakeWorld()
+    deps = world.deps()
+    submit_job_once("order-42", request(duration=5), deps)
+
+    with pytest.raises(IdempotencyValidationError):
+        submit_job_once("order-42", request(duration=6), deps)
+
+    assert len(world.provider.created) == 1
+
+
+def test_a_failed_keyed_submission_can_be_retried_with_the_same_key() -> None:
+    world = FakeWorld()
+    world.provider.error = ProviderError("eachlabs unreachable", retryable=True)
+    deps = world.deps()
+    with pytest.raises(ProviderError):
+        submit_job_once("order-42", request(), deps)
+
+    world.provider.error = None
+    job = submit_job_once("order-42", request(), deps)
+
+    assert job.status is JobStatus.SUBMITTED

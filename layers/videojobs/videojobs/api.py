@@ -13,6 +13,10 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyValidationError,
+)
 
 from videojobs.errors import (
     DependencyUnavailable,
@@ -58,6 +62,20 @@ def _rejected(error: RequestRejected) -> Response[dict[str, Any]]:
     return _json(HTTPStatus.UNPROCESSABLE_ENTITY, {"detail": [item]})
 
 
+def _key_reused(error: IdempotencyValidationError) -> Response[dict[str, Any]]:
+    item = {
+        "loc": ["header", "idempotency-key"],
+        "msg": "this key was already used with a different request body",
+        "type": "idempotency_key_reused",
+    }
+    return _json(HTTPStatus.UNPROCESSABLE_ENTITY, {"detail": [item]})
+
+
+def _key_in_progress(error: IdempotencyAlreadyInProgressError) -> Response[dict[str, Any]]:
+    message = "a request with this Idempotency-Key is still being processed; retry shortly"
+    return _error(HTTPStatus.CONFLICT, "idempotency_key_in_progress", message)
+
+
 def _provider_failed(error: ProviderError) -> Response[dict[str, Any]]:
     status = HTTPStatus.SERVICE_UNAVAILABLE if error.retryable else HTTPStatus.BAD_GATEWAY
     return _error(status, error.code, str(error))
@@ -81,6 +99,8 @@ def _unexpected(error: Exception) -> Response[dict[str, Any]]:
 def install_error_handlers(app: APIGatewayHttpResolver) -> None:
     app.exception_handler(RequestValidationError)(_invalid_request)
     app.exception_handler(RequestRejected)(_rejected)
+    app.exception_handler(IdempotencyValidationError)(_key_reused)
+    app.exception_handler(IdempotencyAlreadyInProgressError)(_key_in_progress)
     app.exception_handler(ProviderError)(_provider_failed)
     app.exception_handler(VideoJobError)(_domain_error)
     app.exception_handler(Exception)(_unexpected)

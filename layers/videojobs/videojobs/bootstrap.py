@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 import boto3
 import httpx
 from aws_lambda_powertools.utilities import parameters
+from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 from botocore.config import Config
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -20,6 +21,7 @@ from videojobs.adapters.s3 import S3VideoStore
 from videojobs.adapters.sqs import SqsTransferQueue
 from videojobs.dependencies import Dependencies
 from videojobs.download_policy import HostAllowlist
+from videojobs.idempotency import IdempotencyGuard
 from videojobs.models import PROVIDER_NAMES, ProviderName, utc_now
 from videojobs.ports import DownloadPolicy, VideoProvider
 from videojobs.providers.eachlabs import EachLabsProvider
@@ -81,8 +83,9 @@ def build_dependencies() -> Dependencies:
     download_client = httpx.Client(
         timeout=httpx.Timeout(settings.download_timeout_seconds, connect=10.0), follow_redirects=False
     )
+    dynamodb = session.client("dynamodb", config=aws_config)
     return Dependencies(
-        jobs=DynamoDBJobStore(session.client("dynamodb", config=aws_config), settings.jobs_table_name),
+        jobs=DynamoDBJobStore(dynamodb, settings.jobs_table_name),
         videos=S3VideoStore(
             session.client("s3", config=aws_config),
             settings.videos_bucket_name,
@@ -96,6 +99,10 @@ def build_dependencies() -> Dependencies:
         providers=_providers(settings, provider_client),
         download_policies=_download_policies(settings),
         authenticator=WebhookAuthenticator(settings.webhook_token_secret.get_secret_value().encode()),
+        idempotency=IdempotencyGuard.create(
+            DynamoDBPersistenceLayer(table_name=settings.idempotency_table_name, boto3_client=dynamodb),
+            expires_after_seconds=settings.idempotency_expiry_seconds,
+        ),
         clock=utc_now,
         job_retention=timedelta(days=settings.job_retention_days),
         public_base_url=str(settings.public_base_url).rstrip("/") if settings.public_base_url else None,

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from videojobs.errors import ProviderNotConfigured
+from videojobs.idempotency import IdempotencyGuard
 from videojobs.models import ProviderName
 from videojobs.ports import (
     Clock,
@@ -31,6 +32,7 @@ class Dependencies:
     providers: Mapping[ProviderName, VideoProvider]
     download_policies: Mapping[ProviderName, DownloadPolicy]
     authenticator: WebhookAuthenticator
+    idempotency: IdempotencyGuard
     clock: Clock
     job_retention: timedelta
     public_base_url: str | None

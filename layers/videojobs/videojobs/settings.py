@@ -26,6 +26,7 @@ class Settings(BaseSettings):
     videos_bucket_name: str = Field(min_length=1)
     event_bus_name: str = Field(min_length=1)
     transfer_queue_url: str = Field(min_length=1)
+    idempotency_table_name: str = Field(min_length=1)
 
     public_base_url: AnyHttpUrl | None = None
     webhook_token_secret: SecretStr = Field(min_length=16)
@@ -47,6 +48,7 @@ class Settings(BaseSettings):
     local_mode: bool = False
     event_source: str = "seedance.video-pipeline"
     job_retention_days: int = Field(default=30, ge=1)
+    idempotency_expiry_seconds: int = Field(default=86400, ge=60)
     webhook_max_age_seconds: int = Field(default=300, ge=1)
     provider_timeout_seconds: float = Field(default=20.0, gt=0)
     download_timeout_seconds: float = Field(default=60.0, gt=0)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from aws_lambda_powertools.utilities.idempotency import idempotent_function
+from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
+from pydantic import BaseModel
+
 from videojobs.capabilities import check_request
 from videojobs.dependencies import Dependencies
 from videojobs.errors import ProviderError, RequestRejected
@@ -41,3 +45,30 @@ def submit_job(request: JobRequest, deps: Dependencies, *, fallback_base_url: st
     # The provider's webhook beat us here and already moved the job on.
     current = deps.jobs.get(job.job_id)
     return current if current is not None else job
+
+
+class KeyedSubmission(BaseModel):
+    key: str
+    request: JobRequest
+
+
+def submit_job_once(
+    key: str, request: JobRequest, deps: Dependencies, *, fallback_base_url: str | None = None
+) -> Job:
+    """submit_job, at most once per Idempotency-Key: a retry gets the first job back.
+
+    The same key with another body raises IdempotencyValidationError; a retry while the first call
+    is still running raises IdempotencyAlreadyInProgressError.
+    """
+
+    def submit_keyed(submission: KeyedSubmission) -> Job:
+        return submit_job(submission.request, deps, fallback_base_url=fallback_base_url)
+
+    guarded = idempotent_function(
+        data_keyword_argument="submission",
+        persistence_store=deps.idempotency.store,
+        config=deps.idempotency.config,
+        output_serializer=PydanticSerializer(model=Job),
+    )(submit_keyed)
+    job: Job = guarded(submission=KeyedSubmission(key=key, request=request))
+    return job
