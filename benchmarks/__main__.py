@@ -179,7 +179,7 @@ def transfer_rows(sizes_mib: tuple[int, ...] = (16, 256)) -> list[Row]:
     from videojobs.adapters.http_source import HttpVideoSource
     from videojobs.adapters.s3 import S3VideoStore
     from videojobs.download_policy import HostAllowlist
-    from videojobs.logic.transfer import Mp4Stream
+    from videojobs.logic.transfer import MP4, CheckedStream
 
     rows: list[Row] = []
     with moto_process() as endpoint:
@@ -193,7 +193,7 @@ def transfer_rows(sizes_mib: tuple[int, ...] = (16, 256)) -> list[Row]:
                 tracemalloc.start()
                 started = time.perf_counter()
                 with source.open(url, policy) as download:
-                    stream = Mp4Stream(download.chunks, expected_size=download.content_length)
+                    stream = CheckedStream(download.chunks, kind=MP4, expected_size=download.content_length)
                     store.upload_stream(f"videos/{size_mib}.mp4", stream, content_type="video/mp4")
                 elapsed = time.perf_counter() - started
                 _, peak = tracemalloc.get_traced_memory()

@@ -23,7 +23,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 
-from videojobs.dependencies import Dependencies
+from videojobs.dependencies import Dependencies, InputPolicy, StatusCheckPolicy
 from videojobs.download_policy import HostAllowlist
 from videojobs.errors import TransferFailed
 from videojobs.idempotency import IdempotencyGuard
@@ -35,10 +35,12 @@ from videojobs.models import (
     ProviderReceipt,
     ProviderState,
     ProviderUpdate,
+    S3Location,
+    StatusCheckRequest,
     TransferRequest,
     WebhookTarget,
 )
-from videojobs.ports import Download, DownloadPolicy, StoredObject
+from videojobs.ports import Download, DownloadPolicy, MediaFile, StoredObject
 from videojobs.security import WebhookAuthenticator
 
 EVENTS_DIR = Path(__file__).resolve().parent.parent / "events"
@@ -184,11 +186,18 @@ class RecordingEvents:
 
 @dataclass
 class FakeProvider:
-    """A provider whose webhook body is our ProviderUpdate as JSON; records every create call."""
+    """A provider whose webhook body is our ProviderUpdate as JSON; records every call it gets.
+
+    ``answers`` are what successive status checks see (the last one repeats); by default the
+    prediction is still processing.
+    """
 
     name: Any = "eachlabs"
     created: list[tuple[JobRequest, WebhookTarget]] = field(default_factory=list)
     error: Exception | None = None
+    answers: list[ProviderUpdate | Exception] = field(default_factory=list)
+    checked: list[str] = field(default_factory=list)
+    uploads: list[tuple[MediaFile, bytes]] = field(default_factory=list)
 
     def create_prediction(self, request: JobRequest, webhook: WebhookTarget) -> ProviderReceipt:
         if self.error is not None:
@@ -202,7 +211,62 @@ class FakeProvider:
         return ProviderUpdate.model_validate_json(body)
 
     def get_prediction(self, provider_job_id: str) -> ProviderUpdate:
-        return ProviderUpdate(provider_job_id=provider_job_id, state=ProviderState.PROCESSING)
+        self.checked.append(provider_job_id)
+        if not self.answers:
+            return ProviderUpdate(provider_job_id=provider_job_id, state=ProviderState.PROCESSING)
+        answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer.model_copy(update={"provider_job_id": provider_job_id})
+
+    def upload_media(self, media: MediaFile) -> str:
+        data = b"".join(media.chunks)
+        self.uploads.append((media, data))
+        return f"https://uploads.example.com/{len(self.uploads)}/{media.filename}"
+
+
+@dataclass
+class ScheduledCheck:
+    request: StatusCheckRequest
+    delay_seconds: int
+
+
+@dataclass
+class RecordingStatusChecks:
+    scheduled: list[ScheduledCheck] = field(default_factory=list)
+    fail_next: int = 0
+
+    def schedule(self, request: StatusCheckRequest, *, delay_seconds: int) -> None:
+        from videojobs.errors import DependencyUnavailable
+
+        if self.fail_next:
+            self.fail_next -= 1
+            raise DependencyUnavailable("status-check queue down")
+        self.scheduled.append(ScheduledCheck(request, delay_seconds))
+
+
+@dataclass
+class InMemoryInputs:
+    """InputMedia over a dict of s3://bucket/key -> (content type, bytes)."""
+
+    objects: dict[str, tuple[str, bytes]] = field(default_factory=dict)
+    presigned: list[str] = field(default_factory=list)
+
+    def exists(self, location: S3Location) -> bool:
+        return f"s3://{location.bucket}/{location.key}" in self.objects
+
+    def presign(self, location: S3Location, *, expires_in_seconds: int) -> str:
+        url = f"https://{location.bucket}.s3.example.com/{location.key}?expires={expires_in_seconds}"
+        self.presigned.append(url)
+        return url
+
+    @contextmanager
+    def open(self, location: S3Location, kind: Any) -> Iterator[MediaFile]:
+        content_type, data = self.objects[f"s3://{location.bucket}/{location.key}"]
+        name = location.key.rsplit("/", 1)[-1]
+        yield MediaFile(
+            filename=name, content_type=content_type, kind=kind, size_bytes=len(data), chunks=[data]
+        )
 
 
 class FakeLambdaContext:
@@ -255,11 +319,28 @@ class FakeWorld:
     videos: InMemoryVideoStore = field(default_factory=InMemoryVideoStore)
     source: FakeVideoSource = field(default_factory=FakeVideoSource)
     transfers: RecordingQueue = field(default_factory=RecordingQueue)
+    status_checks: RecordingStatusChecks = field(default_factory=RecordingStatusChecks)
+    inputs: InMemoryInputs = field(default_factory=InMemoryInputs)
     events: RecordingEvents = field(default_factory=RecordingEvents)
-    provider: FakeProvider = field(default_factory=FakeProvider)
+    providers: dict[str, FakeProvider] = field(
+        default_factory=lambda: {name: FakeProvider(name=name) for name in PROVIDER_NAMES}
+    )
     clock: FixedClock = field(default_factory=FixedClock)
     authenticator: WebhookAuthenticator = field(default_factory=lambda: WebhookAuthenticator(TEST_SECRET))
     idempotency_store: InMemoryIdempotencyStore = field(default_factory=InMemoryIdempotencyStore)
+    check_policy: StatusCheckPolicy = field(
+        default_factory=lambda: StatusCheckPolicy(
+            first_delay_seconds=120, max_delay_seconds=600, job_max_age_seconds=7200
+        )
+    )
+
+    @property
+    def provider(self) -> FakeProvider:
+        return self.providers["eachlabs"]
+
+    @provider.setter
+    def provider(self, provider: Any) -> None:
+        self.providers["eachlabs"] = provider
 
     def deps(self) -> Dependencies:
         idempotency = IdempotencyGuard.create(self.idempotency_store, expires_after_seconds=3600)
@@ -272,14 +353,18 @@ class FakeWorld:
             videos=self.videos,
             source=self.source,
             transfers=self.transfers,
+            status_checks=self.status_checks,
+            inputs=self.inputs,
             events=self.events,
-            providers={"eachlabs": self.provider},
+            providers=dict(self.providers),  # type: ignore[arg-type]
             download_policies=policies,
             authenticator=self.authenticator,
             idempotency=idempotency,
             clock=self.clock,
             job_retention=timedelta(days=30),
             public_base_url="https://api.example.com",
+            status_check_policy=self.check_policy,
+            input_policy=InputPolicy(buckets=frozenset({"inputs"}), url_expiry_seconds=3600),
         )
 
 

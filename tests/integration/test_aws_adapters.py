@@ -6,16 +6,26 @@ import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 
 from local.aws import ProvisionedStack
 from tests.support import fake_mp4
 from videojobs.adapters.dynamodb import DynamoDBJobStore
 from videojobs.adapters.eventbridge import JOB_SUCCEEDED, EventBridgePublisher
-from videojobs.adapters.s3 import S3VideoStore
-from videojobs.adapters.sqs import SqsTransferQueue
+from videojobs.adapters.s3 import S3InputMedia, S3VideoStore
+from videojobs.adapters.sqs import SqsStatusChecks, SqsTransferQueue
 from videojobs.errors import TransferFailed
-from videojobs.models import AWAITING_PROVIDER, Job, JobRequest, JobStatus, TransferRequest, VideoObject
+from videojobs.models import (
+    AWAITING_PROVIDER,
+    Job,
+    JobRequest,
+    JobStatus,
+    S3Location,
+    StatusCheckRequest,
+    StoredFile,
+    TransferRequest,
+)
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 MIB = 1024 * 1024
@@ -43,7 +53,7 @@ def test_a_job_round_trips_through_dynamodb(store: DynamoDBJobStore) -> None:
 def test_transitions_only_move_forward(store: DynamoDBJobStore) -> None:
     job = new_job()
     store.create(job)
-    video = VideoObject(bucket="b", key="k", size_bytes=10, sha256="0" * 64, content_type="video/mp4")
+    video = StoredFile(bucket="b", key="k", size_bytes=10, sha256="0" * 64, content_type="video/mp4")
 
     submitted = store.transition(
         job.job_id,
@@ -167,3 +177,48 @@ def test_transfer_requests_go_through_the_template_queue(aws: Any, aws_resources
     message = sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=2)["Messages"][0]
     assert TransferRequest.model_validate_json(message["Body"]) == request
     sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def test_a_status_check_is_invisible_until_its_delay_has_passed(
+    aws: Any, aws_resources: ProvisionedStack
+) -> None:
+    sqs = aws("sqs")
+    queue_url = aws_resources.refs["StatusCheckQueue"]
+    checks = SqsStatusChecks(sqs, queue_url)
+    request = StatusCheckRequest(job_id="job-delayed", attempt=3)
+
+    checks.schedule(request, delay_seconds=2)
+
+    early = sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=0).get("Messages", [])
+    late = sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=3).get("Messages", [])
+    assert early == []
+    assert [StatusCheckRequest.model_validate_json(m["Body"]) for m in late] == [request]
+
+
+def test_s3_inputs_exist_presign_and_stream(aws: Any, aws_resources: ProvisionedStack) -> None:
+    s3 = aws("s3")
+    bucket = aws_resources.refs["InputsBucket"]
+    data = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8
+    s3.put_object(Bucket=bucket, Key="frames/start.png", Body=data, ContentType="image/png")
+    s3.put_object(Bucket=bucket, Key="clips/ref.mp4", Body=b"x" * 10)
+    inputs = S3InputMedia(s3, chunk_size=1000)
+    location = S3Location(bucket, "frames/start.png")
+
+    presigned = inputs.presign(location, expires_in_seconds=300)
+    with inputs.open(location, "image") as media:
+        chunks = list(media.chunks)
+    with inputs.open(S3Location(bucket, "clips/ref.mp4"), "video") as untyped:
+        guessed = untyped.content_type
+
+    assert inputs.exists(location)
+    assert not inputs.exists(S3Location(bucket, "frames/missing.png"))
+    assert httpx.get(presigned).content == data
+    assert (media.filename, media.content_type, media.kind, media.size_bytes) == (
+        "start.png",
+        "image/png",
+        "image",
+        len(data),
+    )
+    assert b"".join(chunks) == data
+    assert max(len(chunk) for chunk in chunks) <= 1000
+    assert guessed == "video/mp4"

@@ -145,3 +145,34 @@ def test_success_without_output_fails_the_job() -> None:
     )
 
     assert world.jobs.jobs[job.job_id].status is JobStatus.FAILED
+
+
+def test_an_unsigned_callback_is_confirmed_with_the_providers_own_status() -> None:
+    world = FakeWorld()
+    job = submit_job(JobRequest(provider="jobs_api", prompt="a lighthouse"), world.deps())
+    claimed = ProviderUpdate(
+        provider_job_id=job.provider_job_id or "", state=ProviderState.SUCCEEDED, output_url=OUTPUT
+    )
+    token = world.authenticator.token_for(job.job_id)
+    body = claimed.model_dump_json().encode()
+
+    still_running = receive_webhook("jobs_api", job.job_id, token, {}, body, world.deps())
+
+    assert world.providers["jobs_api"].checked == [job.provider_job_id]
+    assert still_running.status is JobStatus.PROCESSING
+    assert world.transfers.sent == []
+
+    world.providers["jobs_api"].answers = [claimed]
+    finished = receive_webhook("jobs_api", job.job_id, token, {}, body, world.deps())
+
+    assert finished.status is JobStatus.TRANSFERRING
+    assert [t.source_url for t in world.transfers.sent] == [OUTPUT]
+
+
+def test_a_signed_callback_is_believed_without_a_status_call() -> None:
+    world = FakeWorld()
+    job = submitted(world)
+
+    webhook(world, job, success(job))
+
+    assert world.provider.checked == []

@@ -33,7 +33,25 @@ def test_submit_stores_the_job_and_records_the_provider_id() -> None:
         ({"reference_image_urls": ["https://cdn.example.com/a.png"]}, "reference_image_urls"),
         ({"last_frame_url": "https://cdn.example.com/end.png"}, "last_frame_url"),
         ({"watermark": True}, "watermark"),
-        ({"provider": "gateway"}, "provider"),
+        ({"provider": "gateway", "duration": 4}, "duration"),
+        ({"provider": "gateway", "tier": "fast", "resolution": "1080p"}, "resolution"),
+        ({"provider": "jobs_api", "generate_audio": False}, "generate_audio"),
+        ({"provider": "atlascloud", "tier": "mini"}, "tier"),
+        (
+            {"provider": "jobs_api", "reference_audio_urls": ["https://cdn.example.com/a.mp3"]},
+            "reference_audio_urls",
+        ),
+        (
+            {
+                "provider": "gateway",
+                "operation": "edit_video",
+                "first_frame_url": "https://cdn.example.com/a.png",
+            },
+            "operation",
+        ),
+        ({"operation": "extend_video"}, "operation"),
+        ({"first_frame_url": "s3://other-bucket/a.png"}, "first_frame_url"),
+        ({"first_frame_url": "s3://inputs/missing.png"}, "first_frame_url"),
     ],
 )
 def test_a_request_the_provider_cannot_serve_is_rejected_before_any_write(
@@ -46,7 +64,8 @@ def test_a_request_the_provider_cannot_serve_is_rejected_before_any_write(
 
     assert rejected.value.field == field
     assert world.jobs.writes == 0
-    assert world.provider.created == []
+    assert all(provider.created == [] for provider in world.providers.values())
+    assert world.status_checks.scheduled == []
 
 
 def test_a_provider_refusal_fails_the_job_and_announces_it() -> None:

@@ -105,3 +105,52 @@ def test_a_dead_lettered_transfer_fails_the_job_with_the_last_reason() -> None:
     assert job.error is not None
     assert "connection reset" in job.error.message
     assert len(world.events.failed) == 1
+
+
+FRAME = "https://cdn.example.com/last.png"
+PNG_BYTES = b"\x89PNG\r\n\x1a\n" + bytes(range(200))
+
+
+def transferring_with_frame(world: FakeWorld, frame: bytes) -> TransferRequest:
+    job = submit_job(
+        JobRequest(provider="gateway", prompt="a lighthouse", return_last_frame=True), world.deps()
+    )
+    update = ProviderUpdate(
+        provider_job_id=job.provider_job_id or "",
+        state=ProviderState.SUCCEEDED,
+        output_url=OUTPUT,
+        last_frame_url=FRAME,
+    )
+    apply_provider_update(job, update, world.deps())
+    world.source.files.update({OUTPUT: fake_mp4(), FRAME: frame})
+    return world.transfers.sent[-1]
+
+
+def test_the_last_frame_is_stored_next_to_the_video() -> None:
+    world = FakeWorld()
+    request = transferring_with_frame(world, PNG_BYTES)
+
+    transfer_video(request, world.deps())
+
+    job = stored(world, request)
+    assert job.status is JobStatus.SUCCEEDED
+    assert job.last_frame is not None
+    assert job.last_frame.key == f"frames/{job.job_id}-last.png"
+    assert job.last_frame.content_type == "image/png"
+    assert job.last_frame.sha256 == hashlib.sha256(PNG_BYTES).hexdigest()
+    assert world.videos.objects[job.last_frame.key] == PNG_BYTES
+    assert world.events.succeeded[0].view().last_frame == job.last_frame
+
+
+def test_a_last_frame_that_is_not_a_png_fails_the_job_before_the_video_is_copied() -> None:
+    world = FakeWorld()
+    request = transferring_with_frame(world, b"<html>expired</html>")
+
+    transfer_video(request, world.deps())
+
+    job = stored(world, request)
+    assert job.status is JobStatus.FAILED
+    assert job.error is not None
+    assert job.error.message == "output is not a PNG"
+    assert world.videos.objects == {}
+    assert world.source.opened == [FRAME]

@@ -1,18 +1,60 @@
-"""What each provider can serve: the single source of truth for submit-time checks and the README."""
+"""What each provider can serve: the single source of truth for submit-time checks and the README.
+
+Each entry cites the document in ../shared/provider-docs/ it comes from. Where a document is silent
+the choice is ours and is marked "(ours)".
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import get_args
 
 from videojobs.errors import RequestRejected
-from videojobs.models import AspectRatio, JobRequest, ProviderName, Resolution
+from videojobs.models import AspectRatio, JobRequest, Operation, ProviderName, Resolution, Tier
 
 ALL_ASPECT_RATIOS: frozenset[AspectRatio] = frozenset({"auto", "21:9", "16:9", "4:3", "1:1", "3:4", "9:16"})
+OPTIONAL_FIELDS = ("seed", "watermark", "camera_fixed", "return_last_frame", "end_user_id")
+
+
+class Callbacks(StrEnum):
+    """How a provider tells us a prediction finished."""
+
+    SIGNED = "signed webhook"
+    UNSIGNED = "unsigned webhook"
+    NONE = "none (status checks)"
+
+
+@dataclass(frozen=True)
+class OperationRule:
+    """The inputs a compat-layer operation takes; anything else mixed in is refused."""
+
+    needs_first_frame: bool = False
+    needs_last_frame: bool = False
+    reference_videos: tuple[int, int] = (0, 0)
+    takes_reference_images: bool = False
+    takes_reference_audio: bool = False
+    needs_some_reference: bool = False
+
+
+OPERATION_RULES: Mapping[Operation, OperationRule] = {
+    "first_last_frame": OperationRule(needs_first_frame=True, needs_last_frame=True),
+    "reference_to_video": OperationRule(
+        reference_videos=(0, 3),
+        takes_reference_images=True,
+        takes_reference_audio=True,
+        needs_some_reference=True,
+    ),
+    "edit_video": OperationRule(reference_videos=(1, 1), takes_reference_images=True),
+    "extend_video": OperationRule(reference_videos=(1, 1)),
+}
 
 
 @dataclass(frozen=True)
 class ProviderCapabilities:
-    resolutions: frozenset[Resolution]
+    #: Tier -> resolutions it renders. The first tier is the provider's default.
+    tiers: Mapping[Tier, frozenset[Resolution]]
     min_duration: int
     max_duration: int
     aspect_ratios: frozenset[AspectRatio]
@@ -23,12 +65,30 @@ class ProviderCapabilities:
     max_reference_audios: int
     #: Optional request fields the dialect has a parameter for.
     optional_fields: frozenset[str]
+    callbacks: Callbacks
+    #: The provider has an upload endpoint; s3:// inputs go through it instead of a presigned URL.
+    uploads: bool
+    #: False when the dialect has no generate_audio parameter (audio always on).
+    audio_switch: bool = True
+    #: Whether a first frame may come with reference media. Seedance renders from frames or from
+    #: references; only the jobs API's document shows both in one request.
+    frames_with_references: bool = False
+    operations: frozenset[Operation] = field(default_factory=frozenset)
+
+    @property
+    def default_tier(self) -> Tier:
+        return next(iter(self.tiers))
+
+    @property
+    def resolutions(self) -> frozenset[Resolution]:
+        return frozenset().union(*self.tiers.values())
 
 
 CAPABILITIES: dict[ProviderName, ProviderCapabilities] = {
-    # ../shared/provider-docs/eachlabs-seedance-2.0.txt: the "fast" slugs, 480p/720p, 4-15 s.
+    # eachlabs-seedance-2.0.txt: the two "fast" slugs, 480p/720p, 4-15 s or auto, seed and
+    # end_user_id; webhooks signed with the per-job webhook_secret; no upload endpoint.
     "eachlabs": ProviderCapabilities(
-        resolutions=frozenset({"480p", "720p"}),
+        tiers={"fast": frozenset({"480p", "720p"})},
         min_duration=4,
         max_duration=15,
         aspect_ratios=ALL_ASPECT_RATIOS,
@@ -38,26 +98,109 @@ CAPABILITIES: dict[ProviderName, ProviderCapabilities] = {
         max_reference_videos=0,
         max_reference_audios=0,
         optional_fields=frozenset({"seed", "end_user_id"}),
+        callbacks=Callbacks.SIGNED,
+        uploads=False,
+    ),
+    # atlascloud-seedance-2.0-image-to-video.txt: up to 9 images and 3 video or audio clips; the
+    # resolutions (ours) are Seedance 2.0's 480p/720p/1080p; Ed25519-signed webhooks; uploadMedia.
+    "atlascloud": ProviderCapabilities(
+        tiers={"standard": frozenset({"480p", "720p", "1080p"})},
+        min_duration=4,
+        max_duration=15,
+        aspect_ratios=ALL_ASPECT_RATIOS,
+        first_frame=True,
+        last_frame=True,
+        max_reference_images=9,
+        max_reference_videos=3,
+        max_reference_audios=3,
+        optional_fields=frozenset({"seed"}),
+        callbacks=Callbacks.SIGNED,
+        uploads=True,
+    ),
+    # gateway-seedance-2.0-video-generations.txt: the eight models, duration 5-15, three aspect
+    # ratios, extra_body switches and the compat operations; no webhook, no upload endpoint.
+    "gateway": ProviderCapabilities(
+        tiers={
+            "standard": frozenset({"480p", "720p", "1080p", "4k"}),
+            "fast": frozenset({"480p", "720p"}),
+            "mini": frozenset({"480p", "720p"}),
+        },
+        min_duration=5,
+        max_duration=15,
+        aspect_ratios=frozenset({"9:16", "1:1", "16:9"}),
+        first_frame=True,
+        last_frame=True,
+        max_reference_images=9,
+        max_reference_videos=3,
+        max_reference_audios=3,
+        optional_fields=frozenset({"seed", "watermark", "camera_fixed", "return_last_frame"}),
+        callbacks=Callbacks.NONE,
+        uploads=False,
+        operations=frozenset(OPERATION_RULES),
+    ),
+    # jobs-api-seedance-2.0-text-to-video.txt: its input schema has frames, reference images and
+    # videos, resolution, duration, aspect_ratio, seed and callback_url; no audio switch; files/upload.
+    "jobs_api": ProviderCapabilities(
+        tiers={"standard": frozenset({"480p", "720p", "1080p"})},
+        min_duration=4,
+        max_duration=15,
+        aspect_ratios=ALL_ASPECT_RATIOS - {"auto"},
+        first_frame=True,
+        last_frame=True,
+        max_reference_images=9,
+        max_reference_videos=3,
+        max_reference_audios=0,
+        optional_fields=frozenset({"seed"}),
+        callbacks=Callbacks.UNSIGNED,
+        uploads=True,
+        audio_switch=False,
+        frames_with_references=True,
     ),
 }
 
-OPTIONAL_FIELDS = ("seed", "watermark", "camera_fixed", "return_last_frame", "end_user_id")
+
+def capabilities_of(provider: ProviderName) -> ProviderCapabilities:
+    caps = CAPABILITIES.get(provider)
+    if caps is None:
+        raise RequestRejected("provider", f"'{provider}' is not available in this deployment")
+    return caps
+
+
+def effective_tier(request: JobRequest) -> Tier:
+    return request.tier or capabilities_of(request.provider).default_tier
 
 
 def check_request(request: JobRequest) -> None:
     """Raise RequestRejected naming the first field the chosen provider cannot serve."""
-    caps = CAPABILITIES.get(request.provider)
-    if caps is None:
-        raise RequestRejected("provider", f"'{request.provider}' is not available in this deployment")
+    caps = capabilities_of(request.provider)
     name = request.provider
-    if request.resolution not in caps.resolutions:
-        raise RequestRejected("resolution", f"{name} supports {_listed(caps.resolutions)}")
+    if request.tier is not None and request.tier not in caps.tiers:
+        raise RequestRejected("tier", f"{name} offers {_listed(caps.tiers)}")
+    tier = effective_tier(request)
+    if request.resolution not in caps.tiers[tier]:
+        raise RequestRejected(
+            "resolution", f"{name} ({tier}) supports {_listed_resolutions(caps.tiers[tier])}"
+        )
     if request.duration is not None and not caps.min_duration <= request.duration <= caps.max_duration:
         raise RequestRejected(
             "duration", f"{name} supports {caps.min_duration} to {caps.max_duration} seconds"
         )
     if request.aspect_ratio is not None and request.aspect_ratio not in caps.aspect_ratios:
         raise RequestRejected("aspect_ratio", f"{name} supports {_listed(caps.aspect_ratios)}")
+    if not request.generate_audio and not caps.audio_switch:
+        raise RequestRejected("generate_audio", f"{name} has no switch for audio; it is always generated")
+    if request.operation is not None:
+        if request.operation not in caps.operations:
+            raise RequestRejected("operation", f"{name} has no compat operations")
+        _check_operation(request, request.operation)
+    _check_media(request, caps)
+    for field_name in OPTIONAL_FIELDS:
+        if getattr(request, field_name) is not None and field_name not in caps.optional_fields:
+            raise RequestRejected(field_name, f"{name} has no such parameter")
+
+
+def _check_media(request: JobRequest, caps: ProviderCapabilities) -> None:
+    name = request.provider
     if request.first_frame_url is not None and not caps.first_frame:
         raise RequestRejected("first_frame_url", f"{name} does not take a first frame")
     if request.last_frame_url is not None:
@@ -65,38 +208,75 @@ def check_request(request: JobRequest) -> None:
             raise RequestRejected("last_frame_url", "a last frame needs first_frame_url as well")
         if not caps.last_frame:
             raise RequestRejected("last_frame_url", f"{name} does not take a last frame")
-    for field, count, limit in (
+    for field_name, count, limit in (
         ("reference_image_urls", len(request.reference_image_urls), caps.max_reference_images),
         ("reference_video_urls", len(request.reference_video_urls), caps.max_reference_videos),
         ("reference_audio_urls", len(request.reference_audio_urls), caps.max_reference_audios),
     ):
         if count > limit:
             limit_text = "none" if limit == 0 else f"at most {limit}"
-            raise RequestRejected(field, f"{name} accepts {limit_text}")
-    for field in OPTIONAL_FIELDS:
-        if getattr(request, field) is not None and field not in caps.optional_fields:
-            raise RequestRejected(field, f"{name} has no such parameter")
+            raise RequestRejected(field_name, f"{name} accepts {limit_text}")
+    references = {
+        "reference_image_urls": request.reference_image_urls,
+        "reference_video_urls": request.reference_video_urls,
+        "reference_audio_urls": request.reference_audio_urls,
+    }
+    if request.first_frame_url is not None and not caps.frames_with_references:
+        for field_name, urls in references.items():
+            if urls:
+                raise RequestRejected(field_name, f"{name} takes first_frame_url or references, not both")
+    if request.reference_audio_urls and not (request.reference_image_urls or request.reference_video_urls):
+        raise RequestRejected(
+            "reference_audio_urls", "needs reference_image_urls or reference_video_urls too"
+        )
 
 
-def _listed(values: frozenset[str]) -> str:
+def _check_operation(request: JobRequest, operation: Operation) -> None:
+    rule = OPERATION_RULES[operation]
+    problem: str | None = None
+    low, high = rule.reference_videos
+    if (request.first_frame_url is not None) != rule.needs_first_frame:
+        problem = "needs first_frame_url" if rule.needs_first_frame else "cannot take first_frame_url"
+    elif (request.last_frame_url is not None) != rule.needs_last_frame:
+        problem = "needs last_frame_url" if rule.needs_last_frame else "cannot take last_frame_url"
+    elif not low <= len(request.reference_video_urls) <= high:
+        problem = f"takes exactly {low} reference_video_urls" if low == high else "takes at most 3 videos"
+    elif request.reference_image_urls and not rule.takes_reference_images:
+        problem = "cannot take reference_image_urls"
+    elif request.reference_audio_urls and not rule.takes_reference_audio:
+        problem = "cannot take reference_audio_urls"
+    elif rule.needs_some_reference and not (request.reference_image_urls or request.reference_video_urls):
+        problem = "needs reference_image_urls or reference_video_urls"
+    if problem is not None:
+        raise RequestRejected("operation", f"{operation} {problem}")
+
+
+def _listed(values: Iterable[str]) -> str:
     return ", ".join(sorted(values))
+
+
+def _listed_resolutions(values: Iterable[Resolution]) -> str:
+    return ", ".join(resolution for resolution in get_args(Resolution) if resolution in set(values))
 
 
 def markdown_table() -> str:
     """The capability table as the README shows it (a test keeps the README in step)."""
     lines = [
-        "| provider | resolutions | duration (s) | aspect ratios | first / last frame "
-        "| reference images / videos / audio | optional fields |",
-        "|---|---|---|---|---|---|---|",
+        "| provider | tiers: resolutions | duration (s) | aspect ratios | first / last frame "
+        "| reference images / videos / audio | optional fields | operations | callbacks | s3:// inputs |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, caps in CAPABILITIES.items():
+        tiers = "; ".join(f"{tier}: {_listed_resolutions(res)}" for tier, res in caps.tiers.items())
         frames = f"{'yes' if caps.first_frame else 'no'} / {'yes' if caps.last_frame else 'no'}"
         references = (
             f"{caps.max_reference_images} / {caps.max_reference_videos} / {caps.max_reference_audios}"
         )
+        optional = sorted(caps.optional_fields | ({"generate_audio"} if caps.audio_switch else set()))
         lines.append(
-            f"| `{name}` | {_listed(caps.resolutions)} | {caps.min_duration}-{caps.max_duration} "
+            f"| `{name}` | {tiers} | {caps.min_duration}-{caps.max_duration} "
             f"| {_listed(caps.aspect_ratios)} | {frames} | {references} "
-            f"| {', '.join(sorted(caps.optional_fields)) or '-'} |"
+            f"| {', '.join(optional)} | {_listed(caps.operations) or '-'} | {caps.callbacks.value} "
+            f"| {'upload endpoint' if caps.uploads else 'presigned URL'} |"
         )
     return "\n".join(lines)

@@ -6,15 +6,18 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from videojobs.models import (
     Job,
     JobRequest,
     JobStatus,
+    MediaKind,
     ProviderName,
     ProviderReceipt,
     ProviderUpdate,
+    S3Location,
+    StatusCheckRequest,
     TransferRequest,
     WebhookTarget,
 )
@@ -26,7 +29,10 @@ class VideoProvider(Protocol):
     @property
     def name(self) -> ProviderName: ...
 
-    def create_prediction(self, request: JobRequest, webhook: WebhookTarget) -> ProviderReceipt: ...
+    def create_prediction(self, request: JobRequest, webhook: WebhookTarget) -> ProviderReceipt:
+        """Every media URL in ``request`` is already public https. A dialect without webhooks
+        ignores ``webhook``. Raises ProviderError."""
+        ...
 
     def parse_webhook(
         self, headers: Mapping[str, str], body: bytes, *, signing_secret: str
@@ -36,6 +42,42 @@ class VideoProvider(Protocol):
         ...
 
     def get_prediction(self, provider_job_id: str) -> ProviderUpdate: ...
+
+
+@dataclass(frozen=True)
+class MediaFile:
+    """An input file on its way to a provider's upload endpoint, streamed, its size known up front."""
+
+    filename: str
+    content_type: str
+    kind: MediaKind
+    size_bytes: int
+    chunks: Iterable[bytes]
+
+
+@runtime_checkable
+class MediaUploader(Protocol):
+    """A provider with an upload endpoint (see ``ProviderCapabilities.uploads``)."""
+
+    def upload_media(self, media: MediaFile) -> str:
+        """Upload the file; returns the https URL to use in the create call. Raises ProviderError."""
+        ...
+
+
+class InputMedia(Protocol):
+    """Input files given as s3://bucket/key. Raises DependencyUnavailable when S3 fails."""
+
+    def exists(self, location: S3Location) -> bool: ...
+
+    def presign(self, location: S3Location, *, expires_in_seconds: int) -> str: ...
+
+    def open(self, location: S3Location, kind: MediaKind) -> AbstractContextManager[MediaFile]: ...
+
+
+class StatusChecks(Protocol):
+    def schedule(self, request: StatusCheckRequest, *, delay_seconds: int) -> None:
+        """Deliver ``request`` to the status-check function in ``delay_seconds`` (at most 900)."""
+        ...
 
 
 class JobStore(Protocol):

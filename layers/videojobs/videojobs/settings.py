@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import AnyHttpUrl, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from videojobs.models import ProviderName
 
 MIB = 1024 * 1024
+#: "a,b,c" in the environment (not JSON): split by the validator below.
+CommaList = Annotated[tuple[str, ...], NoDecode]
 
 
 class Settings(BaseSettings):
@@ -26,6 +28,7 @@ class Settings(BaseSettings):
     videos_bucket_name: str = Field(min_length=1)
     event_bus_name: str = Field(min_length=1)
     transfer_queue_url: str = Field(min_length=1)
+    status_check_queue_url: str = Field(min_length=1)
     idempotency_table_name: str = Field(min_length=1)
 
     public_base_url: AnyHttpUrl | None = None
@@ -34,22 +37,29 @@ class Settings(BaseSettings):
 
     eachlabs_base_url: AnyHttpUrl = AnyHttpUrl("https://api.eachlabs.ai")
     eachlabs_api_key: SecretStr | None = None
-    eachlabs_output_hosts: tuple[str, ...] = ("*.eachlabs.ai", "storage.googleapis.com")
+    eachlabs_output_hosts: CommaList = ("*.eachlabs.ai", "storage.googleapis.com")
     atlascloud_base_url: AnyHttpUrl = AnyHttpUrl("https://api.atlascloud.ai")
     atlascloud_api_key: SecretStr | None = None
-    atlascloud_output_hosts: tuple[str, ...] = ("*.atlascloud.ai",)
+    atlascloud_output_hosts: CommaList = ("*.atlascloud.ai",)
+    atlascloud_jwks_url: AnyHttpUrl = AnyHttpUrl("https://api.atlascloud.ai/.well-known/jwks.json")
     gateway_base_url: AnyHttpUrl | None = None
     gateway_api_key: SecretStr | None = None
-    gateway_output_hosts: tuple[str, ...] = ()
+    gateway_output_hosts: CommaList = ()
     jobs_api_base_url: AnyHttpUrl | None = None
     jobs_api_key: SecretStr | None = None
-    jobs_api_output_hosts: tuple[str, ...] = ()
+    jobs_api_output_hosts: CommaList = ()
 
     local_mode: bool = False
     event_source: str = "seedance.video-pipeline"
     job_retention_days: int = Field(default=30, ge=1)
     idempotency_expiry_seconds: int = Field(default=86400, ge=60)
     webhook_max_age_seconds: int = Field(default=300, ge=1)
+    status_check_first_delay_seconds: int = Field(default=120, ge=1)
+    status_check_max_delay_seconds: int = Field(default=600, ge=1)
+    job_max_age_seconds: int = Field(default=7200, ge=1)
+    #: Buckets an s3:// input may come from (comma-separated); empty means none.
+    input_bucket_names: CommaList = ()
+    input_url_expiry_seconds: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
     provider_timeout_seconds: float = Field(default=20.0, gt=0)
     download_timeout_seconds: float = Field(default=60.0, gt=0)
     transfer_part_size_bytes: int = Field(default=8 * MIB, ge=5 * MIB)
@@ -66,10 +76,11 @@ class Settings(BaseSettings):
         "atlascloud_output_hosts",
         "gateway_output_hosts",
         "jobs_api_output_hosts",
+        "input_bucket_names",
         mode="before",
     )
     @classmethod
-    def _split_host_list(cls, value: Any) -> Any:
+    def _split_comma_list(cls, value: Any) -> Any:
         if isinstance(value, str):
             return tuple(host.strip().lower() for host in value.split(",") if host.strip())
         return value

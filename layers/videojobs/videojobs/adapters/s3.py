@@ -1,15 +1,19 @@
-"""VideoStore on S3: multipart upload from a stream, memory bounded by one part."""
+"""S3: the videos bucket (multipart upload from a stream, memory bounded by one part) and input files."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import mimetypes
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from videojobs.errors import TransferFailed
+from videojobs.errors import DependencyUnavailable, TransferFailed
+from videojobs.models import MediaKind, S3Location
 from videojobs.observability import logger
-from videojobs.ports import StoredObject
+from videojobs.ports import MediaFile, StoredObject
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -69,3 +73,53 @@ class S3VideoStore:
         except (ClientError, BotoCoreError):
             # The bucket's lifecycle rule aborts what we could not.
             logger.exception("could not abort multipart upload", key=key)
+
+
+class S3InputMedia:
+    """InputMedia on S3: existence checks, presigned GETs and streamed reads of input files."""
+
+    def __init__(self, client: S3Client, *, chunk_size: int = 1024 * 1024) -> None:
+        self._client = client
+        self._chunk_size = chunk_size
+
+    def exists(self, location: S3Location) -> bool:
+        try:
+            self._client.head_object(Bucket=location.bucket, Key=location.key)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise DependencyUnavailable(f"could not read s3://{location.bucket}: {error}") from error
+        except BotoCoreError as error:
+            raise DependencyUnavailable(f"could not read s3://{location.bucket}: {error}") from error
+        return True
+
+    def presign(self, location: S3Location, *, expires_in_seconds: int) -> str:
+        # Signed locally, no call to S3. With a role's temporary credentials the URL stops working
+        # when they expire, whatever ExpiresIn says; keep the expiry short.
+        return self._client.generate_presigned_url(
+            "get_object",
+            Params={"Bucket": location.bucket, "Key": location.key},
+            ExpiresIn=expires_in_seconds,
+        )
+
+    @contextmanager
+    def open(self, location: S3Location, kind: MediaKind) -> Iterator[MediaFile]:
+        try:
+            response = self._client.get_object(Bucket=location.bucket, Key=location.key)
+        except (ClientError, BotoCoreError) as error:
+            raise DependencyUnavailable(f"could not read s3://{location.bucket}: {error}") from error
+        body = response["Body"]
+        filename = PurePosixPath(location.key).name
+        content_type = response.get("ContentType") or ""
+        if not content_type or content_type == "binary/octet-stream":
+            content_type = mimetypes.guess_type(filename)[0] or "application/octet-stream"
+        try:
+            yield MediaFile(
+                filename=filename,
+                content_type=content_type,
+                kind=kind,
+                size_bytes=response["ContentLength"],
+                chunks=body.iter_chunks(self._chunk_size),
+            )
+        finally:
+            body.close()

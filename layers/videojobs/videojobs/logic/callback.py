@@ -7,6 +7,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel
 
+from videojobs.capabilities import Callbacks, capabilities_of
 from videojobs.dependencies import Dependencies
 from videojobs.errors import DependencyUnavailable, JobNotFound, WebhookConflict
 from videojobs.logic.outcomes import fail_job
@@ -55,6 +56,9 @@ def receive_webhook(
         raise WebhookConflict(f"job {job_id} belongs to {job.provider}, not {provider_name}")
     if job.provider_job_id is not None and job.provider_job_id != update.provider_job_id:
         raise WebhookConflict(f"webhook is about prediction {update.provider_job_id}, not the job's")
+    if capabilities_of(provider_name).callbacks is Callbacks.UNSIGNED:
+        # Only the URL token vouches for an unsigned body: take the provider's own word instead.
+        update = provider.get_prediction(update.provider_job_id)
     return apply_provider_update(job, update, deps)
 
 
@@ -89,20 +93,25 @@ def _start_transfer(job: Job, update: ProviderUpdate, output_url: str, deps: Dep
         job.job_id,
         to=JobStatus.TRANSFERRING,
         allowed_from=AWAITING_PROVIDER,
-        changes={"provider_job_id": update.provider_job_id, "output_url": output_url},
+        changes={
+            "provider_job_id": update.provider_job_id,
+            "output_url": output_url,
+            "last_frame_url": update.last_frame_url,
+        },
         now=deps.clock(),
     )
     if transferring is None:
         return None
+    transfer = TransferRequest(job_id=job.job_id, source_url=output_url, last_frame_url=update.last_frame_url)
     try:
-        deps.transfers.enqueue(TransferRequest(job_id=job.job_id, source_url=output_url))
+        deps.transfers.enqueue(transfer)
     except DependencyUnavailable:
         # Undo the claim so the provider's retry of this webhook can start the transfer again.
         deps.jobs.transition(
             job.job_id,
             to=job.status,
             allowed_from={JobStatus.TRANSFERRING},
-            changes={"output_url": None},
+            changes={"output_url": None, "last_frame_url": None},
             now=deps.clock(),
         )
         raise

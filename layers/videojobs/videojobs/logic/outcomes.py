@@ -13,10 +13,12 @@ def fail_job(
     deps: Dependencies,
     *,
     allowed_from: frozenset[JobStatus] = AWAITING_PROVIDER,
+    status: JobStatus = JobStatus.FAILED,
 ) -> Job | None:
+    """Move the job to ``status`` (failed, or expired) and announce it as "Video Job Failed"."""
     failed = deps.jobs.transition(
         job.job_id,
-        to=JobStatus.FAILED,
+        to=status,
         allowed_from=allowed_from,
         changes={"error": error.model_dump()},
         now=deps.clock(),

@@ -8,10 +8,13 @@ from pydantic import BaseModel
 
 from videojobs.capabilities import check_request
 from videojobs.dependencies import Dependencies
-from videojobs.errors import ProviderError, RequestRejected
+from videojobs.errors import DependencyUnavailable, ProviderError, RequestRejected
+from videojobs.logic.media import check_s3_inputs, with_fetchable_media
 from videojobs.logic.outcomes import fail_job
+from videojobs.logic.status_checks import schedule_first_check
 from videojobs.models import Job, JobError, JobRequest, JobStatus
 from videojobs.observability import logger
+from videojobs.pricing import estimate_cost_usd
 
 
 def submit_job(request: JobRequest, deps: Dependencies, *, fallback_base_url: str | None = None) -> Job:
@@ -21,13 +24,22 @@ def submit_job(request: JobRequest, deps: Dependencies, *, fallback_base_url: st
     base_url = deps.public_base_url or fallback_base_url
     if not base_url:
         raise RequestRejected("provider", "no public callback URL is configured (PUBLIC_BASE_URL)")
+    check_s3_inputs(request, deps)
 
-    now = deps.clock()
-    job = Job.new(request, now=now, retention=deps.job_retention)
+    job = Job.new(
+        request, now=deps.clock(), retention=deps.job_retention, cost_estimate_usd=estimate_cost_usd(request)
+    )
     deps.jobs.create(job)
+    # The safety net goes first: a job whose webhook never comes must still be looked at, so
+    # nothing is sent to the provider unless its first status check is scheduled.
+    try:
+        schedule_first_check(job, deps)
+    except DependencyUnavailable as error:
+        fail_job(job, JobError(code=error.code, message=str(error)), deps)
+        raise
     webhook = deps.authenticator.target_for(base_url, request.provider, job.job_id)
     try:
-        receipt = provider.create_prediction(request, webhook)
+        receipt = provider.create_prediction(with_fetchable_media(request, provider, deps), webhook)
     except ProviderError as error:
         logger.warning("provider refused the job", job_id=job.job_id, provider=job.provider, error=str(error))
         fail_job(job, JobError(code=error.code, message=str(error)), deps)

@@ -3,27 +3,44 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 
 from videojobs.dependencies import Dependencies
 from videojobs.errors import OutputRejected, TransferFailed
 from videojobs.logic.outcomes import fail_job
-from videojobs.models import Job, JobError, JobStatus, TransferRequest, VideoObject
+from videojobs.models import Job, JobError, JobStatus, StoredFile, TransferRequest
 from videojobs.observability import logger
 
-MP4_CONTENT_TYPE = "video/mp4"
 TRANSFERRING_ONLY = frozenset({JobStatus.TRANSFERRING})
+
+
+@dataclass(frozen=True)
+class OutputFormat:
+    name: str
+    content_type: str
+    #: Recognises the first 8 bytes of a file of this format.
+    opens_right: Callable[[bytes], bool]
+
+
+MP4 = OutputFormat("an MP4 (no ftyp box)", "video/mp4", lambda head: head[4:8] == b"ftyp")
+PNG = OutputFormat("a PNG", "image/png", lambda head: head == b"\x89PNG\r\n\x1a\n")
 
 
 def video_key(job_id: str) -> str:
     return f"videos/{job_id}.mp4"
 
 
-class Mp4Stream:
-    """Passes chunks through while hashing them; fails early unless the file opens with an ftyp box."""
+def last_frame_key(job_id: str) -> str:
+    return f"frames/{job_id}-last.png"
 
-    def __init__(self, chunks: Iterable[bytes], *, expected_size: int | None) -> None:
+
+class CheckedStream:
+    """Passes chunks through while hashing them; fails early unless the file opens as ``kind``."""
+
+    def __init__(self, chunks: Iterable[bytes], *, kind: OutputFormat, expected_size: int | None) -> None:
         self._chunks = chunks
+        self._kind = kind
         self._expected_size = expected_size
         self._sha256 = hashlib.sha256()
         self.size_bytes = 0
@@ -40,14 +57,14 @@ class Mp4Stream:
                 head += chunk
                 if len(head) < 8:
                     continue
-                if head[4:8] != b"ftyp":
-                    raise OutputRejected("output is not an MP4 (no ftyp box)")
+                if not self._kind.opens_right(head[:8]):
+                    raise OutputRejected(f"output is not {self._kind.name}")
                 checked, chunk = True, head
             self._sha256.update(chunk)
             self.size_bytes += len(chunk)
             yield chunk
         if not checked:
-            raise OutputRejected("output is not an MP4 (too short)")
+            raise OutputRejected(f"output is not {self._kind.name} (too short)")
         if self._expected_size is not None and self._expected_size != self.size_bytes:
             # Raised before the upload completes, so the partial copy is discarded.
             raise TransferFailed(f"got {self.size_bytes} bytes of {self._expected_size}")
@@ -59,8 +76,14 @@ def transfer_video(request: TransferRequest, deps: Dependencies) -> Job | None:
     if job is None or job.status is not JobStatus.TRANSFERRING:
         logger.info("transfer not needed", job_id=request.job_id, status=job.status if job else None)
         return None
+    changes: dict[str, object] = {"transfer_error": None}
     try:
-        video = _copy(job, request.source_url, deps)
+        # The frame is small and goes first: if it is unusable, no video is left without it.
+        if request.last_frame_url is not None:
+            frame = _copy(job, request.last_frame_url, last_frame_key(job.job_id), PNG, deps)
+            changes["last_frame"] = frame.model_dump()
+        video = _copy(job, request.source_url, video_key(job.job_id), MP4, deps)
+        changes["video"] = video.model_dump()
     except OutputRejected as rejected:
         logger.warning("output rejected", job_id=job.job_id, reason=str(rejected))
         error = JobError(code=rejected.code, message=str(rejected))
@@ -71,11 +94,7 @@ def transfer_video(request: TransferRequest, deps: Dependencies) -> Job | None:
         raise
 
     succeeded = deps.jobs.transition(
-        job.job_id,
-        to=JobStatus.SUCCEEDED,
-        allowed_from=TRANSFERRING_ONLY,
-        changes={"video": video.model_dump(), "transfer_error": None},
-        now=deps.clock(),
+        job.job_id, to=JobStatus.SUCCEEDED, allowed_from=TRANSFERRING_ONLY, changes=changes, now=deps.clock()
     )
     if succeeded is not None:
         deps.events.job_succeeded(succeeded)
@@ -83,18 +102,18 @@ def transfer_video(request: TransferRequest, deps: Dependencies) -> Job | None:
     return succeeded
 
 
-def _copy(job: Job, source_url: str, deps: Dependencies) -> VideoObject:
+def _copy(job: Job, source_url: str, key: str, kind: OutputFormat, deps: Dependencies) -> StoredFile:
     policy = deps.download_policies[job.provider]
     policy.check(source_url)
     with deps.source.open(source_url, policy) as download:
-        stream = Mp4Stream(download.chunks, expected_size=download.content_length)
-        stored = deps.videos.upload_stream(video_key(job.job_id), stream, content_type=MP4_CONTENT_TYPE)
-    return VideoObject(
+        stream = CheckedStream(download.chunks, kind=kind, expected_size=download.content_length)
+        stored = deps.videos.upload_stream(key, stream, content_type=kind.content_type)
+    return StoredFile(
         bucket=stored.bucket,
         key=stored.key,
         size_bytes=stream.size_bytes,
         sha256=stream.sha256,
-        content_type=MP4_CONTENT_TYPE,
+        content_type=kind.content_type,
     )
 
 

@@ -1,0 +1,84 @@
+"""Deferred status checks: the safety net for providers without webhooks and for lost webhooks.
+
+Each check is one delivery of a delayed queue message and makes at most one status GET. It then
+finishes the job, schedules the next check with a longer gap, or expires a job older than the
+maximum age. Nothing waits in a loop: the queue's delay is the wait.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from videojobs.dependencies import Dependencies
+from videojobs.errors import ProviderError
+from videojobs.logic.callback import apply_provider_update
+from videojobs.logic.outcomes import fail_job
+from videojobs.models import AWAITING_PROVIDER, Job, JobError, JobStatus, StatusCheckRequest
+from videojobs.observability import logger
+
+#: SQS refuses a longer DelaySeconds; longer waits are split into hops.
+MAX_QUEUE_DELAY_SECONDS = 900
+
+
+class CheckOutcome(StrEnum):
+    NOT_NEEDED = "not_needed"
+    WAITING = "waiting"
+    CHECKED = "checked"
+    EXPIRED = "expired"
+
+
+def schedule_first_check(job: Job, deps: Dependencies) -> None:
+    _schedule(
+        StatusCheckRequest(job_id=job.job_id, attempt=1), deps.status_check_policy.first_delay_seconds, deps
+    )
+
+
+def check_job_status(request: StatusCheckRequest, deps: Dependencies) -> CheckOutcome:
+    """Look at the job once. Raises DependencyUnavailable if the next check cannot be scheduled,
+    so the queue delivers this one again."""
+    job = deps.jobs.get(request.job_id)
+    if job is None or job.status not in AWAITING_PROVIDER:
+        logger.info("status check not needed", job_id=request.job_id, status=job.status if job else None)
+        return CheckOutcome.NOT_NEEDED
+    now = deps.clock()
+    if request.due_at is not None and request.due_at > now:
+        _schedule(request, _seconds_until(request.due_at, now), deps)
+        return CheckOutcome.WAITING
+
+    policy = deps.status_check_policy
+    expires_at = job.created_at + timedelta(seconds=policy.job_max_age_seconds)
+    if now >= expires_at:
+        message = f"{job.provider} gave no result within {policy.job_max_age_seconds} seconds"
+        fail_job(job, JobError(code="job_expired", message=message), deps, status=JobStatus.EXPIRED)
+        return CheckOutcome.EXPIRED
+
+    if job.provider_job_id is not None:
+        try:
+            update = deps.provider(job.provider).get_prediction(job.provider_job_id)
+        except ProviderError as error:
+            logger.warning("status check failed; will look again", job_id=job.job_id, error=str(error))
+        else:
+            receipt = apply_provider_update(job, update, deps)
+            if receipt.status not in AWAITING_PROVIDER:
+                return CheckOutcome.CHECKED
+
+    attempt = request.attempt + 1
+    delay = min(policy.delay_before(attempt), _seconds_until(expires_at, now))
+    _schedule(StatusCheckRequest(job_id=job.job_id, attempt=attempt), delay, deps)
+    return CheckOutcome.CHECKED
+
+
+def _schedule(request: StatusCheckRequest, delay_seconds: int, deps: Dependencies) -> None:
+    if delay_seconds > MAX_QUEUE_DELAY_SECONDS:
+        due_at = request.due_at or deps.clock() + timedelta(seconds=delay_seconds)
+        request = request.model_copy(update={"due_at": due_at})
+        delay_seconds = MAX_QUEUE_DELAY_SECONDS
+    else:
+        request = request.model_copy(update={"due_at": None})
+    deps.status_checks.schedule(request, delay_seconds=delay_seconds)
+
+
+def _seconds_until(moment: datetime, now: datetime) -> int:
+    return max(1, math.ceil((moment - now).total_seconds()))

@@ -1,0 +1,188 @@
+"""Deferred status checks: one GET per delivery, then finish, schedule the next, or expire."""
+
+from datetime import timedelta
+
+import pytest
+
+from tests.support import FakeWorld
+from videojobs.dependencies import StatusCheckPolicy
+from videojobs.errors import DependencyUnavailable, ProviderError
+from videojobs.logic.status_checks import MAX_QUEUE_DELAY_SECONDS, CheckOutcome, check_job_status
+from videojobs.logic.submit import submit_job
+from videojobs.models import Job, JobRequest, JobStatus, ProviderState, ProviderUpdate, StatusCheckRequest
+
+OUTPUT = "https://cdn.example.com/out.mp4"
+
+
+def submitted(world: FakeWorld, provider: str = "gateway") -> Job:
+    request = JobRequest.model_validate({"provider": provider, "prompt": "a lighthouse", "duration": 5})
+    return submit_job(request, world.deps())
+
+
+def done(state: ProviderState = ProviderState.SUCCEEDED, **fields: str) -> ProviderUpdate:
+    return ProviderUpdate(provider_job_id="-", state=state, **fields)
+
+
+def test_submit_schedules_the_first_check_before_the_provider_is_called() -> None:
+    world = FakeWorld()
+
+    job = submitted(world)
+
+    (first,) = world.status_checks.scheduled
+    assert first.request == StatusCheckRequest(job_id=job.job_id, attempt=1)
+    assert first.delay_seconds == 120
+    assert len(world.providers["gateway"].created) == 1
+
+
+def test_without_a_scheduled_check_nothing_is_sent_to_the_provider() -> None:
+    world = FakeWorld()
+    world.status_checks.fail_next = 1
+
+    with pytest.raises(DependencyUnavailable):
+        submitted(world)
+
+    (job,) = world.jobs.jobs.values()
+    assert job.status is JobStatus.FAILED
+    assert world.providers["gateway"].created == []
+    assert [failed.job_id for failed in world.events.failed] == [job.job_id]
+
+
+def test_a_finished_provider_job_is_moved_on_and_no_more_checks_are_scheduled() -> None:
+    world = FakeWorld()
+    job = submitted(world)
+    world.providers["gateway"].answers = [
+        done(output_url=OUTPUT, last_frame_url="https://cdn.example.com/f.png")
+    ]
+
+    outcome = check_job_status(StatusCheckRequest(job_id=job.job_id), world.deps())
+
+    assert outcome is CheckOutcome.CHECKED
+    assert world.providers["gateway"].checked == [job.provider_job_id]
+    assert world.jobs.jobs[job.job_id].status is JobStatus.TRANSFERRING
+    (transfer,) = world.transfers.sent
+    assert (transfer.source_url, transfer.last_frame_url) == (OUTPUT, "https://cdn.example.com/f.png")
+    assert len(world.status_checks.scheduled) == 1  # only submit's
+
+
+def test_a_provider_failure_fails_the_job_with_its_reason() -> None:
+    world = FakeWorld()
+    job = submitted(world)
+    world.providers["gateway"].answers = [done(ProviderState.FAILED, error_message="content policy")]
+
+    check_job_status(StatusCheckRequest(job_id=job.job_id), world.deps())
+
+    failed = world.jobs.jobs[job.job_id]
+    assert failed.status is JobStatus.FAILED
+    assert failed.error is not None
+    assert failed.error.message == "content policy"
+    assert [event.job_id for event in world.events.failed] == [job.job_id]
+
+
+def test_a_job_still_processing_is_checked_again_with_doubling_gaps_up_to_the_cap() -> None:
+    world = FakeWorld()
+    job = submitted(world)
+    request = StatusCheckRequest(job_id=job.job_id)
+
+    delays = []
+    for _ in range(7):
+        assert check_job_status(request, world.deps()) is CheckOutcome.CHECKED
+        scheduled = world.status_checks.scheduled[-1]
+        delays.append(scheduled.delay_seconds)
+        request = scheduled.request
+        world.clock.advance(scheduled.delay_seconds)
+
+    assert delays == [30, 60, 120, 240, 480, 600, 600]
+    assert request.attempt == 8
+    assert len(world.providers["gateway"].checked) == 7
+    assert world.jobs.jobs[job.job_id].status is JobStatus.PROCESSING
+
+
+def test_a_failing_status_call_schedules_the_next_check_and_changes_nothing() -> None:
+    world = FakeWorld()
+    job = submitted(world)
+    world.providers["gateway"].answers = [ProviderError("gateway answered HTTP 503", retryable=True)]
+
+    outcome = check_job_status(StatusCheckRequest(job_id=job.job_id), world.deps())
+
+    assert outcome is CheckOutcome.CHECKED
+    assert world.jobs.jobs[job.job_id].status is JobStatus.SUBMITTED
+    assert world.status_checks.scheduled[-1].request.attempt == 2
+
+
+def test_a_job_past_its_maximum_age_expires_without_asking_the_provider() -> None:
+    world = FakeWorld()
+    job = submitted(world)
+    world.clock.advance(7200)
+
+    outcome = check_job_status(StatusCheckRequest(job_id=job.job_id, attempt=12), world.deps())
+
+    expired = world.jobs.jobs[job.job_id]
+    assert outcome is CheckOutcome.EXPIRED
+    assert expired.status is JobStatus.EXPIRED
+    assert expired.error is not None
+    assert expired.error.code == "job_expired"
+    assert world.providers["gateway"].checked == []
+    assert [event.status for event in world.events.failed] == [JobStatus.EXPIRED]
+    assert len(world.status_checks.scheduled) == 1
+
+
+def test_the_last_gap_ends_at_the_maximum_age() -> None:
+    world = FakeWorld()
+    job = submitted(world)
+    world.clock.advance(7200 - 45)
+
+    check_job_status(StatusCheckRequest(job_id=job.job_id, attempt=9), world.deps())
+
+    assert world.status_checks.scheduled[-1].delay_seconds == 45
+
+
+@pytest.mark.parametrize("status", [JobStatus.TRANSFERRING, JobStatus.SUCCEEDED, JobStatus.FAILED])
+def test_a_job_that_moved_on_needs_no_check(status: JobStatus) -> None:
+    world = FakeWorld()
+    job = submitted(world)
+    world.jobs.jobs[job.job_id] = job.model_copy(update={"status": status})
+
+    outcome = check_job_status(StatusCheckRequest(job_id=job.job_id), world.deps())
+
+    assert outcome is CheckOutcome.NOT_NEEDED
+    assert world.providers["gateway"].checked == []
+    assert len(world.status_checks.scheduled) == 1
+
+
+def test_waits_longer_than_the_queue_allows_are_split_into_hops() -> None:
+    world = FakeWorld()
+    world.check_policy = StatusCheckPolicy(
+        first_delay_seconds=4000, max_delay_seconds=4000, job_max_age_seconds=86400
+    )
+    job = submitted(world)
+    (first,) = world.status_checks.scheduled
+    assert first.delay_seconds == MAX_QUEUE_DELAY_SECONDS
+    assert first.request.due_at == world.clock() + timedelta(seconds=4000)
+
+    world.clock.advance(MAX_QUEUE_DELAY_SECONDS)
+    outcome = check_job_status(first.request, world.deps())
+
+    assert outcome is CheckOutcome.WAITING
+    assert world.providers["gateway"].checked == []
+    hop = world.status_checks.scheduled[-1]
+    assert (hop.delay_seconds, hop.request.due_at) == (MAX_QUEUE_DELAY_SECONDS, first.request.due_at)
+
+    world.clock.advance(4000 - 2 * MAX_QUEUE_DELAY_SECONDS - 100)
+    check_job_status(hop.request, world.deps())
+    world.clock.advance(MAX_QUEUE_DELAY_SECONDS)
+    check_job_status(world.status_checks.scheduled[-1].request, world.deps())
+    last = world.status_checks.scheduled[-1]
+    assert (last.delay_seconds, last.request.due_at) == (100, None)
+
+    world.clock.advance(100)
+    assert check_job_status(last.request, world.deps()) is CheckOutcome.CHECKED
+    assert world.providers["gateway"].checked == [job.provider_job_id]
+
+
+def test_a_next_check_that_cannot_be_scheduled_is_raised_so_the_message_comes_back() -> None:
+    world = FakeWorld()
+    job = submitted(world)
+    world.status_checks.fail_next = 1
+
+    with pytest.raises(DependencyUnavailable):
+        check_job_status(StatusCheckRequest(job_id=job.job_id), world.deps())
