@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -11,20 +12,23 @@ import httpx
 from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 from botocore.config import Config
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from videojobs.adapters.dynamodb import DynamoDBJobStore
 from videojobs.adapters.eventbridge import EventBridgePublisher
 from videojobs.adapters.http_source import HttpVideoSource
-from videojobs.adapters.s3 import S3VideoStore
-from videojobs.adapters.sqs import SqsTransferQueue
-from videojobs.dependencies import Dependencies
+from videojobs.adapters.s3 import S3InputMedia, S3VideoStore
+from videojobs.adapters.sqs import SqsStatusChecks, SqsTransferQueue
+from videojobs.dependencies import Dependencies, InputPolicy, StatusCheckPolicy
 from videojobs.download_policy import HostAllowlist
 from videojobs.idempotency import IdempotencyGuard
 from videojobs.models import PROVIDER_NAMES, ProviderName, utc_now
 from videojobs.ports import DownloadPolicy, VideoProvider
+from videojobs.providers.atlascloud import AtlasCloudProvider
 from videojobs.providers.eachlabs import EachLabsProvider
+from videojobs.providers.gateway import GatewayProvider
+from videojobs.providers.jobs_api import JobsApiProvider
 from videojobs.security import WebhookAuthenticator
 from videojobs.settings import Settings
 
@@ -49,17 +53,29 @@ def load_settings() -> Settings:
 
 
 def _providers(settings: Settings, client: httpx.Client) -> dict[ProviderName, VideoProvider]:
-    providers: dict[ProviderName, VideoProvider] = {}
-    eachlabs_key = settings.provider_api_key("eachlabs")
-    eachlabs_url = settings.provider_base_url("eachlabs")
-    if eachlabs_key is not None and eachlabs_url is not None:
-        providers["eachlabs"] = EachLabsProvider(
+    """The providers whose base URL and API key are both configured."""
+    max_webhook_age = timedelta(seconds=settings.webhook_max_age_seconds)
+    builders: dict[ProviderName, Callable[[str, SecretStr], VideoProvider]] = {
+        "eachlabs": lambda base_url, api_key: EachLabsProvider(
+            client, base_url=base_url, api_key=api_key, clock=utc_now, max_webhook_age=max_webhook_age
+        ),
+        "atlascloud": lambda base_url, api_key: AtlasCloudProvider(
             client,
-            base_url=eachlabs_url,
-            api_key=eachlabs_key,
+            base_url=base_url,
+            api_key=api_key,
+            jwks_url=str(settings.atlascloud_jwks_url),
             clock=utc_now,
-            max_webhook_age=timedelta(seconds=settings.webhook_max_age_seconds),
-        )
+            max_webhook_age=max_webhook_age,
+        ),
+        "gateway": lambda base_url, api_key: GatewayProvider(client, base_url=base_url, api_key=api_key),
+        "jobs_api": lambda base_url, api_key: JobsApiProvider(client, base_url=base_url, api_key=api_key),
+    }
+    providers: dict[ProviderName, VideoProvider] = {}
+    for name, build in builders.items():
+        api_key = settings.provider_api_key(name)
+        base_url = settings.provider_base_url(name)
+        if api_key is not None and base_url is not None:
+            providers[name] = build(base_url, api_key)
     return providers
 
 
@@ -84,15 +100,15 @@ def build_dependencies() -> Dependencies:
         timeout=httpx.Timeout(settings.download_timeout_seconds, connect=10.0), follow_redirects=False
     )
     dynamodb = session.client("dynamodb", config=aws_config)
+    s3 = session.client("s3", config=aws_config)
+    sqs = session.client("sqs", config=aws_config)
     return Dependencies(
         jobs=DynamoDBJobStore(dynamodb, settings.jobs_table_name),
-        videos=S3VideoStore(
-            session.client("s3", config=aws_config),
-            settings.videos_bucket_name,
-            part_size=settings.transfer_part_size_bytes,
-        ),
+        videos=S3VideoStore(s3, settings.videos_bucket_name, part_size=settings.transfer_part_size_bytes),
         source=HttpVideoSource(download_client),
-        transfers=SqsTransferQueue(session.client("sqs", config=aws_config), settings.transfer_queue_url),
+        transfers=SqsTransferQueue(sqs, settings.transfer_queue_url),
+        status_checks=SqsStatusChecks(sqs, settings.status_check_queue_url),
+        inputs=S3InputMedia(s3),
         events=EventBridgePublisher(
             session.client("events", config=aws_config), settings.event_bus_name, settings.event_source
         ),
@@ -106,4 +122,13 @@ def build_dependencies() -> Dependencies:
         clock=utc_now,
         job_retention=timedelta(days=settings.job_retention_days),
         public_base_url=str(settings.public_base_url).rstrip("/") if settings.public_base_url else None,
+        status_check_policy=StatusCheckPolicy(
+            first_delay_seconds=settings.status_check_first_delay_seconds,
+            max_delay_seconds=settings.status_check_max_delay_seconds,
+            job_max_age_seconds=settings.job_max_age_seconds,
+        ),
+        input_policy=InputPolicy(
+            buckets=frozenset(settings.input_bucket_names),
+            url_expiry_seconds=settings.input_url_expiry_seconds,
+        ),
     )

@@ -1,14 +1,19 @@
-"""What every dialect shares: sending JSON and turning HTTP failures into ProviderError."""
+"""What every dialect shares: sending JSON or a streamed upload, and turning HTTP failures into
+ProviderError."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+import secrets
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import httpx
 from pydantic import BaseModel, ValidationError
 
 from videojobs.errors import InvalidWebhook, ProviderError
+from videojobs.observability import logger
+from videojobs.ports import MediaFile
 
 RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 
@@ -26,6 +31,10 @@ def request_json(
         response = client.request(method, url, headers=dict(headers), json=json)
     except httpx.HTTPError as error:
         raise ProviderError(f"{provider} unreachable: {type(error).__name__}", retryable=True) from error
+    return _json_answer(response, provider=provider)
+
+
+def _json_answer(response: httpx.Response, *, provider: str) -> Any:
     if response.is_success:
         try:
             return response.json()
@@ -44,10 +53,18 @@ def _error_text(response: httpx.Response) -> str:
     except ValueError:
         return response.text[:300]
     if isinstance(body, dict):
-        parts = [str(body[key]) for key in ("message", "error", "detail", "details") if body.get(key)]
+        parts = [_readable(body[key]) for key in ("message", "error", "detail", "details") if body.get(key)]
         if parts:
             return "; ".join(parts)[:300]
     return str(body)[:300]
+
+
+def _readable(value: Any) -> str:
+    # OpenAI-style errors nest the words: {"error": {"message": ..., "code": ...}}.
+    if isinstance(value, dict) and value.get("message"):
+        code = value.get("code")
+        return f"{value['message']} ({code})" if code else str(value["message"])
+    return str(value)
 
 
 def describe_validation_error(error: ValidationError) -> str:
@@ -71,3 +88,78 @@ def parse_webhook_body[ModelT: BaseModel](model: type[ModelT], body: bytes) -> M
         return model.model_validate_json(body)
     except ValidationError as error:
         raise InvalidWebhook(describe_validation_error(error)) from error
+
+
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+_UNSAFE_QUOTED_CHARS = re.compile(r'[\x00-\x1f\x7f"\\]')
+
+
+def _quoted(value: str) -> str:
+    """A multipart parameter value, with what would end the quoted string percent-encoded (as
+    browsers and httpx do)."""
+    return _UNSAFE_QUOTED_CHARS.sub(lambda match: f"%{ord(match.group()):02X}", value)
+
+
+def upload_multipart(
+    client: httpx.Client,
+    url: str,
+    *,
+    provider: str,
+    headers: Mapping[str, str],
+    media: MediaFile,
+    fields: Mapping[str, str] | None = None,
+    file_field: str = "file",
+) -> Any:
+    """POST ``fields`` and then ``media`` as multipart/form-data, streamed, with a Content-Length.
+
+    The body is generated chunk by chunk, never held in memory; the explicit length keeps httpx
+    from falling back to chunked transfer encoding, which upload endpoints commonly refuse (411).
+    """
+    boundary = secrets.token_hex(16)
+    head = bytearray()
+    for name, value in (fields or {}).items():
+        head += _part_header(boundary, f'name="{_quoted(name)}"')
+        head += value.encode() + b"\r\n"
+    content_type = media.content_type
+    if not content_type or _CONTROL_CHARS.search(content_type):
+        content_type = "application/octet-stream"
+    disposition = f'name="{_quoted(file_field)}"; filename="{_quoted(media.filename)}"'
+    head += _part_header(boundary, disposition, content_type=content_type)
+    tail = f"\r\n--{boundary}--\r\n".encode()
+
+    def body() -> Iterator[bytes]:
+        yield bytes(head)
+        sent = 0
+        for chunk in media.chunks:
+            sent += len(chunk)
+            if sent > media.size_bytes:
+                raise _size_mismatch(provider, media, f"more than the {media.size_bytes} bytes declared")
+            if chunk:
+                yield chunk
+        if sent != media.size_bytes:
+            raise _size_mismatch(provider, media, f"{sent} of the {media.size_bytes} bytes declared")
+        yield tail
+
+    request_headers = {
+        **headers,
+        "Content-Type": f"multipart/form-data; boundary={boundary}",
+        "Content-Length": str(len(head) + media.size_bytes + len(tail)),
+    }
+    logger.info("uploading media", provider=provider, kind=media.kind, size_bytes=media.size_bytes)
+    try:
+        response = client.post(url, headers=request_headers, content=body())
+    except httpx.HTTPError as error:
+        raise ProviderError(f"{provider} unreachable: {type(error).__name__}", retryable=True) from error
+    return _json_answer(response, provider=provider)
+
+
+def _part_header(boundary: str, disposition: str, *, content_type: str | None = None) -> bytes:
+    lines = [f"--{boundary}", f"Content-Disposition: form-data; {disposition}"]
+    if content_type is not None:
+        lines.append(f"Content-Type: {content_type}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def _size_mismatch(provider: str, media: MediaFile, read: str) -> ProviderError:
+    # Sending on would break the declared Content-Length: the source changed under us or was cut.
+    return ProviderError(f"{provider} upload of {media.filename!r} stopped: read {read}", retryable=True)

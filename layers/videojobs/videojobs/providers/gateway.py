@@ -1,0 +1,137 @@
+"""An OpenAI-style gateway's Seedance 2.0 video generations
+(../shared/provider-docs/gateway-seedance-2.0-video-generations.txt and docs/provider-dialects.md).
+
+Create: POST /v1/video/generations with a Bearer key, model seedance2.0[-fast|-mini]-{resolution},
+media in image/last_image/images/videos/audios, switches in extra_body. Answers the task
+{"id", "task_id", "status": "queued", ...}.
+Status: GET /v1/videos/{task_id} -> status queued|processing|completed|failed, video_url,
+last_frame_url (when asked for), error {"message", "code"}.
+No webhook of any kind: jobs on this dialect finish through status checks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+from urllib.parse import quote
+
+import httpx
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr
+
+from videojobs.capabilities import effective_tier
+from videojobs.errors import InvalidWebhook
+from videojobs.models import JobRequest, ProviderReceipt, ProviderState, ProviderUpdate, WebhookTarget
+from videojobs.providers._http import parse_wire, request_json
+
+MODEL_PREFIX = "seedance2.0"
+
+
+class _CreatedTask(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    task_id: str = Field(min_length=1, validation_alias=AliasChoices("task_id", "id"))
+
+
+class _TaskError(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    message: str | None = None
+    code: str | int | None = None
+
+
+class _Task(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    status: Literal["queued", "processing", "completed", "failed"]
+    video_url: str | None = None
+    last_frame_url: str | None = None
+    error: _TaskError | str | None = None
+
+    def error_message(self) -> str | None:
+        if isinstance(self.error, _TaskError):
+            return self.error.message or (str(self.error.code) if self.error.code is not None else None)
+        return self.error or None
+
+
+def model_id(request: JobRequest) -> str:
+    """seedance2.0-720p (standard), seedance2.0-fast-480p, seedance2.0-mini-720p, ..."""
+    tier = effective_tier(request)
+    if tier == "standard":
+        return f"{MODEL_PREFIX}-{request.resolution}"
+    return f"{MODEL_PREFIX}-{tier}-{request.resolution}"
+
+
+def _body(request: JobRequest) -> dict[str, Any]:
+    extra_body: dict[str, Any] = {
+        "generate_audio": request.generate_audio,
+        "seed": request.seed,
+        "watermark": request.watermark,
+        "camera_fixed": request.camera_fixed,
+        "return_last_frame": request.return_last_frame,
+        "operation": request.operation,
+    }
+    fields: dict[str, Any] = {
+        "model": model_id(request),
+        "prompt": request.prompt,
+        "duration": request.duration,
+        "aspect_ratio": request.aspect_ratio,
+        "image": request.first_frame_url,
+        "last_image": request.last_frame_url,
+        "images": request.reference_image_urls or None,
+        "videos": request.reference_video_urls or None,
+        "audios": request.reference_audio_urls or None,
+        "extra_body": {key: value for key, value in extra_body.items() if value is not None},
+    }
+    return {key: value for key, value in fields.items() if value is not None}
+
+
+class GatewayProvider:
+    name: Literal["gateway"] = "gateway"
+
+    def __init__(self, client: httpx.Client, *, base_url: str, api_key: SecretStr) -> None:
+        self._client = client
+        self._base_url = base_url.rstrip("/")
+        self._api_key = api_key
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._api_key.get_secret_value()}"}
+
+    def create_prediction(self, request: JobRequest, webhook: WebhookTarget) -> ProviderReceipt:
+        # The gateway has no callback: ``webhook`` goes unused and the job is followed by status checks.
+        data = request_json(
+            self._client,
+            "POST",
+            f"{self._base_url}/v1/video/generations",
+            provider=self.name,
+            headers=self._headers(),
+            json=_body(request),
+        )
+        return ProviderReceipt(provider_job_id=parse_wire(_CreatedTask, data, provider=self.name).task_id)
+
+    def get_prediction(self, provider_job_id: str) -> ProviderUpdate:
+        data = request_json(
+            self._client,
+            "GET",
+            f"{self._base_url}/v1/videos/{quote(provider_job_id, safe='')}",
+            provider=self.name,
+            headers=self._headers(),
+        )
+        task = parse_wire(_Task, data, provider=self.name)
+        if task.status == "completed":
+            return ProviderUpdate(
+                provider_job_id=provider_job_id,
+                state=ProviderState.SUCCEEDED,
+                output_url=task.video_url or None,
+                last_frame_url=task.last_frame_url or None,
+            )
+        if task.status == "failed":
+            message = task.error_message()
+            return ProviderUpdate(
+                provider_job_id=provider_job_id, state=ProviderState.FAILED, error_message=message
+            )
+        return ProviderUpdate(provider_job_id=provider_job_id, state=ProviderState.PROCESSING)
+
+    def parse_webhook(
+        self, headers: Mapping[str, str], body: bytes, *, signing_secret: str
+    ) -> ProviderUpdate:
+        raise InvalidWebhook("the gateway never calls back; its jobs are followed by status checks")
