@@ -10,11 +10,12 @@ from pydantic import SecretStr
 
 from functions.callback import app as callback
 from functions.status import app as status
+from functions.status_check import app as status_check
 from functions.submit import app as submit
 from functions.transfer import app as transfer
 from functions.transfer_dead_letter import app as dead_letter
 from tests.support import FakeLambdaContext, FakeWorld, fake_mp4, load_event, sign_eachlabs
-from videojobs.models import Job, JobRequest, JobStatus
+from videojobs.models import Job, JobRequest, JobStatus, ProviderState, ProviderUpdate
 from videojobs.providers.eachlabs import EachLabsProvider
 
 Context = FakeLambdaContext
@@ -53,7 +54,8 @@ def test_submit_answers_202_with_the_job_view() -> None:
         ({"first_frame_url": "ftp://x/y.png"}, ["body", "first_frame_url"]),
         ({"unknown_field": 1}, ["body", "unknown_field"]),
         ({"resolution": "1080p"}, ["body", "resolution"]),
-        ({"provider": "gateway"}, ["body", "provider"]),
+        ({"provider": "gateway", "aspect_ratio": "4:3"}, ["body", "aspect_ratio"]),
+        ({"tier": "ultra"}, ["body", "tier"]),
     ],
 )
 def test_bad_input_is_a_422_naming_the_field_and_writes_nothing(
@@ -252,3 +254,36 @@ def test_the_dead_letter_event_fails_the_job() -> None:
     assert failed.status is JobStatus.FAILED
     assert failed.error is not None
     assert "download cut" in failed.error.message
+
+
+def test_the_status_check_event_finishes_a_job_or_reports_a_check_it_could_not_schedule() -> None:
+    world = FakeWorld()
+    job = stored_job(world, "p-1")
+    event = load_event("status_check_message")
+    record = event["Records"][0]
+    record["body"] = json.dumps({"job_id": job.job_id, "attempt": 1})
+    world.status_checks.fail_next = 1
+
+    unscheduled = status_check.lambda_handler(event, Context(), deps=world.deps())
+    world.provider.answers = [
+        ProviderUpdate(
+            provider_job_id="-", state=ProviderState.SUCCEEDED, output_url="https://cdn.example.com/o.mp4"
+        )
+    ]
+    finished = status_check.lambda_handler(event, Context(), deps=world.deps())
+
+    assert unscheduled == {"batchItemFailures": [{"itemIdentifier": record["messageId"]}]}
+    assert finished == {"batchItemFailures": []}
+    assert world.provider.checked == ["p-1", "p-1"]
+    assert world.jobs.jobs[job.job_id].status is JobStatus.TRANSFERRING
+    assert [t.source_url for t in world.transfers.sent] == ["https://cdn.example.com/o.mp4"]
+
+
+def test_a_status_check_message_that_is_not_ours_is_a_batch_item_failure() -> None:
+    world = FakeWorld()
+    event = load_event("status_check_message")
+    event["Records"][0]["body"] = '{"attempt": 1}'
+
+    response = status_check.lambda_handler(event, Context(), deps=world.deps())
+
+    assert response == {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]}

@@ -77,10 +77,19 @@ def test_every_function_uses_one_runtime_and_arm64(monkeypatch: pytest.MonkeyPat
     resources = transformed_template(monkeypatch)["Resources"]
     functions = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::Function"]
     layers = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::LayerVersion"]
-    assert len(functions) == 5
+    assert len(functions) == 6
     assert {f["Runtime"] for f in functions} == {"python3.13"}
     assert {tuple(f["Architectures"]) for f in functions} == {("arm64",)}
     assert {tuple(layer["CompatibleRuntimes"]) for layer in layers} == {("python3.13",)}
+
+
+def test_the_status_check_function_may_schedule_its_own_next_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    resources = transformed_template(monkeypatch)["Resources"]
+
+    assert resources["StatusCheckFunction"]["Properties"]["RecursiveLoop"] == "Allow"
+    assert resources["StatusCheckQueue"]["Properties"]["RedrivePolicy"]["deadLetterTargetArn"] == {
+        "Fn::GetAtt": ["StatusCheckDeadLetterQueue", "Arn"]
+    }
 
 
 def test_no_policy_grants_a_wildcard_action_or_resource(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -113,7 +122,10 @@ def test_every_route_and_queue_has_a_handler_and_an_event_file() -> None:
         "submit_job",
         "get_job",
         "eachlabs_webhook",
+        "atlascloud_webhook",
+        "jobs_api_callback",
         "transfer_message",
         "transfer_dead_letter_message",
+        "status_check_message",
     } <= event_files
     assert (ROOT / "layers/videojobs/requirements.txt").exists()
