@@ -7,9 +7,10 @@ from local.simulator.core import (
     ProviderSimulator,
     SimulatedJob,
     SimulatorFaults,
+    StoredUpload,
     WebhookState,
 )
-from local.simulator.media import ClipSpec, dimensions_for, render_mp4
+from local.simulator.media import ClipSpec, dimensions_for, encode_png, last_frame_png, render_mp4
 
 __all__ = [
     "DEFAULT_API_KEYS",
@@ -19,7 +20,10 @@ __all__ = [
     "ProviderSimulator",
     "SimulatedJob",
     "SimulatorFaults",
+    "StoredUpload",
     "WebhookState",
     "dimensions_for",
+    "encode_png",
+    "last_frame_png",
     "render_mp4",
 ]

@@ -24,10 +24,17 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=2.0,
         help="how long each prediction stays 'processing' before its clip is rendered (default: 2)",
     )
+    for provider, key in DEFAULT_API_KEYS.items():
+        parser.add_argument(
+            f"--{provider.replace('_', '-')}-key",
+            dest=f"{provider}_key",
+            default=key,
+            help=f"the API key the {provider} dialect accepts (default: %(default)s)",
+        )
     parser.add_argument(
-        "--eachlabs-key",
-        default=DEFAULT_API_KEYS["eachlabs"],
-        help="the X-API-Key the EachLabs dialect accepts (default: %(default)s)",
+        "--allow-loopback-media",
+        action="store_true",
+        help="accept http(s) media URLs on loopback hosts (the local stack's S3); fetch them on create",
     )
     parser.add_argument("--media-cache-dir", type=Path, help="keep rendered clips here across runs")
     parser.add_argument("--verbose", action="store_true", help="log every HTTP request")
@@ -50,16 +57,18 @@ def main(argv: list[str] | None = None) -> None:
     simulator = ProviderSimulator(
         host=args.host,
         port=args.port,
-        api_keys={"eachlabs": args.eachlabs_key},
+        api_keys={provider: getattr(args, f"{provider}_key") for provider in DEFAULT_API_KEYS},
         processing_seconds=args.processing_seconds,
         media_cache_dir=args.media_cache_dir,
+        allow_loopback_media=args.allow_loopback_media,
     )
     with simulator:
         print(simulator.base_url, flush=True)
         for provider in simulator.providers:
             print(f"  {provider}: {simulator.provider_base_url(provider)}", flush=True)
         print(
-            f"  control plane: {simulator.base_url}/_sim/requests | /_sim/faults | /_sim/predictions",
+            f"  control plane: {simulator.base_url}/_sim/requests | /_sim/faults | /_sim/predictions"
+            " | /_sim/uploads | POST /_sim/keys/rotate",
             flush=True,
         )
         stop_requested.wait()

@@ -5,20 +5,33 @@ a `Dialect` subclass that only parses its own wire format; everything stateful l
 
 Routes
 ------
-``/{provider}/outputs/{job_id}.mp4``  GET/HEAD: the generated MP4 (single ``Range: bytes=`` ranges honoured).
-``/{provider}/...``                   handed to that provider's dialect.
-``/_sim/health``                      GET: liveness and mounted providers.
-``/_sim/requests``                    GET: the request log (``?provider=`` filters); DELETE clears it.
-``/_sim/faults``                      GET; POST merges a JSON object into the knobs; DELETE resets them.
-``/_sim/predictions``                 GET: every job record.
-``/_sim/predictions/{job_id}``        GET: one job record (status, output URL/sha256/size, request, webhook).
+``/{provider}/outputs/{job_id}.mp4``         GET/HEAD: the generated MP4 (single ``Range: bytes=`` ranges).
+``/{provider}/outputs/{job_id}-last.png``    GET/HEAD: the clip's last frame, when the dialect asked for it.
+``/{provider}/{uploads_route}/{id}/{name}``  GET/HEAD: a file uploaded through that dialect (no auth).
+``/{provider}/...``                          handed to that provider's dialect.
+``/_sim/health``                             GET: liveness and mounted providers.
+``/_sim/requests``                           GET: the request log (``?provider=`` filters); DELETE clears it.
+``/_sim/faults``                             GET; POST merges a JSON object into the knobs; DELETE resets.
+``/_sim/predictions``                        GET: every job record.
+``/_sim/predictions/{job_id}``               GET: one job record (status, output, request, webhook).
+``/_sim/uploads``                            GET: every stored upload (id, provider, file name, size, URL).
+``/_sim/keys/rotate``                        POST: a new Ed25519 webhook signing key; ``{"kid": <new kid>}``.
+
+Media inputs
+------------
+Dialects hand every media URL of a create call to `SimulatorBackend.check_media`, which refuses (400 naming
+the field) what a real provider could not fetch. The simulator's own upload and output URLs are always
+accepted (checked in its stores, not over HTTP). Other URLs must be public https and are never fetched,
+unless the simulator was built with ``allow_loopback_media``: then http(s) URLs to a loopback host are
+accepted too, and fetched once (GET, short timeout) at create time; a failed fetch refuses the create.
 
 Request log
 -----------
 Each entry: ``provider``, ``method``, ``path`` (full path, prefix included), ``query`` (last value per
 key), ``headers`` (lower-case keys), ``json`` (parsed body or None) and ``status``. Dialect calls are
-logged with the provider name; output downloads with provider ``"outputs"``; requests to unknown
-prefixes with provider None. Control-plane (``/_sim``) requests are never logged.
+logged with the provider name; output and last-frame downloads with provider ``"outputs"``; upload
+downloads with provider ``"uploads"``; requests to unknown prefixes with provider None. Control-plane
+(``/_sim``) requests are never logged.
 
 Job records use the simulator's own status words: ``processing``, ``succeeded``, ``failed``; each dialect
 translates them into its wire vocabulary.
@@ -29,10 +42,15 @@ from __future__ import annotations
 import contextlib
 import copy
 import functools
+import hashlib
+import hmac
+import ipaddress
 import json
 import logging
+import shutil
 import socket
 import ssl
+import tempfile
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -44,11 +62,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 from typing import ClassVar, Literal, Self, TypedDict, cast
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 import httpx
 
 from local.simulator.media import ClipCache, ClipSpec
+from local.simulator.signing import Ed25519KeyRing
 
 logger = logging.getLogger(__name__)
 
@@ -57,9 +76,18 @@ type JSONObject = dict[str, JSONValue]
 
 CONTROL_PREFIX = "_sim"
 OUTPUTS_LOG_PROVIDER = "outputs"
-DEFAULT_API_KEYS: Mapping[str, str] = {"eachlabs": "sim-eachlabs-key"}
+UPLOADS_LOG_PROVIDER = "uploads"
+DEFAULT_API_KEYS: Mapping[str, str] = {
+    "eachlabs": "sim-eachlabs-key",
+    "atlascloud": "sim-atlascloud-key",
+    "gateway": "sim-gateway-key",
+    "jobs_api": "sim-jobs-api-key",
+}
 DEFAULT_WEBHOOK_BACKOFF_SECONDS = (0.2, 0.5, 1.0)
 DOWNLOAD_CHUNK_BYTES = 256 * 1024
+MAX_REQUEST_BODY_BYTES = 64 * 1024 * 1024
+MEDIA_FETCH_TIMEOUT_SECONDS = 5.0
+LAST_FRAME_SUFFIX = "-last.png"
 
 
 class LoggedRequest(TypedDict):
@@ -85,6 +113,40 @@ class WebhookState(StrEnum):
     DELIVERED = "delivered"
     GAVE_UP = "gave_up"
     DROPPED = "dropped"
+
+
+class Rejection(Exception):
+    """A request a dialect refuses; `Dialect.handle` turns it into that provider's error body."""
+
+    def __init__(self, status: int, message: str, details: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.details = details
+
+
+def invalid(field_path: str, problem: str, details: str = "") -> Rejection:
+    """A 400 whose message names the offending field: ``Invalid request: 'input.duration' must be ...``."""
+    return Rejection(400, f"Invalid request: '{field_path}' {problem}", details)
+
+
+def json_object_body(request: SimRequest) -> JSONObject:
+    """The request's JSON object body; 400 when the body is not JSON or not an object."""
+    if not request.json_valid:
+        raise Rejection(400, "Invalid request: body is not valid JSON", "Send a JSON object")
+    if not isinstance(request.json, dict):
+        raise Rejection(
+            400, "Invalid request: body must be a JSON object", f"Got {type(request.json).__name__}"
+        )
+    return request.json
+
+
+FAULT_MESSAGES: Mapping[int, str] = {
+    429: "Rate limit exceeded",
+    500: "Internal server error",
+    502: "Bad gateway",
+    503: "Service unavailable",
+}
 
 
 @dataclass(frozen=True)
@@ -116,6 +178,66 @@ class OutgoingWebhook:
 
 
 @dataclass(frozen=True)
+class MediaFetch:
+    """One media input the simulator fetched over loopback at create time."""
+
+    field: str
+    url: str
+    status_code: int
+    size: int
+
+    def to_json(self) -> JSONObject:
+        return {"field": self.field, "url": self.url, "status_code": self.status_code, "size": self.size}
+
+
+@dataclass(frozen=True)
+class JobPlan:
+    """What a dialect's validation made of a create call; `Dialect.start_job` turns it into a job.
+
+    `media`: (field path, URL) of every media input, for `SimulatorBackend.check_media`. `last_frame`: also
+    produce the clip's last frame as a PNG. `meta`: wire-level facts the dialect wants back with the job.
+    """
+
+    clip: ClipSpec
+    webhook_url: str | None = None
+    media: Sequence[tuple[str, str]] = ()
+    last_frame: bool = False
+    meta: JSONObject = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StoredUpload:
+    id: str
+    provider: str
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+    url: str
+    path: Path
+    created_at: float
+
+    def to_json(self) -> JSONObject:
+        return {
+            "id": self.id,
+            "provider": self.provider,
+            "filename": self.filename,
+            "content_type": self.content_type,
+            "size": self.size,
+            "sha256": self.sha256,
+            "url": self.url,
+            "created_at": self.created_at,
+        }
+
+
+@dataclass(frozen=True)
+class ServedFile:
+    path: Path
+    size: int
+    content_type: str
+
+
+@dataclass(frozen=True)
 class DeliveryAttempt:
     copy: int
     attempt: int
@@ -137,6 +259,10 @@ class SimulatedJob:
     processing_seconds: float
     fail_planned: bool
     drop_webhook: bool
+    stall_planned: bool = False
+    last_frame_requested: bool = False
+    meta: JSONObject = field(default_factory=dict)
+    media_fetches: list[MediaFetch] = field(default_factory=list)
     created_at: float = field(default_factory=time.time)
     status: JobStatus = JobStatus.PROCESSING
     completed_at: float | None = None
@@ -144,6 +270,9 @@ class SimulatedJob:
     output_path: Path | None = None
     output_sha256: str | None = None
     output_size: int | None = None
+    last_frame_url: str | None = None
+    last_frame_path: Path | None = None
+    last_frame_size: int | None = None
     error: str | None = None
     webhook_state: WebhookState = WebhookState.NONE
     webhook_body: str | None = None
@@ -174,7 +303,11 @@ class SimulatedJob:
             "output_url": self.output_url,
             "output_sha256": self.output_sha256,
             "output_size": self.output_size,
+            "last_frame_url": self.last_frame_url,
             "error": self.error,
+            "stalled": self.stall_planned,
+            "meta": copy.deepcopy(self.meta),
+            "media_fetches": [fetch.to_json() for fetch in self.media_fetches],
             "created_at": self.created_at,
             "completed_at": self.completed_at,
             "webhook": {
@@ -197,19 +330,30 @@ class SimulatedJob:
         }
 
 
-type FaultCounter = Literal["cut_downloads", "fail_predictions", "drop_webhooks"]
-_WHOLE_NUMBER_KNOBS = ("cut_downloads", "duplicate_webhooks", "fail_predictions", "drop_webhooks")
+type FaultCounter = Literal["cut_downloads", "fail_predictions", "drop_webhooks", "stall_predictions"]
+_WHOLE_NUMBER_KNOBS = (
+    "cut_downloads",
+    "duplicate_webhooks",
+    "fail_predictions",
+    "drop_webhooks",
+    "stall_predictions",
+)
 FAULT_KNOBS = (*_WHOLE_NUMBER_KNOBS, "webhook_delay_seconds", "reject_creates_with_status")
 
 
 @dataclass
 class SimulatorFaults:
-    """Fault knobs. Counters are consumed one per use; the others persist until changed."""
+    """Fault knobs. Counters are consumed one per use; the others persist until changed.
+
+    ``stall_predictions``: the next N jobs never finish (processing forever, no webhook); a stalled job
+    consumes no ``fail_predictions`` or ``drop_webhooks``.
+    """
 
     cut_downloads: int = 0
     duplicate_webhooks: int = 0
     fail_predictions: int = 0
     drop_webhooks: int = 0
+    stall_predictions: int = 0
     webhook_delay_seconds: float = 0.0
     reject_creates_with_status: int | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
@@ -264,15 +408,27 @@ def _validated_knob(name: str, value: JSONValue) -> int | float | None:
 
 
 class Dialect(ABC):
-    """One provider's wire format, mounted at ``/{provider}``."""
+    """One provider's wire format, mounted at ``/{provider}``.
+
+    Subclasses implement `route`; a `Rejection` raised anywhere in it becomes `error(...)`. A dialect that
+    takes uploads names the path segment its files are served under in `uploads_route`.
+    """
 
     provider: ClassVar[str]
+    uploads_route: ClassVar[str | None] = None
 
     def __init__(self, backend: SimulatorBackend) -> None:
         self.backend = backend
 
+    def handle(self, request: SimRequest) -> SimResponse:
+        try:
+            return self.route(request)
+        except Rejection as rejection:
+            return self.error(rejection.status, rejection.message, rejection.details)
+
     @abstractmethod
-    def handle(self, request: SimRequest) -> SimResponse: ...
+    def route(self, request: SimRequest) -> SimResponse:
+        """Answer one request; raise `Rejection` to answer with an error."""
 
     @abstractmethod
     def error(self, status: int, message: str, details: str = "") -> SimResponse:
@@ -281,6 +437,51 @@ class Dialect(ABC):
     @abstractmethod
     def webhook_for(self, job: SimulatedJob) -> OutgoingWebhook | None:
         """The notification to send once `job` has finished, or None if the caller asked for none."""
+
+    # -- helpers for subclasses -----------------------------------------------------------------------
+    def require_bearer(self, request: SimRequest) -> None:
+        """401 unless ``Authorization: Bearer <this provider's key>``."""
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Rejection(401, "Unauthorized", "Missing Authorization: Bearer <api key> header")
+        if not self.backend.key_matches(self.provider, token.strip()):
+            raise Rejection(401, "Unauthorized", "Invalid API key")
+
+    def refuse_if_faulted(self) -> None:
+        """Honour the ``reject_creates_with_status`` fault (call first thing in a create route)."""
+        status = self.backend.faults.take_create_rejection()
+        if status is not None:
+            raise Rejection(
+                status,
+                FAULT_MESSAGES.get(status, "Simulated provider error"),
+                "Injected by the reject_creates_with_status fault",
+            )
+
+    def start_job(
+        self, request: SimRequest, job_id: str, plan: Callable[[JSONObject], JobPlan]
+    ) -> SimulatedJob:
+        """The create flow every dialect shares: the ``reject_creates_with_status`` fault, a JSON object
+        body, the dialect's own validation (`plan`, raising `Rejection`), the media checks, the job."""
+        self.refuse_if_faulted()
+        body = json_object_body(request)
+        job_plan = plan(body)
+        fetches = self.backend.check_media(job_plan.media)
+        return self.backend.submit(
+            job_id=job_id,
+            provider=self.provider,
+            request=body,
+            clip=job_plan.clip,
+            webhook_url=job_plan.webhook_url,
+            last_frame=job_plan.last_frame,
+            meta=job_plan.meta,
+            media_fetches=fetches,
+        )
+
+    def not_found(self, request: SimRequest) -> Rejection:
+        return Rejection(404, "Not found", f"No route for {request.method} {request.path}")
+
+    def method_not_allowed(self, request: SimRequest) -> Rejection:
+        return Rejection(405, "Method not allowed", f"{request.method} is not supported on {request.path}")
 
 
 class SimulatorBackend:
@@ -295,11 +496,16 @@ class SimulatorBackend:
         webhook_backoff_seconds: Sequence[float],
         webhook_timeout_seconds: float,
         media_cache_dir: Path | None,
+        allow_loopback_media: bool = False,
     ) -> None:
         self.api_keys = dict(api_keys)
         self.processing_seconds = processing_seconds
+        self.allow_loopback_media = allow_loopback_media
         self.faults = SimulatorFaults()
+        self.signing_keys = Ed25519KeyRing()
         self.base_url = ""
+        self._uploads_dir: Path | None = None
+        self._uploads: dict[str, StoredUpload] = {}
         self._webhook_backoff = tuple(webhook_backoff_seconds)
         self._clips = ClipCache(media_cache_dir)
         self._dialects: dict[str, Dialect] = {}
@@ -330,10 +536,32 @@ class SimulatorBackend:
     def output_url(self, provider: str, job_id: str) -> str:
         return f"{self.provider_base_url(provider)}/outputs/{job_id}.mp4"
 
+    def last_frame_url(self, provider: str, job_id: str) -> str:
+        return f"{self.provider_base_url(provider)}/outputs/{job_id}{LAST_FRAME_SUFFIX}"
+
+    def key_matches(self, provider: str, presented: str) -> bool:
+        expected = self.api_keys.get(provider)
+        return expected is not None and hmac.compare_digest(presented.encode(), expected.encode())
+
     # -- jobs -----------------------------------------------------------------------------------------
     def submit(
-        self, *, job_id: str, provider: str, request: JSONObject, clip: ClipSpec, webhook_url: str | None
+        self,
+        *,
+        job_id: str,
+        provider: str,
+        request: JSONObject,
+        clip: ClipSpec,
+        webhook_url: str | None,
+        last_frame: bool = False,
+        meta: JSONObject | None = None,
+        media_fetches: Sequence[MediaFetch] = (),
     ) -> SimulatedJob:
+        """Register a job and start working on it.
+
+        `last_frame`: also produce the clip's last frame as a PNG at `last_frame_url`. `meta`: wire-level
+        facts the dialect wants back with the job (ids, names); the core never reads them.
+        """
+        stall = self.faults.take("stall_predictions")
         job = SimulatedJob(
             id=job_id,
             provider=provider,
@@ -341,8 +569,12 @@ class SimulatorBackend:
             clip=clip,
             webhook_url=webhook_url,
             processing_seconds=self.processing_seconds,
-            fail_planned=self.faults.take("fail_predictions"),
-            drop_webhook=webhook_url is not None and self.faults.take("drop_webhooks"),
+            stall_planned=stall,
+            fail_planned=not stall and self.faults.take("fail_predictions"),
+            drop_webhook=not stall and webhook_url is not None and self.faults.take("drop_webhooks"),
+            last_frame_requested=last_frame,
+            meta=copy.deepcopy(meta) if meta is not None else {},
+            media_fetches=list(media_fetches),
             webhook_state=WebhookState.PENDING if webhook_url else WebhookState.NONE,
         )
         with self._changed:
@@ -392,7 +624,7 @@ class SimulatorBackend:
 
     def _complete_job(self, job_id: str) -> None:
         job = self.job(job_id)
-        if job is None or self._stopping.wait(job.processing_seconds):
+        if job is None or job.stall_planned or self._stopping.wait(job.processing_seconds):
             return
         if job.fail_planned:
             finished = self._update(
@@ -401,6 +633,7 @@ class SimulatorBackend:
         else:
             try:
                 clip = self._clips.get(job.clip)
+                frame = self._clips.last_frame(job.clip) if job.last_frame_requested else None
             except Exception as exc:
                 if self._stopping.is_set():
                     return  # the clip directory was removed under us by close()
@@ -408,6 +641,7 @@ class SimulatorBackend:
                 finished = self._update(job_id, _mark_failed(f"Rendering failed: {type(exc).__name__}"))
             else:
                 output_url = self.output_url(job.provider, job_id)
+                last_frame_url = self.last_frame_url(job.provider, job_id)
 
                 def succeed(record: SimulatedJob) -> None:
                     record.status = JobStatus.SUCCEEDED
@@ -416,6 +650,10 @@ class SimulatorBackend:
                     record.output_path = clip.path
                     record.output_sha256 = clip.sha256
                     record.output_size = clip.size
+                    if frame is not None:
+                        record.last_frame_url = last_frame_url
+                        record.last_frame_path = frame.path
+                        record.last_frame_size = frame.size
 
                 finished = self._update(job_id, succeed)
 
@@ -427,6 +665,107 @@ class SimulatorBackend:
             # close() may shut the pool between the check and the submit.
             with contextlib.suppress(RuntimeError):
                 self._notifiers.submit(self._notify, job_id, webhook, finished.drop_webhook)
+
+    # -- media inputs ---------------------------------------------------------------------------------
+    def check_media(self, inputs: Sequence[tuple[str, str]]) -> list[MediaFetch]:
+        """Refuse (400 naming the field) media URLs a provider could not fetch; fetch loopback ones.
+
+        `inputs` are (field path, URL) pairs. All are checked before anything is fetched.
+        """
+        to_fetch: list[tuple[str, str]] = []
+        for field_path, url in inputs:
+            problem, fetch = self._media_url_verdict(url)
+            if problem is not None:
+                raise invalid(field_path, problem, f"Got {url[:120]!r}")
+            if fetch:
+                to_fetch.append((field_path, url))
+        return [self._fetch_media(field_path, url) for field_path, url in to_fetch]
+
+    def _media_url_verdict(self, url: str) -> tuple[str | None, bool]:
+        """(problem or None, whether to fetch it)."""
+        try:
+            parts = urlsplit(url)
+            host = parts.hostname
+            port = parts.port
+        except ValueError:
+            return "must be a valid URL", False
+        if parts.scheme in ("http", "https") and host is not None and _is_loopback_host(host):
+            if self.base_url and port == urlsplit(self.base_url).port and parts.scheme == "http":
+                if self.served_file(unquote(parts.path)) is None:
+                    return "points at the simulator but not at an existing upload or output", False
+                return None, False
+            if self.allow_loopback_media:
+                return None, True
+        return public_https_url_problem(url), False
+
+    def _fetch_media(self, field_path: str, url: str) -> MediaFetch:
+        try:
+            with self._http.stream("GET", url, timeout=MEDIA_FETCH_TIMEOUT_SECONDS) as response:
+                size = sum(len(chunk) for chunk in response.iter_bytes())
+        except httpx.HTTPError as exc:
+            raise invalid(field_path, "could not be fetched", f"{type(exc).__name__}: {exc}") from None
+        if not 200 <= response.status_code < 300:
+            raise invalid(field_path, f"could not be fetched (HTTP {response.status_code})", url[:120])
+        return MediaFetch(field=field_path, url=url, status_code=response.status_code, size=size)
+
+    # -- uploads and served files ---------------------------------------------------------------------
+    def store_upload(
+        self, *, provider: str, upload_id: str, filename: str, content_type: str, data: bytes
+    ) -> StoredUpload:
+        """Keep an uploaded file; it is served at the URL in the answer, under the dialect's uploads_route."""
+        dialect = self._dialects[provider]
+        if dialect.uploads_route is None:
+            raise ValueError(f"the {provider} dialect declares no uploads_route")
+        with self._changed:
+            if self._uploads_dir is None:
+                self._uploads_dir = Path(tempfile.mkdtemp(prefix="seedance-sim-uploads-"))
+            directory = self._uploads_dir
+        path = directory / upload_id
+        path.write_bytes(data)
+        upload = StoredUpload(
+            id=upload_id,
+            provider=provider,
+            filename=filename,
+            content_type=content_type,
+            size=len(data),
+            sha256=hashlib.sha256(data).hexdigest(),
+            url=f"{self.provider_base_url(provider)}/{dialect.uploads_route}/{upload_id}/"
+            + quote(filename, safe=""),
+            path=path,
+            created_at=time.time(),
+        )
+        with self._changed:
+            self._uploads[upload_id] = upload
+        return upload
+
+    def uploads(self) -> list[StoredUpload]:
+        with self._changed:
+            return list(self._uploads.values())
+
+    def served_file(self, full_path: str) -> ServedFile | None:
+        """The file the simulator serves at `full_path` (output MP4, last frame, upload), if any."""
+        _, provider, kind, name = (full_path.split("/", 3) + ["", "", ""])[:4]
+        dialect = self._dialects.get(provider)
+        if dialect is None or not name:
+            return None
+        if kind == "outputs":
+            job_id = name.removesuffix(".mp4").removesuffix(LAST_FRAME_SUFFIX)
+            job = self.job(job_id, provider)
+            if job is None:
+                return None
+            if name == f"{job_id}.mp4" and job.output_path is not None and job.output_size is not None:
+                return ServedFile(job.output_path, job.output_size, "video/mp4")
+            if name == f"{job_id}{LAST_FRAME_SUFFIX}" and job.last_frame_path is not None:
+                return ServedFile(job.last_frame_path, job.last_frame_size or 0, "image/png")
+            return None
+        if kind == dialect.uploads_route:
+            upload_id, _, filename = name.partition("/")
+            with self._changed:
+                upload = self._uploads.get(upload_id)
+            if upload is None or upload.provider != provider or filename != upload.filename:
+                return None
+            return ServedFile(upload.path, upload.size, upload.content_type)
+        return None
 
     # -- webhooks -------------------------------------------------------------------------------------
     def _notify(self, job_id: str, webhook: OutgoingWebhook, drop: bool) -> None:
@@ -528,6 +867,39 @@ class SimulatorBackend:
         self._notifiers.shutdown(wait=False, cancel_futures=True)
         self._http.close()
         self._clips.close()
+        if self._uploads_dir is not None:
+            shutil.rmtree(self._uploads_dir, ignore_errors=True)
+
+
+def public_https_url_problem(url: str) -> str | None:
+    """Why a provider on the internet could not fetch `url`, or None if it is a public https URL."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        return "must be a valid URL"
+    if parts.scheme != "https":
+        return "must be a publicly reachable HTTPS URL (no data URIs, no plain http)"
+    if not host:
+        return "must include a host name"
+    if host == "localhost" or host.endswith(".localhost"):
+        return "must not point at localhost"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    if not address.is_global:
+        return "must be publicly reachable (loopback, private and link-local addresses are refused)"
+    return None
+
+
+def _is_loopback_host(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 @functools.cache
@@ -629,25 +1001,28 @@ class _RequestHandler(BaseHTTPRequestHandler):
         split = urlsplit(self.path)
         query = dict(parse_qsl(split.query, keep_blank_values=True))
         headers = {name.lower(): value for name, value in self.headers.items()}
-        body = self._read_body(headers)
-        if body is None:
-            return
-        parsed, json_valid = _parse_json(body)
         segments = split.path.split("/", 2)
         prefix = segments[1] if len(segments) > 1 else ""
         rest = "/" + segments[2] if len(segments) > 2 else "/"
+        dialect = self.backend.dialect(prefix)
+        body = self._read_body(headers, dialect)
+        if body is None:
+            return
+        parsed, json_valid = _parse_json(body)
         request = SimRequest(self.command, rest, split.path, query, headers, body, parsed, json_valid)
 
         if prefix == CONTROL_PREFIX:
             self._send(self._control(request))
             return
-        dialect = self.backend.dialect(prefix)
         if dialect is None:
             response = SimResponse(404, {"error": f"no simulated provider is mounted at /{prefix}"})
             self._send_logged(None, request, response)
             return
         if rest.startswith("/outputs/"):
-            self._serve_output(dialect, request)
+            self._serve_file(dialect, request, OUTPUTS_LOG_PROVIDER)
+            return
+        if dialect.uploads_route is not None and rest.startswith(f"/{dialect.uploads_route}/"):
+            self._serve_file(dialect, request, UPLOADS_LOG_PROVIDER)
             return
         try:
             response = dialect.handle(request)
@@ -658,7 +1033,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
             )
         self._send_logged(dialect.provider, request, response)
 
-    def _read_body(self, headers: Mapping[str, str]) -> bytes | None:
+    def _read_body(self, headers: Mapping[str, str], dialect: Dialect | None) -> bytes | None:
         if "chunked" in headers.get("transfer-encoding", "").lower():
             self.close_connection = True
             self._send(
@@ -672,6 +1047,19 @@ class _RequestHandler(BaseHTTPRequestHandler):
         if length < 0:
             self.close_connection = True
             self._send(SimResponse(400, {"error": "invalid Content-Length"}))
+            return None
+        if length > MAX_REQUEST_BODY_BYTES:
+            # Not read: the connection is closed instead.
+            self.close_connection = True
+            message, details = (
+                "Request body too large",
+                f"The simulator takes at most {MAX_REQUEST_BODY_BYTES} bytes",
+            )
+            self._send(
+                dialect.error(413, message, details)
+                if dialect is not None
+                else SimResponse(413, {"error": f"{message}: {details}"})
+            )
             return None
         return self.rfile.read(length) if length > 0 else b""
 
@@ -707,39 +1095,48 @@ class _RequestHandler(BaseHTTPRequestHandler):
                 if job is None:
                     return SimResponse(404, {"error": "unknown prediction id"})
                 return SimResponse(200, job.to_json())
+            case ("GET", "/uploads"):
+                return SimResponse(200, [upload.to_json() for upload in backend.uploads()])
+            case ("POST", "/keys/rotate"):
+                return SimResponse(200, {"kid": backend.signing_keys.rotate()})
         return SimResponse(404, {"error": f"no control-plane route {request.method} /_sim{request.path}"})
 
-    # -- outputs --------------------------------------------------------------------------------------
-    def _serve_output(self, dialect: Dialect, request: SimRequest) -> None:
-        name = request.path.removeprefix("/outputs/")
-        job_id = name.removesuffix(".mp4")
-        job = self.backend.job(job_id, dialect.provider) if name.endswith(".mp4") else None
+    # -- served files -------------------------------------------------------------------------------
+    def _serve_file(self, dialect: Dialect, request: SimRequest, log_provider: str) -> None:
         if request.method not in ("GET", "HEAD"):
-            self._send_logged(OUTPUTS_LOG_PROVIDER, request, dialect.error(405, "Method not allowed"))
+            self._send_logged(log_provider, request, dialect.error(405, "Method not allowed"))
             return
-        if job is None or job.output_path is None or job.output_size is None:
-            self._send_logged(OUTPUTS_LOG_PROVIDER, request, dialect.error(404, "Output not found"))
+        served = self.backend.served_file(unquote(request.full_path))
+        if served is None:
+            missing = "Output not found" if log_provider == OUTPUTS_LOG_PROVIDER else "File not found"
+            self._send_logged(log_provider, request, dialect.error(404, missing))
             return
-        size = job.output_size
+        size = served.size
         byte_range = _parse_range(request.headers.get("range"), size)
         if byte_range == "unsatisfiable":
             response = SimResponse(
                 416, {"error": "range not satisfiable"}, {"Content-Range": f"bytes */{size}"}
             )
-            self._send_logged(OUTPUTS_LOG_PROVIDER, request, response)
+            self._send_logged(log_provider, request, response)
             return
         first, last = byte_range if byte_range is not None else (0, size - 1)
-        length = last - first + 1
+        length = max(0, last - first + 1)
         status = 206 if byte_range is not None else 200
-        self._log(OUTPUTS_LOG_PROVIDER, request, status)
+        self._log(log_provider, request, status)
 
         self.send_response(status)
-        self.send_header("Content-Type", "video/mp4")
+        self.send_header("Content-Type", served.content_type)
         self.send_header("Content-Length", str(length))
         self.send_header("Accept-Ranges", "bytes")
         if byte_range is not None:
             self.send_header("Content-Range", f"bytes {first}-{last}/{size}")
-        cut = request.method == "GET" and self.backend.faults.take("cut_downloads")
+        # cut_downloads concerns generated videos only: not last frames, not uploads.
+        cut = (
+            log_provider == OUTPUTS_LOG_PROVIDER
+            and served.content_type == "video/mp4"
+            and request.method == "GET"
+            and self.backend.faults.take("cut_downloads")
+        )
         if cut:
             # No "Connection: close" header: the client must learn of the cut the hard way, mid-body.
             self.close_connection = True
@@ -748,7 +1145,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
             return
         to_send = length // 2 if cut else length
         try:
-            for chunk in _file_chunks(job.output_path, first, to_send):
+            for chunk in _file_chunks(served.path, first, to_send):
                 self.wfile.write(chunk)
             self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError):
@@ -826,6 +1223,10 @@ class ProviderSimulator:
 
     >>> with ProviderSimulator() as sim:
     ...     base = sim.provider_base_url("eachlabs")   # what EACHLABS_BASE_URL points at
+
+    `api_keys` replaces `DEFAULT_API_KEYS` as a whole: a provider without a key refuses every call.
+    `allow_loopback_media`: accept http(s) media URLs on a loopback host (e.g. the local stack's presigned
+    moto S3 URLs) and fetch each once at create time; see the module docstring.
     """
 
     def __init__(
@@ -840,6 +1241,7 @@ class ProviderSimulator:
         webhook_timeout_seconds: float = 30.0,
         media_cache_dir: Path | None = None,
         dialects: Sequence[Callable[[SimulatorBackend], Dialect]] | None = None,
+        allow_loopback_media: bool = False,
     ) -> None:
         self._host = host
         self._port = port
@@ -850,6 +1252,7 @@ class ProviderSimulator:
             webhook_backoff_seconds=webhook_backoff_seconds,
             webhook_timeout_seconds=webhook_timeout_seconds,
             media_cache_dir=media_cache_dir,
+            allow_loopback_media=allow_loopback_media,
         )
         for make_dialect in _builtin_dialects() if dialects is None else dialects:
             self._backend.mount(make_dialect(self._backend))
@@ -866,7 +1269,7 @@ class ProviderSimulator:
         bound_host, bound_port = self._server.server_address[:2]
         self._backend.base_url = f"http://{bound_host!s}:{bound_port}"
         self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="sim-http", daemon=True
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, name="sim-http", daemon=True
         )
         self._thread.start()
         return self
@@ -911,6 +1314,22 @@ class ProviderSimulator:
         return self._backend.faults
 
     @property
+    def allow_loopback_media(self) -> bool:
+        return self._backend.allow_loopback_media
+
+    @property
+    def signing_keys(self) -> Ed25519KeyRing:
+        """The Ed25519 keys that sign webhooks (Atlas Cloud); what the JWKS endpoints publish."""
+        return self._backend.signing_keys
+
+    def rotate_signing_key(self) -> str:
+        """Same as ``POST /_sim/keys/rotate``: sign with a new key from now on; returns its kid."""
+        return self._backend.signing_keys.rotate()
+
+    def uploads(self) -> list[StoredUpload]:
+        return self._backend.uploads()
+
+    @property
     def processing_seconds(self) -> float:
         return self._backend.processing_seconds
 
@@ -944,6 +1363,9 @@ class ProviderSimulator:
 
 def _builtin_dialects() -> list[Callable[[SimulatorBackend], Dialect]]:
     # Deferred: the dialect modules import this one.
+    from local.simulator.atlascloud import AtlasCloudDialect
     from local.simulator.eachlabs import EachLabsDialect
+    from local.simulator.gateway import GatewayDialect
+    from local.simulator.jobs_api import JobsApiDialect
 
-    return [EachLabsDialect]
+    return [EachLabsDialect, AtlasCloudDialect, GatewayDialect, JobsApiDialect]

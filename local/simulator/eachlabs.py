@@ -9,31 +9,35 @@ Mounted at ``/eachlabs``:
 Beyond the doc: when the create call carries ``webhook_secret``, webhooks are signed with
 ``X-Webhook-Timestamp`` and ``X-Webhook-Signature: sha256=HMAC(secret, f"{timestamp}.{body}")``.
 The signature is computed once per prediction; retries and duplicate copies resend identical bytes.
+
+``image_url`` / ``end_image_url`` must be public https URLs (the simulator's own upload and output URLs
+pass too); with ``allow_loopback_media`` loopback http(s) URLs are accepted and fetched at create time.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import json
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Literal
-from urllib.parse import urlsplit
 
 from local.simulator.core import (
     Dialect,
+    JobPlan,
     JobStatus,
     JSONObject,
     JSONValue,
     OutgoingWebhook,
+    Rejection,
     SimRequest,
     SimResponse,
     SimulatedJob,
+    invalid,
 )
+from local.simulator.fields import is_absolute_http_url, iso8601
 from local.simulator.media import ClipSpec, dimensions_for, duration_seconds_for
 
 TEXT_TO_VIDEO = "bytedance-seedance-2-0-text-to-video-fast"
@@ -60,7 +64,7 @@ class _InputField:
     required_for: frozenset[str] = frozenset()
     options: tuple[str, ...] = ()
     default: JSONValue = None
-    public_https_url: bool = False
+    media_url: bool = False
 
 
 _INPUT_FIELDS = (
@@ -73,14 +77,14 @@ _INPUT_FIELDS = (
         "Starting frame. Publicly reachable HTTPS URL (JPEG/PNG/WebP, max 30 MB).",
         models=_IMAGE_MODEL_ONLY,
         required_for=_IMAGE_MODEL_ONLY,
-        public_https_url=True,
+        media_url=True,
     ),
     _InputField(
         "end_image_url",
         "string",
         "Final frame; the model interpolates between image_url and this.",
         models=_IMAGE_MODEL_ONLY,
-        public_https_url=True,
+        media_url=True,
     ),
     _InputField("resolution", "string", "Output resolution.", options=RESOLUTIONS, default="720p"),
     _InputField("duration", "string", "Clip length in seconds.", options=DURATIONS, default="auto"),
@@ -92,46 +96,22 @@ _INPUT_FIELDS = (
 _INPUT_FIELDS_BY_NAME = {input_field.name: input_field for input_field in _INPUT_FIELDS}
 
 
-class _Rejection(Exception):
-    def __init__(self, status: int, message: str, details: str = "") -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.details = details
-
-
-def _invalid(field_path: str, problem: str, details: str = "") -> _Rejection:
-    return _Rejection(400, f"Invalid request: '{field_path}' {problem}", details)
-
-
-@dataclass(frozen=True)
-class _Creation:
-    body: JSONObject
-    webhook_url: str | None
-    clip: ClipSpec
-
-
 class EachLabsDialect(Dialect):
     provider = "eachlabs"
 
-    def handle(self, request: SimRequest) -> SimResponse:
-        try:
-            self._authenticate(request)
-            path = request.path.rstrip("/")
-            match (request.method, path):
-                case ("POST", "/v1/prediction"):
-                    return self._create(request)
-                case ("GET", "/v1/model"):
-                    return self._model_schema(request)
-                case ("GET", _) if path.startswith("/v1/prediction/"):
-                    return self._poll(path.removeprefix("/v1/prediction/"))
-                case (_, "/v1/prediction" | "/v1/model"):
-                    raise _Rejection(
-                        405, "Method not allowed", f"{request.method} is not supported on {path}"
-                    )
-            raise _Rejection(404, "Not found", f"No route for {request.method} {path}")
-        except _Rejection as rejection:
-            return self.error(rejection.status, rejection.message, rejection.details)
+    def route(self, request: SimRequest) -> SimResponse:
+        self._authenticate(request)
+        path = request.path.rstrip("/")
+        match (request.method, path):
+            case ("POST", "/v1/prediction"):
+                return self._create(request)
+            case ("GET", "/v1/model"):
+                return self._model_schema(request)
+            case ("GET", _) if path.startswith("/v1/prediction/"):
+                return self._poll(path.removeprefix("/v1/prediction/"))
+            case (_, "/v1/prediction" | "/v1/model"):
+                raise self.method_not_allowed(request)
+        raise self.not_found(request)
 
     def error(self, status: int, message: str, details: str = "") -> SimResponse:
         return SimResponse(status, {"status": "error", "message": message, "details": details})
@@ -162,30 +142,14 @@ class EachLabsDialect(Dialect):
 
     # -- routes ---------------------------------------------------------------------------------------
     def _authenticate(self, request: SimRequest) -> None:
-        expected = self.backend.api_keys.get(self.provider)
         presented = request.headers.get(API_KEY_HEADER)
         if presented is None:
-            raise _Rejection(401, "Unauthorized", "Missing X-API-Key header")
-        if expected is None or not hmac.compare_digest(presented.encode(), expected.encode()):
-            raise _Rejection(401, "Unauthorized", "Invalid X-API-Key")
+            raise Rejection(401, "Unauthorized", "Missing X-API-Key header")
+        if not self.backend.key_matches(self.provider, presented):
+            raise Rejection(401, "Unauthorized", "Invalid X-API-Key")
 
     def _create(self, request: SimRequest) -> SimResponse:
-        rejected_status = self.backend.faults.take_create_rejection()
-        if rejected_status is not None:
-            raise _Rejection(
-                rejected_status,
-                _FAULT_MESSAGES.get(rejected_status, "Simulated provider error"),
-                "Injected by the reject_creates_with_status fault",
-            )
-        creation = _validate_create(request)
-        prediction_id = str(uuid.uuid4())
-        self.backend.submit(
-            job_id=prediction_id,
-            provider=self.provider,
-            request=creation.body,
-            clip=creation.clip,
-            webhook_url=creation.webhook_url,
-        )
+        prediction_id = self.start_job(request, str(uuid.uuid4()), _plan).id
         return SimResponse(
             200,
             {
@@ -198,7 +162,7 @@ class EachLabsDialect(Dialect):
     def _poll(self, prediction_id: str) -> SimResponse:
         job = self.backend.job(prediction_id, self.provider)
         if job is None:
-            raise _Rejection(404, "Prediction not found", f"No prediction with id {prediction_id!r}")
+            raise Rejection(404, "Prediction not found", f"No prediction with id {prediction_id!r}")
         status, message = {
             JobStatus.PROCESSING: ("processing", "Prediction is processing"),
             JobStatus.SUCCEEDED: ("success", "Prediction completed successfully"),
@@ -215,17 +179,17 @@ class EachLabsDialect(Dialect):
                 "model": job.request.get("model"),
                 "version": job.request.get("version"),
                 "input": job.request.get("input"),
-                "created_at": _iso8601(job.created_at),
-                "completed_at": None if job.completed_at is None else _iso8601(job.completed_at),
+                "created_at": iso8601(job.created_at),
+                "completed_at": None if job.completed_at is None else iso8601(job.completed_at),
             },
         )
 
     def _model_schema(self, request: SimRequest) -> SimResponse:
         slug = request.query.get("slug")
         if not slug:
-            raise _invalid("slug", "query parameter is required")
+            raise invalid("slug", "query parameter is required")
         if slug not in _BOTH_MODELS:
-            raise _Rejection(404, f"Model not found: {slug}", "Unknown model slug")
+            raise Rejection(404, f"Model not found: {slug}", "Unknown model slug")
         properties: JSONObject = {}
         for input_field in _INPUT_FIELDS:
             if slug not in input_field.models:
@@ -252,48 +216,35 @@ class EachLabsDialect(Dialect):
         )
 
 
-_FAULT_MESSAGES = {
-    429: "Rate limit exceeded",
-    500: "Internal server error",
-    502: "Bad gateway",
-    503: "Service unavailable",
-}
-
-
-def _validate_create(request: SimRequest) -> _Creation:
-    if not request.json_valid:
-        raise _Rejection(400, "Invalid request: body is not valid JSON", "Send a JSON object")
-    body = request.json
-    if not isinstance(body, dict):
-        raise _Rejection(400, "Invalid request: body must be a JSON object", "")
+def _plan(body: JSONObject) -> JobPlan:
     for key in body:
         if key not in CREATE_KEYS:
-            raise _invalid(
+            raise invalid(
                 key, "is not a recognised field", f"Allowed top-level fields: {', '.join(CREATE_KEYS)}"
             )
 
     model = body.get("model")
     if not isinstance(model, str) or not model:
-        raise _invalid("model", "is required and must be a string")
+        raise invalid("model", "is required and must be a string")
     if model not in _BOTH_MODELS:
-        raise _Rejection(404, f"Model not found: {model}", f"Known models: {TEXT_TO_VIDEO}, {IMAGE_TO_VIDEO}")
+        raise Rejection(404, f"Model not found: {model}", f"Known models: {TEXT_TO_VIDEO}, {IMAGE_TO_VIDEO}")
     version = body.get("version")
     if version != MODEL_VERSION:
-        raise _invalid("version", f'must be the string "{MODEL_VERSION}"', f"Got {json.dumps(version)}")
+        raise invalid("version", f'must be the string "{MODEL_VERSION}"', f"Got {json.dumps(version)}")
 
     model_input = body.get("input")
     if not isinstance(model_input, dict):
-        raise _invalid("input", "is required and must be an object")
+        raise invalid("input", "is required and must be an object")
     _validate_input(model, model_input)
 
     webhook_url = body.get("webhook_url")
     if webhook_url is not None and (
-        not isinstance(webhook_url, str) or not _is_absolute_http_url(webhook_url)
+        not isinstance(webhook_url, str) or not is_absolute_http_url(webhook_url)
     ):
-        raise _invalid("webhook_url", "must be an absolute http(s) URL", f"Got {json.dumps(webhook_url)}")
+        raise invalid("webhook_url", "must be an absolute http(s) URL", f"Got {json.dumps(webhook_url)}")
     webhook_secret = body.get("webhook_secret")
     if webhook_secret is not None and (not isinstance(webhook_secret, str) or not webhook_secret):
-        raise _invalid("webhook_secret", "must be a non-empty string")
+        raise invalid("webhook_secret", "must be a non-empty string")
 
     def setting(name: str) -> JSONValue:
         value = model_input.get(name)
@@ -306,74 +257,42 @@ def _validate_create(request: SimRequest) -> _Creation:
         duration_seconds=duration_seconds_for(str(setting("duration"))),
         with_audio=setting("generate_audio") is True,
     )
-    return _Creation(body=body, webhook_url=webhook_url if isinstance(webhook_url, str) else None, clip=clip)
+    media = [
+        (f"input.{input_field.name}", value)
+        for input_field in _INPUT_FIELDS
+        if input_field.media_url and isinstance(value := model_input.get(input_field.name), str)
+    ]
+    return JobPlan(clip=clip, webhook_url=webhook_url if isinstance(webhook_url, str) else None, media=media)
 
 
 def _validate_input(model: str, model_input: JSONObject) -> None:
     for key in model_input:
         input_field = _INPUT_FIELDS_BY_NAME.get(key)
         if input_field is None:
-            raise _invalid(
+            raise invalid(
                 f"input.{key}",
                 "is not a recognised input field",
                 f"Allowed input fields: {', '.join(_INPUT_FIELDS_BY_NAME)}",
             )
         if model not in input_field.models:
-            raise _invalid(f"input.{key}", f"is not accepted by {model}")
+            raise invalid(f"input.{key}", f"is not accepted by {model}")
 
     for input_field in _INPUT_FIELDS:
         path = f"input.{input_field.name}"
         if input_field.name not in model_input:
             if model in input_field.required_for:
-                raise _invalid(path, f"is required for {model}")
+                raise invalid(path, f"is required for {model}")
             continue
         value = model_input[input_field.name]
         if input_field.kind == "boolean":
             if not isinstance(value, bool):
-                raise _invalid(path, "must be a boolean", f"Got {json.dumps(value)}")
+                raise invalid(path, "must be a boolean", f"Got {json.dumps(value)}")
             continue
         if not isinstance(value, str):
-            raise _invalid(path, "must be a string", f"Got {json.dumps(value)}")
+            raise invalid(path, "must be a string", f"Got {json.dumps(value)}")
         if input_field.options and value not in input_field.options:
-            raise _invalid(
+            raise invalid(
                 path, f"must be one of {', '.join(input_field.options)}", f"Got {json.dumps(value)}"
             )
         if input_field.name == "prompt" and not value.strip():
-            raise _invalid(path, "must not be empty")
-        if input_field.public_https_url:
-            problem = _public_https_url_problem(value)
-            if problem is not None:
-                raise _invalid(path, problem, f"Got {value[:120]!r}")
-
-
-def _public_https_url_problem(url: str) -> str | None:
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname
-    except ValueError:
-        return "must be a valid URL"
-    if parts.scheme != "https":
-        return "must be a publicly reachable HTTPS URL (no data URIs, no plain http)"
-    if not host:
-        return "must include a host name"
-    if host == "localhost" or host.endswith(".localhost"):
-        return "must not point at localhost"
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return None
-    if not address.is_global:
-        return "must be publicly reachable (loopback, private and link-local addresses are refused)"
-    return None
-
-
-def _is_absolute_http_url(url: str) -> bool:
-    try:
-        parts = urlsplit(url)
-        return parts.scheme in ("http", "https") and bool(parts.hostname)
-    except ValueError:
-        return False
-
-
-def _iso8601(timestamp: float) -> str:
-    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+            raise invalid(path, "must not be empty")

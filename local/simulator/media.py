@@ -3,17 +3,24 @@
 Frames are built directly in yuv420p plane buffers (no numpy): a scrolling luma ramp over static colour
 bars, a bouncing box, and a progress bar along the bottom edge that grows with time, so a viewer can see
 both motion and how far into the clip a frame is. Audio is a quiet stereo sine tone.
+
+A clip's last frame can be had as a real PNG (`last_frame_png`): decoded with PyAV, converted to rgb24 and
+written by a tiny PNG encoder (`encode_png`, zlib and struct only).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import os
 import shutil
+import struct
 import tempfile
 import threading
+import zlib
 from array import array
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -40,6 +47,14 @@ _BAR_CHROMA = ((128, 128), (16, 146), (166, 16), (54, 34), (202, 222), (90, 240)
 _BOX_LUMA = 235
 _BOX_CHROMA = (90, 240)
 _PROGRESS_LUMA = 235
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_RGB_8BIT = (
+    8,
+    2,
+    0,
+    0,
+    0,
+)  # bit depth, colour type truecolour, deflate, adaptive filtering, no interlace
 
 
 @dataclass(frozen=True)
@@ -54,6 +69,12 @@ class ClipSpec:
 class RenderedClip:
     path: Path
     sha256: str
+    size: int
+
+
+@dataclass(frozen=True)
+class RenderedFrame:
+    path: Path
     size: int
 
 
@@ -132,6 +153,59 @@ def render_mp4(
             tone.finish()
 
 
+def encode_png(width: int, height: int, rgb: bytes) -> bytes:
+    """An 8-bit truecolour PNG of `rgb`: `height` rows of ``width * 3`` bytes, top row first."""
+    row_size = width * 3
+    if width <= 0 or height <= 0 or len(rgb) != row_size * height:
+        raise ValueError(f"expected {row_size * height} bytes of rgb24 for {width}x{height}, got {len(rgb)}")
+    # Filter type 0 (None) on every row: each scanline is prefixed with a zero byte.
+    scanlines = b"".join(b"\x00" + rgb[row * row_size : (row + 1) * row_size] for row in range(height))
+    header = struct.pack(">II5B", width, height, *_PNG_RGB_8BIT)
+    return (
+        PNG_SIGNATURE
+        + _png_chunk(b"IHDR", header)
+        + _png_chunk(b"IDAT", zlib.compress(scanlines, 6))
+        + _png_chunk(b"IEND", b"")
+    )
+
+
+def last_frame_png(video: str | Path) -> bytes:
+    """The last video frame of `video` as a PNG."""
+    width, height, rgb = last_frame_rgb(video)
+    return encode_png(width, height, rgb)
+
+
+def last_frame_rgb(video: str | Path) -> tuple[int, int, bytes]:
+    """(width, height, packed rgb24 bytes) of the last video frame of `video`."""
+    with av.open(str(video)) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        if stream.duration is not None and stream.time_base is not None:
+            # Start from the key frame a second before the end; decoding on from there still ends on
+            # the last frame, so a seek that lands early only costs time.
+            with contextlib.suppress(av.FFmpegError):
+                container.seek(max(0, stream.duration - int(1 / stream.time_base)), stream=stream)
+        last: av.VideoFrame | None = None
+        for frame in container.decode(stream):
+            last = frame
+        if last is None:
+            raise ValueError(f"{video} has no video frames")
+        rgb = last.reformat(format="rgb24")
+    plane = rgb.planes[0]
+    row_size = rgb.width * 3
+    data = bytes(plane)
+    if plane.line_size == row_size:
+        return rgb.width, rgb.height, data
+    packed = b"".join(
+        data[row * plane.line_size : row * plane.line_size + row_size] for row in range(rgb.height)
+    )
+    return rgb.width, rgb.height, packed
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
 class ClipCache:
     """Renders each distinct ClipSpec once and hands out the same file afterwards.
 
@@ -159,6 +233,18 @@ class ClipCache:
                 self._rendered[spec] = clip
             return clip
 
+    def last_frame(self, spec: ClipSpec) -> RenderedFrame:
+        """The last frame of the clip for `spec` as a PNG file (rendering the clip first if need be)."""
+        clip = self.get(spec)
+        with self._guard:
+            key_lock = self._key_locks.setdefault(spec, threading.Lock())
+        with key_lock:
+            path = clip.path.with_name(clip.path.stem + "-last.png")
+            if not path.exists():
+                png = last_frame_png(clip.path)
+                self._write_atomically(path, lambda partial: partial.write_bytes(png))
+            return RenderedFrame(path=path, size=path.stat().st_size)
+
     def close(self) -> None:
         if self._owns_directory:
             shutil.rmtree(self.directory, ignore_errors=True)
@@ -169,23 +255,29 @@ class ClipCache:
             f"{spec.width}x{spec.height}-{spec.duration_seconds}s-{audio_tag}-{self._fps}fps.mp4"
         )
         if not path.exists():
-            # Render beside the final name and rename, so a shared cache dir never exposes half a file.
-            fd, partial_name = tempfile.mkstemp(dir=self.directory, suffix=".partial.mp4")
-            os.close(fd)
-            partial = Path(partial_name)
-            try:
-                render_mp4(
+            self._write_atomically(
+                path,
+                lambda partial: render_mp4(
                     partial,
                     width=spec.width,
                     height=spec.height,
                     duration_seconds=spec.duration_seconds,
                     with_audio=spec.with_audio,
                     fps=self._fps,
-                )
-                partial.replace(path)
-            finally:
-                partial.unlink(missing_ok=True)
+                ),
+            )
         return RenderedClip(path=path, sha256=_sha256_of(path), size=path.stat().st_size)
+
+    def _write_atomically(self, path: Path, write: Callable[[Path], object]) -> None:
+        # Write beside the final name and rename, so a shared cache dir never exposes half a file.
+        fd, partial_name = tempfile.mkstemp(dir=self.directory, suffix=f".partial{path.suffix}")
+        os.close(fd)
+        partial = Path(partial_name)
+        try:
+            write(partial)
+            partial.replace(path)
+        finally:
+            partial.unlink(missing_ok=True)
 
 
 class _FramePainter:

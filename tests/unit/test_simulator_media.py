@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import struct
 import threading
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,7 +13,16 @@ import av
 import pytest
 
 from local.simulator import media
-from local.simulator.media import ClipCache, ClipSpec, dimensions_for, duration_seconds_for, render_mp4
+from local.simulator.media import (
+    PNG_SIGNATURE,
+    ClipCache,
+    ClipSpec,
+    dimensions_for,
+    duration_seconds_for,
+    encode_png,
+    last_frame_png,
+    render_mp4,
+)
 
 FPS = 24
 ONE_FRAME = 1 / FPS
@@ -189,3 +200,87 @@ def test_private_clip_cache_removes_its_directory_on_close() -> None:
     cache.close()
 
     assert not directory.exists()
+
+
+# -- last frames as PNG ---------------------------------------------------------------------------------
+def png_chunks(png: bytes) -> list[tuple[bytes, bytes]]:
+    """(type, data) of every chunk, checking each CRC."""
+    assert png.startswith(PNG_SIGNATURE)
+    chunks, offset = [], len(PNG_SIGNATURE)
+    while offset < len(png):
+        (length,) = struct.unpack(">I", png[offset : offset + 4])
+        kind, data = png[offset + 4 : offset + 8], png[offset + 8 : offset + 8 + length]
+        (crc,) = struct.unpack(">I", png[offset + 8 + length : offset + 12 + length])
+        assert crc == zlib.crc32(kind + data), f"bad CRC on {kind!r}"
+        chunks.append((kind, data))
+        offset += 12 + length
+    return chunks
+
+
+def packed_rgb(frame: av.VideoFrame) -> bytes:
+    rgb = frame.reformat(format="rgb24")
+    plane, row = rgb.planes[0], rgb.width * 3
+    data = bytes(plane)
+    return b"".join(data[y * plane.line_size : y * plane.line_size + row] for y in range(rgb.height))
+
+
+def test_encode_png_writes_a_valid_truecolour_png() -> None:
+    width, height = 3, 2
+    rgb = bytes(range(width * height * 3))
+
+    png = encode_png(width, height, rgb)
+
+    chunks = png_chunks(png)
+    assert [kind for kind, _ in chunks] == [b"IHDR", b"IDAT", b"IEND"]
+    assert struct.unpack(">IIBBBBB", chunks[0][1]) == (3, 2, 8, 2, 0, 0, 0)
+    scanlines = zlib.decompress(chunks[1][1])
+    assert scanlines == b"\x00" + rgb[:9] + b"\x00" + rgb[9:]
+    assert chunks[2][1] == b""
+
+
+def test_encode_png_is_decoded_back_to_the_same_pixels() -> None:
+    width, height = 20, 10
+    rgb = bytes(
+        (x * 13 + y * 7 + c * 50) % 256 for y in range(height) for x in range(width) for c in range(3)
+    )
+
+    with av.open(io.BytesIO(encode_png(width, height, rgb)), mode="r") as container:
+        frame = next(container.decode(video=0))
+
+    assert (frame.width, frame.height) == (width, height)
+    assert packed_rgb(frame) == rgb
+
+
+@pytest.mark.parametrize(("width", "height", "size"), [(2, 2, 11), (0, 2, 0), (2, 2, 13)])
+def test_encode_png_refuses_mismatched_pixel_data(width: int, height: int, size: int) -> None:
+    with pytest.raises(ValueError, match="rgb24"):
+        encode_png(width, height, bytes(size))
+
+
+def test_last_frame_png_is_the_clips_last_frame(clip_with_audio: Path) -> None:
+    with av.open(str(clip_with_audio)) as container:
+        frames = list(container.decode(video=0))
+    first, last = packed_rgb(frames[0]), packed_rgb(frames[-1])
+
+    png = last_frame_png(clip_with_audio)
+
+    with av.open(io.BytesIO(png), mode="r") as container:
+        decoded = next(container.decode(video=0))
+    assert (decoded.width, decoded.height) == (854, 480)
+    assert packed_rgb(decoded) == last
+    assert packed_rgb(decoded) != first
+
+
+def test_clip_cache_keeps_the_last_frame_beside_the_clip(tmp_path: Path, counted_renders: list[Path]) -> None:
+    cache = ClipCache(tmp_path)
+    spec = ClipSpec(width=320, height=240, duration_seconds=4, with_audio=False)
+
+    frame = cache.last_frame(spec)
+    again = cache.last_frame(spec)
+
+    assert again == frame
+    assert len(counted_renders) == 1
+    assert frame.path.parent == tmp_path
+    assert frame.path.read_bytes() == last_frame_png(cache.get(spec).path)
+    assert frame.size == frame.path.stat().st_size
+    assert list(tmp_path.glob("*.partial*")) == []
