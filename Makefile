@@ -8,6 +8,7 @@ SAM_VENV := .tools/sam
 SAM := $(SAM_VENV)/bin/sam
 SAM_VERSION ?= 1.170.0
 PYTEST_ARGS ?=
+DEMO_ARGS ?=
 export PYTHONPATH := $(CURDIR):$(CURDIR)/layers/videojobs
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
@@ -22,7 +23,7 @@ $(INSTALLED): requirements-dev.txt layers/videojobs/requirements.txt
 install: $(INSTALLED) ## project venv with everything the code and the tests need
 
 demo: install ## one job end to end on the local stack; the MP4 lands in ./out/
-	$(BIN)/python -m local.demo
+	$(BIN)/python -m local.demo $(DEMO_ARGS)
 
 local: install ## the local stack in the foreground (LOCAL_API_PORT, LOCAL_AWS_PORT, LOCAL_SIMULATOR_PORT)
 	$(BIN)/python -m local

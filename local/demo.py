@@ -55,15 +55,18 @@ def run_demo(stack: LocalStack, request: dict[str, Any], out_dir: Path, *, timeo
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
+        "--provider", default="eachlabs", choices=["eachlabs", "atlascloud", "gateway", "jobs_api"]
+    )
+    parser.add_argument(
         "--prompt", default="A paper boat drifting down a rain-soaked street at dusk, slow push-in"
     )
     parser.add_argument("--resolution", default="480p")
-    parser.add_argument("--duration", type=int, default=4)
+    parser.add_argument("--duration", type=int, default=5)
     parser.add_argument("--aspect-ratio", default="16:9")
     parser.add_argument("--out", type=Path, default=Path("out"))
     args = parser.parse_args()
     request = {
-        "provider": "eachlabs",
+        "provider": args.provider,
         "prompt": args.prompt,
         "resolution": args.resolution,
         "duration": args.duration,

@@ -23,10 +23,13 @@ from local.queue_runner import QueuePoller
 from local.simulator import DEFAULT_API_KEYS, ProviderSimulator
 from local.template import Application, read_application
 from videojobs.models import PROVIDER_NAMES
-from videojobs.settings import Settings
+from videojobs.settings import Settings, api_key_setting
 
 HOST = "127.0.0.1"
 EVENTS_TAP_QUEUE = "events-tap"
+#: Local defaults that keep the feedback loop short; the environment or the config overrides them.
+LOCAL_SETTINGS = {"STATUS_CHECK_FIRST_DELAY_SECONDS": "3", "STATUS_CHECK_MAX_DELAY_SECONDS": "5"}
+PASSED_THROUGH_SUFFIXES = ("_BASE_URL", "_API_KEY", "_JWKS_URL", "JOB_MAX_AGE_SECONDS", *LOCAL_SETTINGS)
 
 
 @dataclass
@@ -56,7 +59,10 @@ class LocalStack:
         self.config = config or LocalStackConfig()
         self.application: Application = read_application()
         self.moto = ThreadedMotoServer(ip_address=HOST, port=self.config.aws_port, verbose=False)
-        self.simulator = ProviderSimulator(host=HOST, port=self.config.simulator_port)
+        # Presigned URLs of local S3 are plain http on loopback: let the simulator fetch them.
+        self.simulator = ProviderSimulator(
+            host=HOST, port=self.config.simulator_port, allow_loopback_media=True
+        )
         self.functions: dict[str, LocalFunction] = {}
         self.front: ApiFront | None = None
         self.pollers: list[QueuePoller] = []
@@ -69,13 +75,13 @@ class LocalStack:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self.moto.start()
         self.simulator.start()
-        overrides = {**{k: v for k, v in os.environ.items() if k.endswith(("_BASE_URL", "_API_KEY"))}}
+        overrides = {**LOCAL_SETTINGS}
+        overrides.update({k: v for k, v in os.environ.items() if k.endswith(PASSED_THROUGH_SUFFIXES)})
         overrides.update(self.config.environment)
+        api_keys = {api_key_setting(name).upper(): name for name in PROVIDER_NAMES}
         secret_values = {
-            f"{name.upper()}_API_KEY": overrides.get(
-                f"{name.upper()}_API_KEY", DEFAULT_API_KEYS.get(name, "")
-            )
-            for name in PROVIDER_NAMES
+            variable: overrides.get(variable, DEFAULT_API_KEYS.get(name, ""))
+            for variable, name in api_keys.items()
         }
         self._resources = provision(
             self.application.resources,
@@ -162,6 +168,8 @@ class LocalStack:
             variable = f"{name.upper()}_BASE_URL"
             if variable not in overrides and name in self.simulator_providers:
                 environment[variable] = self.simulator.provider_base_url(name)
+                if name == "atlascloud":
+                    environment["ATLASCLOUD_JWKS_URL"] = f"{environment[variable]}/.well-known/jwks.json"
         environment.update(overrides)
         self.environment = environment
         for name, value in environment.items():
@@ -222,6 +230,10 @@ class LocalStack:
 def _forget_dependencies() -> None:
     """Containers built from another environment must not be reused."""
     # Imported late: Powertools reads the functions' environment at import time, as on Lambda.
+    from aws_lambda_powertools.utilities import parameters
+
     from videojobs.bootstrap import build_dependencies
 
     build_dependencies.cache_clear()
+    # Its default providers keep boto3 clients bound to the endpoint of the stack that made them.
+    parameters.clear_caches()

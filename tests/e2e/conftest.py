@@ -10,11 +10,15 @@ import pytest
 from local.stack import LocalStack, LocalStackConfig
 
 TERMINAL = {"succeeded", "failed", "expired"}
+#: Status checks a second after submit, then every 2 s: jobs without a webhook finish in seconds.
+FAST_CHECKS = {"STATUS_CHECK_FIRST_DELAY_SECONDS": "1", "STATUS_CHECK_MAX_DELAY_SECONDS": "2"}
 
 
 @pytest.fixture(scope="package")
 def stack() -> Iterator[LocalStack]:
-    config = LocalStackConfig(aws_port=0, api_port=0, simulator_port=0, stack_name="e2e")
+    config = LocalStackConfig(
+        aws_port=0, api_port=0, simulator_port=0, stack_name="e2e", environment=dict(FAST_CHECKS)
+    )
     with LocalStack(config) as running:
         yield running
 

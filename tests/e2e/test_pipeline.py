@@ -127,7 +127,7 @@ def test_a_webhook_without_the_right_token_is_401_and_changes_nothing(
         ({"prompt": ""}, ["body", "prompt"]),
         ({"first_frame_url": "http://127.0.0.1/a.png"}, ["body", "first_frame_url"]),
         ({"reference_image_urls": ["https://cdn.example.com/a.png"]}, ["body", "reference_image_urls"]),
-        ({"tier": "fast"}, ["body", "tier"]),
+        ({"tier": "standard"}, ["body", "tier"]),
     ],
 )
 def test_an_invalid_body_is_a_422_naming_the_field_and_reaches_no_one(

@@ -6,8 +6,10 @@ import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import boto3
 import httpx
 import pytest
+from botocore.config import Config
 
 from local.aws import ProvisionedStack
 from tests.support import fake_mp4
@@ -195,13 +197,23 @@ def test_a_status_check_is_invisible_until_its_delay_has_passed(
     assert [StatusCheckRequest.model_validate_json(m["Body"]) for m in late] == [request]
 
 
-def test_s3_inputs_exist_presign_and_stream(aws: Any, aws_resources: ProvisionedStack) -> None:
+def test_s3_inputs_exist_presign_and_stream(
+    aws: Any, aws_resources: ProvisionedStack, moto_endpoint: str
+) -> None:
     s3 = aws("s3")
     bucket = aws_resources.refs["InputsBucket"]
     data = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8
     s3.put_object(Bucket=bucket, Key="frames/start.png", Body=data, ContentType="image/png")
     s3.put_object(Bucket=bucket, Key="clips/ref.mp4", Body=b"x" * 10)
-    inputs = S3InputMedia(s3, chunk_size=1000)
+    sigv4 = boto3.client(
+        "s3",
+        endpoint_url=moto_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(signature_version="s3v4"),
+    )
+    inputs = S3InputMedia(sigv4, chunk_size=1000)
     location = S3Location(bucket, "frames/start.png")
 
     presigned = inputs.presign(location, expires_in_seconds=300)
@@ -212,6 +224,7 @@ def test_s3_inputs_exist_presign_and_stream(aws: Any, aws_resources: Provisioned
 
     assert inputs.exists(location)
     assert not inputs.exists(S3Location(bucket, "frames/missing.png"))
+    assert "X-Amz-Signature=" in presigned
     assert httpx.get(presigned).content == data
     assert (media.filename, media.content_type, media.kind, media.size_bytes) == (
         "start.png",

@@ -14,6 +14,7 @@ REQUIRED = {
     "VIDEOS_BUCKET_NAME": "videos",
     "EVENT_BUS_NAME": "bus",
     "TRANSFER_QUEUE_URL": "https://sqs.example.com/q",
+    "STATUS_CHECK_QUEUE_URL": "https://sqs.example.com/s",
     "IDEMPOTENCY_TABLE_NAME": "idempotency",
 }
 

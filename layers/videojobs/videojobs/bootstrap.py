@@ -100,7 +100,8 @@ def build_dependencies() -> Dependencies:
         timeout=httpx.Timeout(settings.download_timeout_seconds, connect=10.0), follow_redirects=False
     )
     dynamodb = session.client("dynamodb", config=aws_config)
-    s3 = session.client("s3", config=aws_config)
+    # SigV4 for presigned input URLs: botocore may otherwise sign them with the legacy SigV2.
+    s3 = session.client("s3", config=aws_config.merge(Config(signature_version="s3v4")))
     sqs = session.client("sqs", config=aws_config)
     return Dependencies(
         jobs=DynamoDBJobStore(dynamodb, settings.jobs_table_name),

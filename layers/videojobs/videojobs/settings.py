@@ -15,6 +15,11 @@ MIB = 1024 * 1024
 CommaList = Annotated[tuple[str, ...], NoDecode]
 
 
+def api_key_setting(provider: ProviderName) -> str:
+    """The setting holding a provider's API key: JOBS_API_KEY, not JOBS_API_API_KEY."""
+    return "jobs_api_key" if provider == "jobs_api" else f"{provider}_api_key"
+
+
 class Settings(BaseSettings):
     """Every setting is an environment variable of the same name in upper case.
 
@@ -107,7 +112,7 @@ class Settings(BaseSettings):
         return str(url).rstrip("/") if url is not None else None
 
     def provider_api_key(self, provider: ProviderName) -> SecretStr | None:
-        key: SecretStr | None = getattr(self, f"{provider}_api_key")
+        key: SecretStr | None = getattr(self, api_key_setting(provider))
         return key
 
     def provider_output_hosts(self, provider: ProviderName) -> tuple[str, ...]:

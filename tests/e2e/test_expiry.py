@@ -1,0 +1,62 @@
+"""A job its provider never finishes ends "expired" through status checks, on a stack of its own
+whose JOB_MAX_AGE_SECONDS is a few seconds."""
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from local.stack import LocalStack, LocalStackConfig
+from tests.e2e.conftest import FAST_CHECKS
+
+pytestmark = pytest.mark.e2e
+MAX_AGE_SECONDS = 6
+
+
+@pytest.fixture(scope="module")
+def short_lived_stack() -> Iterator[LocalStack]:
+    environment = {**FAST_CHECKS, "JOB_MAX_AGE_SECONDS": str(MAX_AGE_SECONDS)}
+    config = LocalStackConfig(
+        aws_port=0, api_port=0, simulator_port=0, stack_name="e2e-expiry", environment=environment
+    )
+    with LocalStack(config) as running:
+        yield running
+
+
+@pytest.mark.parametrize("provider", ["gateway", "eachlabs"])
+def test_a_job_that_never_finishes_expires_after_the_maximum_age(
+    short_lived_stack: LocalStack, provider: str
+) -> None:
+    stack = short_lived_stack
+    with (
+        httpx.Client(base_url=stack.api_url, timeout=30) as api,
+        httpx.Client(base_url=f"{stack.simulator.base_url}/_sim", timeout=30) as sim,
+    ):
+        sim.post("/faults", json={"stall_predictions": 1}).raise_for_status()
+        submitted = api.post("/jobs", json={"provider": provider, "prompt": "p", "duration": 5})
+        assert submitted.status_code == 202, submitted.text
+        job_id = submitted.json()["job_id"]
+
+        job = wait_until_final(api, job_id, timeout=MAX_AGE_SECONDS + 20)
+
+        assert job["status"] == "expired", job
+        assert job["error"]["code"] == "job_expired"
+        record = sim.get(f"/predictions/{job['provider_job_id']}").json()
+        assert record["status"] == "processing"
+        polls = [
+            r for r in sim.get("/requests", params={"provider": provider}).json() if r["method"] == "GET"
+        ]
+        assert len(polls) >= 2
+    events = [e for e in stack.drain_events(wait_seconds=1.5) if e["detail"]["job_id"] == job_id]
+    assert [(e["detail-type"], e["detail"]["status"]) for e in events] == [("Video Job Failed", "expired")]
+
+
+def wait_until_final(api: httpx.Client, job_id: str, *, timeout: float) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        job: dict[str, Any] = api.get(f"/jobs/{job_id}").raise_for_status().json()
+        if job["status"] in {"succeeded", "failed", "expired"} or time.monotonic() > deadline:
+            return job
+        time.sleep(0.3)
