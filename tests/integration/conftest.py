@@ -1,13 +1,16 @@
 """A real moto server over HTTP, with the resources of template.yaml, and the provider simulator."""
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from moto.server import ThreadedMotoServer
 
 from local.aws import ProvisionedStack, aws_client, provision
 from local.simulator import ProviderSimulator
+from local.simulator.testing import LoopbackPeer, client
 from local.template import read_application
 
 
@@ -42,3 +45,23 @@ def aws(moto_endpoint: str) -> Any:
 def simulator() -> Iterator[ProviderSimulator]:
     with ProviderSimulator(host="127.0.0.1", port=0) as sim:
         yield sim
+
+
+@pytest.fixture(scope="session")
+def clip_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Shared by every simulator in the session, so each distinct clip is rendered once."""
+    return tmp_path_factory.mktemp("sim-clips")
+
+
+@pytest.fixture
+def http() -> Iterator[httpx.Client]:
+    """No credentials: for served files and the simulator's control plane."""
+    with client() as plain_client:
+        yield plain_client
+
+
+@pytest.fixture
+def peer() -> Iterator[LoopbackPeer]:
+    """A loopback HTTP server that records what is posted to it and serves ``peer.files``."""
+    with LoopbackPeer() as loopback_peer:
+        yield loopback_peer

@@ -27,11 +27,6 @@ ISO_8601 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 WEBHOOK_KEYS = {"id", "status", "model", "outputs", "error", "created_at", "completed_at"}
 
 
-@pytest.fixture(scope="module")
-def clip_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("sim-clips")
-
-
 @pytest.fixture
 def sim(clip_cache_dir: Path) -> Iterator[ProviderSimulator]:
     with quick_simulator(clip_cache_dir, api_keys={"atlascloud": API_KEY}) as simulator:
@@ -42,19 +37,6 @@ def sim(clip_cache_dir: Path) -> Iterator[ProviderSimulator]:
 def api(sim: ProviderSimulator) -> Iterator[httpx.Client]:
     with client(sim.provider_base_url("atlascloud"), bearer=API_KEY) as api_client:
         yield api_client
-
-
-@pytest.fixture
-def http() -> Iterator[httpx.Client]:
-    """No credentials: for served files and the control plane."""
-    with client() as plain_client:
-        yield plain_client
-
-
-@pytest.fixture
-def peer() -> Iterator[LoopbackPeer]:
-    with LoopbackPeer() as loopback_peer:
-        yield loopback_peer
 
 
 REMOVE = object()

@@ -17,14 +17,9 @@ from local.simulator import DEFAULT_API_KEYS, ProviderSimulator
 from local.simulator.__main__ import _parse_args
 from local.simulator.core import MediaFetch
 from local.simulator.multipart import MultipartError, parse_form_data
-from local.simulator.testing import LoopbackPeer, client, quick_simulator
+from local.simulator.testing import LoopbackPeer, quick_simulator
 
 FRAME = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8
-
-
-@pytest.fixture(scope="module")
-def clip_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("sim-clips")
 
 
 @pytest.fixture
@@ -38,12 +33,6 @@ def sim(clip_cache_dir: Path) -> Iterator[ProviderSimulator]:
 def loopback_sim(clip_cache_dir: Path) -> Iterator[ProviderSimulator]:
     with quick_simulator(clip_cache_dir, allow_loopback_media=True) as simulator:
         yield simulator
-
-
-@pytest.fixture
-def http() -> Iterator[httpx.Client]:
-    with client() as plain_client:
-        yield plain_client
 
 
 @pytest.fixture

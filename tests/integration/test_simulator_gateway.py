@@ -34,11 +34,6 @@ MODELS = {
 REMOVE = object()
 
 
-@pytest.fixture(scope="module")
-def clip_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("sim-clips")
-
-
 @pytest.fixture
 def sim(clip_cache_dir: Path) -> Iterator[ProviderSimulator]:
     with quick_simulator(clip_cache_dir, api_keys={"gateway": API_KEY}) as simulator:
@@ -49,13 +44,6 @@ def sim(clip_cache_dir: Path) -> Iterator[ProviderSimulator]:
 def api(sim: ProviderSimulator) -> Iterator[httpx.Client]:
     with client(sim.provider_base_url("gateway"), bearer=API_KEY) as api_client:
         yield api_client
-
-
-@pytest.fixture
-def http() -> Iterator[httpx.Client]:
-    """No credentials: for served files and the control plane."""
-    with client() as plain_client:
-        yield plain_client
 
 
 def task(**changes: Any) -> dict[str, Any]:

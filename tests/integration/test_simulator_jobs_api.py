@@ -21,11 +21,6 @@ HEAD_KEYS = {"id", "object", "status", "model", "created", "request_id"}
 REMOVE = object()
 
 
-@pytest.fixture(scope="module")
-def clip_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("sim-clips")
-
-
 @pytest.fixture
 def sim(clip_cache_dir: Path) -> Iterator[ProviderSimulator]:
     with quick_simulator(clip_cache_dir, api_keys={"jobs_api": API_KEY}) as simulator:
@@ -36,19 +31,6 @@ def sim(clip_cache_dir: Path) -> Iterator[ProviderSimulator]:
 def api(sim: ProviderSimulator) -> Iterator[httpx.Client]:
     with client(sim.provider_base_url("jobs_api"), bearer=API_KEY) as api_client:
         yield api_client
-
-
-@pytest.fixture
-def http() -> Iterator[httpx.Client]:
-    """No credentials: for served files and the control plane."""
-    with client() as plain_client:
-        yield plain_client
-
-
-@pytest.fixture
-def peer() -> Iterator[LoopbackPeer]:
-    with LoopbackPeer() as loopback_peer:
-        yield loopback_peer
 
 
 def job(**input_changes: Any) -> dict[str, Any]:

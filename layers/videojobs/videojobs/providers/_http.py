@@ -9,13 +9,49 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import httpx
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, SecretStr, ValidationError
 
 from videojobs.errors import InvalidWebhook, ProviderError
 from videojobs.observability import logger
 from videojobs.ports import MediaFile
 
 RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
+
+
+class ProviderApi:
+    """One provider's HTTP API: its base URL and credential in one place, every failure a ProviderError."""
+
+    def __init__(
+        self, client: httpx.Client, *, provider: str, base_url: str, auth_header: str, credential: SecretStr
+    ) -> None:
+        self._client = client
+        self._provider = provider
+        self._base_url = base_url.rstrip("/")
+        self._auth_header = auth_header
+        self._credential = credential
+
+    def _headers(self) -> dict[str, str]:
+        return {self._auth_header: self._credential.get_secret_value()}
+
+    def call(self, method: str, path: str, *, json: Any = None) -> Any:
+        url = f"{self._base_url}{path}"
+        return request_json(
+            self._client, method, url, provider=self._provider, headers=self._headers(), json=json
+        )
+
+    def upload(self, path: str, media: MediaFile, *, fields: Mapping[str, str] | None = None) -> Any:
+        return upload_multipart(
+            self._client,
+            f"{self._base_url}{path}",
+            provider=self._provider,
+            headers=self._headers(),
+            media=media,
+            fields=fields,
+        )
+
+
+def bearer(api_key: SecretStr) -> SecretStr:
+    return SecretStr(f"Bearer {api_key.get_secret_value()}")
 
 
 def request_json(

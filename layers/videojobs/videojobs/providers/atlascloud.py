@@ -27,13 +27,7 @@ from videojobs.errors import ProviderError, WebhookUnauthorized
 from videojobs.models import JobRequest, ProviderReceipt, ProviderState, ProviderUpdate, WebhookTarget
 from videojobs.observability import logger
 from videojobs.ports import Clock, MediaFile
-from videojobs.providers._http import (
-    RETRYABLE_STATUS,
-    parse_webhook_body,
-    parse_wire,
-    request_json,
-    upload_multipart,
-)
+from videojobs.providers._http import RETRYABLE_STATUS, ProviderApi, bearer, parse_webhook_body, parse_wire
 from videojobs.providers._jwks import JwksKeys, decode_base64url
 
 TEXT_TO_VIDEO = "bytedance/seedance-2.0/text-to-video"
@@ -46,49 +40,33 @@ ED25519_SIGNATURE_BYTES = 64
 _UNIX_SECONDS = re.compile(r"[0-9]{1,12}")
 
 
-def _unwrapped(value: Any) -> Any:
-    if isinstance(value, dict) and "id" not in value and isinstance(value.get("data"), dict):
-        return value["data"]
-    return value
-
-
-class _Prediction(BaseModel):
-    """The prediction object, whether bare or wrapped in {"code", "message", "data"}."""
+class _Enveloped(BaseModel):
+    """A wire object that Atlas may send bare or wrapped in {"code", "message", "data"}."""
 
     model_config = ConfigDict(extra="ignore")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _unwrap(cls, value: Any) -> Any:
+        if isinstance(value, dict) and "id" not in value and isinstance(value.get("data"), dict):
+            return value["data"]
+        return value
+
+
+class _Prediction(_Enveloped):
     id: str = Field(min_length=1)
     status: Literal["processing", "completed", "succeeded", "failed"]
     outputs: list[str] | None = None
     error: str | None = None
 
-    @model_validator(mode="before")
-    @classmethod
-    def _unwrap(cls, value: Any) -> Any:
-        return _unwrapped(value)
 
-
-class _Created(BaseModel):
+class _Created(_Enveloped):
     # Only the id matters here: a status word we do not know must not fail a job that was created.
-    model_config = ConfigDict(extra="ignore")
-
     id: str = Field(min_length=1)
 
-    @model_validator(mode="before")
-    @classmethod
-    def _unwrap(cls, value: Any) -> Any:
-        return _unwrapped(value)
 
-
-class _Upload(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
+class _Upload(_Enveloped):
     download_url: str = Field(min_length=1)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _unwrap(cls, value: Any) -> Any:
-        return _unwrapped(value)
 
 
 def _model(request: JobRequest) -> str:
@@ -147,25 +125,19 @@ class AtlasCloudProvider:
         clock: Clock,
         max_webhook_age: timedelta,
     ) -> None:
-        self._client = client
-        self._base_url = base_url.rstrip("/")
-        self._api_key = api_key
+        self._api = ProviderApi(
+            client,
+            provider=self.name,
+            base_url=base_url,
+            auth_header="Authorization",
+            credential=bearer(api_key),
+        )
         self._clock = clock
         self._max_webhook_age = max_webhook_age
         self._keys = JwksKeys(client, jwks_url, provider=self.name, clock=clock)
 
-    def _headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self._api_key.get_secret_value()}"}
-
     def _call(self, method: str, path: str, *, json: Any = None) -> Any:
-        data = request_json(
-            self._client,
-            method,
-            f"{self._base_url}{path}",
-            provider=self.name,
-            headers=self._headers(),
-            json=json,
-        )
+        data = self._api.call(method, path, json=json)
         self._check_envelope(data)
         return data
 
@@ -189,13 +161,7 @@ class AtlasCloudProvider:
         return _update(parse_wire(_Prediction, data, provider=self.name), provider_job_id)
 
     def upload_media(self, media: MediaFile) -> str:
-        data = upload_multipart(
-            self._client,
-            f"{self._base_url}/api/v1/model/uploadMedia",
-            provider=self.name,
-            headers=self._headers(),
-            media=media,
-        )
+        data = self._api.upload("/api/v1/model/uploadMedia", media)
         self._check_envelope(data)
         return parse_wire(_Upload, data, provider=self.name).download_url
 

@@ -12,6 +12,7 @@ import hmac
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any, Literal
+from urllib.parse import quote
 
 import httpx
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr
@@ -19,7 +20,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr
 from videojobs.errors import WebhookUnauthorized
 from videojobs.models import JobRequest, ProviderReceipt, ProviderState, ProviderUpdate, WebhookTarget
 from videojobs.ports import Clock
-from videojobs.providers._http import parse_webhook_body, parse_wire, request_json
+from videojobs.providers._http import ProviderApi, parse_webhook_body, parse_wire
 from videojobs.security import hmac_sha256_hex
 
 TEXT_TO_VIDEO = "bytedance-seedance-2-0-text-to-video-fast"
@@ -80,14 +81,11 @@ class EachLabsProvider:
         clock: Clock,
         max_webhook_age: timedelta,
     ) -> None:
-        self._client = client
-        self._base_url = base_url.rstrip("/")
-        self._api_key = api_key
+        self._api = ProviderApi(
+            client, provider=self.name, base_url=base_url, auth_header="X-API-Key", credential=api_key
+        )
         self._clock = clock
         self._max_webhook_age = max_webhook_age
-
-    def _headers(self) -> dict[str, str]:
-        return {"X-API-Key": self._api_key.get_secret_value()}
 
     def create_prediction(self, request: JobRequest, webhook: WebhookTarget) -> ProviderReceipt:
         body = {
@@ -97,14 +95,7 @@ class EachLabsProvider:
             "webhook_url": webhook.url,
             "webhook_secret": webhook.signing_secret,
         }
-        data = request_json(
-            self._client,
-            "POST",
-            f"{self._base_url}/v1/prediction",
-            provider=self.name,
-            headers=self._headers(),
-            json=body,
-        )
+        data = self._api.call("POST", "/v1/prediction", json=body)
         created = parse_wire(_CreateResponse, data, provider=self.name)
         return ProviderReceipt(provider_job_id=created.prediction_id)
 
@@ -136,13 +127,7 @@ class EachLabsProvider:
             raise WebhookUnauthorized("bad webhook signature")
 
     def get_prediction(self, provider_job_id: str) -> ProviderUpdate:
-        data = request_json(
-            self._client,
-            "GET",
-            f"{self._base_url}/v1/prediction/{provider_job_id}",
-            provider=self.name,
-            headers=self._headers(),
-        )
+        data = self._api.call("GET", f"/v1/prediction/{quote(provider_job_id, safe='')}")
         prediction = parse_wire(_Prediction, data, provider=self.name)
         if prediction.status == "success":
             return ProviderUpdate(

@@ -21,7 +21,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr
 from videojobs.capabilities import effective_tier
 from videojobs.errors import InvalidWebhook
 from videojobs.models import JobRequest, ProviderReceipt, ProviderState, ProviderUpdate, WebhookTarget
-from videojobs.providers._http import parse_wire, request_json
+from videojobs.providers._http import ProviderApi, bearer, parse_wire
 
 MODEL_PREFIX = "seedance2.0"
 
@@ -89,33 +89,21 @@ class GatewayProvider:
     name: Literal["gateway"] = "gateway"
 
     def __init__(self, client: httpx.Client, *, base_url: str, api_key: SecretStr) -> None:
-        self._client = client
-        self._base_url = base_url.rstrip("/")
-        self._api_key = api_key
-
-    def _headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self._api_key.get_secret_value()}"}
+        self._api = ProviderApi(
+            client,
+            provider=self.name,
+            base_url=base_url,
+            auth_header="Authorization",
+            credential=bearer(api_key),
+        )
 
     def create_prediction(self, request: JobRequest, webhook: WebhookTarget) -> ProviderReceipt:
         # The gateway has no callback: ``webhook`` goes unused and the job is followed by status checks.
-        data = request_json(
-            self._client,
-            "POST",
-            f"{self._base_url}/v1/video/generations",
-            provider=self.name,
-            headers=self._headers(),
-            json=_body(request),
-        )
+        data = self._api.call("POST", "/v1/video/generations", json=_body(request))
         return ProviderReceipt(provider_job_id=parse_wire(_CreatedTask, data, provider=self.name).task_id)
 
     def get_prediction(self, provider_job_id: str) -> ProviderUpdate:
-        data = request_json(
-            self._client,
-            "GET",
-            f"{self._base_url}/v1/videos/{quote(provider_job_id, safe='')}",
-            provider=self.name,
-            headers=self._headers(),
-        )
+        data = self._api.call("GET", f"/v1/videos/{quote(provider_job_id, safe='')}")
         task = parse_wire(_Task, data, provider=self.name)
         if task.status == "completed":
             return ProviderUpdate(

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from videojobs.models import JobRequest, ProviderReceipt, ProviderState, ProviderUpdate, WebhookTarget
 from videojobs.ports import MediaFile
-from videojobs.providers._http import parse_webhook_body, parse_wire, request_json, upload_multipart
+from videojobs.providers._http import ProviderApi, bearer, parse_webhook_body, parse_wire
 
 MODEL = "seedance-2.0/text-to-video"
 UPLOAD_PURPOSE = "reference"
@@ -103,33 +103,21 @@ class JobsApiProvider:
     name: Literal["jobs_api"] = "jobs_api"
 
     def __init__(self, client: httpx.Client, *, base_url: str, api_key: SecretStr) -> None:
-        self._client = client
-        self._base_url = base_url.rstrip("/")
-        self._api_key = api_key
-
-    def _headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self._api_key.get_secret_value()}"}
+        self._api = ProviderApi(
+            client,
+            provider=self.name,
+            base_url=base_url,
+            auth_header="Authorization",
+            credential=bearer(api_key),
+        )
 
     def create_prediction(self, request: JobRequest, webhook: WebhookTarget) -> ProviderReceipt:
         # The callback is unsigned, so webhook.signing_secret has nowhere to go.
-        data = request_json(
-            self._client,
-            "POST",
-            f"{self._base_url}/v1/jobs",
-            provider=self.name,
-            headers=self._headers(),
-            json={"model": MODEL, "input": _input(request, webhook)},
-        )
+        data = self._api.call("POST", "/v1/jobs", json={"model": MODEL, "input": _input(request, webhook)})
         return ProviderReceipt(provider_job_id=parse_wire(_Created, data, provider=self.name).id)
 
     def get_prediction(self, provider_job_id: str) -> ProviderUpdate:
-        data = request_json(
-            self._client,
-            "GET",
-            f"{self._base_url}/v1/jobs/{quote(provider_job_id, safe='')}",
-            provider=self.name,
-            headers=self._headers(),
-        )
+        data = self._api.call("GET", f"/v1/jobs/{quote(provider_job_id, safe='')}")
         return parse_wire(_Job, data, provider=self.name).update(provider_job_id)
 
     def parse_webhook(
@@ -139,12 +127,7 @@ class JobsApiProvider:
         return parse_webhook_body(_Job, body).update()
 
     def upload_media(self, media: MediaFile) -> str:
-        data = upload_multipart(
-            self._client,
-            f"{self._base_url}/v1/files/upload",
-            provider=self.name,
-            headers=self._headers(),
-            media=media,
-            fields={"kind": media.kind, "purpose": UPLOAD_PURPOSE},
+        data = self._api.upload(
+            "/v1/files/upload", media, fields={"kind": media.kind, "purpose": UPLOAD_PURPOSE}
         )
         return parse_wire(_Uploaded, data, provider=self.name).url
