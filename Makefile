@@ -61,7 +61,9 @@ LAYER_BUILD := .aws-sam/build/VideoJobsLayer/python
 check-build: validate build
 	test -f $(LAYER_BUILD)/videojobs/bootstrap.py
 	test -f $(LAYER_BUILD)/pydantic_core/_pydantic_core.cpython-313-aarch64-linux-gnu.so
-	@echo "sam build: layer has videojobs and python3.13/arm64 wheels"
+	@# ELF e_machine (bytes 18-19) 0xB7 is aarch64: cryptography's Rust extension must be the arm64 build.
+	$(BIN)/python -c "import sys; sys.exit(open('$(LAYER_BUILD)/cryptography/hazmat/bindings/_rust.abi3.so', 'rb').read(20)[18:20] != bytes([0xb7, 0]))"
+	@echo "sam build: layer has videojobs and python3.13/arm64 wheels (pydantic-core, cryptography)"
 
 clean:
 	rm -rf $(VENV) .tools .aws-sam out
