@@ -4,7 +4,7 @@ presigned GET)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 from typing import Any
 
 from videojobs.capabilities import capabilities_of
@@ -21,26 +21,34 @@ LISTED_MEDIA_FIELDS: dict[str, MediaKind] = {
 }
 
 
-def _s3_inputs(request: JobRequest) -> Iterator[tuple[str, S3Location]]:
-    for field_name in SINGLE_MEDIA_FIELDS:
+def _map_media(request: JobRequest, change: Callable[[str, str, MediaKind], str]) -> dict[str, Any]:
+    """``change(field name, url, kind)`` applied to every media URL, as model_copy updates."""
+    changes: dict[str, Any] = {}
+    for field_name, kind in SINGLE_MEDIA_FIELDS.items():
         url = getattr(request, field_name)
-        if url is not None and (location := S3Location.parse(url)) is not None:
-            yield field_name, location
-    for field_name in LISTED_MEDIA_FIELDS:
-        for url in getattr(request, field_name):
-            if (location := S3Location.parse(url)) is not None:
-                yield field_name, location
+        if url is not None:
+            changes[field_name] = change(field_name, url, kind)
+    for field_name, kind in LISTED_MEDIA_FIELDS.items():
+        changes[field_name] = [change(field_name, url, kind) for url in getattr(request, field_name)]
+    return changes
 
 
 def check_s3_inputs(request: JobRequest, deps: Dependencies) -> None:
     """Raise RequestRejected naming the field of the first s3:// input we may not or cannot read."""
-    for field_name, location in _s3_inputs(request):
+
+    def check(field_name: str, url: str, kind: MediaKind) -> str:
+        location = S3Location.parse(url)
+        if location is None:
+            return url
         if location.bucket not in deps.input_policy.buckets:
             raise RequestRejected(
                 field_name, f"s3://{location.bucket} is not one of this pipeline's input buckets"
             )
         if not deps.inputs.exists(location):
             raise RequestRejected(field_name, f"s3://{location.bucket}/{location.key} does not exist")
+        return url
+
+    _map_media(request, check)
 
 
 def with_fetchable_media(request: JobRequest, provider: VideoProvider, deps: Dependencies) -> JobRequest:
@@ -54,7 +62,7 @@ def with_fetchable_media(request: JobRequest, provider: VideoProvider, deps: Dep
             raise TypeError(f"{request.provider} is listed with an upload endpoint but has no upload_media")
         uploader = provider
 
-    def fetchable(url: str, kind: MediaKind) -> str:
+    def fetchable(field_name: str, url: str, kind: MediaKind) -> str:
         location = S3Location.parse(url)
         if location is None:
             return url
@@ -63,12 +71,5 @@ def with_fetchable_media(request: JobRequest, provider: VideoProvider, deps: Dep
         with deps.inputs.open(location, kind) as media:
             return uploader.upload_media(media)
 
-    changes: dict[str, Any] = {}
-    for field_name, kind in SINGLE_MEDIA_FIELDS.items():
-        url = getattr(request, field_name)
-        if url is not None:
-            changes[field_name] = fetchable(url, kind)
-    for field_name, kind in LISTED_MEDIA_FIELDS.items():
-        changes[field_name] = [fetchable(url, kind) for url in getattr(request, field_name)]
     # model_copy skips validation on purpose: a presigned URL on the local stack is plain http.
-    return request.model_copy(update=changes)
+    return request.model_copy(update=_map_media(request, fetchable))

@@ -30,6 +30,16 @@ class ProviderApi:
         self._auth_header = auth_header
         self._credential = credential
 
+    @classmethod
+    def with_bearer_key(
+        cls, client: httpx.Client, *, provider: str, base_url: str, api_key: SecretStr
+    ) -> ProviderApi:
+        """An API that authenticates with ``Authorization: Bearer <api_key>``."""
+        credential = SecretStr(f"Bearer {api_key.get_secret_value()}")
+        return cls(
+            client, provider=provider, base_url=base_url, auth_header="Authorization", credential=credential
+        )
+
     def _headers(self) -> dict[str, str]:
         return {self._auth_header: self._credential.get_secret_value()}
 
@@ -48,10 +58,6 @@ class ProviderApi:
             media=media,
             fields=fields,
         )
-
-
-def bearer(api_key: SecretStr) -> SecretStr:
-    return SecretStr(f"Bearer {api_key.get_secret_value()}")
 
 
 def request_json(

@@ -27,7 +27,7 @@ from videojobs.errors import ProviderError, WebhookUnauthorized
 from videojobs.models import JobRequest, ProviderReceipt, ProviderState, ProviderUpdate, WebhookTarget
 from videojobs.observability import logger
 from videojobs.ports import Clock, MediaFile
-from videojobs.providers._http import RETRYABLE_STATUS, ProviderApi, bearer, parse_webhook_body, parse_wire
+from videojobs.providers._http import RETRYABLE_STATUS, ProviderApi, parse_webhook_body, parse_wire
 from videojobs.providers._jwks import JwksKeys, decode_base64url
 
 TEXT_TO_VIDEO = "bytedance/seedance-2.0/text-to-video"
@@ -125,12 +125,8 @@ class AtlasCloudProvider:
         clock: Clock,
         max_webhook_age: timedelta,
     ) -> None:
-        self._api = ProviderApi(
-            client,
-            provider=self.name,
-            base_url=base_url,
-            auth_header="Authorization",
-            credential=bearer(api_key),
+        self._api = ProviderApi.with_bearer_key(
+            client, provider=self.name, base_url=base_url, api_key=api_key
         )
         self._clock = clock
         self._max_webhook_age = max_webhook_age

@@ -21,7 +21,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr
 from videojobs.capabilities import effective_tier
 from videojobs.errors import InvalidWebhook
 from videojobs.models import JobRequest, ProviderReceipt, ProviderState, ProviderUpdate, WebhookTarget
-from videojobs.providers._http import ProviderApi, bearer, parse_wire
+from videojobs.providers._http import ProviderApi, parse_wire
 
 MODEL_PREFIX = "seedance2.0"
 
@@ -89,12 +89,8 @@ class GatewayProvider:
     name: Literal["gateway"] = "gateway"
 
     def __init__(self, client: httpx.Client, *, base_url: str, api_key: SecretStr) -> None:
-        self._api = ProviderApi(
-            client,
-            provider=self.name,
-            base_url=base_url,
-            auth_header="Authorization",
-            credential=bearer(api_key),
+        self._api = ProviderApi.with_bearer_key(
+            client, provider=self.name, base_url=base_url, api_key=api_key
         )
 
     def create_prediction(self, request: JobRequest, webhook: WebhookTarget) -> ProviderReceipt:

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from videojobs.models import JobRequest, ProviderReceipt, ProviderState, ProviderUpdate, WebhookTarget
 from videojobs.ports import MediaFile
-from videojobs.providers._http import ProviderApi, bearer, parse_webhook_body, parse_wire
+from videojobs.providers._http import ProviderApi, parse_webhook_body, parse_wire
 
 MODEL = "seedance-2.0/text-to-video"
 UPLOAD_PURPOSE = "reference"
@@ -103,12 +103,8 @@ class JobsApiProvider:
     name: Literal["jobs_api"] = "jobs_api"
 
     def __init__(self, client: httpx.Client, *, base_url: str, api_key: SecretStr) -> None:
-        self._api = ProviderApi(
-            client,
-            provider=self.name,
-            base_url=base_url,
-            auth_header="Authorization",
-            credential=bearer(api_key),
+        self._api = ProviderApi.with_bearer_key(
+            client, provider=self.name, base_url=base_url, api_key=api_key
         )
 
     def create_prediction(self, request: JobRequest, webhook: WebhookTarget) -> ProviderReceipt:
