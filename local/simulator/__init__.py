@@ -3,6 +3,7 @@
 from local.simulator.core import (
     DEFAULT_API_KEYS,
     JobStatus,
+    KeyUsage,
     LoggedRequest,
     ProviderSimulator,
     SimulatedJob,
@@ -16,6 +17,7 @@ __all__ = [
     "DEFAULT_API_KEYS",
     "ClipSpec",
     "JobStatus",
+    "KeyUsage",
     "LoggedRequest",
     "ProviderSimulator",
     "SimulatedJob",

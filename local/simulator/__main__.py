@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> None:
             print(f"  {provider}: {simulator.provider_base_url(provider)}", flush=True)
         print(
             f"  control plane: {simulator.base_url}/_sim/requests | /_sim/faults | /_sim/predictions"
-            " | /_sim/uploads | POST /_sim/keys/rotate",
+            " | /_sim/uploads | /_sim/api-keys | /_sim/usage | POST /_sim/keys/rotate",
             flush=True,
         )
         stop_requested.wait()

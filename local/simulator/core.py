@@ -16,6 +16,28 @@ Routes
 ``/_sim/predictions/{job_id}``               GET: one job record (status, output, request, webhook).
 ``/_sim/uploads``                            GET: every stored upload (id, provider, file name, size, URL).
 ``/_sim/keys/rotate``                        POST: a new Ed25519 webhook signing key; ``{"kid": <new kid>}``.
+``/_sim/api-keys``                           GET: ``{provider: [accepted keys]}``; POST
+                                             ``{"provider", "key"}`` accepts one more key (400: unknown
+                                             provider, empty key); answers ``{"provider", "keys"}``.
+``/_sim/usage``                              GET: ``{provider: {key: {"active", "peak", "creates"}}}``;
+                                             DELETE: peaks back to the active counts, creates to 0.
+
+API keys and usage
+------------------
+Each provider accepts one or more API keys (`ProviderSimulator(api_keys=...)`, ``POST /_sim/api-keys``).
+Every job records the key that created it (``api_key``). Per (provider, key): ``active`` is the jobs now
+``processing`` (stalled ones included), ``peak`` the most active at once since the last reset, ``creates``
+the jobs created since then. With the ``max_active_per_key`` fault set, a create whose key already has that
+many active jobs is refused with 429 in the dialect's error shape and ``Retry-After: 1``, creating no job;
+the check and the count are one step under one lock, so they are exact under concurrent creates.
+
+Create faults
+-------------
+In the order a create meets them: ``reject_creates_with_status`` (with ``reject_creates_count`` and
+``reject_creates_retry_after``) refuses before any validation; the dialect's validation and media checks;
+``max_active_per_key``; then ``ambiguous_creates``: the job is created and runs (webhook included) as
+usual, but the connection is closed without a response byte, so the client cannot know it was accepted.
+The request log records such a create with the status it would have had. See `SimulatorFaults`.
 
 Media inputs
 ------------
@@ -47,6 +69,7 @@ import hmac
 import ipaddress
 import json
 import logging
+import math
 import shutil
 import socket
 import ssl
@@ -56,7 +79,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -116,13 +139,18 @@ class WebhookState(StrEnum):
 
 
 class Rejection(Exception):
-    """A request a dialect refuses; `Dialect.handle` turns it into that provider's error body."""
+    """A request a dialect refuses; `Dialect.handle` turns it into that provider's error body.
 
-    def __init__(self, status: int, message: str, details: str = "") -> None:
+    `headers` are added to that error response (e.g. ``Retry-After``)."""
+
+    def __init__(
+        self, status: int, message: str, details: str = "", headers: Mapping[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.details = details
+        self.headers: Mapping[str, str] = dict(headers or {})
 
 
 def invalid(field_path: str, problem: str, details: str = "") -> Rejection:
@@ -149,6 +177,18 @@ FAULT_MESSAGES: Mapping[int, str] = {
 }
 
 
+@dataclass
+class RequestContext:
+    """What the shared dialect helpers learn while answering one request.
+
+    `api_key`: the key the request authenticated with (set by `Dialect.accept_key`). `disconnect`: the
+    ``ambiguous_creates`` fault took this create: answer by closing the connection, writing nothing.
+    """
+
+    api_key: str | None = None
+    disconnect: bool = False
+
+
 @dataclass(frozen=True)
 class SimRequest:
     """One request as a dialect sees it; `path` is relative to the provider prefix."""
@@ -161,13 +201,18 @@ class SimRequest:
     body: bytes
     json: JSONValue
     json_valid: bool
+    context: RequestContext = field(default_factory=RequestContext, compare=False)
 
 
 @dataclass(frozen=True)
 class SimResponse:
+    """An answer. `disconnect`: close the connection without writing any of it (the status is still
+    what the request log records)."""
+
     status: int
     body: JSONValue
     headers: Mapping[str, str] = field(default_factory=dict)
+    disconnect: bool = False
 
 
 @dataclass(frozen=True)
@@ -260,6 +305,8 @@ class SimulatedJob:
     fail_planned: bool
     drop_webhook: bool
     stall_planned: bool = False
+    api_key: str | None = None
+    ambiguous_create: bool = False
     last_frame_requested: bool = False
     meta: JSONObject = field(default_factory=dict)
     media_fetches: list[MediaFetch] = field(default_factory=list)
@@ -306,6 +353,8 @@ class SimulatedJob:
             "last_frame_url": self.last_frame_url,
             "error": self.error,
             "stalled": self.stall_planned,
+            "api_key": self.api_key,
+            "ambiguous_create": self.ambiguous_create,
             "meta": copy.deepcopy(self.meta),
             "media_fetches": [fetch.to_json() for fetch in self.media_fetches],
             "created_at": self.created_at,
@@ -330,15 +379,40 @@ class SimulatedJob:
         }
 
 
-type FaultCounter = Literal["cut_downloads", "fail_predictions", "drop_webhooks", "stall_predictions"]
+type FaultCounter = Literal[
+    "cut_downloads", "fail_predictions", "drop_webhooks", "stall_predictions", "ambiguous_creates"
+]
 _WHOLE_NUMBER_KNOBS = (
     "cut_downloads",
     "duplicate_webhooks",
     "fail_predictions",
     "drop_webhooks",
     "stall_predictions",
+    "ambiguous_creates",
+    "reject_creates_count",
 )
-FAULT_KNOBS = (*_WHOLE_NUMBER_KNOBS, "webhook_delay_seconds", "reject_creates_with_status")
+FAULT_KNOBS = (
+    *_WHOLE_NUMBER_KNOBS,
+    "webhook_delay_seconds",
+    "reject_creates_with_status",
+    "reject_creates_retry_after",
+    "max_active_per_key",
+)
+LIMIT_RETRY_AFTER_SECONDS = 1
+
+
+@dataclass(frozen=True)
+class CreateRejection:
+    """What the ``reject_creates_*`` knobs make of one create: its status and optional Retry-After."""
+
+    status: int
+    retry_after_seconds: float | None = None
+
+    @property
+    def headers(self) -> dict[str, str]:
+        if self.retry_after_seconds is None:
+            return {}
+        return {"Retry-After": str(math.ceil(self.retry_after_seconds))}
 
 
 @dataclass
@@ -347,6 +421,19 @@ class SimulatorFaults:
 
     ``stall_predictions``: the next N jobs never finish (processing forever, no webhook); a stalled job
     consumes no ``fail_predictions`` or ``drop_webhooks``.
+
+    ``reject_creates_with_status`` (null or 400-599): the next ``reject_creates_count`` creates are
+    answered with that status (before any validation) and create nothing; then the status clears itself.
+    A patch that sets a status without a count means a count of 1; a patch that sets the count to 0
+    clears the status. (Setting the attributes directly: a status with a count of 0 rejects one create.)
+    ``reject_creates_retry_after`` (null or seconds >= 0, persistent): rejected creates carry
+    ``Retry-After`` with that many seconds, rounded up to an integer.
+
+    ``max_active_per_key`` (null or >= 1, persistent): a create whose API key already has that many jobs
+    processing (stalled ones included) is refused with 429 and ``Retry-After: 1``, creating nothing.
+
+    ``ambiguous_creates``: the next N creates that pass validation (and the limit) are accepted, but the
+    connection is closed without a response.
     """
 
     cut_downloads: int = 0
@@ -354,8 +441,12 @@ class SimulatorFaults:
     fail_predictions: int = 0
     drop_webhooks: int = 0
     stall_predictions: int = 0
+    ambiguous_creates: int = 0
+    reject_creates_count: int = 0
     webhook_delay_seconds: float = 0.0
     reject_creates_with_status: int | None = None
+    reject_creates_retry_after: float | None = None
+    max_active_per_key: int | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
 
     def take(self, counter: FaultCounter) -> bool:
@@ -366,10 +457,17 @@ class SimulatorFaults:
             setattr(self, counter, remaining - 1)
             return True
 
-    def take_create_rejection(self) -> int | None:
+    def take_create_rejection(self) -> CreateRejection | None:
+        """The rejection for the create at hand, if the ``reject_creates_*`` knobs call for one."""
         with self._lock:
-            status, self.reject_creates_with_status = self.reject_creates_with_status, None
-            return status
+            status = self.reject_creates_with_status
+            if status is None:
+                return None
+            remaining = max(1, self.reject_creates_count) - 1
+            self.reject_creates_count = remaining
+            if remaining == 0:
+                self.reject_creates_with_status = None
+            return CreateRejection(status, self.reject_creates_retry_after)
 
     def to_json(self) -> JSONObject:
         with self._lock:
@@ -383,6 +481,11 @@ class SimulatorFaults:
         updates: dict[str, int | float | None] = {}
         for name, value in patch.items():
             updates[name] = _validated_knob(name, value)
+        if "reject_creates_count" in updates:
+            if updates["reject_creates_count"] == 0:
+                updates["reject_creates_with_status"] = None
+        elif "reject_creates_with_status" in updates:
+            updates["reject_creates_count"] = 0 if updates["reject_creates_with_status"] is None else 1
         with self._lock:
             for name, value in updates.items():
                 setattr(self, name, value)
@@ -390,19 +493,32 @@ class SimulatorFaults:
 
 def _validated_knob(name: str, value: JSONValue) -> int | float | None:
     is_integer = isinstance(value, int) and not isinstance(value, bool)
+    is_number = isinstance(value, int | float) and not isinstance(value, bool)
     if name in _WHOLE_NUMBER_KNOBS:
         if not is_integer or cast(int, value) < 0:
             raise ValueError(f"{name} must be a non-negative integer")
         return cast(int, value)
     if name == "webhook_delay_seconds":
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        if not is_number or not math.isfinite(cast(float, value)) or cast(float, value) < 0:
             raise ValueError(f"{name} must be a non-negative number")
-        return float(value)
+        return float(cast(float, value))
     if name == "reject_creates_with_status":
         if value is None:
             return None
         if not is_integer or not 400 <= cast(int, value) <= 599:
             raise ValueError(f"{name} must be null or an HTTP error status (400-599)")
+        return cast(int, value)
+    if name == "reject_creates_retry_after":
+        if value is None:
+            return None
+        if not is_number or not math.isfinite(cast(float, value)) or cast(float, value) < 0:
+            raise ValueError(f"{name} must be null or a non-negative number of seconds")
+        return cast(float, value)
+    if name == "max_active_per_key":
+        if value is None:
+            return None
+        if not is_integer or cast(int, value) < 1:
+            raise ValueError(f"{name} must be null or a positive integer")
         return cast(int, value)
     raise ValueError(f"unknown fault knob {name!r}")
 
@@ -422,9 +538,14 @@ class Dialect(ABC):
 
     def handle(self, request: SimRequest) -> SimResponse:
         try:
-            return self.route(request)
+            response = self.route(request)
         except Rejection as rejection:
-            return self.error(rejection.status, rejection.message, rejection.details)
+            response = self.error(rejection.status, rejection.message, rejection.details)
+            if rejection.headers:
+                response = replace(response, headers={**response.headers, **rejection.headers})
+        if request.context.disconnect:
+            response = replace(response, disconnect=True)
+        return response
 
     @abstractmethod
     def route(self, request: SimRequest) -> SimResponse:
@@ -440,33 +561,42 @@ class Dialect(ABC):
 
     # -- helpers for subclasses -----------------------------------------------------------------------
     def require_bearer(self, request: SimRequest) -> None:
-        """401 unless ``Authorization: Bearer <this provider's key>``."""
+        """401 unless ``Authorization: Bearer <one of this provider's keys>``."""
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Rejection(401, "Unauthorized", "Missing Authorization: Bearer <api key> header")
-        if not self.backend.key_matches(self.provider, token.strip()):
-            raise Rejection(401, "Unauthorized", "Invalid API key")
+        self.accept_key(request, token.strip(), "Invalid API key")
+
+    def accept_key(self, request: SimRequest, presented: str, details: str) -> None:
+        """401 (with `details`) unless `presented` is one of this provider's keys; otherwise remember it as
+        the key the request's jobs are counted against."""
+        if not self.backend.key_matches(self.provider, presented):
+            raise Rejection(401, "Unauthorized", details)
+        request.context.api_key = presented
 
     def refuse_if_faulted(self) -> None:
-        """Honour the ``reject_creates_with_status`` fault (call first thing in a create route)."""
-        status = self.backend.faults.take_create_rejection()
-        if status is not None:
+        """Honour the ``reject_creates_*`` faults (call first thing in a create route)."""
+        rejection = self.backend.faults.take_create_rejection()
+        if rejection is not None:
             raise Rejection(
-                status,
-                FAULT_MESSAGES.get(status, "Simulated provider error"),
+                rejection.status,
+                FAULT_MESSAGES.get(rejection.status, "Simulated provider error"),
                 "Injected by the reject_creates_with_status fault",
+                rejection.headers,
             )
 
     def start_job(
         self, request: SimRequest, job_id: str, plan: Callable[[JSONObject], JobPlan]
     ) -> SimulatedJob:
-        """The create flow every dialect shares: the ``reject_creates_with_status`` fault, a JSON object
-        body, the dialect's own validation (`plan`, raising `Rejection`), the media checks, the job."""
+        """The create flow every dialect shares: the ``reject_creates_*`` faults, a JSON object body, the
+        dialect's own validation (`plan`, raising `Rejection`), the media checks, then the job, counted
+        against the request's API key (429 past ``max_active_per_key``). When the ``ambiguous_creates``
+        fault takes the job, `handle` answers the request by closing the connection."""
         self.refuse_if_faulted()
         body = json_object_body(request)
         job_plan = plan(body)
         fetches = self.backend.check_media(job_plan.media)
-        return self.backend.submit(
+        job = self.backend.submit(
             job_id=job_id,
             provider=self.provider,
             request=body,
@@ -475,7 +605,11 @@ class Dialect(ABC):
             last_frame=job_plan.last_frame,
             meta=job_plan.meta,
             media_fetches=fetches,
+            api_key=request.context.api_key,
         )
+        if job.ambiguous_create:
+            request.context.disconnect = True
+        return job
 
     def not_found(self, request: SimRequest) -> Rejection:
         return Rejection(404, "Not found", f"No route for {request.method} {request.path}")
@@ -484,13 +618,46 @@ class Dialect(ABC):
         return Rejection(405, "Method not allowed", f"{request.method} is not supported on {request.path}")
 
 
+class KeyUsage(TypedDict):
+    """One API key's jobs: processing now (stalled ones included), the most processing at once since the
+    last usage reset, and the jobs it created since then."""
+
+    active: int
+    peak: int
+    creates: int
+
+
+type ApiKeys = Mapping[str, str | Sequence[str]]
+
+
+def normalized_api_keys(api_keys: ApiKeys) -> dict[str, tuple[str, ...]]:
+    """Provider -> its accepted keys, in order, without duplicates; a single key may be given as a str."""
+    normalized: dict[str, tuple[str, ...]] = {}
+    for provider, keys in api_keys.items():
+        given = (keys,) if isinstance(keys, str) else tuple(keys)
+        for key in given:
+            if api_key_problem(key) is not None:
+                raise ValueError(f"API key for {provider!r}: {api_key_problem(key)}")
+        normalized[provider] = tuple(dict.fromkeys(given))
+    return normalized
+
+
+def api_key_problem(key: object) -> str | None:
+    """Why `key` cannot be an API key (it must travel in a header), or None."""
+    if not isinstance(key, str) or not key:
+        return "must be a non-empty string"
+    if key != key.strip() or any(ord(char) < 0x21 or ord(char) > 0x7E for char in key):
+        return "must be printable ASCII without spaces"
+    return None
+
+
 class SimulatorBackend:
     """Jobs, their workers, the clip cache and webhook delivery; shared by every dialect."""
 
     def __init__(
         self,
         *,
-        api_keys: Mapping[str, str],
+        api_keys: ApiKeys,
         processing_seconds: float,
         render_workers: int,
         webhook_backoff_seconds: Sequence[float],
@@ -498,7 +665,8 @@ class SimulatorBackend:
         media_cache_dir: Path | None,
         allow_loopback_media: bool = False,
     ) -> None:
-        self.api_keys = dict(api_keys)
+        self._api_keys = normalized_api_keys(api_keys)
+        self._usage: dict[tuple[str, str], KeyUsage] = {}
         self.processing_seconds = processing_seconds
         self.allow_loopback_media = allow_loopback_media
         self.faults = SimulatorFaults()
@@ -539,9 +707,58 @@ class SimulatorBackend:
     def last_frame_url(self, provider: str, job_id: str) -> str:
         return f"{self.provider_base_url(provider)}/outputs/{job_id}{LAST_FRAME_SUFFIX}"
 
+    # -- API keys and their usage ---------------------------------------------------------------------
     def key_matches(self, provider: str, presented: str) -> bool:
-        expected = self.api_keys.get(provider)
-        return expected is not None and hmac.compare_digest(presented.encode(), expected.encode())
+        """Whether `presented` is one of `provider`'s accepted keys."""
+        with self._changed:
+            accepted = self._api_keys.get(provider, ())
+        matches = [hmac.compare_digest(presented.encode(), key.encode()) for key in accepted]
+        return any(matches)
+
+    @property
+    def api_keys(self) -> dict[str, list[str]]:
+        """Every mounted provider (and every provider given keys) -> its accepted keys."""
+        with self._changed:
+            providers = sorted({*self._dialects, *self._api_keys})
+            return {provider: list(self._api_keys.get(provider, ())) for provider in providers}
+
+    def add_api_key(self, provider: str, key: str) -> list[str]:
+        """Accept `key` for `provider` from now on (on top of its others); returns its accepted keys."""
+        if provider not in self._dialects:
+            raise ValueError(f"no simulated provider named {provider!r}; mounted: {self.providers}")
+        problem = api_key_problem(key)
+        if problem is not None:
+            raise ValueError(f"key {problem}")
+        with self._changed:
+            keys = self._api_keys.get(provider, ())
+            if key not in keys:
+                self._api_keys[provider] = (*keys, key)
+            return list(self._api_keys[provider])
+
+    def usage(self) -> dict[str, dict[str, KeyUsage]]:
+        """Provider -> key -> its `KeyUsage`, for every accepted key and every key that created a job."""
+        with self._changed:
+            table: dict[str, dict[str, KeyUsage]] = {
+                provider: {key: KeyUsage(active=0, peak=0, creates=0) for key in keys}
+                for provider, keys in self._api_keys.items()
+            }
+            for provider in self._dialects:
+                table.setdefault(provider, {})
+            for (provider, key), counts in self._usage.items():
+                table.setdefault(provider, {})[key] = KeyUsage(**counts)
+            return {provider: table[provider] for provider in sorted(table)}
+
+    def reset_usage(self) -> dict[str, dict[str, KeyUsage]]:
+        """Peaks back to the current active counts, creates to 0; returns the usage after the reset."""
+        with self._changed:
+            for counts in self._usage.values():
+                counts["peak"] = counts["active"]
+                counts["creates"] = 0
+        return self.usage()
+
+    def _usage_of(self, provider: str, api_key: str | None) -> KeyUsage:
+        """The live counters of one key (call with the lock held)."""
+        return self._usage.setdefault((provider, api_key or ""), KeyUsage(active=0, peak=0, creates=0))
 
     # -- jobs -----------------------------------------------------------------------------------------
     def submit(
@@ -555,30 +772,50 @@ class SimulatorBackend:
         last_frame: bool = False,
         meta: JSONObject | None = None,
         media_fetches: Sequence[MediaFetch] = (),
+        api_key: str | None = None,
     ) -> SimulatedJob:
-        """Register a job and start working on it.
+        """Register a job and start working on it, counted against `api_key`.
 
         `last_frame`: also produce the clip's last frame as a PNG at `last_frame_url`. `meta`: wire-level
-        facts the dialect wants back with the job (ids, names); the core never reads them.
+        facts the dialect wants back with the job (ids, names); the core never reads them. Raises a 429
+        `Rejection` (``Retry-After: 1``), creating nothing, when `api_key` already has
+        ``max_active_per_key`` jobs processing: the check and the count are one step under the lock.
         """
-        stall = self.faults.take("stall_predictions")
-        job = SimulatedJob(
-            id=job_id,
-            provider=provider,
-            request=copy.deepcopy(request),
-            clip=clip,
-            webhook_url=webhook_url,
-            processing_seconds=self.processing_seconds,
-            stall_planned=stall,
-            fail_planned=not stall and self.faults.take("fail_predictions"),
-            drop_webhook=not stall and webhook_url is not None and self.faults.take("drop_webhooks"),
-            last_frame_requested=last_frame,
-            meta=copy.deepcopy(meta) if meta is not None else {},
-            media_fetches=list(media_fetches),
-            webhook_state=WebhookState.PENDING if webhook_url else WebhookState.NONE,
-        )
+        request_copy = copy.deepcopy(request)
+        meta_copy = copy.deepcopy(meta) if meta is not None else {}
         with self._changed:
+            counts = self._usage_of(provider, api_key)
+            limit = self.faults.max_active_per_key
+            if limit is not None and counts["active"] >= limit:
+                raise Rejection(
+                    429,
+                    "Rate limit exceeded",
+                    f"Too many concurrent predictions: at most {limit} per API key",
+                    {"Retry-After": str(LIMIT_RETRY_AFTER_SECONDS)},
+                )
+            stall = self.faults.take("stall_predictions")
+            job = SimulatedJob(
+                id=job_id,
+                provider=provider,
+                request=request_copy,
+                clip=clip,
+                webhook_url=webhook_url,
+                processing_seconds=self.processing_seconds,
+                stall_planned=stall,
+                fail_planned=not stall and self.faults.take("fail_predictions"),
+                drop_webhook=not stall and webhook_url is not None and self.faults.take("drop_webhooks"),
+                api_key=api_key,
+                ambiguous_create=self.faults.take("ambiguous_creates"),
+                last_frame_requested=last_frame,
+                meta=meta_copy,
+                media_fetches=list(media_fetches),
+                webhook_state=WebhookState.PENDING if webhook_url else WebhookState.NONE,
+            )
             self._jobs[job_id] = job
+            counts["active"] += 1
+            counts["creates"] += 1
+            counts["peak"] = max(counts["peak"], counts["active"])
+            self._changed.notify_all()
             snapshot = copy.deepcopy(job)
         self._renderers.submit(self._run_job, job_id)
         return snapshot
@@ -612,7 +849,10 @@ class SimulatorBackend:
     def _update(self, job_id: str, change: Callable[[SimulatedJob], None]) -> SimulatedJob:
         with self._changed:
             job = self._jobs[job_id]
+            was_active = job.status is JobStatus.PROCESSING
             change(job)
+            if was_active and job.status is not JobStatus.PROCESSING:
+                self._usage_of(job.provider, job.api_key)["active"] -= 1
             self._changed.notify_all()
             return copy.deepcopy(job)
 
@@ -1099,7 +1339,32 @@ class _RequestHandler(BaseHTTPRequestHandler):
                 return SimResponse(200, [upload.to_json() for upload in backend.uploads()])
             case ("POST", "/keys/rotate"):
                 return SimResponse(200, {"kid": backend.signing_keys.rotate()})
+            case ("GET", "/api-keys"):
+                return SimResponse(200, cast(JSONValue, backend.api_keys))
+            case ("POST", "/api-keys"):
+                return self._add_api_key(request)
+            case ("GET", "/usage"):
+                return SimResponse(200, cast(JSONValue, backend.usage()))
+            case ("DELETE", "/usage"):
+                return SimResponse(200, cast(JSONValue, backend.reset_usage()))
         return SimResponse(404, {"error": f"no control-plane route {request.method} /_sim{request.path}"})
+
+    def _add_api_key(self, request: SimRequest) -> SimResponse:
+        body = request.json
+        if not isinstance(body, dict) or set(body) != {"provider", "key"}:
+            return SimResponse(
+                400, {"error": 'POST /_sim/api-keys takes a JSON object {"provider": ..., "key": ...}'}
+            )
+        provider, key = body["provider"], body["key"]
+        if not isinstance(provider, str) or self.backend.dialect(provider) is None:
+            return SimResponse(
+                400, {"error": f"unknown provider {provider!r}; mounted: {self.backend.providers}"}
+            )
+        problem = api_key_problem(key)
+        if problem is not None:
+            return SimResponse(400, {"error": f"key {problem}"})
+        keys = self.backend.add_api_key(provider, cast(str, key))
+        return SimResponse(200, {"provider": provider, "keys": cast(JSONValue, keys)})
 
     # -- served files -------------------------------------------------------------------------------
     def _serve_file(self, dialect: Dialect, request: SimRequest, log_provider: str) -> None:
@@ -1170,6 +1435,12 @@ class _RequestHandler(BaseHTTPRequestHandler):
         )
 
     def _send(self, response: SimResponse) -> None:
+        if response.disconnect:
+            # Nothing written: the client sees the connection end after it sent its request.
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+            return
         payload = json.dumps(response.body).encode()
         self.send_response(response.status)
         self.send_header("Content-Type", "application/json")
@@ -1224,7 +1495,9 @@ class ProviderSimulator:
     >>> with ProviderSimulator() as sim:
     ...     base = sim.provider_base_url("eachlabs")   # what EACHLABS_BASE_URL points at
 
-    `api_keys` replaces `DEFAULT_API_KEYS` as a whole: a provider without a key refuses every call.
+    `api_keys` replaces `DEFAULT_API_KEYS` as a whole: provider -> one key or a sequence of keys, all
+    accepted; a provider without a key refuses every call. More keys can be added while running
+    (`add_api_key`, ``POST /_sim/api-keys``). Jobs are counted per (provider, key): `usage`.
     `allow_loopback_media`: accept http(s) media URLs on a loopback host (e.g. the local stack's presigned
     moto S3 URLs) and fetch each once at create time; see the module docstring.
     """
@@ -1233,7 +1506,7 @@ class ProviderSimulator:
         self,
         host: str = "127.0.0.1",
         port: int = 0,
-        api_keys: Mapping[str, str] | None = None,
+        api_keys: ApiKeys | None = None,
         processing_seconds: float = 0.0,
         *,
         render_workers: int = 2,
@@ -1328,6 +1601,24 @@ class ProviderSimulator:
 
     def uploads(self) -> list[StoredUpload]:
         return self._backend.uploads()
+
+    @property
+    def api_keys(self) -> dict[str, list[str]]:
+        """Provider -> the keys it accepts now (a copy); what ``GET /_sim/api-keys`` returns."""
+        return self._backend.api_keys
+
+    def add_api_key(self, provider: str, key: str) -> list[str]:
+        """Same as ``POST /_sim/api-keys``: accept `key` for `provider` too; returns its keys. ValueError
+        for an unknown provider or an unusable key."""
+        return self._backend.add_api_key(provider, key)
+
+    def usage(self) -> dict[str, dict[str, KeyUsage]]:
+        """Same as ``GET /_sim/usage``: provider -> key -> ``{"active", "peak", "creates"}``."""
+        return self._backend.usage()
+
+    def reset_usage(self) -> dict[str, dict[str, KeyUsage]]:
+        """Same as ``DELETE /_sim/usage``: peaks back to the active counts, creates to 0."""
+        return self._backend.reset_usage()
 
     @property
     def processing_seconds(self) -> float:

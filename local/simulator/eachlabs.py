@@ -145,8 +145,7 @@ class EachLabsDialect(Dialect):
         presented = request.headers.get(API_KEY_HEADER)
         if presented is None:
             raise Rejection(401, "Unauthorized", "Missing X-API-Key header")
-        if not self.backend.key_matches(self.provider, presented):
-            raise Rejection(401, "Unauthorized", "Invalid X-API-Key")
+        self.accept_key(request, presented, "Invalid X-API-Key")
 
     def _create(self, request: SimRequest) -> SimResponse:
         prediction_id = self.start_job(request, str(uuid.uuid4()), _plan).id
