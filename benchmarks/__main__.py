@@ -89,7 +89,7 @@ def warm_handlers(iterations: int = 300) -> list[Row]:
 
     world = FakeWorld()
     deps = world.deps()
-    event = load_event("submit_job")
+    event = load_event("create_job")
     submit_ms = []
     for _ in range(iterations):
         started = time.perf_counter()

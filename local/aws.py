@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import secrets
+import string
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
@@ -21,7 +22,11 @@ PROVISIONED_TYPES = (
     "AWS::S3::Bucket",
     "AWS::Events::EventBus",
     "AWS::SecretsManager::Secret",
+    "AWS::Events::Rule",
 )
+#: Created in this order (rules last: they name buses, queues and buckets); the rest in between.
+_FIRST, _LAST = ("AWS::SQS::Queue",), ("AWS::Events::Rule",)
+DEFAULT_BUS = "default"
 
 
 @dataclass
@@ -29,10 +34,11 @@ class ProvisionedStack:
     stack_name: str
     refs: dict[str, str]
     attributes: dict[tuple[str, str], str]
+    conditions: dict[str, Any] = field(default_factory=dict)
 
     @property
     def intrinsics(self) -> Intrinsics:
-        return Intrinsics(self.refs, self.attributes)
+        return Intrinsics(self.refs, self.attributes, self.conditions)
 
 
 def aws_client(service: str, endpoint_url: str) -> Any:
@@ -52,6 +58,7 @@ def provision(
     endpoint_url: str,
     stack_name: str,
     secret_values: Mapping[str, str] | None = None,
+    conditions: Mapping[str, Any] | None = None,
 ) -> ProvisionedStack:
     """Create every provisioned resource; ``secret_values`` are merged into each generated secret."""
     refs: dict[str, str] = {
@@ -62,11 +69,13 @@ def provision(
         "AWS::URLSuffix": "amazonaws.com",
     }
     refs.update({name: str(spec.get("Default", "")) for name, spec in parameters.items()})
-    stack = ProvisionedStack(stack_name, refs, {})
+    stack = ProvisionedStack(stack_name, refs, {}, dict(conditions or {}))
     client = lambda service: aws_client(service, endpoint_url)  # noqa: E731
     pending_redrives: dict[str, Any] = {}
 
-    ordered = sorted(resources.items(), key=lambda item: item[1]["Type"] != "AWS::SQS::Queue")
+    ordered = sorted(
+        resources.items(), key=lambda item: (item[1]["Type"] not in _FIRST) + (item[1]["Type"] in _LAST)
+    )
     for logical_id, resource in ordered:
         kind = resource["Type"]
         if kind not in PROVISIONED_TYPES:
@@ -105,6 +114,14 @@ def provision(
             value = _generated_secret(props, secret_values or {})
             arn = client("secretsmanager").create_secret(Name=physical, SecretString=value)["ARN"]
             refs[logical_id] = arn
+        elif kind == "AWS::Events::Rule":
+            arn = _create_rule(client("events"), physical, stack.intrinsics.resolve(props))
+            refs[logical_id] = physical
+            stack.attributes[(logical_id, "Arn")] = arn
+
+    # Lambda and API plumbing is replaced by the local stack; its names still resolve.
+    for logical_id in resources:
+        refs.setdefault(logical_id, f"{stack_name}-{logical_id}")
 
     for url, policy in pending_redrives.items():
         resolved = stack.intrinsics.resolve(policy)
@@ -124,8 +141,33 @@ def _create_table(dynamodb: Any, name: str, props: Mapping[str, Any]) -> None:
         dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
 
 
+def _create_rule(events: Any, name: str, props: Mapping[str, Any]) -> str:
+    """The rule and its targets, as EventBridge would run them (moto delivers to SQS targets)."""
+    bus = props.get("EventBusName", DEFAULT_BUS)
+    arn: str = events.put_rule(
+        Name=name,
+        EventBusName=bus,
+        EventPattern=json.dumps(props["EventPattern"]),
+        State=props.get("State", "ENABLED"),
+        Description=props.get("Description", ""),
+    )["RuleArn"]
+    targets = [
+        {key: target[key] for key in ("Id", "Arn", "Input", "InputPath", "InputTransformer") if key in target}
+        for target in props.get("Targets", [])
+    ]
+    if targets:
+        events.put_targets(Rule=name, EventBusName=bus, Targets=targets)
+    return arn
+
+
 def _create_bucket(s3: Any, name: str, props: Mapping[str, Any]) -> None:
     s3.create_bucket(Bucket=name)
+    notifications = props.get("NotificationConfiguration", {})
+    if notifications.get("EventBridgeConfiguration", {}).get("EventBridgeEnabled"):
+        # S3 then sends every object event to the default bus, where the template's rules pick.
+        s3.put_bucket_notification_configuration(
+            Bucket=name, NotificationConfiguration={"EventBridgeConfiguration": {}}
+        )
     rules = props.get("LifecycleConfiguration", {}).get("Rules", [])
     if rules:
         s3.put_bucket_lifecycle_configuration(
@@ -155,6 +197,12 @@ def _generated_secret(props: Mapping[str, Any], overrides: Mapping[str, str]) ->
     if "SecretStringTemplate" not in spec:
         return secrets.token_urlsafe(32)
     values: dict[str, str] = json.loads(spec["SecretStringTemplate"])
-    values[spec["GenerateStringKey"]] = secrets.token_urlsafe(int(spec.get("PasswordLength", 32)))
+    # As Secrets Manager generates it: PasswordLength characters, letters and digits only when
+    # ExcludePunctuation is set (the notify key must then be valid base64).
+    alphabet = string.ascii_letters + string.digits
+    if not spec.get("ExcludePunctuation"):
+        alphabet += "!#$%&()*+,-.:;<=>?@[]^_{|}~"
+    length = int(spec.get("PasswordLength", 32))
+    values[spec["GenerateStringKey"]] = "".join(secrets.choice(alphabet) for _ in range(length))
     values.update({key: value for key, value in overrides.items() if key in values})
     return json.dumps(values)

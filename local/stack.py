@@ -23,13 +23,34 @@ from local.queue_runner import QueuePoller
 from local.simulator import DEFAULT_API_KEYS, ProviderSimulator
 from local.template import Application, read_application
 from videojobs.models import PROVIDER_NAMES
-from videojobs.settings import Settings, api_key_setting
+from videojobs.settings import Settings, api_key_setting, api_keys_setting
 
 HOST = "127.0.0.1"
 EVENTS_TAP_QUEUE = "events-tap"
 #: Local defaults that keep the feedback loop short; the environment or the config overrides them.
-LOCAL_SETTINGS = {"STATUS_CHECK_FIRST_DELAY_SECONDS": "3", "STATUS_CHECK_MAX_DELAY_SECONDS": "5"}
-PASSED_THROUGH_SUFFIXES = ("_BASE_URL", "_API_KEY", "_JWKS_URL", "JOB_MAX_AGE_SECONDS", *LOCAL_SETTINGS)
+LOCAL_SETTINGS = {
+    "STATUS_CHECK_FIRST_DELAY_SECONDS": "3",
+    "STATUS_CHECK_MAX_DELAY_SECONDS": "5",
+    "DISPATCH_CAPACITY_RETRY_SECONDS": "1",
+    "DISPATCH_BACKOFF_BASE_SECONDS": "1",
+    "DISPATCH_BACKOFF_MAX_SECONDS": "4",
+    "DISPATCH_UNCERTAIN_GRACE_SECONDS": "20",
+    "NOTIFY_RETRY_DELAYS_SECONDS": "1,2,5",
+    "DROP_DEFAULT_PROVIDER": "eachlabs",
+}
+PASSED_THROUGH_SUFFIXES = (
+    "_BASE_URL",
+    "_API_KEY",
+    "_API_KEYS",
+    "_JWKS_URL",
+    "_MAX_CONCURRENT",
+    "_MAX_CREATES_PER_MINUTE",
+    "JOB_MAX_AGE_SECONDS",
+    "DISPATCH_MAX_ATTEMPTS",
+    "DROP_DEFAULT_PROMPT",
+    "NOTIFY_SIGNING_SECRET",
+    *LOCAL_SETTINGS,
+)
 
 
 @dataclass
@@ -78,17 +99,25 @@ class LocalStack:
         overrides = {**LOCAL_SETTINGS}
         overrides.update({k: v for k, v in os.environ.items() if k.endswith(PASSED_THROUGH_SUFFIXES)})
         overrides.update(self.config.environment)
-        api_keys = {api_key_setting(name).upper(): name for name in PROVIDER_NAMES}
         secret_values = {
-            variable: overrides.get(variable, DEFAULT_API_KEYS.get(name, ""))
-            for variable, name in api_keys.items()
+            api_key_setting(name).upper(): overrides.get(
+                api_key_setting(name).upper(), DEFAULT_API_KEYS[name]
+            )
+            for name in PROVIDER_NAMES
         }
+        for name in PROVIDER_NAMES:
+            pool = overrides.get(api_keys_setting(name).upper(), "")
+            secret_values[api_keys_setting(name).upper()] = pool
+            for key in (key.strip() for key in pool.split(",")):
+                if key:
+                    self.simulator.add_api_key(name, key)
         self._resources = provision(
             self.application.resources,
             self.application.parameters,
             endpoint_url=self.aws_endpoint,
             stack_name=self.config.stack_name,
             secret_values=secret_values,
+            conditions=self.application.conditions,
         )
         self.functions = {
             logical_id: LocalFunction(spec) for logical_id, spec in self.application.functions.items()

@@ -43,9 +43,15 @@ def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
 class Intrinsics:
     """Resolves Ref, Fn::GetAtt and Fn::Sub against the local physical resources."""
 
-    def __init__(self, refs: Mapping[str, str], attributes: Mapping[tuple[str, str], str]) -> None:
+    def __init__(
+        self,
+        refs: Mapping[str, str],
+        attributes: Mapping[tuple[str, str], str],
+        conditions: Mapping[str, Any] | None = None,
+    ) -> None:
         self._refs = refs
         self._attributes = attributes
+        self._conditions = conditions or {}
 
     def resolve(self, value: Any) -> Any:
         if isinstance(value, list):
@@ -59,7 +65,26 @@ class Intrinsics:
             return self._attributes[(logical_id, attribute)]
         if set(value) == {"Fn::Sub"}:
             return self._sub(value["Fn::Sub"])
+        if set(value) == {"Fn::Join"}:
+            separator, items = value["Fn::Join"]
+            return separator.join(str(item) for item in self.resolve(items))
+        if set(value) == {"Fn::If"}:
+            condition, when_true, when_false = value["Fn::If"]
+            return self.resolve(when_true if self.condition(condition) else when_false)
         return {key: self.resolve(item) for key, item in value.items()}
+
+    def condition(self, name: str) -> bool:
+        return self._truth(self._conditions[name])
+
+    def _truth(self, value: Any) -> bool:
+        if isinstance(value, dict) and set(value) == {"Fn::Equals"}:
+            left, right = (self.resolve(item) for item in value["Fn::Equals"])
+            return bool(left == right)
+        if isinstance(value, dict) and set(value) == {"Fn::Not"}:
+            return not self._truth(value["Fn::Not"][0])
+        if isinstance(value, dict) and set(value) == {"Condition"}:
+            return self.condition(value["Condition"])
+        raise ValueError(f"condition not understood by the local stack: {value!r}")
 
     def _sub(self, spec: Any) -> str:
         text, extra = (spec, {}) if isinstance(spec, str) else (spec[0], self.resolve(spec[1]))
@@ -74,6 +99,15 @@ class Intrinsics:
             return self._refs[name]
 
         return re.sub(r"\$\{([^}!]+)\}", replace, text)
+
+
+#: Function event types the local stack runs. EventBridge rules are resources of their own
+#: (AWS::Events::Rule) whose SQS targets moto feeds; S3 reaches them through its EventBridge switch.
+SUPPORTED_EVENT_TYPES = frozenset({"HttpApi", "SQS"})
+
+
+class UnsupportedTrigger(ValueError):
+    """template.yaml gives a function a trigger the local stack does not run."""
 
 
 @dataclass(frozen=True)
@@ -108,6 +142,7 @@ class Application:
     queue_triggers: list[QueueTrigger]
     resources: dict[str, Any]
     parameters: dict[str, Any]
+    conditions: dict[str, Any] = field(default_factory=dict)
 
 
 def read_application(template: Mapping[str, Any] | None = None) -> Application:
@@ -133,8 +168,14 @@ def read_application(template: Mapping[str, Any] | None = None) -> Application:
             memory_mb=int(props.get("MemorySize", 128)),
             environment=environment,
         )
-        for event in props.get("Events", {}).values():
+        for event_id, event in props.get("Events", {}).items():
             event_props = event.get("Properties", {})
+            if event["Type"] not in SUPPORTED_EVENT_TYPES:
+                # Silently skipping a trigger would make a door that works deployed and not here.
+                raise UnsupportedTrigger(
+                    f"{logical_id}.{event_id}: the local stack cannot run {event['Type']} events; "
+                    f"route them through an SQS queue (see InputDropsRule) or teach local/ to"
+                )
             if event["Type"] == "HttpApi":
                 routes.append(HttpRoute(event_props["Method"].upper(), event_props["Path"], logical_id))
             elif event["Type"] == "SQS":
@@ -154,4 +195,5 @@ def read_application(template: Mapping[str, Any] | None = None) -> Application:
         queue_triggers=triggers,
         resources=resources,
         parameters=template.get("Parameters", {}),
+        conditions=template.get("Conditions", {}),
     )

@@ -23,15 +23,25 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 
-from videojobs.dependencies import Dependencies, InputPolicy, StatusCheckPolicy
+from videojobs.dependencies import (
+    Dependencies,
+    DispatchPolicy,
+    InputPolicy,
+    IntakePolicy,
+    NotifyPolicy,
+    StatusCheckPolicy,
+)
 from videojobs.download_policy import HostAllowlist
 from videojobs.errors import TransferFailed
 from videojobs.idempotency import IdempotencyGuard
 from videojobs.models import (
     PROVIDER_NAMES,
+    DispatchRequest,
     Job,
+    JobRejection,
     JobRequest,
     JobStatus,
+    Notification,
     ProviderReceipt,
     ProviderState,
     ProviderUpdate,
@@ -40,11 +50,21 @@ from videojobs.models import (
     TransferRequest,
     WebhookTarget,
 )
-from videojobs.ports import Download, DownloadPolicy, MediaFile, StoredObject
+from videojobs.ports import (
+    CapacityGrant,
+    CapacityWait,
+    Download,
+    DownloadPolicy,
+    MediaFile,
+    ObjectInfo,
+    StoredObject,
+)
 from videojobs.security import WebhookAuthenticator
 
 EVENTS_DIR = Path(__file__).resolve().parent.parent / "events"
 TEST_SECRET = b"test-webhook-token-secret-0123456789"
+#: A Standard Webhooks key (24 random bytes, base64) for caller notifications.
+NOTIFY_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 
 def load_event(name: str) -> dict[str, Any]:
@@ -78,11 +98,13 @@ class InMemoryJobStore:
         self.writes = 0
         self._lock = threading.Lock()
 
-    def create(self, job: Job) -> None:
+    def create_if_absent(self, job: Job) -> Job | None:
         with self._lock:
-            assert job.job_id not in self.jobs
+            if job.job_id in self.jobs:
+                return self.jobs[job.job_id]
             self.jobs[job.job_id] = job
             self.writes += 1
+            return None
 
     def get(self, job_id: str) -> Job | None:
         return self.jobs.get(job_id)
@@ -94,11 +116,14 @@ class InMemoryJobStore:
         to: JobStatus,
         allowed_from: Iterable[JobStatus],
         changes: Mapping[str, Any] | None = None,
+        expect: Mapping[str, Any] | None = None,
         now: datetime,
     ) -> Job | None:
         with self._lock:
             job = self.jobs.get(job_id)
             if job is None or job.status not in set(allowed_from):
+                return None
+            if any(getattr(job, field) != value for field, value in (expect or {}).items()):
                 return None
             data = job.model_dump()
             data.update(changes or {})
@@ -111,6 +136,12 @@ class InMemoryJobStore:
         with self._lock:
             job = self.jobs[job_id]
             self.jobs[job_id] = job.model_copy(update={"transfer_error": message, "updated_at": now})
+            self.writes += 1
+
+    def record_notification(self, job_id: str, notification: Notification, *, now: datetime) -> None:
+        with self._lock:
+            job = self.jobs[job_id]
+            self.jobs[job_id] = job.model_copy(update={"notification": notification, "updated_at": now})
             self.writes += 1
 
 
@@ -176,12 +207,102 @@ class RecordingQueue:
 class RecordingEvents:
     succeeded: list[Job] = field(default_factory=list)
     failed: list[Job] = field(default_factory=list)
+    rejected: list[JobRejection] = field(default_factory=list)
 
     def job_succeeded(self, job: Job) -> None:
         self.succeeded.append(job)
 
     def job_failed(self, job: Job) -> None:
         self.failed.append(job)
+
+    def job_rejected(self, rejection: JobRejection) -> None:
+        self.rejected.append(rejection)
+
+
+@dataclass
+class QueuedDispatch:
+    request: DispatchRequest
+    delay_seconds: int
+
+
+@dataclass
+class RecordingDispatches:
+    sent: list[QueuedDispatch] = field(default_factory=list)
+    fail_next: int = 0
+
+    def enqueue(self, request: DispatchRequest, *, delay_seconds: int = 0) -> None:
+        from videojobs.errors import DependencyUnavailable
+
+        if self.fail_next:
+            self.fail_next -= 1
+            raise DependencyUnavailable("dispatch queue down")
+        self.sent.append(QueuedDispatch(request, delay_seconds))
+
+    def take(self) -> list[QueuedDispatch]:
+        taken, self.sent = self.sent, []
+        return taken
+
+
+@dataclass
+class InMemoryCapacity:
+    """ProviderCapacity with ``limit`` slots per provider at one key, "key-1"; records every grant."""
+
+    limit: int = 10
+    holders: dict[str, str] = field(default_factory=dict)
+    released: list[tuple[str, str]] = field(default_factory=list)
+    wait_seconds: float = 5.0
+
+    def acquire(self, provider: Any, job_id: str, *, now: datetime) -> CapacityGrant | CapacityWait:
+        for slot, holder in self.holders.items():
+            if holder == job_id:
+                return CapacityGrant(key_id="key-1", slot=slot)
+        for index in range(self.limit):
+            slot = f"{provider}#key-1#slot#{index:03d}"
+            if slot not in self.holders:
+                self.holders[slot] = job_id
+                return CapacityGrant(key_id="key-1", slot=slot)
+        return CapacityWait(seconds=self.wait_seconds)
+
+    def release(self, slot: str, job_id: str) -> None:
+        if self.holders.get(slot) == job_id:
+            del self.holders[slot]
+            self.released.append((slot, job_id))
+
+
+@dataclass
+class PostedNotification:
+    url: str
+    body: bytes
+    headers: dict[str, str]
+
+
+@dataclass
+class RecordingNotifier:
+    """Answers each POST with the next of ``answers`` (the last repeats); an exception is raised."""
+
+    answers: list[int | Exception] = field(default_factory=lambda: [204])
+    posted: list[PostedNotification] = field(default_factory=list)
+
+    def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> int:
+        self.posted.append(PostedNotification(url, body, dict(headers)))
+        answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+@dataclass
+class ScheduledRetry:
+    message: dict[str, Any]
+    delay_seconds: int
+
+
+@dataclass
+class RecordingRetries:
+    scheduled: list[ScheduledRetry] = field(default_factory=list)
+
+    def schedule(self, message: Mapping[str, Any], *, delay_seconds: int) -> None:
+        self.scheduled.append(ScheduledRetry(dict(message), delay_seconds))
 
 
 @dataclass
@@ -252,8 +373,28 @@ class InMemoryInputs:
     objects: dict[str, tuple[str, bytes]] = field(default_factory=dict)
     presigned: list[str] = field(default_factory=list)
 
+    metadata: dict[str, dict[str, str]] = field(default_factory=dict)
+
     def exists(self, location: S3Location) -> bool:
         return f"s3://{location.bucket}/{location.key}" in self.objects
+
+    def describe(self, location: S3Location, *, etag: str | None) -> ObjectInfo | None:
+        url = f"s3://{location.bucket}/{location.key}"
+        if url not in self.objects:
+            return None
+        content_type, data = self.objects[url]
+        metadata = self.metadata.get(url, {})
+        return ObjectInfo(content_type=content_type, size_bytes=len(data), metadata=metadata)
+
+    def read(self, location: S3Location, *, etag: str | None, max_bytes: int) -> bytes | None:
+        from videojobs.errors import RequestRejected
+
+        found = self.objects.get(f"s3://{location.bucket}/{location.key}")
+        if found is None:
+            return None
+        if len(found[1]) > max_bytes:
+            raise RequestRejected("file", f"is {len(found[1])} bytes; at most {max_bytes}")
+        return found[1]
 
     def presign(self, location: S3Location, *, expires_in_seconds: int) -> str:
         url = f"https://{location.bucket}.s3.example.com/{location.key}?expires={expires_in_seconds}"
@@ -333,6 +474,31 @@ class FakeWorld:
             first_delay_seconds=120, max_delay_seconds=600, job_max_age_seconds=7200
         )
     )
+    dispatches: RecordingDispatches = field(default_factory=RecordingDispatches)
+    capacity: InMemoryCapacity = field(default_factory=InMemoryCapacity)
+    dispatch_policy: DispatchPolicy = field(
+        default_factory=lambda: DispatchPolicy(
+            max_attempts=4,
+            backoff_base_seconds=5,
+            backoff_max_seconds=300,
+            uncertain_grace_seconds=600,
+            capacity_retry_seconds=10,
+        )
+    )
+    intake_policy: IntakePolicy = field(
+        default_factory=lambda: IntakePolicy(
+            drop_default_provider="eachlabs",
+            drop_default_prompt=None,
+            max_drop_bytes=64 * 1024,
+            allow_loopback_urls=False,
+        )
+    )
+    notifier: RecordingNotifier = field(default_factory=RecordingNotifier)
+    notification_retries: RecordingRetries = field(default_factory=RecordingRetries)
+    notify_delays: tuple[int, ...] = (5, 300, 1800)
+    notify_secret: str | None = NOTIFY_SECRET
+    public_base_url: str | None = "https://api.example.com"
+    input_buckets: frozenset[str] = frozenset({"inputs"})
 
     @property
     def provider(self) -> FakeProvider:
@@ -356,16 +522,46 @@ class FakeWorld:
             status_checks=self.status_checks,
             inputs=self.inputs,
             events=self.events,
-            providers=dict(self.providers),  # type: ignore[arg-type]
+            providers={name: {"key-1": fake} for name, fake in self.providers.items()},  # type: ignore[misc]
             download_policies=policies,
             authenticator=self.authenticator,
             idempotency=idempotency,
             clock=self.clock,
             job_retention=timedelta(days=30),
-            public_base_url="https://api.example.com",
+            public_base_url=self.public_base_url,
             status_check_policy=self.check_policy,
-            input_policy=InputPolicy(buckets=frozenset({"inputs"}), url_expiry_seconds=3600),
+            input_policy=InputPolicy(buckets=self.input_buckets, url_expiry_seconds=3600),
+            dispatches=self.dispatches,
+            capacity=self.capacity,
+            dispatch_policy=self.dispatch_policy,
+            intake_policy=self.intake_policy,
+            notifier=self.notifier,
+            notification_retries=self.notification_retries,
+            notify_policy=NotifyPolicy(retry_delays_seconds=self.notify_delays),
+            notify_signing_secret=self.notify_secret,
         )
+
+    def dispatch_all(self) -> list[Any]:
+        """Run the submit function's logic on every queued dispatch message, as SQS would."""
+        from videojobs.logic.dispatch import dispatch_job
+
+        return [dispatch_job(queued.request, self.deps()) for queued in self.dispatches.take()]
+
+
+def submit_job(request: JobRequest, deps: Dependencies) -> Job:
+    """POST /jobs's intake, then the submit function on the queued job, as SQS would deliver it."""
+    from videojobs.logic.dispatch import dispatch_job
+    from videojobs.logic.intake import accept_job
+    from videojobs.models import HttpOrigin
+
+    job = accept_job(request, HttpOrigin(), deps).job
+    dispatches = deps.dispatches
+    assert isinstance(dispatches, RecordingDispatches)
+    for queued in dispatches.take():
+        dispatch_job(queued.request, deps)
+    stored = deps.jobs.get(job.job_id)
+    assert stored is not None
+    return stored
 
 
 def fake_mp4(size: int = 4096) -> bytes:

@@ -1,16 +1,21 @@
-"""POST /jobs: validate the job and create the prediction at its provider."""
+"""The intake, behind every door: POST /jobs, and (through the intake queue) S3 drops and
+"Video Job Requested" events. It validates, stores the job as queued and queues it for submission."""
 
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Header
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.parser.models.sqs import SqsRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import Json
 
 from videojobs.api import install_error_handlers
 from videojobs.bootstrap import build_dependencies
 from videojobs.dependencies import Dependencies
-from videojobs.logic.submit import submit_job, submit_job_once
-from videojobs.models import JobRequest, JobView
+from videojobs.logic.doors import IntakeEvent, take_intake_event
+from videojobs.logic.intake import accept_http_job_once, accept_job
+from videojobs.models import HttpOrigin, JobRequest, JobView
 from videojobs.observability import logger, metrics, tracer
 
 app = APIGatewayHttpResolver(enable_validation=True)
@@ -32,14 +37,26 @@ def create_job(
     ] = None,
 ) -> Response[JobView]:
     deps = app.context["deps"]
-    domain = app.current_event.request_context.domain_name
-    fallback = f"https://{domain}" if domain else None
     if idempotency_key is None:
-        created = submit_job(job, deps, fallback_base_url=fallback)
+        accepted = accept_job(job, HttpOrigin(), deps).job
     else:
-        created = submit_job_once(idempotency_key, job, deps, fallback_base_url=fallback)
-    metrics.add_metric(name="JobsSubmitted", unit="Count", value=1)
-    return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=created.view())
+        accepted = accept_http_job_once(idempotency_key, job, deps)
+    metrics.add_metric(name="JobsAccepted", unit="Count", value=1)
+    return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=accepted.view())
+
+
+class IntakeMessage(SqsRecordModel):
+    body: Json[IntakeEvent]  # type: ignore[assignment]
+
+
+# A record whose job could not be stored or queued is reported failed, so SQS delivers it again.
+processor = BatchProcessor(event_type=EventType.SQS, model=IntakeMessage, raise_on_entire_batch_failure=False)
+
+
+@tracer.capture_method
+def intake_record(record: IntakeMessage, deps: Dependencies) -> None:
+    for outcome in take_intake_event(record.body, deps):
+        metrics.add_metric(name=f"Intake{outcome.value.title()}", unit="Count", value=1)
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -49,6 +66,13 @@ def lambda_handler(
     event: dict[str, Any], context: LambdaContext, deps: Dependencies | None = None
 ) -> dict[str, Any]:
     deps = deps or build_dependencies()
+    if "Records" in event:
+        return process_partial_response(
+            event=event,
+            record_handler=lambda record: intake_record(record, deps),
+            processor=processor,
+            context=context,
+        )
     # An in-progress key expires when this invocation would time out, not after the whole expiry.
     deps.idempotency.config.register_lambda_context(context)
     app.append_context(deps=deps)

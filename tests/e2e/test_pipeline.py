@@ -248,8 +248,9 @@ def test_a_retried_submission_with_an_idempotency_key_creates_one_job_and_a_reus
     assert retry.json()["job_id"] == first.json()["job_id"]
     assert reused.status_code == 422
     assert reused.json()["detail"][0]["loc"] == ["header", "idempotency-key"]
-    assert len(sim.get("/requests", params={"provider": "eachlabs"}).json()) == creates_before + 1
+    # The create happens after the 202, in the submit function: count once the job is done.
     assert wait_for_job(first.json()["job_id"])["status"] == "succeeded"
+    assert len(sim.get("/requests", params={"provider": "eachlabs"}).json()) == creates_before + 1
 
 
 def test_an_unknown_job_is_404(api: httpx.Client) -> None:

@@ -9,6 +9,8 @@ import pytest
 from pydantic import SecretStr
 
 from functions.callback import app as callback
+from functions.intake import app as intake
+from functions.notify import app as notify
 from functions.status import app as status
 from functions.status_check import app as status_check
 from functions.submit import app as submit
@@ -26,23 +28,90 @@ def body_of(response: dict[str, Any]) -> Any:
 
 
 def submit_event(**fields: Any) -> dict[str, Any]:
-    event = load_event("submit_job")
+    event = load_event("create_job")
     event["body"] = json.dumps({**json.loads(event["body"]), **fields})
     return event
 
 
-def test_submit_answers_202_with_the_job_view() -> None:
+def test_post_jobs_answers_202_with_the_queued_job_and_calls_no_provider() -> None:
     world = FakeWorld()
 
-    response = submit.lambda_handler(submit_event(), Context(), deps=world.deps())
+    response = intake.lambda_handler(submit_event(), Context(), deps=world.deps())
 
     assert response["statusCode"] == 202
     view = body_of(response)
-    assert view["status"] == "submitted"
-    assert view["provider_job_id"] == "pred-1"
+    assert view["status"] == "queued"
+    assert view["origin"] == {"kind": "http"}
     assert view["request"]["duration"] == 6
     assert "output_url" not in view
-    assert world.jobs.jobs[view["job_id"]].status is JobStatus.SUBMITTED
+    assert world.jobs.jobs[view["job_id"]].status is JobStatus.QUEUED
+    assert world.provider.created == []
+    assert [queued.request.job_id for queued in world.dispatches.sent] == [view["job_id"]]
+
+
+def test_the_dispatch_message_event_creates_the_prediction() -> None:
+    world = FakeWorld()
+    accepted = body_of(intake.lambda_handler(submit_event(), Context(), deps=world.deps()))
+    event = load_event("dispatch_message")
+    event["Records"][0]["body"] = json.dumps({"job_id": accepted["job_id"]})
+
+    response = submit.lambda_handler(event, Context(), deps=world.deps())
+
+    assert response == {"batchItemFailures": []}
+    assert world.jobs.jobs[accepted["job_id"]].status is JobStatus.SUBMITTED
+    assert len(world.provider.created) == 1
+
+
+def test_the_s3_drop_event_starts_a_job_from_the_image_and_its_metadata() -> None:
+    world = FakeWorld()
+    event = load_event("s3_drop_message")
+    drop = json.loads(event["Records"][0]["body"])["detail"]
+    url = f"s3://{drop['bucket']['name']}/{drop['object']['key']}"
+    world.inputs.objects[url] = ("image/png", b"png")
+    world.inputs.metadata[url] = {"prompt": "a cat yawns", "duration": "5", "resolution": "480p"}
+    world.input_buckets = frozenset({drop["bucket"]["name"]})
+
+    response = intake.lambda_handler(event, Context(), deps=world.deps())
+
+    assert response == {"batchItemFailures": []}
+    (job,) = world.jobs.jobs.values()
+    assert job.request.first_frame_url == url
+    assert job.origin.kind == "s3"
+    assert len(world.dispatches.sent) == 1
+
+
+def test_the_job_requested_event_starts_a_job_and_a_bad_one_is_announced_rejected() -> None:
+    world = FakeWorld()
+    event = load_event("job_requested_message")
+    bad = load_event("job_requested_message")
+    requested = json.loads(bad["Records"][0]["body"])
+    requested["id"], requested["detail"]["duration"] = "another-event", 2
+    bad["Records"][0]["body"] = json.dumps(requested)
+    bad["Records"][0]["messageId"] = "another-message"
+
+    responses = [intake.lambda_handler(e, Context(), deps=world.deps()) for e in (event, bad)]
+
+    assert responses == [{"batchItemFailures": []}] * 2
+    (job,) = world.jobs.jobs.values()
+    assert job.view().client_reference == "storyboard-42/shot-3"
+    (rejection,) = world.events.rejected
+    assert rejection.detail[0].loc == ["body", "duration"]
+    assert rejection.client_reference == "storyboard-42/shot-3"
+
+
+def test_the_notify_event_posts_the_signed_outcome() -> None:
+    world = FakeWorld()
+    event = load_event("notify_message")
+    view = json.loads(event["Records"][0]["body"])["detail"]
+    world.jobs.create_if_absent(Job.model_validate({**view, "expires_at": 0}))
+
+    response = notify.lambda_handler(event, Context(), deps=world.deps())
+
+    assert response == {"batchItemFailures": []}
+    (posted,) = world.notifier.posted
+    assert posted.url == "https://hooks.example.com/videos"
+    assert posted.headers["webhook-signature"].startswith("v1,")
+    assert world.jobs.jobs[view["job_id"]].notification is not None
 
 
 @pytest.mark.parametrize(
@@ -63,7 +132,7 @@ def test_bad_input_is_a_422_naming_the_field_and_writes_nothing(
 ) -> None:
     world = FakeWorld()
 
-    response = submit.lambda_handler(submit_event(**fields), Context(), deps=world.deps())
+    response = intake.lambda_handler(submit_event(**fields), Context(), deps=world.deps())
 
     assert response["statusCode"] == 422
     detail = body_of(response)["detail"]
@@ -81,23 +150,24 @@ def test_an_idempotency_key_header_makes_retries_return_the_first_job() -> None:
     reused = submit_event(duration=9)
     reused["headers"]["idempotency-key"] = "client-retry-1"
 
-    first = submit.lambda_handler(keyed, Context(), deps=world.deps())
-    retry = submit.lambda_handler(keyed, Context(), deps=world.deps())
-    mismatch = submit.lambda_handler(reused, Context(), deps=world.deps())
+    first = intake.lambda_handler(keyed, Context(), deps=world.deps())
+    retry = intake.lambda_handler(keyed, Context(), deps=world.deps())
+    mismatch = intake.lambda_handler(reused, Context(), deps=world.deps())
 
     assert (first["statusCode"], retry["statusCode"]) == (202, 202)
     assert body_of(retry)["job_id"] == body_of(first)["job_id"]
     assert mismatch["statusCode"] == 422
     assert body_of(mismatch)["detail"][0]["loc"] == ["header", "idempotency-key"]
-    assert len(world.provider.created) == 1
+    assert len(world.jobs.jobs) == 1
+    assert len(world.dispatches.sent) == 1
 
 
 def test_a_body_that_is_not_json_is_a_422() -> None:
     world = FakeWorld()
-    event = load_event("submit_job")
+    event = load_event("create_job")
     event["body"] = "{not json"
 
-    response = submit.lambda_handler(event, Context(), deps=world.deps())
+    response = intake.lambda_handler(event, Context(), deps=world.deps())
 
     assert response["statusCode"] == 422
     assert body_of(response)["detail"][0]["type"] == "json_invalid"
@@ -105,7 +175,7 @@ def test_a_body_that_is_not_json_is_a_422() -> None:
 
 
 def test_the_published_openapi_schema_matches_the_422_body() -> None:
-    schema = submit.app.get_openapi_schema().model_dump(by_alias=True, exclude_none=True)
+    schema = intake.app.get_openapi_schema().model_dump(by_alias=True, exclude_none=True)
     validation_error = schema["components"]["schemas"]["ValidationError"]
     assert set(validation_error["required"]) == {"loc", "msg", "type"}
     operation = schema["paths"]["/jobs"]["post"]
@@ -114,7 +184,7 @@ def test_the_published_openapi_schema_matches_the_422_body() -> None:
 
 def stored_job(world: FakeWorld, provider_job_id: str) -> Job:
     job = Job.new(JobRequest(provider="eachlabs", prompt="p"), now=world.clock(), retention=timedelta(days=1))
-    world.jobs.create(
+    world.jobs.create_if_absent(
         job.model_copy(update={"status": JobStatus.SUBMITTED, "provider_job_id": provider_job_id})
     )
     return world.jobs.jobs[job.job_id]

@@ -32,6 +32,7 @@ def aws_resources(moto_endpoint: str) -> ProvisionedStack:
         application.parameters,
         endpoint_url=moto_endpoint,
         stack_name="integration",
+        conditions=application.conditions,
         secret_values={"EACHLABS_API_KEY": "sim-eachlabs-key"},
     )
 

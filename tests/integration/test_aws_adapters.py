@@ -46,7 +46,7 @@ def new_job(**request: Any) -> Job:
 def test_a_job_round_trips_through_dynamodb(store: DynamoDBJobStore) -> None:
     job = new_job(duration=6, seed=42, first_frame_url="https://cdn.example.com/a.png")
 
-    store.create(job)
+    assert store.create_if_absent(job) is None
 
     assert store.get(job.job_id) == job
     assert store.get("missing") is None
@@ -54,7 +54,7 @@ def test_a_job_round_trips_through_dynamodb(store: DynamoDBJobStore) -> None:
 
 def test_transitions_only_move_forward(store: DynamoDBJobStore) -> None:
     job = new_job()
-    store.create(job)
+    assert store.create_if_absent(job) is None
     video = StoredFile(bucket="b", key="k", size_bytes=10, sha256="0" * 64, content_type="video/mp4")
 
     submitted = store.transition(
@@ -84,7 +84,7 @@ def test_transitions_only_move_forward(store: DynamoDBJobStore) -> None:
 
 def test_concurrent_transitions_have_exactly_one_winner(store: DynamoDBJobStore) -> None:
     job = new_job()
-    store.create(job)
+    assert store.create_if_absent(job) is None
     winners: list[Job] = []
     barrier = threading.Barrier(8)
 

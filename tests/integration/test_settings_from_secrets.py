@@ -15,13 +15,22 @@ REQUIRED = {
     "EVENT_BUS_NAME": "bus",
     "TRANSFER_QUEUE_URL": "https://sqs.example.com/q",
     "STATUS_CHECK_QUEUE_URL": "https://sqs.example.com/s",
+    "DISPATCH_QUEUE_URL": "https://sqs.example.com/d",
+    "NOTIFY_QUEUE_URL": "https://sqs.example.com/n",
     "IDEMPOTENCY_TABLE_NAME": "idempotency",
+    "PROVIDER_LIMITS_TABLE_NAME": "limits",
 }
 
 
 @pytest.fixture
 def lambda_environment(monkeypatch: pytest.MonkeyPatch, moto_endpoint: str) -> None:
-    for name in ("WEBHOOK_TOKEN_SECRET", "EACHLABS_API_KEY", "PUBLIC_BASE_URL", "LOCAL_MODE"):
+    for name in (
+        "WEBHOOK_TOKEN_SECRET",
+        "EACHLABS_API_KEY",
+        "PUBLIC_BASE_URL",
+        "LOCAL_MODE",
+        "NOTIFY_SIGNING_SECRET",
+    ):
         monkeypatch.delenv(name, raising=False)
     for name, value in REQUIRED.items():
         monkeypatch.setenv(name, value)
@@ -60,6 +69,24 @@ def test_the_environment_wins_over_the_secret(
 
     assert settings.eachlabs_api_key is not None
     assert settings.eachlabs_api_key.get_secret_value() == "from-env"
+
+
+@pytest.mark.usefixtures("lambda_environment")
+def test_the_notify_function_reads_its_signing_key_from_a_second_secret(
+    monkeypatch: pytest.MonkeyPatch, aws: Any, aws_resources: ProvisionedStack
+) -> None:
+    names = [aws_resources.refs["PipelineSecrets"], aws_resources.refs["NotifySigningSecret"]]
+    stored = json.loads(aws("secretsmanager").get_secret_value(SecretId=names[1])["SecretString"])
+    monkeypatch.setenv("SECRETS_NAME", ",".join(names))
+
+    settings = load_settings()
+
+    assert settings.notify_signing_secret is not None
+    generated = settings.notify_signing_secret.get_secret_value()
+    assert generated == stored["NOTIFY_SIGNING_SECRET"]
+    assert len(generated) == 32
+    assert generated.isalnum()  # ExcludePunctuation, as the template asks: valid base64
+    assert settings.eachlabs_api_key is not None  # the first secret still counts
 
 
 @pytest.mark.usefixtures("lambda_environment")

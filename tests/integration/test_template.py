@@ -77,7 +77,7 @@ def test_every_function_uses_one_runtime_and_arm64(monkeypatch: pytest.MonkeyPat
     resources = transformed_template(monkeypatch)["Resources"]
     functions = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::Function"]
     layers = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::LayerVersion"]
-    assert len(functions) == 6
+    assert len(functions) == 8
     assert {f["Runtime"] for f in functions} == {"python3.13"}
     assert {tuple(f["Architectures"]) for f in functions} == {("arm64",)}
     assert {tuple(layer["CompatibleRuntimes"]) for layer in layers} == {("python3.13",)}
@@ -119,7 +119,11 @@ def test_every_route_and_queue_has_a_handler_and_an_event_file() -> None:
     }
     event_files = {path.stem for path in EVENTS_DIR.glob("*.json")}
     assert {
-        "submit_job",
+        "create_job",
+        "s3_drop_message",
+        "job_requested_message",
+        "dispatch_message",
+        "notify_message",
         "get_job",
         "eachlabs_webhook",
         "atlascloud_webhook",

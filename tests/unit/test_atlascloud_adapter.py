@@ -272,6 +272,7 @@ def test_transport_errors_are_retryable() -> None:
         provider.create_prediction(JobRequest(provider="atlascloud", prompt="p"), WEBHOOK)
 
     assert raised.value.retryable is True
+    assert raised.value.ambiguous is False  # a refused connection sent nothing
     assert "atlas-key" not in str(raised.value)
 
 

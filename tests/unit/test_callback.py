@@ -1,9 +1,8 @@
 import pytest
 
-from tests.support import FakeWorld
+from tests.support import FakeWorld, submit_job
 from videojobs.errors import DependencyUnavailable, JobNotFound, WebhookConflict, WebhookUnauthorized
 from videojobs.logic.callback import UpdateEffect, receive_webhook
-from videojobs.logic.submit import submit_job
 from videojobs.models import Job, JobRequest, JobStatus, ProviderState, ProviderUpdate
 
 OUTPUT = "https://cdn.example.com/out.mp4"

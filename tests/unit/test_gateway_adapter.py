@@ -216,10 +216,11 @@ def test_transport_errors_are_retryable() -> None:
         httpx.Client(transport=httpx.MockTransport(reset)), base_url=BASE_URL, api_key=SecretStr("sk-gateway")
     )
 
-    with pytest.raises(ProviderError, match="unreachable") as raised:
+    with pytest.raises(ProviderError, match="gave no answer") as raised:
         provider.get_prediction("task_9f")
 
     assert raised.value.retryable is True
+    assert raised.value.ambiguous is True
 
 
 @pytest.mark.parametrize("answer", [{"status": "queued"}, {"task_id": "", "status": "queued"}, "task_9f"])

@@ -162,7 +162,7 @@ def test_a_created_job_in_a_status_we_do_not_know_is_still_created() -> None:
     assert receipt.provider_job_id == "job_1a"
 
 
-def test_transport_errors_are_retryable() -> None:
+def test_a_timeout_after_sending_is_retryable_but_ambiguous() -> None:
     def timeout(request: httpx.Request) -> httpx.Response:
         raise httpx.ReadTimeout("timed out", request=request)
 
@@ -170,10 +170,11 @@ def test_transport_errors_are_retryable() -> None:
         httpx.Client(transport=httpx.MockTransport(timeout)), base_url=BASE_URL, api_key=SecretStr("jobs-key")
     )
 
-    with pytest.raises(ProviderError, match="unreachable") as raised:
+    with pytest.raises(ProviderError, match="gave no answer") as raised:
         provider.create_prediction(JobRequest(provider="jobs_api", prompt="p"), WEBHOOK)
 
     assert raised.value.retryable is True
+    assert raised.value.ambiguous is True
 
 
 def test_a_non_json_success_is_retryable_and_a_wrong_shape_is_not() -> None:
@@ -414,6 +415,7 @@ def test_upload_transport_errors_are_retryable() -> None:
         provider.upload_media(media()[0])
 
     assert raised.value.retryable is True
+    assert raised.value.ambiguous is False
 
 
 def test_an_upload_answer_without_a_url_is_an_unexpected_shape() -> None:

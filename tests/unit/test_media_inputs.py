@@ -4,9 +4,8 @@ from typing import Any
 
 import pytest
 
-from tests.support import FakeWorld
+from tests.support import FakeWorld, submit_job
 from videojobs.errors import ProviderError, RequestRejected
-from videojobs.logic.submit import submit_job
 from videojobs.models import JobRequest, JobStatus
 
 PNG = ("image/png", b"\x89PNG\r\n\x1a\n" + b"0" * 100)
@@ -103,9 +102,10 @@ def test_a_failed_upload_fails_the_job_like_a_refused_create() -> None:
 
     fake.upload_media = refuse  # type: ignore[method-assign]
 
-    with pytest.raises(ProviderError):
-        submit_job(job_request("atlascloud", first_frame_url="s3://inputs/start.png"), world.deps())
+    job = submit_job(job_request("atlascloud", first_frame_url="s3://inputs/start.png"), world.deps())
 
-    (job,) = world.jobs.jobs.values()
     assert job.status is JobStatus.FAILED
+    assert job.error is not None
+    assert "413" in job.error.message
     assert fake.created == []
+    assert world.capacity.holders == {}  # the slot it took for the create went back

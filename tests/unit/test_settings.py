@@ -3,20 +3,27 @@
 import pytest
 
 from videojobs.models import PROVIDER_NAMES
-from videojobs.settings import Settings
+from videojobs.settings import KeyLimits, Settings, key_id
+
+REQUIRED = {
+    "JOBS_TABLE_NAME": "jobs",
+    "VIDEOS_BUCKET_NAME": "videos",
+    "EVENT_BUS_NAME": "bus",
+    "TRANSFER_QUEUE_URL": "https://sqs.example.com/t",
+    "STATUS_CHECK_QUEUE_URL": "https://sqs.example.com/s",
+    "DISPATCH_QUEUE_URL": "https://sqs.example.com/d",
+    "NOTIFY_QUEUE_URL": "https://sqs.example.com/n",
+    "IDEMPOTENCY_TABLE_NAME": "idem",
+    "PROVIDER_LIMITS_TABLE_NAME": "limits",
+    "WEBHOOK_TOKEN_SECRET": "0123456789abcdef0123",
+}
 
 
 def test_each_providers_key_and_lists_come_from_their_documented_variables(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     for name, value in {
-        "JOBS_TABLE_NAME": "jobs",
-        "VIDEOS_BUCKET_NAME": "videos",
-        "EVENT_BUS_NAME": "bus",
-        "TRANSFER_QUEUE_URL": "https://sqs.example.com/t",
-        "STATUS_CHECK_QUEUE_URL": "https://sqs.example.com/s",
-        "IDEMPOTENCY_TABLE_NAME": "idem",
-        "WEBHOOK_TOKEN_SECRET": "0123456789abcdef0123",
+        **REQUIRED,
         "EACHLABS_API_KEY": "k-each",
         "ATLASCLOUD_API_KEY": "k-atlas",
         "GATEWAY_API_KEY": "k-gw",
@@ -28,12 +35,32 @@ def test_each_providers_key_and_lists_come_from_their_documented_variables(
 
     settings = Settings.load()
 
-    keys = {name: settings.provider_api_key(name) for name in PROVIDER_NAMES}
-    assert {name: key.get_secret_value() for name, key in keys.items() if key} == {
-        "eachlabs": "k-each",
-        "atlascloud": "k-atlas",
-        "gateway": "k-gw",
-        "jobs_api": "k-jobs",
+    keys = {name: settings.provider_api_keys(name) for name in PROVIDER_NAMES}
+    assert {name: [key.get_secret_value() for key in pool] for name, pool in keys.items()} == {
+        "eachlabs": ["k-each"],
+        "atlascloud": ["k-atlas"],
+        "gateway": ["k-gw"],
+        "jobs_api": ["k-jobs"],
     }
     assert settings.eachlabs_output_hosts == ("cdn.one.com", "*.two.com")
     assert settings.input_bucket_names == ("in-a", "in-b")
+
+
+def test_a_key_pool_replaces_the_single_key_and_each_key_has_the_documented_limits(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name, value in REQUIRED.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("EACHLABS_API_KEY", "single")
+    monkeypatch.setenv("EACHLABS_API_KEYS", "Key-A, key-b,Key-A")
+    monkeypatch.setenv("GATEWAY_MAX_CONCURRENT", "2")
+
+    settings = Settings.load()
+
+    assert [key.get_secret_value() for key in settings.provider_api_keys("eachlabs")] == ["Key-A", "key-b"]
+    assert settings.provider_key_limits("eachlabs") == KeyLimits(
+        max_concurrent=10, max_creates_per_minute=100
+    )
+    assert settings.provider_key_limits("gateway") == KeyLimits(max_concurrent=2, max_creates_per_minute=60)
+    assert key_id("Key-A") != key_id("key-b")
+    assert "Key-A" not in key_id("Key-A")

@@ -4,12 +4,20 @@ from datetime import timedelta
 
 import pytest
 
-from tests.support import FakeWorld
+from tests.support import FakeWorld, submit_job
 from videojobs.dependencies import StatusCheckPolicy
 from videojobs.errors import DependencyUnavailable, ProviderError
+from videojobs.logic.dispatch import dispatch_job
 from videojobs.logic.status_checks import MAX_QUEUE_DELAY_SECONDS, CheckOutcome, check_job_status
-from videojobs.logic.submit import submit_job
-from videojobs.models import Job, JobRequest, JobStatus, ProviderState, ProviderUpdate, StatusCheckRequest
+from videojobs.models import (
+    DispatchRequest,
+    Job,
+    JobRequest,
+    JobStatus,
+    ProviderState,
+    ProviderUpdate,
+    StatusCheckRequest,
+)
 
 OUTPUT = "https://cdn.example.com/out.mp4"
 
@@ -29,12 +37,12 @@ def test_submit_schedules_the_first_check_before_the_provider_is_called() -> Non
     job = submitted(world)
 
     (first,) = world.status_checks.scheduled
-    assert first.request == StatusCheckRequest(job_id=job.job_id, attempt=1)
+    assert first.request == StatusCheckRequest(job_id=job.job_id, attempt=1, dispatch_attempt=1)
     assert first.delay_seconds == 120
     assert len(world.providers["gateway"].created) == 1
 
 
-def test_without_a_scheduled_check_nothing_is_sent_to_the_provider() -> None:
+def test_without_a_scheduled_check_nothing_is_sent_and_the_dispatch_is_delivered_again() -> None:
     world = FakeWorld()
     world.status_checks.fail_next = 1
 
@@ -42,9 +50,27 @@ def test_without_a_scheduled_check_nothing_is_sent_to_the_provider() -> None:
         submitted(world)
 
     (job,) = world.jobs.jobs.values()
-    assert job.status is JobStatus.FAILED
+    assert job.status is JobStatus.QUEUED
     assert world.providers["gateway"].created == []
-    assert [failed.job_id for failed in world.events.failed] == [job.job_id]
+    assert world.events.failed == []
+
+    # SQS delivers the dispatch message again; this time the check can be scheduled.
+    dispatch_job(DispatchRequest(job_id=job.job_id), world.deps())
+
+    assert world.jobs.jobs[job.job_id].status is JobStatus.SUBMITTED
+    assert len(world.providers["gateway"].created) == 1
+    assert len(world.capacity.holders) == 1  # the same slot both times
+
+
+def test_a_check_of_an_earlier_create_attempt_or_of_a_queued_job_stops_its_chain() -> None:
+    world = FakeWorld()
+    job = submitted(world)
+    stale = StatusCheckRequest(job_id=job.job_id, attempt=3, dispatch_attempt=job.dispatch_attempts - 1)
+    world.status_checks.scheduled.clear()
+
+    assert check_job_status(stale, world.deps()) is CheckOutcome.NOT_NEEDED
+    assert world.providers["gateway"].checked == []
+    assert world.status_checks.scheduled == []
 
 
 def test_a_finished_provider_job_is_moved_on_and_no_more_checks_are_scheduled() -> None:

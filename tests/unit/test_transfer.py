@@ -2,10 +2,9 @@ import hashlib
 
 import pytest
 
-from tests.support import FakeWorld, fake_mp4
+from tests.support import FakeWorld, fake_mp4, submit_job
 from videojobs.errors import TransferFailed
 from videojobs.logic.callback import apply_provider_update
-from videojobs.logic.submit import submit_job
 from videojobs.logic.transfer import fail_dead_lettered_transfer, transfer_video, video_key
 from videojobs.models import Job, JobRequest, JobStatus, ProviderState, ProviderUpdate, TransferRequest
 

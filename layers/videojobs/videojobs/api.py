@@ -29,7 +29,9 @@ from videojobs.errors import (
     WebhookConflict,
     WebhookUnauthorized,
 )
+from videojobs.models import ValidationDetail
 from videojobs.observability import logger
+from videojobs.validation import detail_from_items, detail_from_rejection
 
 ERROR_STATUS: dict[type[VideoJobError], HTTPStatus] = {
     JobNotFound: HTTPStatus.NOT_FOUND,
@@ -49,17 +51,16 @@ def _error(status: HTTPStatus, code: str, message: str) -> Response[dict[str, An
     return _json(status, {"error": {"code": code, "message": message}})
 
 
-def _validation_item(error: Any) -> dict[str, Any]:
-    return {"loc": list(error["loc"]), "msg": str(error.get("msg", "invalid value")), "type": error["type"]}
+def _unprocessable(detail: list[ValidationDetail]) -> Response[dict[str, Any]]:
+    return _json(HTTPStatus.UNPROCESSABLE_ENTITY, {"detail": [item.model_dump() for item in detail]})
 
 
 def _invalid_request(error: RequestValidationError) -> Response[dict[str, Any]]:
-    return _json(HTTPStatus.UNPROCESSABLE_ENTITY, {"detail": [_validation_item(e) for e in error.errors()]})
+    return _unprocessable(detail_from_items(error.errors()))
 
 
 def _rejected(error: RequestRejected) -> Response[dict[str, Any]]:
-    item = {"loc": ["body", error.field], "msg": error.reason, "type": error.code}
-    return _json(HTTPStatus.UNPROCESSABLE_ENTITY, {"detail": [item]})
+    return _unprocessable(detail_from_rejection(error))
 
 
 def _key_reused(error: IdempotencyValidationError) -> Response[dict[str, Any]]:

@@ -15,12 +15,27 @@ from botocore.config import Config
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from videojobs.adapters.capacity import DynamoDBCapacity, KeyPool
 from videojobs.adapters.dynamodb import DynamoDBJobStore
 from videojobs.adapters.eventbridge import EventBridgePublisher
+from videojobs.adapters.http_notifier import HttpCallerNotifier
 from videojobs.adapters.http_source import HttpVideoSource
 from videojobs.adapters.s3 import S3InputMedia, S3VideoStore
-from videojobs.adapters.sqs import SqsStatusChecks, SqsTransferQueue
-from videojobs.dependencies import Dependencies, InputPolicy, StatusCheckPolicy
+from videojobs.adapters.sqs import (
+    DelayedQueue,
+    SqsDispatchQueue,
+    SqsNotificationRetries,
+    SqsStatusChecks,
+    SqsTransferQueue,
+)
+from videojobs.dependencies import (
+    Dependencies,
+    DispatchPolicy,
+    InputPolicy,
+    IntakePolicy,
+    NotifyPolicy,
+    StatusCheckPolicy,
+)
 from videojobs.download_policy import HostAllowlist
 from videojobs.idempotency import IdempotencyGuard
 from videojobs.models import PROVIDER_NAMES, ProviderName, utc_now
@@ -30,7 +45,7 @@ from videojobs.providers.eachlabs import EachLabsProvider
 from videojobs.providers.gateway import GatewayProvider
 from videojobs.providers.jobs_api import JobsApiProvider
 from videojobs.security import WebhookAuthenticator
-from videojobs.settings import Settings
+from videojobs.settings import Settings, key_id
 
 SECRET_MAX_AGE_SECONDS = 300
 
@@ -42,18 +57,17 @@ class _SecretsLocation(BaseSettings):
 
 
 def load_settings() -> Settings:
-    """Environment first; secret settings may come from the JSON secret named by SECRETS_NAME."""
-    secrets_name = _SecretsLocation().secrets_name
-    secret_values = (
-        parameters.get_secret(secrets_name, transform="json", max_age=SECRET_MAX_AGE_SECONDS)
-        if secrets_name
-        else {}
-    )
+    """Environment first; secret settings may come from the JSON secrets named by SECRETS_NAME
+    (comma-separated; a later secret wins over an earlier one)."""
+    names = [name.strip() for name in (_SecretsLocation().secrets_name or "").split(",") if name.strip()]
+    secret_values: dict[str, object] = {}
+    for name in names:
+        secret_values.update(parameters.get_secret(name, transform="json", max_age=SECRET_MAX_AGE_SECONDS))
     return Settings.load(secret_values)
 
 
-def _providers(settings: Settings, client: httpx.Client) -> dict[ProviderName, VideoProvider]:
-    """The providers whose base URL and API key are both configured."""
+def _providers(settings: Settings, client: httpx.Client) -> dict[ProviderName, dict[str, VideoProvider]]:
+    """Per provider whose base URL and API key(s) are configured, one adapter per key, by key id."""
     max_webhook_age = timedelta(seconds=settings.webhook_max_age_seconds)
     builders: dict[ProviderName, Callable[[str, SecretStr], VideoProvider]] = {
         "eachlabs": lambda base_url, api_key: EachLabsProvider(
@@ -70,13 +84,23 @@ def _providers(settings: Settings, client: httpx.Client) -> dict[ProviderName, V
         "gateway": lambda base_url, api_key: GatewayProvider(client, base_url=base_url, api_key=api_key),
         "jobs_api": lambda base_url, api_key: JobsApiProvider(client, base_url=base_url, api_key=api_key),
     }
-    providers: dict[ProviderName, VideoProvider] = {}
+    providers: dict[ProviderName, dict[str, VideoProvider]] = {}
     for name, build in builders.items():
-        api_key = settings.provider_api_key(name)
         base_url = settings.provider_base_url(name)
-        if api_key is not None and base_url is not None:
-            providers[name] = build(base_url, api_key)
+        keys = settings.provider_api_keys(name)
+        if base_url is not None and keys:
+            providers[name] = {key_id(key.get_secret_value()): build(base_url, key) for key in keys}
     return providers
+
+
+def _key_pools(settings: Settings) -> dict[ProviderName, KeyPool]:
+    return {
+        name: KeyPool(
+            key_ids=[key_id(key.get_secret_value()) for key in settings.provider_api_keys(name)],
+            limits=settings.provider_key_limits(name),
+        )
+        for name in PROVIDER_NAMES
+    }
 
 
 def _download_policies(settings: Settings) -> dict[ProviderName, DownloadPolicy]:
@@ -103,6 +127,12 @@ def build_dependencies() -> Dependencies:
     # SigV4 for presigned input URLs: botocore may otherwise sign them with the legacy SigV2.
     s3 = session.client("s3", config=aws_config.merge(Config(signature_version="s3v4")))
     sqs = session.client("sqs", config=aws_config)
+    notify_client = httpx.Client(
+        timeout=httpx.Timeout(settings.notify_timeout_seconds, connect=5.0), follow_redirects=False
+    )
+    # A slot outlives any job that holds it: a crashed holder's slot is back after this.
+    lease_seconds = settings.job_max_age_seconds + settings.dispatch_uncertain_grace_seconds + 900
+    notify_secret = settings.notify_signing_secret
     return Dependencies(
         jobs=DynamoDBJobStore(dynamodb, settings.jobs_table_name),
         videos=S3VideoStore(s3, settings.videos_bucket_name, part_size=settings.transfer_part_size_bytes),
@@ -132,4 +162,29 @@ def build_dependencies() -> Dependencies:
             buckets=frozenset(settings.input_bucket_names),
             url_expiry_seconds=settings.input_url_expiry_seconds,
         ),
+        dispatches=SqsDispatchQueue(
+            DelayedQueue(sqs, settings.dispatch_queue_url, purpose="job for submission")
+        ),
+        capacity=DynamoDBCapacity(
+            dynamodb, settings.provider_limits_table_name, _key_pools(settings), lease_seconds=lease_seconds
+        ),
+        dispatch_policy=DispatchPolicy(
+            max_attempts=settings.dispatch_max_attempts,
+            backoff_base_seconds=settings.dispatch_backoff_base_seconds,
+            backoff_max_seconds=settings.dispatch_backoff_max_seconds,
+            uncertain_grace_seconds=settings.dispatch_uncertain_grace_seconds,
+            capacity_retry_seconds=settings.dispatch_capacity_retry_seconds,
+        ),
+        intake_policy=IntakePolicy(
+            drop_default_provider=settings.drop_default_provider,
+            drop_default_prompt=settings.drop_default_prompt,
+            max_drop_bytes=settings.max_drop_bytes,
+            allow_loopback_urls=settings.local_mode,
+        ),
+        notifier=HttpCallerNotifier(notify_client),
+        notification_retries=SqsNotificationRetries(
+            DelayedQueue(sqs, settings.notify_queue_url, purpose="caller notification")
+        ),
+        notify_policy=NotifyPolicy(retry_delays_seconds=settings.notify_retry_delays_seconds),
+        notify_signing_secret=notify_secret.get_secret_value() if notify_secret else None,
     )

@@ -10,11 +10,15 @@ from videojobs.errors import ProviderNotConfigured
 from videojobs.idempotency import IdempotencyGuard
 from videojobs.models import ProviderName
 from videojobs.ports import (
+    CallerNotifier,
     Clock,
+    DispatchQueue,
     DownloadPolicy,
     EventPublisher,
     InputMedia,
     JobStore,
+    NotificationRetries,
+    ProviderCapacity,
     StatusChecks,
     TransferQueue,
     VideoProvider,
@@ -50,6 +54,37 @@ class InputPolicy:
 
 
 @dataclass(frozen=True)
+class DispatchPolicy:
+    """How the submit function treats provider errors and creates whose fate is unknown."""
+
+    max_attempts: int
+    backoff_base_seconds: float
+    backoff_max_seconds: float
+    #: How long a job whose create got no answer waits for a webhook before the create is resent.
+    uncertain_grace_seconds: int
+    #: How soon a job that found every key at its limit looks again.
+    capacity_retry_seconds: int
+
+
+@dataclass(frozen=True)
+class IntakePolicy:
+    """What the doors accept besides the request model: drops, and where notify_url may point."""
+
+    drop_default_provider: ProviderName | None
+    drop_default_prompt: str | None
+    max_drop_bytes: int
+    #: Local mode: notify_url may be plain http to a loopback address.
+    allow_loopback_urls: bool
+
+
+@dataclass(frozen=True)
+class NotifyPolicy:
+    """The waits between deliveries of a caller notification; one more try than waits."""
+
+    retry_delays_seconds: tuple[int, ...]
+
+
+@dataclass(frozen=True)
 class Dependencies:
     jobs: JobStore
     videos: VideoStore
@@ -58,7 +93,8 @@ class Dependencies:
     status_checks: StatusChecks
     inputs: InputMedia
     events: EventPublisher
-    providers: Mapping[ProviderName, VideoProvider]
+    #: Per provider, one adapter per API key, by key id (a fingerprint of the key).
+    providers: Mapping[ProviderName, Mapping[str, VideoProvider]]
     download_policies: Mapping[ProviderName, DownloadPolicy]
     authenticator: WebhookAuthenticator
     idempotency: IdempotencyGuard
@@ -67,9 +103,21 @@ class Dependencies:
     public_base_url: str | None
     status_check_policy: StatusCheckPolicy
     input_policy: InputPolicy
+    dispatches: DispatchQueue
+    capacity: ProviderCapacity
+    dispatch_policy: DispatchPolicy
+    intake_policy: IntakePolicy
+    notifier: CallerNotifier
+    notification_retries: NotificationRetries
+    notify_policy: NotifyPolicy
+    notify_signing_secret: str | None
 
-    def provider(self, name: ProviderName) -> VideoProvider:
-        provider = self.providers.get(name)
-        if provider is None:
+    def provider(self, name: ProviderName, key_id: str | None = None) -> VideoProvider:
+        """The adapter for ``key_id``, the key that created the job; any key where that does not matter
+        (or the key has left the pool since)."""
+        by_key = self.providers.get(name)
+        if not by_key:
             raise ProviderNotConfigured(f"provider {name!r} has no API key or base URL configured")
-        return provider
+        if key_id is not None and key_id in by_key:
+            return by_key[key_id]
+        return next(iter(by_key.values()))

@@ -47,14 +47,29 @@ class WebhookConflict(VideoJobError):
 
 
 class ProviderError(VideoJobError):
-    """A provider call failed. ``retryable`` says whether trying again later may help."""
+    """A provider call failed. ``retryable`` says whether trying again later may help.
+
+    ``ambiguous``: the request went out but no answer came back (a timeout or a reset after
+    sending), so the provider may have acted on it. ``retry_after_seconds``: the provider's own
+    Retry-After, when it gave one.
+    """
 
     code = "provider_error"
 
-    def __init__(self, message: str, *, retryable: bool, status_code: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool,
+        status_code: int | None = None,
+        ambiguous: bool = False,
+        retry_after_seconds: float | None = None,
+    ) -> None:
         super().__init__(message)
         self.retryable = retryable
         self.status_code = status_code
+        self.ambiguous = ambiguous
+        self.retry_after_seconds = retry_after_seconds
 
 
 class ProviderNotConfigured(VideoJobError):
@@ -77,3 +92,9 @@ class OutputRejected(VideoJobError):
     """The output can never be copied: a disallowed URL, or not an MP4."""
 
     code = "output_rejected"
+
+
+class NotificationUndelivered(VideoJobError):
+    """The caller's notify_url gave no answer (refused, reset, timed out) or may not be called."""
+
+    code = "notification_undelivered"

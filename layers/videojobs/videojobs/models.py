@@ -48,6 +48,18 @@ def _require_https_or_s3(url: str) -> str:
 MediaUrl = Annotated[str, StringConstraints(max_length=2048), AfterValidator(_require_https_or_s3)]
 
 
+def _require_http_url(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    if scheme.lower() not in ("https", "http") or not sep or not rest or rest.startswith("/"):
+        raise ValueError("must be an https:// URL")
+    return url
+
+
+#: Where to POST the outcome; the intake also refuses private addresses and plain http outside local mode.
+NotifyUrl = Annotated[str, StringConstraints(max_length=2048), AfterValidator(_require_http_url)]
+ClientReference = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+
+
 class JobRequest(BaseModel):
     """A Seedance 2.0 job as users submit it. Field names are a public contract."""
 
@@ -75,10 +87,50 @@ class JobRequest(BaseModel):
     operation: Operation | None = Field(
         default=None, description="The gateway's compat mode; the inputs must be the ones it takes"
     )
+    client_reference: ClientReference | None = Field(
+        default=None, description="Your own id for the job; echoed in the job view and every event"
+    )
+    notify_url: NotifyUrl | None = Field(
+        default=None,
+        description="https URL that gets a signed Standard Webhooks POST when the job succeeds or fails",
+    )
 
     @property
     def is_image_to_video(self) -> bool:
         return self.first_frame_url is not None
+
+
+class HttpOrigin(BaseModel):
+    """Submitted with POST /jobs."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["http"] = "http"
+
+
+class S3Origin(BaseModel):
+    """Dropped into the inputs bucket under drops/; ``line`` is the manifest line (1-based)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["s3"] = "s3"
+    bucket: str
+    key: str
+    etag: str
+    line: int | None = None
+
+
+class EventOrigin(BaseModel):
+    """A "Video Job Requested" event on the pipeline's bus."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["event"] = "event"
+    event_id: str
+    source: str
+
+
+Origin = Annotated[HttpOrigin | S3Origin | EventOrigin, Field(discriminator="kind")]
 
 
 class JobStatus(StrEnum):
@@ -115,6 +167,24 @@ class StoredFile(BaseModel):
     content_type: str
 
 
+class NotificationStatus(StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    #: The receiver answered 410 Gone: it wants no more.
+    GONE = "gone"
+    FAILED = "failed"
+
+
+class Notification(BaseModel):
+    """How the POST to the caller's notify_url went."""
+
+    model_config = ConfigDict(frozen=True)
+
+    status: NotificationStatus
+    attempts: int
+    last_error: str | None = None
+
+
 class Job(BaseModel):
     """A job as stored: the state machine only moves forward (see ``JobStore.transition``)."""
 
@@ -124,9 +194,22 @@ class Job(BaseModel):
     provider: ProviderName
     status: JobStatus
     request: JobRequest
+    origin: Origin = Field(default_factory=HttpOrigin)
     created_at: datetime
     updated_at: datetime
     expires_at: int
+    #: Which of the provider's API keys created the prediction (a fingerprint, never the key).
+    provider_key_id: str | None = None
+    #: The concurrency slot the job holds at its provider, from create until it leaves the provider.
+    capacity_slot: str | None = None
+    dispatch_attempts: int = 0
+    #: Set just before a create call and cleared once its answer is known: if it is still set, the
+    #: last create's fate is unknown (a timeout or a reset after the request went out).
+    create_sent_at: datetime | None = None
+    #: When the first create was sent; the job's maximum age counts from here.
+    dispatched_at: datetime | None = None
+    last_dispatch_error: str | None = None
+    notification: Notification | None = None
     provider_job_id: str | None = None
     output_url: str | None = None
     last_frame_url: str | None = None
@@ -143,21 +226,30 @@ class Job(BaseModel):
         *,
         now: datetime,
         retention: timedelta,
+        origin: HttpOrigin | S3Origin | EventOrigin | None = None,
+        job_id: str | None = None,
         cost_estimate_usd: float | None = None,
     ) -> Job:
         return cls(
-            job_id=str(uuid.uuid4()),
+            job_id=job_id or str(uuid.uuid4()),
             provider=request.provider,
             status=JobStatus.QUEUED,
             request=request,
+            origin=origin or HttpOrigin(),
             created_at=now,
             updated_at=now,
             expires_at=int((now + retention).timestamp()),
             cost_estimate_usd=cost_estimate_usd,
         )
 
+    @property
+    def started_at(self) -> datetime:
+        """Where the job's maximum age counts from: its first create, or its creation."""
+        return self.dispatched_at or self.created_at
+
     def view(self) -> JobView:
-        return JobView.model_validate(self.model_dump(include=set(JobView.model_fields)))
+        data = self.model_dump(include=set(JobView.model_fields))
+        return JobView.model_validate({**data, "client_reference": self.request.client_reference})
 
 
 class JobView(BaseModel):
@@ -166,11 +258,14 @@ class JobView(BaseModel):
     job_id: str
     provider: ProviderName
     status: JobStatus
+    origin: Origin
+    client_reference: str | None
     provider_job_id: str | None
     video: StoredFile | None
     last_frame: StoredFile | None
     cost_estimate_usd: float | None
     error: JobError | None
+    notification: Notification | None
     created_at: datetime
     updated_at: datetime
     request: JobRequest
@@ -226,8 +321,41 @@ class StatusCheckRequest(BaseModel):
 
     job_id: str
     attempt: int = Field(default=1, ge=1)
+    #: The dispatch attempt whose create this chain watches; a chain of an earlier attempt stops.
+    dispatch_attempt: int | None = None
     #: When a wait longer than SQS's 15-minute delay is split into hops, the hop that is due.
     due_at: datetime | None = None
+
+
+class DispatchRequest(BaseModel):
+    """The dispatch queue's message body: take a queued job to its provider."""
+
+    model_config = ConfigDict(frozen=True)
+
+    job_id: str
+    due_at: datetime | None = None
+
+
+class ValidationDetail(BaseModel):
+    """One problem with a request, in the shape of a 422 body's ``detail`` items."""
+
+    model_config = ConfigDict(frozen=True)
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class JobRejection(BaseModel):
+    """A request from S3 or EventBridge that failed validation: the "Video Job Rejected" detail."""
+
+    model_config = ConfigDict(frozen=True)
+
+    #: The same for every delivery of the same origin, so consumers can drop duplicates.
+    rejection_id: str
+    origin: Origin
+    client_reference: str | None
+    detail: list[ValidationDetail]
 
 
 def utc_now() -> datetime:

@@ -9,10 +9,13 @@ from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 from videojobs.models import (
+    DispatchRequest,
     Job,
+    JobRejection,
     JobRequest,
     JobStatus,
     MediaKind,
+    Notification,
     ProviderName,
     ProviderReceipt,
     ProviderUpdate,
@@ -64,10 +67,27 @@ class MediaUploader(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class ObjectInfo:
+    """An input object's user metadata (``x-amz-meta-*``, names lower-cased, prefix removed)."""
+
+    content_type: str | None
+    size_bytes: int
+    metadata: Mapping[str, str]
+
+
 class InputMedia(Protocol):
     """Input files given as s3://bucket/key. Raises DependencyUnavailable when S3 fails."""
 
     def exists(self, location: S3Location) -> bool: ...
+
+    def describe(self, location: S3Location, *, etag: str | None) -> ObjectInfo | None:
+        """The object's metadata; None when it is gone or no longer has ``etag`` (replaced since)."""
+        ...
+
+    def read(self, location: S3Location, *, etag: str | None, max_bytes: int) -> bytes | None:
+        """The whole object, as ``describe``; raises RequestRejected("file", ...) over ``max_bytes``."""
+        ...
 
     def presign(self, location: S3Location, *, expires_in_seconds: int) -> str: ...
 
@@ -80,8 +100,55 @@ class StatusChecks(Protocol):
         ...
 
 
+class DispatchQueue(Protocol):
+    def enqueue(self, request: DispatchRequest, *, delay_seconds: int = 0) -> None:
+        """Deliver ``request`` to the submit function in ``delay_seconds`` (at most 900)."""
+        ...
+
+
+@dataclass(frozen=True)
+class CapacityGrant:
+    """A concurrency slot at one of the provider's API keys, held for ``job_id``."""
+
+    key_id: str
+    slot: str
+
+
+@dataclass(frozen=True)
+class CapacityWait:
+    """No key has a free slot and a create left in its minute: look again in ``seconds``."""
+
+    seconds: float
+
+
+class ProviderCapacity(Protocol):
+    """Each API key's limits: concurrent jobs and creates per minute."""
+
+    def acquire(self, provider: ProviderName, job_id: str, *, now: datetime) -> CapacityGrant | CapacityWait:
+        """A slot and a create for ``job_id``; a slot it already holds is given back to it."""
+        ...
+
+    def release(self, slot: str, job_id: str) -> None:
+        """Free ``slot`` if ``job_id`` still holds it; a second release changes nothing."""
+        ...
+
+
+class CallerNotifier(Protocol):
+    def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> int:
+        """POST to the caller; returns the HTTP status. Raises NotificationUndelivered on no answer."""
+        ...
+
+
+class NotificationRetries(Protocol):
+    def schedule(self, message: Mapping[str, Any], *, delay_seconds: int) -> None:
+        """Deliver ``message`` to the notify function again in ``delay_seconds`` (at most 900)."""
+        ...
+
+
 class JobStore(Protocol):
-    def create(self, job: Job) -> None: ...
+    def create_if_absent(self, job: Job) -> Job | None:
+        """Store ``job`` unless its id is taken; returns the job already stored under it, or None."""
+        ...
 
     def get(self, job_id: str) -> Job | None: ...
 
@@ -92,16 +159,20 @@ class JobStore(Protocol):
         to: JobStatus,
         allowed_from: Iterable[JobStatus],
         changes: Mapping[str, Any] | None = None,
+        expect: Mapping[str, Any] | None = None,
         now: datetime,
     ) -> Job | None:
         """Move the job to ``to`` if its status is one of ``allowed_from``, atomically.
 
-        Returns the job after the write, or None when the condition did not hold (a duplicate,
+        ``expect`` adds conditions: each field must hold that value (None: the field is unset).
+        Returns the job after the write, or None when a condition did not hold (a duplicate,
         late or out-of-order update): the caller then does nothing more.
         """
         ...
 
     def record_transfer_error(self, job_id: str, message: str, *, now: datetime) -> None: ...
+
+    def record_notification(self, job_id: str, notification: Notification, *, now: datetime) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -142,6 +213,8 @@ class EventPublisher(Protocol):
     def job_succeeded(self, job: Job) -> None: ...
 
     def job_failed(self, job: Job) -> None: ...
+
+    def job_rejected(self, rejection: JobRejection) -> None: ...
 
 
 class Clock(Protocol):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from pydantic import AnyHttpUrl, Field, SecretStr, field_validator
@@ -13,11 +15,33 @@ from videojobs.models import ProviderName
 MIB = 1024 * 1024
 #: "a,b,c" in the environment (not JSON): split by the validator below.
 CommaList = Annotated[tuple[str, ...], NoDecode]
+SecretList = Annotated[tuple[SecretStr, ...], NoDecode]
+IntList = Annotated[tuple[int, ...], NoDecode]
+Concurrency = Annotated[int, Field(ge=1, le=1000)]
+CreatesPerMinute = Annotated[int, Field(ge=1, le=100_000)]
 
 
 def api_key_setting(provider: ProviderName) -> str:
     """The setting holding a provider's API key: JOBS_API_KEY, not JOBS_API_API_KEY."""
     return "jobs_api_key" if provider == "jobs_api" else f"{provider}_api_key"
+
+
+def api_keys_setting(provider: ProviderName) -> str:
+    """The setting holding a pool of the provider's API keys, comma-separated: JOBS_API_KEYS."""
+    return f"{api_key_setting(provider)}s"
+
+
+def key_id(api_key: str) -> str:
+    """A fingerprint that names an API key in records and logs without revealing it."""
+    return hashlib.sha256(api_key.encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class KeyLimits:
+    """One API key's limits at its provider."""
+
+    max_concurrent: int
+    max_creates_per_minute: int
 
 
 class Settings(BaseSettings):
@@ -34,7 +58,10 @@ class Settings(BaseSettings):
     event_bus_name: str = Field(min_length=1)
     transfer_queue_url: str = Field(min_length=1)
     status_check_queue_url: str = Field(min_length=1)
+    dispatch_queue_url: str = Field(min_length=1)
+    notify_queue_url: str = Field(min_length=1)
     idempotency_table_name: str = Field(min_length=1)
+    provider_limits_table_name: str = Field(min_length=1)
 
     public_base_url: AnyHttpUrl | None = None
     webhook_token_secret: SecretStr = Field(min_length=16)
@@ -42,17 +69,32 @@ class Settings(BaseSettings):
 
     eachlabs_base_url: AnyHttpUrl = AnyHttpUrl("https://api.eachlabs.ai")
     eachlabs_api_key: SecretStr | None = None
+    eachlabs_api_keys: SecretList = ()
     eachlabs_output_hosts: CommaList = ("*.eachlabs.ai", "storage.googleapis.com")
+    # eachlabs-seedance-2.0.txt, "Rate Limits & Limits": 10 concurrent predictions per key and
+    # 100 creates per minute.
+    eachlabs_max_concurrent: Concurrency = 10
+    eachlabs_max_creates_per_minute: CreatesPerMinute = 100
     atlascloud_base_url: AnyHttpUrl = AnyHttpUrl("https://api.atlascloud.ai")
     atlascloud_api_key: SecretStr | None = None
+    atlascloud_api_keys: SecretList = ()
     atlascloud_output_hosts: CommaList = ("*.atlascloud.ai",)
     atlascloud_jwks_url: AnyHttpUrl = AnyHttpUrl("https://api.atlascloud.ai/.well-known/jwks.json")
+    # The documents of the other three give no limits: ours, deliberately modest.
+    atlascloud_max_concurrent: Concurrency = 5
+    atlascloud_max_creates_per_minute: CreatesPerMinute = 60
     gateway_base_url: AnyHttpUrl | None = None
     gateway_api_key: SecretStr | None = None
+    gateway_api_keys: SecretList = ()
     gateway_output_hosts: CommaList = ()
+    gateway_max_concurrent: Concurrency = 5
+    gateway_max_creates_per_minute: CreatesPerMinute = 60
     jobs_api_base_url: AnyHttpUrl | None = None
     jobs_api_key: SecretStr | None = None
+    jobs_api_keys: SecretList = ()
     jobs_api_output_hosts: CommaList = ()
+    jobs_api_max_concurrent: Concurrency = 5
+    jobs_api_max_creates_per_minute: CreatesPerMinute = 60
 
     local_mode: bool = False
     event_source: str = "seedance.video-pipeline"
@@ -69,12 +111,57 @@ class Settings(BaseSettings):
     download_timeout_seconds: float = Field(default=60.0, gt=0)
     transfer_part_size_bytes: int = Field(default=8 * MIB, ge=5 * MIB)
 
+    dispatch_max_attempts: int = Field(default=6, ge=1, le=50)
+    dispatch_backoff_base_seconds: float = Field(default=5.0, gt=0)
+    dispatch_backoff_max_seconds: float = Field(default=300.0, gt=0, le=900)
+    #: A create that got no answer: how long to wait for the job's webhook before sending it again.
+    #: Webhooks come when a job finishes, so this is longer than a typical job (EachLabs: 120-150 s).
+    dispatch_uncertain_grace_seconds: int = Field(default=900, ge=1)
+    dispatch_capacity_retry_seconds: int = Field(default=10, ge=1, le=900)
+
+    drop_default_provider: ProviderName | None = None
+    drop_default_prompt: str | None = None
+    max_drop_bytes: int = Field(default=1 * MIB, ge=1024, le=64 * MIB)
+
+    notify_signing_secret: SecretStr | None = None
+    notify_retry_delays_seconds: IntList = (5, 300, 1800, 7200, 18000, 36000)
+    notify_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+
     @field_validator(
-        "public_base_url", "gateway_base_url", "jobs_api_base_url", "secrets_name", mode="before"
+        "public_base_url",
+        "gateway_base_url",
+        "jobs_api_base_url",
+        "secrets_name",
+        "drop_default_provider",
+        "drop_default_prompt",
+        "notify_signing_secret",
+        mode="before",
     )
     @classmethod
     def _empty_means_unset(cls, value: Any) -> Any:
         return None if value == "" else value
+
+    @field_validator(
+        "eachlabs_api_keys",
+        "atlascloud_api_keys",
+        "gateway_api_keys",
+        "jobs_api_keys",
+        "notify_retry_delays_seconds",
+        mode="before",
+    )
+    @classmethod
+    def _split_values(cls, value: Any) -> Any:
+        # Keys are case-sensitive: split, never lower-case.
+        if isinstance(value, str):
+            return tuple(item.strip() for item in value.split(",") if item.strip())
+        return value
+
+    @field_validator("notify_retry_delays_seconds")
+    @classmethod
+    def _positive_delays(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if any(delay < 1 for delay in value):
+            raise ValueError("every delay must be at least 1 second")
+        return value
 
     @field_validator(
         "eachlabs_output_hosts",
@@ -111,9 +198,19 @@ class Settings(BaseSettings):
         url: AnyHttpUrl | None = getattr(self, f"{provider}_base_url")
         return str(url).rstrip("/") if url is not None else None
 
-    def provider_api_key(self, provider: ProviderName) -> SecretStr | None:
-        key: SecretStr | None = getattr(self, api_key_setting(provider))
-        return key
+    def provider_api_keys(self, provider: ProviderName) -> tuple[SecretStr, ...]:
+        """The key pool (``<PROVIDER>_API_KEYS``), else the single ``<PROVIDER>_API_KEY``; no duplicates."""
+        pool: tuple[SecretStr, ...] = getattr(self, api_keys_setting(provider))
+        single: SecretStr | None = getattr(self, api_key_setting(provider))
+        keys = pool or ((single,) if single is not None else ())
+        unique = {key.get_secret_value(): key for key in keys if key.get_secret_value()}
+        return tuple(unique.values())
+
+    def provider_key_limits(self, provider: ProviderName) -> KeyLimits:
+        return KeyLimits(
+            max_concurrent=getattr(self, f"{provider}_max_concurrent"),
+            max_creates_per_minute=getattr(self, f"{provider}_max_creates_per_minute"),
+        )
 
     def provider_output_hosts(self, provider: ProviderName) -> tuple[str, ...]:
         hosts: tuple[str, ...] = getattr(self, f"{provider}_output_hosts")

@@ -12,7 +12,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
 from videojobs.errors import DependencyUnavailable
-from videojobs.models import Job, JobStatus
+from videojobs.models import Job, JobStatus, Notification
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -21,9 +21,14 @@ _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
 
+def _json_default(value: Any) -> str:
+    return value.isoformat() if isinstance(value, datetime) else str(value)
+
+
 def _to_attribute(value: Any) -> Any:
-    # DynamoDB wants Decimal, not float; a JSON round trip also turns datetimes into ISO strings.
-    plain = json.loads(json.dumps(value, default=str), parse_float=Decimal)
+    # DynamoDB wants Decimal, not float; a JSON round trip also turns datetimes into ISO strings
+    # (one spelling, so that a condition comparing a stored time with a read one holds).
+    plain = json.loads(json.dumps(value, default=_json_default), parse_float=Decimal)
     return _serializer.serialize(plain)
 
 
@@ -41,15 +46,22 @@ class DynamoDBJobStore:
         self._client = client
         self._table = table_name
 
-    def create(self, job: Job) -> None:
+    def create_if_absent(self, job: Job) -> Job | None:
         try:
             self._client.put_item(
                 TableName=self._table,
                 Item=_to_item(job),
                 ConditionExpression="attribute_not_exists(job_id)",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
-        except (ClientError, BotoCoreError) as error:
-            raise DependencyUnavailable(f"could not store job: {error}") from error
+        except ClientError as error:
+            if _condition_failed(error):
+                existing: Mapping[str, Any] | None = error.response.get("Item")  # type: ignore[assignment]
+                return _from_item(existing) if existing else self.get(job.job_id)
+            raise DependencyUnavailable("could not store the job") from error
+        except BotoCoreError as error:
+            raise DependencyUnavailable("could not store the job") from error
+        return None
 
     def get(self, job_id: str) -> Job | None:
         try:
@@ -57,7 +69,7 @@ class DynamoDBJobStore:
                 TableName=self._table, Key={"job_id": {"S": job_id}}, ConsistentRead=True
             )
         except (ClientError, BotoCoreError) as error:
-            raise DependencyUnavailable(f"could not read job: {error}") from error
+            raise DependencyUnavailable("could not read the job") from error
         item = response.get("Item")
         return _from_item(item) if item else None
 
@@ -68,6 +80,7 @@ class DynamoDBJobStore:
         to: JobStatus,
         allowed_from: Iterable[JobStatus],
         changes: Mapping[str, Any] | None = None,
+        expect: Mapping[str, Any] | None = None,
         now: datetime,
     ) -> Job | None:
         names = {"#status": "status", "#updated_at": "updated_at", "#job_id": "job_id"}
@@ -87,6 +100,13 @@ class DynamoDBJobStore:
         condition = "attribute_exists(#job_id) AND #status IN ({})".format(
             ", ".join(f":from{index}" for index in range(len(allowed)))
         )
+        for index, (field, value) in enumerate((expect or {}).items()):
+            names[f"#e{index}"] = field
+            if value is None:
+                condition += f" AND attribute_not_exists(#e{index})"
+            else:
+                values[f":e{index}"] = _to_attribute(value)
+                condition += f" AND #e{index} = :e{index}"
         expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
         try:
             response = self._client.update_item(
@@ -99,11 +119,11 @@ class DynamoDBJobStore:
                 ReturnValues="ALL_NEW",
             )
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            if _condition_failed(error):
                 return None
-            raise DependencyUnavailable(f"could not update job: {error}") from error
+            raise DependencyUnavailable("could not update the job") from error
         except BotoCoreError as error:
-            raise DependencyUnavailable(f"could not update job: {error}") from error
+            raise DependencyUnavailable("could not update the job") from error
         return _from_item(response["Attributes"])
 
     def record_transfer_error(self, job_id: str, message: str, *, now: datetime) -> None:
@@ -116,4 +136,27 @@ class DynamoDBJobStore:
                 ExpressionAttributeValues={":message": {"S": message[:1000]}, ":now": {"S": now.isoformat()}},
             )
         except (ClientError, BotoCoreError) as error:
-            raise DependencyUnavailable(f"could not record transfer error: {error}") from error
+            raise DependencyUnavailable("could not record the transfer error") from error
+
+    def record_notification(self, job_id: str, notification: Notification, *, now: datetime) -> None:
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"job_id": {"S": job_id}},
+                UpdateExpression="SET notification = :notification, updated_at = :now",
+                ConditionExpression="attribute_exists(job_id)",
+                ExpressionAttributeValues={
+                    ":notification": _to_attribute(notification.model_dump(mode="json", exclude_none=True)),
+                    ":now": {"S": now.isoformat()},
+                },
+            )
+        except ClientError as error:
+            if _condition_failed(error):
+                return
+            raise DependencyUnavailable("could not record the notification") from error
+        except BotoCoreError as error:
+            raise DependencyUnavailable("could not record the notification") from error
+
+
+def _condition_failed(error: ClientError) -> bool:
+    return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"

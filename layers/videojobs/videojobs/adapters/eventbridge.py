@@ -5,15 +5,19 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import BaseModel
 
 from videojobs.errors import DependencyUnavailable
-from videojobs.models import Job
+from videojobs.models import Job, JobRejection
 
 if TYPE_CHECKING:
     from mypy_boto3_events import EventBridgeClient
 
 JOB_SUCCEEDED = "Video Job Succeeded"
 JOB_FAILED = "Video Job Failed"
+JOB_REJECTED = "Video Job Rejected"
+#: What callers put on the pipeline's bus to ask for a video.
+JOB_REQUESTED = "Video Job Requested"
 
 
 class EventBridgePublisher:
@@ -23,22 +27,26 @@ class EventBridgePublisher:
         self._source = source
 
     def job_succeeded(self, job: Job) -> None:
-        self._put(JOB_SUCCEEDED, job)
+        self._put(JOB_SUCCEEDED, job.view())
 
     def job_failed(self, job: Job) -> None:
-        self._put(JOB_FAILED, job)
+        self._put(JOB_FAILED, job.view())
 
-    def _put(self, detail_type: str, job: Job) -> None:
+    def job_rejected(self, rejection: JobRejection) -> None:
+        self._put(JOB_REJECTED, rejection)
+
+    def _put(self, detail_type: str, detail: BaseModel) -> None:
         entry = {
             "EventBusName": self._bus,
             "Source": self._source,
             "DetailType": detail_type,
-            "Detail": job.view().model_dump_json(),
+            "Detail": detail.model_dump_json(),
             "Resources": [],
         }
         try:
             response = self._client.put_events(Entries=[entry])  # type: ignore[list-item]
         except (ClientError, BotoCoreError) as error:
-            raise DependencyUnavailable(f"could not publish {detail_type}: {error}") from error
+            raise DependencyUnavailable(f"could not publish {detail_type}") from error
         if response.get("FailedEntryCount"):
-            raise DependencyUnavailable(f"EventBridge refused {detail_type}: {response['Entries']}")
+            codes = [entry.get("ErrorCode") for entry in response["Entries"] if entry.get("ErrorCode")]
+            raise DependencyUnavailable(f"EventBridge refused {detail_type}: {codes}")

@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from videojobs.errors import DependencyUnavailable, TransferFailed
+from videojobs.errors import DependencyUnavailable, RequestRejected, TransferFailed
 from videojobs.models import MediaKind, S3Location
 from videojobs.observability import logger
-from videojobs.ports import MediaFile, StoredObject
+from videojobs.ports import MediaFile, ObjectInfo, StoredObject
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -93,6 +93,48 @@ class S3InputMedia:
             raise DependencyUnavailable(f"could not read s3://{location.bucket}: {error}") from error
         return True
 
+    def describe(self, location: S3Location, *, etag: str | None) -> ObjectInfo | None:
+        try:
+            response = (
+                self._client.head_object(Bucket=location.bucket, Key=location.key, IfMatch=_quoted(etag))
+                if etag
+                else self._client.head_object(Bucket=location.bucket, Key=location.key)
+            )
+        except ClientError as error:
+            if _gone_or_replaced(error):
+                return None
+            raise DependencyUnavailable(f"could not read s3://{location.bucket}") from error
+        except BotoCoreError as error:
+            raise DependencyUnavailable(f"could not read s3://{location.bucket}") from error
+        return ObjectInfo(
+            content_type=response.get("ContentType"),
+            size_bytes=response["ContentLength"],
+            metadata={name.lower(): value for name, value in response.get("Metadata", {}).items()},
+        )
+
+    def read(self, location: S3Location, *, etag: str | None, max_bytes: int) -> bytes | None:
+        try:
+            response = (
+                self._client.get_object(Bucket=location.bucket, Key=location.key, IfMatch=_quoted(etag))
+                if etag
+                else self._client.get_object(Bucket=location.bucket, Key=location.key)
+            )
+        except ClientError as error:
+            if _gone_or_replaced(error):
+                return None
+            raise DependencyUnavailable(f"could not read s3://{location.bucket}") from error
+        except BotoCoreError as error:
+            raise DependencyUnavailable(f"could not read s3://{location.bucket}") from error
+        body = response["Body"]
+        try:
+            if response["ContentLength"] > max_bytes:
+                raise RequestRejected("file", f"is {response['ContentLength']} bytes; at most {max_bytes}")
+            return body.read()
+        except (ClientError, BotoCoreError) as error:
+            raise DependencyUnavailable(f"could not read s3://{location.bucket}") from error
+        finally:
+            body.close()
+
     def presign(self, location: S3Location, *, expires_in_seconds: int) -> str:
         # Signed locally, no call to S3. With a role's temporary credentials the URL stops working
         # when they expire, whatever ExpiresIn says; keep the expiry short.
@@ -123,3 +165,14 @@ class S3InputMedia:
             )
         finally:
             body.close()
+
+
+def _quoted(etag: str) -> str:
+    # IfMatch: the version the notification was about, not one uploaded over it since (that one
+    # has a notification of its own).
+    return etag if etag.startswith('"') else f'"{etag}"'
+
+
+def _gone_or_replaced(error: ClientError) -> bool:
+    code = error.response.get("Error", {}).get("Code")
+    return code in ("404", "NoSuchKey", "NotFound", "412", "PreconditionFailed")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import json
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from videojobs.errors import DependencyUnavailable
-from videojobs.models import StatusCheckRequest, TransferRequest
+from videojobs.models import DispatchRequest, StatusCheckRequest, TransferRequest
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -22,7 +24,7 @@ class SqsTransferQueue:
         try:
             self._client.send_message(QueueUrl=self._queue_url, MessageBody=request.model_dump_json())
         except (ClientError, BotoCoreError) as error:
-            raise DependencyUnavailable(f"could not enqueue the transfer: {error}") from error
+            raise DependencyUnavailable("could not enqueue the transfer") from error
 
 
 class SqsStatusChecks:
@@ -38,4 +40,37 @@ class SqsStatusChecks:
                 QueueUrl=self._queue_url, MessageBody=request.model_dump_json(), DelaySeconds=delay_seconds
             )
         except (ClientError, BotoCoreError) as error:
-            raise DependencyUnavailable(f"could not schedule the status check: {error}") from error
+            raise DependencyUnavailable("could not schedule the status check") from error
+
+
+class DelayedQueue:
+    """Messages to one SQS queue, each with its own DelaySeconds (SQS allows up to 900)."""
+
+    def __init__(self, client: SQSClient, queue_url: str, *, purpose: str) -> None:
+        self._client = client
+        self._queue_url = queue_url
+        self._purpose = purpose
+
+    def send(self, body: str, *, delay_seconds: int = 0) -> None:
+        try:
+            self._client.send_message(
+                QueueUrl=self._queue_url, MessageBody=body, DelaySeconds=max(0, min(delay_seconds, 900))
+            )
+        except (ClientError, BotoCoreError) as error:
+            raise DependencyUnavailable(f"could not queue the {self._purpose}") from error
+
+
+class SqsDispatchQueue:
+    def __init__(self, queue: DelayedQueue) -> None:
+        self._queue = queue
+
+    def enqueue(self, request: DispatchRequest, *, delay_seconds: int = 0) -> None:
+        self._queue.send(request.model_dump_json(), delay_seconds=delay_seconds)
+
+
+class SqsNotificationRetries:
+    def __init__(self, queue: DelayedQueue) -> None:
+        self._queue = queue
+
+    def schedule(self, message: Mapping[str, Any], *, delay_seconds: int) -> None:
+        self._queue.send(json.dumps(message, default=str), delay_seconds=delay_seconds)

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from videojobs.capabilities import Callbacks, capabilities_of
 from videojobs.dependencies import Dependencies
 from videojobs.errors import DependencyUnavailable, JobNotFound, WebhookConflict
-from videojobs.logic.outcomes import fail_job
+from videojobs.logic.outcomes import fail_job, left_provider
 from videojobs.models import (
     AWAITING_PROVIDER,
     Job,
@@ -58,7 +58,7 @@ def receive_webhook(
         raise WebhookConflict(f"webhook is about prediction {update.provider_job_id}, not the job's")
     if capabilities_of(provider_name).callbacks is Callbacks.UNSIGNED:
         # Only the URL token vouches for an unsigned body: take the provider's own word instead.
-        update = provider.get_prediction(update.provider_job_id)
+        update = deps.provider(provider_name, job.provider_key_id).get_prediction(update.provider_job_id)
     return apply_provider_update(job, update, deps)
 
 
@@ -74,11 +74,12 @@ def apply_provider_update(job: Job, update: ProviderUpdate, deps: Dependencies) 
         message = update.error_message or "provider reported failure"
         changed = fail_job(job, JobError(code="provider_failed", message=message), deps)
     else:
+        # From queued too: the webhook of a create that got no answer adopts its job.
         changed = deps.jobs.transition(
             job.job_id,
             to=JobStatus.PROCESSING,
             allowed_from={JobStatus.QUEUED, JobStatus.SUBMITTED},
-            changes={"provider_job_id": update.provider_job_id},
+            changes={"provider_job_id": update.provider_job_id, "create_sent_at": None},
             now=deps.clock(),
         )
     if changed is None:
@@ -97,6 +98,7 @@ def _start_transfer(job: Job, update: ProviderUpdate, output_url: str, deps: Dep
             "provider_job_id": update.provider_job_id,
             "output_url": output_url,
             "last_frame_url": update.last_frame_url,
+            "create_sent_at": None,
         },
         now=deps.clock(),
     )
@@ -115,5 +117,6 @@ def _start_transfer(job: Job, update: ProviderUpdate, output_url: str, deps: Dep
             now=deps.clock(),
         )
         raise
+    left_provider(transferring, deps)
     logger.info("transfer enqueued", job_id=job.job_id)
     return transferring

@@ -29,17 +29,24 @@ class CheckOutcome(StrEnum):
     EXPIRED = "expired"
 
 
-def schedule_first_check(job: Job, deps: Dependencies) -> None:
-    _schedule(
-        StatusCheckRequest(job_id=job.job_id, attempt=1), deps.status_check_policy.first_delay_seconds, deps
-    )
+def schedule_first_check(job: Job, deps: Dependencies, *, dispatch_attempt: int) -> None:
+    """The first check of the chain that watches the create of ``dispatch_attempt``."""
+    request = StatusCheckRequest(job_id=job.job_id, attempt=1, dispatch_attempt=dispatch_attempt)
+    _schedule(request, deps.status_check_policy.first_delay_seconds, deps)
 
 
 def check_job_status(request: StatusCheckRequest, deps: Dependencies) -> CheckOutcome:
     """Look at the job once. Raises DependencyUnavailable if the next check cannot be scheduled,
     so the queue delivers this one again."""
     job = deps.jobs.get(request.job_id)
-    if job is None or job.status not in AWAITING_PROVIDER:
+    # A queued job belongs to the submit function; a chain of an earlier create attempt has been
+    # replaced by the chain of the latest one.
+    if (
+        job is None
+        or job.status not in AWAITING_PROVIDER
+        or job.status is JobStatus.QUEUED
+        or (request.dispatch_attempt is not None and request.dispatch_attempt != job.dispatch_attempts)
+    ):
         logger.info("status check not needed", job_id=request.job_id, status=job.status if job else None)
         return CheckOutcome.NOT_NEEDED
     now = deps.clock()
@@ -48,7 +55,7 @@ def check_job_status(request: StatusCheckRequest, deps: Dependencies) -> CheckOu
         return CheckOutcome.WAITING
 
     policy = deps.status_check_policy
-    expires_at = job.created_at + timedelta(seconds=policy.job_max_age_seconds)
+    expires_at = job.started_at + timedelta(seconds=policy.job_max_age_seconds)
     if now >= expires_at:
         message = f"{job.provider} gave no result within {policy.job_max_age_seconds} seconds"
         fail_job(job, JobError(code="job_expired", message=message), deps, status=JobStatus.EXPIRED)
@@ -56,7 +63,7 @@ def check_job_status(request: StatusCheckRequest, deps: Dependencies) -> CheckOu
 
     if job.provider_job_id is not None:
         try:
-            update = deps.provider(job.provider).get_prediction(job.provider_job_id)
+            update = deps.provider(job.provider, job.provider_key_id).get_prediction(job.provider_job_id)
         except ProviderError as error:
             logger.warning("status check failed; will look again", job_id=job.job_id, error=str(error))
         else:
@@ -66,7 +73,10 @@ def check_job_status(request: StatusCheckRequest, deps: Dependencies) -> CheckOu
 
     attempt = request.attempt + 1
     delay = min(policy.delay_before(attempt), _seconds_until(expires_at, now))
-    _schedule(StatusCheckRequest(job_id=job.job_id, attempt=attempt), delay, deps)
+    next_check = StatusCheckRequest(
+        job_id=job.job_id, attempt=attempt, dispatch_attempt=request.dispatch_attempt
+    )
+    _schedule(next_check, delay, deps)
     return CheckOutcome.CHECKED
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -72,8 +74,34 @@ def request_json(
     try:
         response = client.request(method, url, headers=dict(headers), json=json)
     except httpx.HTTPError as error:
-        raise ProviderError(f"{provider} unreachable: {type(error).__name__}", retryable=True) from error
+        raise _unreachable(provider, error) from error
     return _json_answer(response, provider=provider)
+
+
+#: Failures that happen before a byte of the request could have reached the provider.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
+
+
+def _unreachable(provider: str, error: httpx.HTTPError) -> ProviderError:
+    ambiguous = not isinstance(error, _NOT_SENT)
+    what = "gave no answer" if ambiguous else "unreachable"
+    return ProviderError(f"{provider} {what}: {type(error).__name__}", retryable=True, ambiguous=ambiguous)
+
+
+def retry_after_seconds(response: httpx.Response) -> float | None:
+    """Retry-After as seconds, from either of its forms (delta-seconds or an HTTP date)."""
+    value = response.headers.get("retry-after", "").strip()
+    if not value:
+        return None
+    if value.isdigit():
+        return float(value)
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return max(0.0, (moment - datetime.now(UTC)).total_seconds())
 
 
 def _json_answer(response: httpx.Response, *, provider: str) -> Any:
@@ -86,6 +114,7 @@ def _json_answer(response: httpx.Response, *, provider: str) -> Any:
         f"{provider} answered HTTP {response.status_code}: {_error_text(response)}",
         retryable=response.status_code in RETRYABLE_STATUS,
         status_code=response.status_code,
+        retry_after_seconds=retry_after_seconds(response),
     )
 
 
@@ -191,6 +220,7 @@ def upload_multipart(
     try:
         response = client.post(url, headers=request_headers, content=body())
     except httpx.HTTPError as error:
+        # A repeated upload costs nothing but time: never ambiguous.
         raise ProviderError(f"{provider} unreachable: {type(error).__name__}", retryable=True) from error
     return _json_answer(response, provider=provider)
 

@@ -1,0 +1,193 @@
+"""The submit function's work: take a queued job to its provider, within each API key's limits.
+
+One delivery of a dispatch message does at most one create. Nothing waits by sleeping: a job that
+must wait (no free slot, a provider asking for patience, a create whose fate is unknown) goes back
+on the queue with a delay.
+
+- Capacity: a job takes a slot at one of the provider's keys before its create and holds it until it
+  leaves the provider (`outcomes.left_provider`).
+- 429 and 5xx: retried with exponential backoff and jitter, never sooner than Retry-After, up to
+  ``max_attempts``; then the job fails with the provider's last answer. Other 4xx fail it at once.
+- An ambiguous create (no answer after the request went out) is not sent again blindly: the job
+  waits ``uncertain_grace_seconds`` for its webhook, which adopts it. Only if none comes is the create
+  sent once more: at worst one extra provider job, never a lost one, and never a loop, since every
+  send counts as an attempt.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from videojobs.dependencies import Dependencies
+from videojobs.errors import ProviderError
+from videojobs.logic.media import with_fetchable_media
+from videojobs.logic.outcomes import fail_job
+from videojobs.logic.status_checks import MAX_QUEUE_DELAY_SECONDS, schedule_first_check
+from videojobs.models import AWAITING_PROVIDER, DispatchRequest, Job, JobError, JobStatus
+from videojobs.observability import logger
+from videojobs.ports import CapacityWait
+
+QUEUED_ONLY = frozenset({JobStatus.QUEUED})
+
+
+class DispatchOutcome(StrEnum):
+    SUBMITTED = "submitted"
+    NOT_NEEDED = "not_needed"
+    WAITING_FOR_CAPACITY = "waiting_for_capacity"
+    RETRY_SCHEDULED = "retry_scheduled"
+    AWAITING_WEBHOOK = "awaiting_webhook"
+    FAILED = "failed"
+
+
+def dispatch_job(request: DispatchRequest, deps: Dependencies) -> DispatchOutcome:
+    """Raises DependencyUnavailable when our own infrastructure fails, so SQS delivers it again."""
+    job = deps.jobs.get(request.job_id)
+    if job is None or job.status is not JobStatus.QUEUED:
+        logger.info("dispatch not needed", job_id=request.job_id, status=job.status if job else None)
+        return DispatchOutcome.NOT_NEEDED
+    now = deps.clock()
+    if request.due_at is not None and request.due_at > now:
+        _requeue(job, _seconds_until(request.due_at, now), deps, due_at=request.due_at)
+        return DispatchOutcome.WAITING_FOR_CAPACITY
+    policy = deps.dispatch_policy
+    if job.create_sent_at is not None:
+        waited = (now - job.create_sent_at).total_seconds()
+        if waited < policy.uncertain_grace_seconds:
+            _requeue(job, math.ceil(policy.uncertain_grace_seconds - waited), deps)
+            return DispatchOutcome.AWAITING_WEBHOOK
+        if job.dispatch_attempts >= policy.max_attempts:
+            message = "the provider never answered the create call, and no webhook came for it"
+            fail_job(
+                job, JobError(code="provider_no_answer", message=message), deps, allowed_from=QUEUED_ONLY
+            )
+            return DispatchOutcome.FAILED
+        logger.warning("no webhook adopted the unanswered create; sending it once more", job_id=job.job_id)
+    if deps.public_base_url is None:
+        error = JobError(
+            code="not_configured", message="no public callback URL is configured (PUBLIC_BASE_URL)"
+        )
+        fail_job(job, error, deps, allowed_from=QUEUED_ONLY)
+        return DispatchOutcome.FAILED
+
+    grant = deps.capacity.acquire(job.provider, job.job_id, now=now)
+    if isinstance(grant, CapacityWait):
+        delay = max(grant.seconds, policy.capacity_retry_seconds) * random.uniform(1.0, 1.5)  # noqa: S311
+        _requeue(job, math.ceil(delay), deps)
+        logger.info("provider at its limits; job waits", job_id=job.job_id, delay_seconds=math.ceil(delay))
+        return DispatchOutcome.WAITING_FOR_CAPACITY
+
+    attempt = job.dispatch_attempts + 1
+    # The safety net goes first: a job whose webhook never comes is still looked at.
+    schedule_first_check(job, deps, dispatch_attempt=attempt)
+    provider = deps.provider(job.provider, grant.key_id)
+    try:
+        request_to_send = with_fetchable_media(job.request, provider, deps)
+    except ProviderError as error:
+        return _after_refusal(job, error, attempt, grant.slot, deps)
+
+    claimed = deps.jobs.transition(
+        job.job_id,
+        to=JobStatus.QUEUED,
+        allowed_from=QUEUED_ONLY,
+        expect={"create_sent_at": job.create_sent_at, "dispatch_attempts": job.dispatch_attempts},
+        changes={
+            "create_sent_at": now,
+            "dispatch_attempts": attempt,
+            "dispatched_at": job.dispatched_at or now,
+            "provider_key_id": grant.key_id,
+            "capacity_slot": grant.slot,
+        },
+        now=now,
+    )
+    if claimed is None:
+        return _lost_the_claim(job, grant.slot, deps)
+
+    webhook = deps.authenticator.target_for(deps.public_base_url, job.provider, job.job_id)
+    try:
+        receipt = provider.create_prediction(request_to_send, webhook)
+    except ProviderError as error:
+        if error.ambiguous:
+            # The provider may have the job: keep the slot and the marker, and wait for its webhook.
+            logger.warning("create got no answer; waiting for a webhook", job_id=job.job_id, error=str(error))
+            _requeue(claimed, policy.uncertain_grace_seconds, deps)
+            return DispatchOutcome.AWAITING_WEBHOOK
+        return _after_refusal(claimed, error, attempt, grant.slot, deps)
+
+    submitted = deps.jobs.transition(
+        job.job_id,
+        to=JobStatus.SUBMITTED,
+        allowed_from=QUEUED_ONLY,
+        changes={
+            "provider_job_id": receipt.provider_job_id,
+            "create_sent_at": None,
+            "last_dispatch_error": None,
+        },
+        now=deps.clock(),
+    )
+    logger.info(
+        "prediction created",
+        job_id=job.job_id,
+        provider=job.provider,
+        provider_job_id=receipt.provider_job_id,
+        key_id=grant.key_id,
+        recorded=submitted is not None,  # False: its webhook got here first and moved the job on
+    )
+    return DispatchOutcome.SUBMITTED
+
+
+def _after_refusal(
+    job: Job, error: ProviderError, attempt: int, slot: str, deps: Dependencies
+) -> DispatchOutcome:
+    """The provider said no (or could not be reached before anything was sent): it has no job."""
+    deps.capacity.release(slot, job.job_id)
+    if error.retryable and attempt < deps.dispatch_policy.max_attempts:
+        retried = deps.jobs.transition(
+            job.job_id,
+            to=JobStatus.QUEUED,
+            allowed_from=QUEUED_ONLY,
+            changes={"create_sent_at": None, "dispatch_attempts": attempt, "last_dispatch_error": str(error)},
+            now=deps.clock(),
+        )
+        if retried is None:
+            return DispatchOutcome.NOT_NEEDED
+        delay = retry_delay(attempt, error.retry_after_seconds, deps)
+        logger.warning(
+            "provider refused for now; retrying", job_id=job.job_id, error=str(error), delay_seconds=delay
+        )
+        _requeue(retried, delay, deps)
+        return DispatchOutcome.RETRY_SCHEDULED
+    code = "provider_unavailable" if error.retryable else "provider_rejected"
+    logger.warning("provider refused the job", job_id=job.job_id, provider=job.provider, error=str(error))
+    fail_job(job, JobError(code=code, message=str(error)), deps, allowed_from=QUEUED_ONLY)
+    return DispatchOutcome.FAILED
+
+
+def _lost_the_claim(job: Job, slot: str, deps: Dependencies) -> DispatchOutcome:
+    """Another delivery of this job's message, or its webhook, changed it first."""
+    current = deps.jobs.get(job.job_id)
+    if current is None or current.status not in AWAITING_PROVIDER:
+        deps.capacity.release(slot, job.job_id)  # the slot was taken again for a job already done
+    logger.info("job changed under the dispatch; nothing sent", job_id=job.job_id)
+    return DispatchOutcome.NOT_NEEDED
+
+
+def retry_delay(attempt: int, retry_after_seconds: float | None, deps: Dependencies) -> int:
+    """Exponential backoff with jitter (x0.5 to x1.5), capped, and never sooner than Retry-After."""
+    policy = deps.dispatch_policy
+    backoff: float = min(policy.backoff_max_seconds, policy.backoff_base_seconds * 2.0 ** (attempt - 1))
+    jittered = backoff * random.uniform(0.5, 1.5)  # noqa: S311 - jitter, not a secret
+    return max(1, math.ceil(max(jittered, retry_after_seconds or 0.0)))
+
+
+def _requeue(job: Job, delay_seconds: int, deps: Dependencies, *, due_at: datetime | None = None) -> None:
+    if delay_seconds > MAX_QUEUE_DELAY_SECONDS:
+        due_at = due_at or deps.clock() + timedelta(seconds=delay_seconds)
+        delay_seconds = MAX_QUEUE_DELAY_SECONDS
+    deps.dispatches.enqueue(DispatchRequest(job_id=job.job_id, due_at=due_at), delay_seconds=delay_seconds)
+
+
+def _seconds_until(moment: datetime, now: datetime) -> int:
+    return max(1, math.ceil((moment - now).total_seconds()))

@@ -1,0 +1,222 @@
+"""The adapters the intake and the submit function add, against the template's resources on moto."""
+
+import threading
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from local.aws import ProvisionedStack
+from videojobs.adapters.capacity import DynamoDBCapacity, KeyPool
+from videojobs.adapters.dynamodb import DynamoDBJobStore
+from videojobs.adapters.s3 import S3InputMedia
+from videojobs.models import (
+    Job,
+    JobRequest,
+    JobStatus,
+    Notification,
+    NotificationStatus,
+    S3Location,
+)
+from videojobs.ports import CapacityGrant, CapacityWait
+from videojobs.settings import KeyLimits
+
+NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def store(aws: Any, aws_resources: ProvisionedStack) -> DynamoDBJobStore:
+    return DynamoDBJobStore(aws("dynamodb"), aws_resources.refs["JobsTable"])
+
+
+def capacity(aws: Any, aws_resources: ProvisionedStack, pools: dict[str, KeyPool]) -> DynamoDBCapacity:
+    return DynamoDBCapacity(
+        aws("dynamodb"),
+        aws_resources.refs["ProviderLimitsTable"],
+        pools,
+        lease_seconds=600,  # type: ignore[arg-type]
+    )
+
+
+def new_job() -> Job:
+    return Job.new(JobRequest(provider="eachlabs", prompt="p"), now=NOW, retention=timedelta(days=1))
+
+
+def test_a_second_create_with_the_same_id_returns_the_stored_job_and_changes_nothing(
+    store: DynamoDBJobStore,
+) -> None:
+    job = new_job()
+    assert store.create_if_absent(job) is None
+
+    again = store.create_if_absent(job.model_copy(update={"status": JobStatus.FAILED}))
+
+    assert again == job
+    assert store.get(job.job_id) == job
+
+
+def test_expect_guards_a_transition_on_a_field_set_unset_or_equal(store: DynamoDBJobStore) -> None:
+    job = new_job()
+    store.create_if_absent(job)
+    sent_at = NOW + timedelta(seconds=3)
+
+    claimed = store.transition(
+        job.job_id,
+        to=JobStatus.QUEUED,
+        allowed_from={JobStatus.QUEUED},
+        expect={"create_sent_at": None, "dispatch_attempts": 0},
+        changes={"create_sent_at": sent_at, "dispatch_attempts": 1},
+        now=NOW,
+    )
+    lost = store.transition(
+        job.job_id,
+        to=JobStatus.QUEUED,
+        allowed_from={JobStatus.QUEUED},
+        expect={"create_sent_at": None},
+        changes={"create_sent_at": sent_at},
+        now=NOW,
+    )
+    # The time read back from the store must match itself in a condition.
+    assert claimed is not None
+    resent = store.transition(
+        job.job_id,
+        to=JobStatus.QUEUED,
+        allowed_from={JobStatus.QUEUED},
+        expect={"create_sent_at": claimed.create_sent_at},
+        changes={"create_sent_at": None},
+        now=NOW,
+    )
+
+    assert claimed.create_sent_at == sent_at
+    assert lost is None
+    assert resent is not None
+    assert resent.create_sent_at is None
+
+
+def test_a_notification_is_recorded_on_the_job(store: DynamoDBJobStore) -> None:
+    job = new_job()
+    store.create_if_absent(job)
+
+    store.record_notification(
+        job.job_id,
+        Notification(status=NotificationStatus.PENDING, attempts=2, last_error="HTTP 500"),
+        now=NOW,
+    )
+    store.record_notification(
+        "missing", Notification(status=NotificationStatus.DELIVERED, attempts=1), now=NOW
+    )
+
+    stored = store.get(job.job_id)
+    assert stored is not None
+    assert stored.notification == Notification(
+        status=NotificationStatus.PENDING, attempts=2, last_error="HTTP 500"
+    )
+    assert store.get("missing") is None
+
+
+def test_slots_are_limited_per_key_reused_by_their_holder_and_freed_once(
+    aws: Any, aws_resources: ProvisionedStack
+) -> None:
+    limits = capacity(aws, aws_resources, {"eachlabs": KeyPool(["slots-a"], KeyLimits(2, 100))})
+
+    first = limits.acquire("eachlabs", "job-1", now=NOW)
+    again = limits.acquire("eachlabs", "job-1", now=NOW)
+    second = limits.acquire("eachlabs", "job-2", now=NOW)
+    third = limits.acquire("eachlabs", "job-3", now=NOW)
+
+    assert isinstance(first, CapacityGrant)
+    assert isinstance(second, CapacityGrant)
+    assert again == first
+    assert first.slot != second.slot
+    assert isinstance(third, CapacityWait)
+    limits.release(first.slot, "job-1")
+    limits.release(first.slot, "job-1")  # a second release changes nothing
+    limits.release(second.slot, "job-1")  # not its holder: changes nothing
+    assert isinstance(limits.acquire("eachlabs", "job-3", now=NOW), CapacityGrant)
+    assert isinstance(limits.acquire("eachlabs", "job-4", now=NOW), CapacityWait)
+
+
+def test_a_crashed_holders_slot_is_reclaimed_when_its_lease_runs_out(
+    aws: Any, aws_resources: ProvisionedStack
+) -> None:
+    limits = capacity(aws, aws_resources, {"eachlabs": KeyPool(["lease-a"], KeyLimits(1, 100))})
+    held = limits.acquire("eachlabs", "crashed", now=NOW)
+    assert isinstance(held, CapacityGrant)
+
+    assert isinstance(limits.acquire("eachlabs", "next", now=NOW + timedelta(seconds=599)), CapacityWait)
+    reclaimed = limits.acquire("eachlabs", "next", now=NOW + timedelta(seconds=601))
+
+    assert isinstance(reclaimed, CapacityGrant)
+    assert reclaimed.slot == held.slot
+    limits.release(held.slot, "crashed")  # the late release of the old holder frees nothing
+    assert isinstance(limits.acquire("eachlabs", "third", now=NOW + timedelta(seconds=602)), CapacityWait)
+
+
+def test_creates_per_minute_never_exceed_the_limit_in_any_minute(
+    aws: Any, aws_resources: ProvisionedStack
+) -> None:
+    limits = capacity(aws, aws_resources, {"eachlabs": KeyPool(["rate-a"], KeyLimits(100, 5))})
+    granted: list[CapacityGrant] = []
+    waits: list[float] = []
+
+    for index in range(7):
+        answer = limits.acquire("eachlabs", f"r-{index}", now=NOW)
+        if isinstance(answer, CapacityGrant):
+            granted.append(answer)
+        else:
+            waits.append(answer.seconds)
+
+    assert len(granted) == 5  # a burst of the whole minute's allowance, then no more
+    assert waits
+    assert 11 <= min(waits) <= 13  # the next create is due one emission interval (12 s) later
+    assert isinstance(limits.acquire("eachlabs", "later", now=NOW + timedelta(seconds=12)), CapacityGrant)
+
+
+def test_two_keys_double_the_capacity(aws: Any, aws_resources: ProvisionedStack) -> None:
+    limits = capacity(aws, aws_resources, {"eachlabs": KeyPool(["pool-a", "pool-b"], KeyLimits(1, 100))})
+
+    answers = [limits.acquire("eachlabs", f"p-{index}", now=NOW) for index in range(3)]
+
+    grants = [answer for answer in answers if isinstance(answer, CapacityGrant)]
+    assert sorted(grant.key_id for grant in grants) == ["pool-a", "pool-b"]
+    assert isinstance(answers[2], CapacityWait) or isinstance(answers[1], CapacityWait)
+
+
+def test_concurrent_acquires_never_hand_out_more_slots_than_the_limit(
+    aws: Any, aws_resources: ProvisionedStack
+) -> None:
+    limits = capacity(aws, aws_resources, {"eachlabs": KeyPool(["race-a"], KeyLimits(3, 1000))})
+    answers: list[Any] = []
+    start = threading.Barrier(10)
+
+    def take(index: int) -> None:
+        start.wait(timeout=10)
+        answers.append(limits.acquire("eachlabs", f"race-{index}", now=NOW))
+
+    threads = [threading.Thread(target=take, args=(index,)) for index in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    grants = [answer for answer in answers if isinstance(answer, CapacityGrant)]
+    assert len(answers) == 10
+    assert 1 <= len(grants) <= 3
+    assert len({grant.slot for grant in grants}) == len(grants)
+
+
+def test_input_objects_are_described_and_read_only_as_the_notified_version(
+    aws: Any, aws_resources: ProvisionedStack
+) -> None:
+    s3 = aws("s3")
+    bucket = aws_resources.refs["InputsBucket"]
+    put = s3.put_object(Bucket=bucket, Key="drops/meta.png", Body=b"png", Metadata={"Prompt": "a cat"})
+    etag = put["ETag"].strip('"')
+    inputs = S3InputMedia(s3)
+    location = S3Location(bucket, "drops/meta.png")
+
+    info = inputs.describe(location, etag=etag)
+    assert info is not None
+    assert info.metadata == {"prompt": "a cat"}
+    assert inputs.read(location, etag=etag, max_bytes=10) == b"png"
+    assert inputs.describe(location, etag="0" * 32) is None  # replaced since
+    assert inputs.read(S3Location(bucket, "drops/none.json"), etag=None, max_bytes=10) is None
