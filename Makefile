@@ -12,7 +12,7 @@ DEMO_ARGS ?=
 export PYTHONPATH := $(CURDIR):$(CURDIR)/layers/videojobs
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install demo local test lint format bench build validate check-build clean
+.PHONY: install demo local test lint format bench schemas build validate check-build clean
 
 $(INSTALLED): requirements-dev.txt layers/videojobs/requirements.txt
 	@test -n "$(PYTHON)" || { echo "no Python 3.13/3.12 found (see scripts/find-python)"; exit 1; }
@@ -41,6 +41,9 @@ lint: install
 format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+schemas: install ## schemas/*.json and template.yaml's schema registry, from the event models
+	$(BIN)/python -m local.event_schemas
 
 bench: install ## speed and memory figures, printed as a table
 	$(BIN)/python -m benchmarks

@@ -6,7 +6,10 @@ cannot express, so a schema never silently accepts more than the model does.
 
 from __future__ import annotations
 
+import json
+import re
 from operator import gt, lt
+from pathlib import Path
 from typing import Any
 
 import pydantic
@@ -119,17 +122,9 @@ def event_schema(detail_type: str, source: str, detail_model: type[pydantic.Base
         "$schema": DRAFT4,
         "title": detail_type,
         "type": "object",
-        "required": [
-            "version",
-            "id",
-            "detail-type",
-            "source",
-            "account",
-            "time",
-            "region",
-            "resources",
-            "detail",
-        ],
+        # "account" is described but not required: EventBridge always sends it, but moto's SQS
+        # targets drop it, and the envelope is EventBridge's contract rather than ours.
+        "required": ["version", "id", "detail-type", "source", "time", "region", "resources", "detail"],
         "properties": {
             "version": {"type": "string"},
             "id": {"type": "string"},
@@ -142,9 +137,69 @@ def event_schema(detail_type: str, source: str, detail_model: type[pydantic.Base
             "detail": detail,
         },
         # The extension keys EventBridge's own exported schemas carry, for its code bindings.
-        "x-amazon-events-detail-type": detail_type,
-        "x-amazon-events-source": source,
     }
     if definitions:
         schema["definitions"] = definitions
     return schema
+
+
+# -- the pipeline's own events ----------------------------------------------------------------------
+# `python -m local.event_schemas` (make schemas) writes schemas/*.json and the same documents into
+# template.yaml's schema registry; a test fails when either is out of step with the models.
+
+SOURCE = "seedance.video-pipeline"
+SCHEMAS_DIR = Path(__file__).resolve().parent.parent / "schemas"
+TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
+
+
+def pipeline_events() -> dict[str, type[pydantic.BaseModel]]:
+    """Detail type -> the model of its detail. Imported late: the layer reads its environment on import."""
+    from videojobs.adapters.eventbridge import JOB_FAILED, JOB_REJECTED, JOB_SUCCEEDED
+    from videojobs.models import JobRejection, JobView
+
+    return {JOB_SUCCEEDED: JobView, JOB_FAILED: JobView, JOB_REJECTED: JobRejection}
+
+
+def schema_name(detail_type: str) -> str:
+    """``Video Job Succeeded`` -> ``VideoJobSucceeded``: the file stem and the template resource prefix."""
+    return detail_type.title().replace(" ", "")
+
+
+def schema_path(detail_type: str) -> Path:
+    return SCHEMAS_DIR / f"{schema_name(detail_type)}.json"
+
+
+def schema_text(detail_type: str) -> str:
+    return json.dumps(event_schema(detail_type, SOURCE, pipeline_events()[detail_type]), indent=2) + "\n"
+
+
+def template_content(detail_type: str) -> str:
+    """The schema as the template's registry holds it: the same document, on one line."""
+    return json.dumps(json.loads(schema_text(detail_type)), separators=(",", ":"))
+
+
+_CONTENT_LINE = re.compile(r"(\n  (\w+)Schema:\n(?:    .*\n)*?      Content: >-\n        )(.*)\n")
+
+
+def write() -> list[Path]:
+    SCHEMAS_DIR.mkdir(exist_ok=True)
+    written = []
+    for detail_type in pipeline_events():
+        path = schema_path(detail_type)
+        path.write_text(schema_text(detail_type))
+        written.append(path)
+    by_name = {schema_name(detail_type): detail_type for detail_type in pipeline_events()}
+
+    def replace(match: re.Match[str]) -> str:
+        detail_type = by_name.get(match.group(2))
+        if detail_type is None:
+            return match.group(0)
+        return f"{match.group(1)}{template_content(detail_type)}\n"
+
+    TEMPLATE.write_text(_CONTENT_LINE.sub(replace, TEMPLATE.read_text()))
+    return [*written, TEMPLATE]
+
+
+if __name__ == "__main__":
+    for written_path in write():
+        print(f"wrote {written_path}")

@@ -548,6 +548,17 @@ class FakeWorld:
         return [dispatch_job(queued.request, self.deps()) for queued in self.dispatches.take()]
 
 
+def assert_valid_event(event: Mapping[str, Any]) -> None:
+    """An event of the pipeline's, as EventBridge delivers it, against its published schema."""
+    from jsonschema import Draft4Validator
+
+    from local.event_schemas import schema_path
+
+    schema = json.loads(schema_path(event["detail-type"]).read_text())
+    errors = [f"{list(error.path)}: {error.message}" for error in Draft4Validator(schema).iter_errors(event)]
+    assert errors == [], f"{event['detail-type']} does not match its schema: {errors}"
+
+
 def submit_job(request: JobRequest, deps: Dependencies) -> Job:
     """POST /jobs's intake, then the submit function on the queued job, as SQS would deliver it."""
     from videojobs.logic.dispatch import dispatch_job

@@ -7,20 +7,47 @@ from typing import Any
 import httpx
 import pytest
 
+from local.event_schemas import pipeline_events
 from local.stack import LocalStack, LocalStackConfig
+from tests.support import NOTIFY_SECRET, assert_valid_event
 
 TERMINAL = {"succeeded", "failed", "expired"}
 #: Status checks a second after submit, then every 2 s: jobs without a webhook finish in seconds.
-FAST_CHECKS = {"STATUS_CHECK_FIRST_DELAY_SECONDS": "1", "STATUS_CHECK_MAX_DELAY_SECONDS": "2"}
+FAST_CHECKS = {
+    "STATUS_CHECK_FIRST_DELAY_SECONDS": "1",
+    "STATUS_CHECK_MAX_DELAY_SECONDS": "2",
+    "NOTIFY_SIGNING_SECRET": NOTIFY_SECRET,
+}
+
+
+class CheckedStack(LocalStack):
+    """The local stack, checking every event it hands a test against the event's published schema."""
+
+    def drain_events(self, *, wait_seconds: float = 0) -> list[dict[str, Any]]:
+        events = super().drain_events(wait_seconds=wait_seconds)
+        for event in events:
+            # Tests also put events of their own on the bus (an impostor "Video Job Requested").
+            if event["detail-type"] in pipeline_events():
+                assert_valid_event(event)
+        return events
+
+
+def start_stack(name: str, **environment: str) -> CheckedStack:
+    config = LocalStackConfig(
+        aws_port=0,
+        api_port=0,
+        simulator_port=0,
+        stack_name=name,
+        environment={**FAST_CHECKS, **environment},
+    )
+    return CheckedStack(config)
 
 
 @pytest.fixture(scope="package")
 def stack() -> Iterator[LocalStack]:
-    config = LocalStackConfig(
-        aws_port=0, api_port=0, simulator_port=0, stack_name="e2e", environment=dict(FAST_CHECKS)
-    )
-    with LocalStack(config) as running:
+    with start_stack("e2e") as running:
         yield running
+        running.drain_events()  # the events no test read are checked too
 
 
 @pytest.fixture

@@ -49,6 +49,8 @@ def slot_name(provider: ProviderName, key_id: str, index: int) -> str:
 
 
 class DynamoDBCapacity:
+    """``CapacityWait.seconds`` is exact for the create rate, and 0 ("soon") when only slots are full."""
+
     def __init__(
         self,
         client: DynamoDBClient,
@@ -110,8 +112,8 @@ class DynamoDBCapacity:
             if _is_free(slots.get(f"slot#{index:03d}"), now)
         ]
         if not free:
-            soonest = min((_lease_until(item) for item in slots.values()), default=now + 60)
-            return CapacityWait(seconds=max(1.0, soonest - now))
+            # A slot frees when its job leaves the provider, at a time nobody knows: ask again soon.
+            return CapacityWait(seconds=0.0)
         rate = next((item for item in items if item["sk"]["S"] == RATE_ITEM), None)
         tat = float(rate["tat"]["N"]) if rate else None
         interval = 60.0 / limits.max_creates_per_minute
