@@ -2,7 +2,8 @@
 
 Figures: cold import of each handler (fresh interpreter, with and without the X-Ray tracer), warm
 handler latency with in-memory ports, transfer throughput and peak Python memory streaming a large
-file from a loopback HTTP server into moto S3, and one job end to end on the local stack.
+file from a loopback HTTP server into moto S3, one job end to end on the local stack, the time from an
+S3 drop to its "Video Job Succeeded" event, and a burst of dropped images against a concurrency limit.
 """
 
 from __future__ import annotations
@@ -79,6 +80,7 @@ def warm_handlers(iterations: int = 300) -> list[Row]:
     import json
 
     from functions.callback import app as callback
+    from functions.intake import app as intake
     from functions.submit import app as submit
     from tests.support import FakeWorld, load_event
     from videojobs.models import JobStatus, ProviderState, ProviderUpdate
@@ -90,12 +92,20 @@ def warm_handlers(iterations: int = 300) -> list[Row]:
     world = FakeWorld()
     deps = world.deps()
     event = load_event("create_job")
-    submit_ms = []
+    intake_ms = []
     for _ in range(iterations):
         started = time.perf_counter()
-        response = submit.lambda_handler(event, Context(), deps=deps)
-        submit_ms.append((time.perf_counter() - started) * 1000)
+        response = intake.lambda_handler(event, Context(), deps=deps)
+        intake_ms.append((time.perf_counter() - started) * 1000)
         assert response["statusCode"] == 202
+    world.capacity.limit = iterations
+    dispatch_ms = []
+    for queued in world.dispatches.take():
+        message = load_event("dispatch_message")
+        message["Records"][0]["body"] = queued.request.model_dump_json()
+        started = time.perf_counter()
+        assert submit.lambda_handler(message, Context(), deps=deps) == {"batchItemFailures": []}
+        dispatch_ms.append((time.perf_counter() - started) * 1000)
     job_ids = list(world.jobs.jobs)
     callback_ms = []
     for job_id in job_ids:
@@ -114,7 +124,12 @@ def warm_handlers(iterations: int = 300) -> list[Row]:
         callback_ms.append((time.perf_counter() - started) * 1000)
         assert json.loads(response["body"])["status"] == JobStatus.TRANSFERRING
     return [
-        ("submit handler, warm (in-memory ports)", percentiles(submit_ms), f"{iterations} calls"),
+        ("intake handler, POST /jobs, warm (in-memory ports)", percentiles(intake_ms), f"{iterations} calls"),
+        (
+            "submit handler, one dispatch, warm (in-memory ports)",
+            percentiles(dispatch_ms),
+            f"{len(dispatch_ms)} calls",
+        ),
         ("callback handler, warm (in-memory ports)", percentiles(callback_ms), f"{len(callback_ms)} calls"),
     ]
 
@@ -249,6 +264,95 @@ def end_to_end_rows(jobs: int = 3) -> list[Row]:
     return rows
 
 
+def drop_rows(
+    drops: int = 3, burst: int = 100, limit: int = 10, processing_seconds: float = 2.0
+) -> list[Row]:
+    """S3 drop -> "Video Job Succeeded", one at a time; then ``burst`` images at once against a limit."""
+    from local.simulator import encode_png
+    from local.stack import LocalStack, LocalStackConfig
+
+    os.environ["POWERTOOLS_LOG_LEVEL"] = "ERROR"
+    image = encode_png(64, 36, bytes(64 * 36 * 3))
+    metadata = {"prompt": "bench", "duration": "4", "resolution": "480p", "aspect-ratio": "16:9"}
+    config = LocalStackConfig(
+        aws_port=0,
+        api_port=0,
+        simulator_port=0,
+        stack_name="bench-drops",
+        environment={"EACHLABS_MAX_CONCURRENT": str(limit)},
+    )
+    rows: list[Row] = []
+    with LocalStack(config) as stack:
+        s3, bucket = stack.client("s3"), stack.ref("InputsBucket")
+
+        def put(key: str) -> None:
+            s3.put_object(Bucket=bucket, Key=key, Body=image, ContentType="image/png", Metadata=metadata)
+
+        samples = []
+        for index in range(drops + 1):  # the first one warms up (and renders the clip)
+            started = time.perf_counter()
+            put(f"drops/single-{index}.png")
+            outcomes = outcomes_for(stack, 1, deadline=started + 60)
+            if index:
+                samples.append(time.perf_counter() - started)
+            assert [event["detail-type"] for event in outcomes] == ["Video Job Succeeded"], outcomes
+        rows.append(
+            (
+                "S3 drop -> Video Job Succeeded, local stack",
+                f"median {statistics.median(samples):.2f} s",
+                f"{drops} image drops with metadata, one at a time; S3 -> EventBridge -> SQS -> intake",
+            )
+        )
+
+        stack.simulator.processing_seconds = processing_seconds
+        httpx.post(
+            f"{stack.simulator.base_url}/_sim/faults", json={"max_active_per_key": limit}, timeout=10
+        ).raise_for_status()
+        httpx.delete(f"{stack.simulator.base_url}/_sim/usage", timeout=10).raise_for_status()
+        started = time.perf_counter()
+        threads = [
+            threading.Thread(target=put, args=(f"drops/burst-{index:03d}.png",)) for index in range(burst)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        outcomes = outcomes_for(stack, burst, deadline=started + 300)
+        wall = time.perf_counter() - started
+        usage = httpx.get(f"{stack.simulator.base_url}/_sim/usage", timeout=10).json()["eachlabs"]
+        peak = max(key["peak"] for key in usage.values())
+        refused = sum(
+            1
+            for entry in httpx.get(f"{stack.simulator.base_url}/_sim/requests?provider=eachlabs").json()
+            if entry["status"] == 429
+        )
+        succeeded = {
+            event["detail"]["origin"]["key"]
+            for event in outcomes
+            if event["detail-type"] == "Video Job Succeeded"
+        }
+        rows.append(
+            (
+                f"{burst} images dropped at once, EACHLABS_MAX_CONCURRENT={limit}",
+                f"{wall:.1f} s wall, peak {peak} at the provider, {burst - len(succeeded)} lost",
+                f"{processing_seconds:.0f} s per job at the simulator (which 429s above {limit}): "
+                f"{refused} 429s; {burst / limit * processing_seconds:.0f} s if slots passed on at once",
+            )
+        )
+    return rows
+
+
+def outcomes_for(stack: Any, count: int, *, deadline: float) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    while len(found) < count and time.perf_counter() < deadline:
+        found += [
+            event
+            for event in stack.drain_events(wait_seconds=0.2)
+            if event["detail-type"] in ("Video Job Succeeded", "Video Job Failed", "Video Job Rejected")
+        ]
+    return found
+
+
 def job_seconds(api: httpx.Client, request: dict[str, Any]) -> float:
     started = time.perf_counter()
     job_id = api.post("/jobs", json=request, timeout=30).json()["job_id"]
@@ -312,7 +416,7 @@ def render_row() -> Row:
 def main() -> None:
     sys.path[:0] = [str(ROOT), str(ROOT / "layers/videojobs")]
     rows: list[Row] = []
-    for name in ("submit", "callback", "status", "status_check", "transfer"):
+    for name in ("intake", "submit", "callback", "status", "status_check", "transfer", "notify"):
         path = str(ROOT / "functions" / name / "app.py")
         without = cold_import_ms(path, tracer=False)
         with_tracer = cold_import_ms(path, tracer=True)
@@ -338,6 +442,7 @@ def main() -> None:
         signature_rows,
         transfer_rows,
         end_to_end_rows,
+        drop_rows,
         lambda: [render_row()],
     ]
     for bench in benches:

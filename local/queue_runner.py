@@ -3,6 +3,9 @@
 Successful records are deleted; records reported in ``batchItemFailures`` (or the whole batch when
 the handler raises) become visible again after ``retry_delay_seconds`` instead of the queue's full
 visibility timeout, so local retries take seconds. SQS itself counts receives and dead-letters.
+
+Like Lambda's event source mapping, several pollers work one queue at once (``concurrency``), each
+invoking the function with its own batch; the function's container pool bounds them further.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ class QueuePoller:
         region: str,
         retry_delay_seconds: int = 1,
         wait_seconds: int = 1,
+        concurrency: int = 4,
     ) -> None:
         self.trigger = trigger
         self._function = function
@@ -59,15 +63,20 @@ class QueuePoller:
         self._retry_delay = retry_delay_seconds
         self._wait = wait_seconds
         self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"poller-{trigger.queue_id}", daemon=True)
+        self._threads = [
+            threading.Thread(target=self._run, name=f"poller-{trigger.queue_id}-{n}", daemon=True)
+            for n in range(concurrency)
+        ]
 
     def start(self) -> QueuePoller:
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
         return self
 
     def stop(self) -> None:
         self._stopping.set()
-        self._thread.join(timeout=self._wait + 5)
+        for thread in self._threads:
+            thread.join(timeout=self._wait + 5)
 
     def _run(self) -> None:
         while not self._stopping.is_set():

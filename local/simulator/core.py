@@ -111,6 +111,8 @@ DOWNLOAD_CHUNK_BYTES = 256 * 1024
 MAX_REQUEST_BODY_BYTES = 64 * 1024 * 1024
 MEDIA_FETCH_TIMEOUT_SECONDS = 5.0
 LAST_FRAME_SUFFIX = "-last.png"
+#: Jobs the simulator works on at once (each mostly waiting out its processing time).
+MAX_JOBS_IN_FLIGHT = 256
 
 
 class LoggedRequest(TypedDict):
@@ -681,7 +683,10 @@ class SimulatorBackend:
         self._log: list[LoggedRequest] = []
         self._changed = threading.Condition()
         self._stopping = threading.Event()
-        self._renderers = ThreadPoolExecutor(max_workers=render_workers, thread_name_prefix="sim-render")
+        # Jobs run side by side, as at a real provider: each waits out its processing time on a
+        # thread of its own, and only the encoding itself is limited to render_workers at a time.
+        self._workers = ThreadPoolExecutor(max_workers=MAX_JOBS_IN_FLIGHT, thread_name_prefix="sim-job")
+        self._render_slots = threading.BoundedSemaphore(render_workers)
         self._notifiers = ThreadPoolExecutor(max_workers=8, thread_name_prefix="sim-webhook")
         self._http = httpx.Client(
             timeout=webhook_timeout_seconds, trust_env=False, follow_redirects=False, verify=_tls_context()
@@ -817,7 +822,7 @@ class SimulatorBackend:
             counts["peak"] = max(counts["peak"], counts["active"])
             self._changed.notify_all()
             snapshot = copy.deepcopy(job)
-        self._renderers.submit(self._run_job, job_id)
+        self._workers.submit(self._run_job, job_id)
         return snapshot
 
     def job(self, job_id: str, provider: str | None = None) -> SimulatedJob | None:
@@ -872,8 +877,9 @@ class SimulatorBackend:
             )
         else:
             try:
-                clip = self._clips.get(job.clip)
-                frame = self._clips.last_frame(job.clip) if job.last_frame_requested else None
+                with self._render_slots:
+                    clip = self._clips.get(job.clip)
+                    frame = self._clips.last_frame(job.clip) if job.last_frame_requested else None
             except Exception as exc:
                 if self._stopping.is_set():
                     return  # the clip directory was removed under us by close()
@@ -1103,7 +1109,7 @@ class SimulatorBackend:
     # -- lifecycle ------------------------------------------------------------------------------------
     def close(self) -> None:
         self._stopping.set()
-        self._renderers.shutdown(wait=False, cancel_futures=True)
+        self._workers.shutdown(wait=False, cancel_futures=True)
         self._notifiers.shutdown(wait=False, cancel_futures=True)
         self._http.close()
         self._clips.close()

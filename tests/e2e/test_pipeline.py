@@ -41,7 +41,7 @@ def prediction(sim: httpx.Client, provider_job_id: str, *, settled: bool = True)
 
 
 def events_for(stack: LocalStack, job_id: str, *, wait_seconds: float = 1.5) -> list[dict[str, Any]]:
-    return [e for e in stack.drain_events(wait_seconds=wait_seconds) if e["detail"]["job_id"] == job_id]
+    return [e for e in stack.drain_events(wait_seconds=wait_seconds) if e["detail"].get("job_id") == job_id]
 
 
 def object_keys(stack: LocalStack, prefix: str) -> list[str]:

@@ -1,7 +1,8 @@
 """The submit function keeps each API key within its limits, measured by the provider simulator.
 
-Each test runs its own local stack with its own limits (one stack at a time: stacks share the
-process environment). The simulator refuses with 429 above the same limit, as EachLabs does.
+Each test runs its own local stack with its own limits (tests/e2e_isolated: one stack at a time,
+since stacks share the process environment). The simulator refuses with 429 above the same limit,
+as EachLabs does.
 """
 
 import time
