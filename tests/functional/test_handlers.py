@@ -9,13 +9,13 @@ import pytest
 from pydantic import SecretStr
 
 from functions.callback import app as callback
+from functions.dead_letter import app as dead_letter
 from functions.intake import app as intake
 from functions.notify import app as notify
 from functions.status import app as status
 from functions.status_check import app as status_check
 from functions.submit import app as submit
 from functions.transfer import app as transfer
-from functions.transfer_dead_letter import app as dead_letter
 from tests.support import FakeLambdaContext, FakeWorld, fake_mp4, load_event, sign_eachlabs
 from videojobs.models import Job, JobRequest, JobStatus, ProviderState, ProviderUpdate
 from videojobs.providers.eachlabs import EachLabsProvider
@@ -357,3 +357,22 @@ def test_a_status_check_message_that_is_not_ours_is_a_batch_item_failure() -> No
     response = status_check.lambda_handler(event, Context(), deps=world.deps())
 
     assert response == {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]}
+
+
+def test_the_dispatch_dead_letter_event_fails_the_queued_job_with_the_last_reason() -> None:
+    world = FakeWorld()
+    accepted = body_of(intake.lambda_handler(submit_event(), Context(), deps=world.deps()))
+    job = world.jobs.jobs[accepted["job_id"]]
+    world.jobs.jobs[job.job_id] = job.model_copy(update={"last_dispatch_error": "eachlabs answered HTTP 503"})
+    event = load_event("dispatch_dead_letter_message")
+    event["Records"][0]["body"] = json.dumps({"job_id": job.job_id})
+
+    response = dead_letter.lambda_handler(event, Context(), deps=world.deps())
+
+    assert response == {"batchItemFailures": []}
+    failed = world.jobs.jobs[job.job_id]
+    assert failed.status is JobStatus.FAILED
+    assert failed.error is not None
+    assert failed.error.code == "dispatch_failed"
+    assert "HTTP 503" in failed.error.message
+    assert [event.job_id for event in world.events.failed] == [job.job_id]

@@ -8,7 +8,8 @@ from tests.support import FakeWorld, submit_job
 from videojobs.dependencies import StatusCheckPolicy
 from videojobs.errors import DependencyUnavailable, ProviderError
 from videojobs.logic.dispatch import dispatch_job
-from videojobs.logic.status_checks import MAX_QUEUE_DELAY_SECONDS, CheckOutcome, check_job_status
+from videojobs.logic.hops import MAX_QUEUE_DELAY_SECONDS
+from videojobs.logic.status_checks import CheckOutcome, check_job_status
 from videojobs.models import (
     DispatchRequest,
     Job,

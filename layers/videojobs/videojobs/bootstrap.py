@@ -22,7 +22,6 @@ from videojobs.adapters.http_notifier import HttpCallerNotifier
 from videojobs.adapters.http_source import HttpVideoSource
 from videojobs.adapters.s3 import S3InputMedia, S3VideoStore
 from videojobs.adapters.sqs import (
-    DelayedQueue,
     SqsDispatchQueue,
     SqsNotificationRetries,
     SqsStatusChecks,
@@ -162,9 +161,7 @@ def build_dependencies() -> Dependencies:
             buckets=frozenset(settings.input_bucket_names),
             url_expiry_seconds=settings.input_url_expiry_seconds,
         ),
-        dispatches=SqsDispatchQueue(
-            DelayedQueue(sqs, settings.dispatch_queue_url, purpose="job for submission")
-        ),
+        dispatches=SqsDispatchQueue(sqs, settings.dispatch_queue_url),
         capacity=DynamoDBCapacity(
             dynamodb, settings.provider_limits_table_name, _key_pools(settings), lease_seconds=lease_seconds
         ),
@@ -182,9 +179,7 @@ def build_dependencies() -> Dependencies:
             allow_loopback_urls=settings.local_mode,
         ),
         notifier=HttpCallerNotifier(notify_client),
-        notification_retries=SqsNotificationRetries(
-            DelayedQueue(sqs, settings.notify_queue_url, purpose="caller notification")
-        ),
+        notification_retries=SqsNotificationRetries(sqs, settings.notify_queue_url),
         notify_policy=NotifyPolicy(retry_delays_seconds=settings.notify_retry_delays_seconds),
         notify_signing_secret=notify_secret.get_secret_value() if notify_secret else None,
     )

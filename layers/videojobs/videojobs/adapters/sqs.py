@@ -1,4 +1,4 @@
-"""The transfer queue and the status-check queue, on SQS."""
+"""The pipeline's queues on SQS: transfers, status checks, dispatches and caller-notification retries."""
 
 from __future__ import annotations
 
@@ -13,34 +13,6 @@ from videojobs.models import DispatchRequest, StatusCheckRequest, TransferReques
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
-
-
-class SqsTransferQueue:
-    def __init__(self, client: SQSClient, queue_url: str) -> None:
-        self._client = client
-        self._queue_url = queue_url
-
-    def enqueue(self, request: TransferRequest) -> None:
-        try:
-            self._client.send_message(QueueUrl=self._queue_url, MessageBody=request.model_dump_json())
-        except (ClientError, BotoCoreError) as error:
-            raise DependencyUnavailable("could not enqueue the transfer") from error
-
-
-class SqsStatusChecks:
-    """StatusChecks on SQS: the message's DelaySeconds is the wait (SQS allows up to 900)."""
-
-    def __init__(self, client: SQSClient, queue_url: str) -> None:
-        self._client = client
-        self._queue_url = queue_url
-
-    def schedule(self, request: StatusCheckRequest, *, delay_seconds: int) -> None:
-        try:
-            self._client.send_message(
-                QueueUrl=self._queue_url, MessageBody=request.model_dump_json(), DelaySeconds=delay_seconds
-            )
-        except (ClientError, BotoCoreError) as error:
-            raise DependencyUnavailable("could not schedule the status check") from error
 
 
 class DelayedQueue:
@@ -60,17 +32,35 @@ class DelayedQueue:
             raise DependencyUnavailable(f"could not queue the {self._purpose}") from error
 
 
+class SqsTransferQueue:
+    def __init__(self, client: SQSClient, queue_url: str) -> None:
+        self._queue = DelayedQueue(client, queue_url, purpose="transfer")
+
+    def enqueue(self, request: TransferRequest) -> None:
+        self._queue.send(request.model_dump_json())
+
+
+class SqsStatusChecks:
+    """StatusChecks on SQS: the message's DelaySeconds is the wait."""
+
+    def __init__(self, client: SQSClient, queue_url: str) -> None:
+        self._queue = DelayedQueue(client, queue_url, purpose="status check")
+
+    def schedule(self, request: StatusCheckRequest, *, delay_seconds: int) -> None:
+        self._queue.send(request.model_dump_json(), delay_seconds=delay_seconds)
+
+
 class SqsDispatchQueue:
-    def __init__(self, queue: DelayedQueue) -> None:
-        self._queue = queue
+    def __init__(self, client: SQSClient, queue_url: str) -> None:
+        self._queue = DelayedQueue(client, queue_url, purpose="job for submission")
 
     def enqueue(self, request: DispatchRequest, *, delay_seconds: int = 0) -> None:
         self._queue.send(request.model_dump_json(), delay_seconds=delay_seconds)
 
 
 class SqsNotificationRetries:
-    def __init__(self, queue: DelayedQueue) -> None:
-        self._queue = queue
+    def __init__(self, client: SQSClient, queue_url: str) -> None:
+        self._queue = DelayedQueue(client, queue_url, purpose="caller notification")
 
     def schedule(self, message: Mapping[str, Any], *, delay_seconds: int) -> None:
         self._queue.send(json.dumps(message, default=str), delay_seconds=delay_seconds)

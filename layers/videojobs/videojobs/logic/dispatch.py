@@ -23,9 +23,10 @@ from enum import StrEnum
 
 from videojobs.dependencies import Dependencies
 from videojobs.errors import ProviderError
+from videojobs.logic.hops import hop_towards, is_early
 from videojobs.logic.media import with_fetchable_media
 from videojobs.logic.outcomes import fail_job
-from videojobs.logic.status_checks import MAX_QUEUE_DELAY_SECONDS, schedule_first_check
+from videojobs.logic.status_checks import schedule_first_check
 from videojobs.models import AWAITING_PROVIDER, DispatchRequest, Job, JobError, JobStatus
 from videojobs.observability import logger
 from videojobs.ports import CapacityWait
@@ -49,14 +50,14 @@ def dispatch_job(request: DispatchRequest, deps: Dependencies) -> DispatchOutcom
         logger.info("dispatch not needed", job_id=request.job_id, status=job.status if job else None)
         return DispatchOutcome.NOT_NEEDED
     now = deps.clock()
-    if request.due_at is not None and request.due_at > now:
-        _requeue(job, _seconds_until(request.due_at, now), deps, due_at=request.due_at)
+    if is_early(request.due_at, now):
+        _requeue(job, request.due_at, deps)
         return DispatchOutcome.WAITING_FOR_CAPACITY
     policy = deps.dispatch_policy
     if job.create_sent_at is not None:
         waited = (now - job.create_sent_at).total_seconds()
         if waited < policy.uncertain_grace_seconds:
-            _requeue(job, math.ceil(policy.uncertain_grace_seconds - waited), deps)
+            _requeue(job, job.create_sent_at + timedelta(seconds=policy.uncertain_grace_seconds), deps)
             return DispatchOutcome.AWAITING_WEBHOOK
         if job.dispatch_attempts >= policy.max_attempts:
             message = "the provider never answered the create call, and no webhook came for it"
@@ -75,7 +76,7 @@ def dispatch_job(request: DispatchRequest, deps: Dependencies) -> DispatchOutcom
     grant = deps.capacity.acquire(job.provider, job.job_id, now=now)
     if isinstance(grant, CapacityWait):
         delay = max(grant.seconds, policy.capacity_retry_seconds) * random.uniform(1.0, 1.5)  # noqa: S311
-        _requeue(job, math.ceil(delay), deps)
+        _requeue(job, now + timedelta(seconds=math.ceil(delay)), deps)
         logger.info("provider at its limits; job waits", job_id=job.job_id, delay_seconds=math.ceil(delay))
         return DispatchOutcome.WAITING_FOR_CAPACITY
 
@@ -112,7 +113,7 @@ def dispatch_job(request: DispatchRequest, deps: Dependencies) -> DispatchOutcom
         if error.ambiguous:
             # The provider may have the job: keep the slot and the marker, and wait for its webhook.
             logger.warning("create got no answer; waiting for a webhook", job_id=job.job_id, error=str(error))
-            _requeue(claimed, policy.uncertain_grace_seconds, deps)
+            _requeue(claimed, now + timedelta(seconds=policy.uncertain_grace_seconds), deps)
             return DispatchOutcome.AWAITING_WEBHOOK
         return _after_refusal(claimed, error, attempt, grant.slot, deps)
 
@@ -157,7 +158,7 @@ def _after_refusal(
         logger.warning(
             "provider refused for now; retrying", job_id=job.job_id, error=str(error), delay_seconds=delay
         )
-        _requeue(retried, delay, deps)
+        _requeue(retried, deps.clock() + timedelta(seconds=delay), deps)
         return DispatchOutcome.RETRY_SCHEDULED
     code = "provider_unavailable" if error.retryable else "provider_rejected"
     logger.warning("provider refused the job", job_id=job.job_id, provider=job.provider, error=str(error))
@@ -182,12 +183,18 @@ def retry_delay(attempt: int, retry_after_seconds: float | None, deps: Dependenc
     return max(1, math.ceil(max(jittered, retry_after_seconds or 0.0)))
 
 
-def _requeue(job: Job, delay_seconds: int, deps: Dependencies, *, due_at: datetime | None = None) -> None:
-    if delay_seconds > MAX_QUEUE_DELAY_SECONDS:
-        due_at = due_at or deps.clock() + timedelta(seconds=delay_seconds)
-        delay_seconds = MAX_QUEUE_DELAY_SECONDS
-    deps.dispatches.enqueue(DispatchRequest(job_id=job.job_id, due_at=due_at), delay_seconds=delay_seconds)
+def _requeue(job: Job, due_at: datetime, deps: Dependencies) -> None:
+    hop = hop_towards(due_at, deps.clock())
+    deps.dispatches.enqueue(
+        DispatchRequest(job_id=job.job_id, due_at=hop.due_at), delay_seconds=hop.delay_seconds
+    )
 
 
-def _seconds_until(moment: datetime, now: datetime) -> int:
-    return max(1, math.ceil((moment - now).total_seconds()))
+def fail_dead_lettered_dispatch(request: DispatchRequest, deps: Dependencies) -> Job | None:
+    """The dispatch message ran out of deliveries (our own infrastructure kept failing): end the job."""
+    job = deps.jobs.get(request.job_id)
+    if job is None:
+        return None
+    reason = job.last_dispatch_error or "its dispatch message was dead-lettered"
+    error = JobError(code="dispatch_failed", message=f"the job could not be submitted: {reason}")
+    return fail_job(job, error, deps, allowed_from=QUEUED_ONLY)

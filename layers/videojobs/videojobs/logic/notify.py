@@ -9,7 +9,6 @@ the job and the outcome, so it is the same on every try, and receivers can drop 
 from __future__ import annotations
 
 import json
-import math
 import uuid
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -21,7 +20,7 @@ from videojobs.adapters.eventbridge import JOB_FAILED, JOB_SUCCEEDED
 from videojobs.dependencies import Dependencies
 from videojobs.download_policy import callback_url_problem
 from videojobs.errors import NotificationUndelivered
-from videojobs.logic.status_checks import MAX_QUEUE_DELAY_SECONDS
+from videojobs.logic.hops import hop_towards, is_early
 from videojobs.models import JobView, Notification, NotificationStatus
 from videojobs.observability import logger
 from videojobs.standard_webhooks import StandardWebhook
@@ -79,7 +78,7 @@ def notify_caller(message: NotifyMessage, deps: Dependencies) -> NotifyOutcome:
     if url is None or message.detail_type not in NOTIFICATION_TYPES:
         return NotifyOutcome.NOT_REQUESTED
     now = deps.clock()
-    if message.due_at is not None and message.due_at > now:
+    if is_early(message.due_at, now):
         _schedule(message, message.attempt, message.due_at, deps)
         return NotifyOutcome.WAITING
 
@@ -130,8 +129,5 @@ def _record(
 
 
 def _schedule(message: NotifyMessage, attempt: int, due_at: datetime, deps: Dependencies) -> None:
-    seconds = max(1, math.ceil((due_at - deps.clock()).total_seconds()))
-    hop = min(seconds, MAX_QUEUE_DELAY_SECONDS)
-    deps.notification_retries.schedule(
-        message.retry(attempt, due_at if seconds > hop else None), delay_seconds=hop
-    )
+    hop = hop_towards(due_at, deps.clock())
+    deps.notification_retries.schedule(message.retry(attempt, hop.due_at), delay_seconds=hop.delay_seconds)

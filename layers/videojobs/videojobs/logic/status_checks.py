@@ -7,19 +7,16 @@ maximum age. Nothing waits in a loop: the queue's delay is the wait.
 
 from __future__ import annotations
 
-import math
 from datetime import datetime, timedelta
 from enum import StrEnum
 
 from videojobs.dependencies import Dependencies
 from videojobs.errors import ProviderError
 from videojobs.logic.callback import apply_provider_update
+from videojobs.logic.hops import hop_towards, is_early
 from videojobs.logic.outcomes import fail_job
 from videojobs.models import AWAITING_PROVIDER, Job, JobError, JobStatus, StatusCheckRequest
 from videojobs.observability import logger
-
-#: SQS refuses a longer DelaySeconds; longer waits are split into hops.
-MAX_QUEUE_DELAY_SECONDS = 900
 
 
 class CheckOutcome(StrEnum):
@@ -32,7 +29,8 @@ class CheckOutcome(StrEnum):
 def schedule_first_check(job: Job, deps: Dependencies, *, dispatch_attempt: int) -> None:
     """The first check of the chain that watches the create of ``dispatch_attempt``."""
     request = StatusCheckRequest(job_id=job.job_id, attempt=1, dispatch_attempt=dispatch_attempt)
-    _schedule(request, deps.status_check_policy.first_delay_seconds, deps)
+    first_delay = timedelta(seconds=deps.status_check_policy.first_delay_seconds)
+    _schedule(request, deps.clock() + first_delay, deps)
 
 
 def check_job_status(request: StatusCheckRequest, deps: Dependencies) -> CheckOutcome:
@@ -50,8 +48,8 @@ def check_job_status(request: StatusCheckRequest, deps: Dependencies) -> CheckOu
         logger.info("status check not needed", job_id=request.job_id, status=job.status if job else None)
         return CheckOutcome.NOT_NEEDED
     now = deps.clock()
-    if request.due_at is not None and request.due_at > now:
-        _schedule(request, _seconds_until(request.due_at, now), deps)
+    if is_early(request.due_at, now):
+        _schedule(request, request.due_at, deps)
         return CheckOutcome.WAITING
 
     policy = deps.status_check_policy
@@ -72,23 +70,16 @@ def check_job_status(request: StatusCheckRequest, deps: Dependencies) -> CheckOu
                 return CheckOutcome.CHECKED
 
     attempt = request.attempt + 1
-    delay = min(policy.delay_before(attempt), _seconds_until(expires_at, now))
+    due_at = min(now + timedelta(seconds=policy.delay_before(attempt)), expires_at)
     next_check = StatusCheckRequest(
         job_id=job.job_id, attempt=attempt, dispatch_attempt=request.dispatch_attempt
     )
-    _schedule(next_check, delay, deps)
+    _schedule(next_check, due_at, deps)
     return CheckOutcome.CHECKED
 
 
-def _schedule(request: StatusCheckRequest, delay_seconds: int, deps: Dependencies) -> None:
-    if delay_seconds > MAX_QUEUE_DELAY_SECONDS:
-        due_at = request.due_at or deps.clock() + timedelta(seconds=delay_seconds)
-        request = request.model_copy(update={"due_at": due_at})
-        delay_seconds = MAX_QUEUE_DELAY_SECONDS
-    else:
-        request = request.model_copy(update={"due_at": None})
-    deps.status_checks.schedule(request, delay_seconds=delay_seconds)
-
-
-def _seconds_until(moment: datetime, now: datetime) -> int:
-    return max(1, math.ceil((moment - now).total_seconds()))
+def _schedule(request: StatusCheckRequest, due_at: datetime, deps: Dependencies) -> None:
+    hop = hop_towards(due_at, deps.clock())
+    deps.status_checks.schedule(
+        request.model_copy(update={"due_at": hop.due_at}), delay_seconds=hop.delay_seconds
+    )

@@ -1,4 +1,5 @@
-"""SQS (the transfer DLQ): a transfer that ran out of deliveries fails its job with the last reason."""
+"""SQS (the transfer and dispatch dead-letter queues): a message that ran out of deliveries ends its job
+as failed, with the reason, so no job is left waiting for work that will never happen."""
 
 from functools import partial
 from typing import Any
@@ -10,8 +11,9 @@ from pydantic import ValidationError
 
 from videojobs.bootstrap import build_dependencies
 from videojobs.dependencies import Dependencies
+from videojobs.logic.dispatch import fail_dead_lettered_dispatch
 from videojobs.logic.transfer import fail_dead_lettered_transfer
-from videojobs.models import TransferRequest
+from videojobs.models import DeadLetter, DispatchRequest, dead_letter_of
 from videojobs.observability import logger, metrics, tracer
 
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
@@ -20,13 +22,20 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 @tracer.capture_method
 def dead_letter_record(record: SQSRecord, deps: Dependencies) -> None:
     try:
-        request = TransferRequest.model_validate_json(record.body)
+        message: DeadLetter = dead_letter_of(record.body)
     except ValidationError:
         # Nothing to fail: the message never named a job. Dropping it is all that is left to do.
         logger.error("unreadable dead-lettered message dropped", message_id=record.message_id)
         return
-    if fail_dead_lettered_transfer(request, deps) is not None:
-        metrics.add_metric(name="TransfersDeadLettered", unit="Count", value=1)
+    logger.append_keys(job_id=message.job_id)
+    if isinstance(message, DispatchRequest):
+        failed = fail_dead_lettered_dispatch(message, deps)
+        metric = "DispatchesDeadLettered"
+    else:
+        failed = fail_dead_lettered_transfer(message, deps)
+        metric = "TransfersDeadLettered"
+    if failed is not None:
+        metrics.add_metric(name=metric, unit="Count", value=1)
 
 
 @logger.inject_lambda_context(clear_state=True)
