@@ -292,7 +292,7 @@ def drop_rows(
         for index in range(drops + 1):  # the first one warms up (and renders the clip)
             started = time.perf_counter()
             put(f"drops/single-{index}.png")
-            outcomes = outcomes_for(stack, 1, deadline=started + 60)
+            outcomes = stack.wait_for_outcomes(1, timeout=60)
             if index:
                 samples.append(time.perf_counter() - started)
             assert [event["detail-type"] for event in outcomes] == ["Video Job Succeeded"], outcomes
@@ -317,7 +317,7 @@ def drop_rows(
             thread.start()
         for thread in threads:
             thread.join(timeout=60)
-        outcomes = outcomes_for(stack, burst, deadline=started + 300)
+        outcomes = stack.wait_for_outcomes(burst, timeout=300)
         wall = time.perf_counter() - started
         usage = httpx.get(f"{stack.simulator.base_url}/_sim/usage", timeout=10).json()["eachlabs"]
         peak = max(key["peak"] for key in usage.values())
@@ -340,17 +340,6 @@ def drop_rows(
             )
         )
     return rows
-
-
-def outcomes_for(stack: Any, count: int, *, deadline: float) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = []
-    while len(found) < count and time.perf_counter() < deadline:
-        found += [
-            event
-            for event in stack.drain_events(wait_seconds=0.2)
-            if event["detail-type"] in ("Video Job Succeeded", "Video Job Failed", "Video Job Rejected")
-        ]
-    return found
 
 
 def job_seconds(api: httpx.Client, request: dict[str, Any]) -> float:

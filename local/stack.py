@@ -27,6 +27,7 @@ from videojobs.settings import Settings, api_key_setting, api_keys_setting
 
 HOST = "127.0.0.1"
 EVENTS_TAP_QUEUE = "events-tap"
+OUTCOME_DETAIL_TYPES = frozenset({"Video Job Succeeded", "Video Job Failed", "Video Job Rejected"})
 #: Local defaults that keep the feedback loop short; the environment or the config overrides them.
 LOCAL_SETTINGS = {
     "STATUS_CHECK_FIRST_DELAY_SECONDS": "3",
@@ -254,6 +255,16 @@ class LocalStack:
                 return collected
             if not messages:
                 time.sleep(0.1)
+
+    def wait_for_outcomes(self, count: int, *, timeout: float) -> list[dict[str, Any]]:
+        """Succeeded, Failed and Rejected events (others are passed over) until ``count`` have come,
+        or ``timeout`` seconds have passed."""
+        found: list[dict[str, Any]] = []
+        deadline = time.monotonic() + timeout
+        while len(found) < count and time.monotonic() < deadline:
+            events = self.drain_events(wait_seconds=0.2)
+            found += [event for event in events if event["detail-type"] in OUTCOME_DETAIL_TYPES]
+        return found
 
 
 def _forget_dependencies() -> None:

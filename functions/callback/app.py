@@ -1,17 +1,15 @@
 """POST /webhooks/{provider}/{job_id}: a provider's webhook, authenticated by the job's token."""
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.event_handler.openapi.params import Query
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from videojobs.api import install_error_handlers, raw_body
-from videojobs.bootstrap import build_dependencies
-from videojobs.dependencies import Dependencies
+from videojobs.entry import http_routes, lambda_entry
 from videojobs.logic.callback import WebhookReceipt, receive_webhook
 from videojobs.models import ProviderName
-from videojobs.observability import logger, metrics, tracer
+from videojobs.observability import metrics, tracer
 
 app = APIGatewayHttpResolver(enable_validation=True)
 install_error_handlers(app)
@@ -29,11 +27,4 @@ def provider_webhook(
     return receipt
 
 
-@logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
-def lambda_handler(
-    event: dict[str, Any], context: LambdaContext, deps: Dependencies | None = None
-) -> dict[str, Any]:
-    app.append_context(deps=deps or build_dependencies())
-    return app.resolve(event, context)
+lambda_handler = lambda_entry(http_routes(app))

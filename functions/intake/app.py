@@ -5,18 +5,17 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Header
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.parser.models.sqs import SqsRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Json
 
 from videojobs.api import install_error_handlers
-from videojobs.bootstrap import build_dependencies
 from videojobs.dependencies import Dependencies
+from videojobs.entry import http_routes, lambda_entry, sqs_batch
 from videojobs.logic.doors import IntakeEvent, take_intake_event
 from videojobs.logic.intake import accept_http_job_once, accept_job
 from videojobs.models import HttpOrigin, JobRequest, JobView
-from videojobs.observability import logger, metrics, tracer
+from videojobs.observability import metrics, tracer
 
 app = APIGatewayHttpResolver(enable_validation=True)
 install_error_handlers(app)
@@ -49,31 +48,24 @@ class IntakeMessage(SqsRecordModel):
     body: Json[IntakeEvent]  # type: ignore[assignment]
 
 
-# A record whose job could not be stored or queued is reported failed, so SQS delivers it again.
-processor = BatchProcessor(event_type=EventType.SQS, model=IntakeMessage, raise_on_entire_batch_failure=False)
-
-
 @tracer.capture_method
 def intake_record(record: IntakeMessage, deps: Dependencies) -> None:
     for outcome in take_intake_event(record.body, deps):
         metrics.add_metric(name=f"Intake{outcome.value.title()}", unit="Count", value=1)
 
 
-@logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
-def lambda_handler(
-    event: dict[str, Any], context: LambdaContext, deps: Dependencies | None = None
-) -> dict[str, Any]:
-    deps = deps or build_dependencies()
+answer_http = http_routes(app)
+# A record whose job could not be stored or queued is reported failed, so SQS delivers it again.
+take_records = sqs_batch(IntakeMessage, intake_record)
+
+
+def handle(event: dict[str, Any], context: LambdaContext, deps: Dependencies) -> dict[str, Any]:
+    """Both kinds of event: the intake queue's SQS batches, and POST /jobs."""
     if "Records" in event:
-        return process_partial_response(
-            event=event,
-            record_handler=lambda record: intake_record(record, deps),
-            processor=processor,
-            context=context,
-        )
-    # An in-progress key expires when this invocation would time out, not after the whole expiry.
+        return take_records(event, context, deps)
+    # An in-progress Idempotency-Key expires when this invocation would time out, not after a day.
     deps.idempotency.config.register_lambda_context(context)
-    app.append_context(deps=deps)
-    return app.resolve(event, context)
+    return answer_http(event, context, deps)
+
+
+lambda_handler = lambda_entry(handle)

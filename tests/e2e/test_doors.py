@@ -38,19 +38,6 @@ def jobs_from(stack: LocalStack, key: str) -> list[dict[str, Any]]:
     ]
 
 
-def outcome_events(stack: LocalStack, expected: int, *, timeout: float = 90) -> list[dict[str, Any]]:
-    """Succeeded, Failed and Rejected events until ``expected`` have come (or the time is up)."""
-    found: list[dict[str, Any]] = []
-    deadline = time.monotonic() + timeout
-    while len(found) < expected and time.monotonic() < deadline:
-        found += [
-            event
-            for event in stack.drain_events(wait_seconds=0.5)
-            if event["detail-type"] in ("Video Job Succeeded", "Video Job Failed", "Video Job Rejected")
-        ]
-    return found
-
-
 def origin_key(event: dict[str, Any]) -> tuple[str | None, int | None]:
     origin = event["detail"]["origin"]
     return origin.get("key"), origin.get("line")
@@ -75,7 +62,7 @@ def test_a_json_drop_naming_an_image_beside_it_ends_with_the_video(stack: LocalS
     }
     put_drop(stack, "boat.json", json.dumps(request).encode())
 
-    (event,) = outcome_events(stack, 1)
+    (event,) = stack.wait_for_outcomes(1, timeout=90)
 
     assert event["detail-type"] == "Video Job Succeeded", event
     detail = event["detail"]
@@ -92,7 +79,7 @@ def test_a_json_drop_naming_an_image_beside_it_ends_with_the_video(stack: LocalS
 def test_an_image_dropped_with_metadata_alone_becomes_a_video(stack: LocalStack) -> None:
     put_drop(stack, "cat.png", PNG, prompt="a cat wakes up", duration="4", resolution="480p")
 
-    (event,) = outcome_events(stack, 1)
+    (event,) = stack.wait_for_outcomes(1, timeout=90)
 
     assert event["detail-type"] == "Video Job Succeeded", event
     assert origin_key(event) == ("drops/cat.png", None)
@@ -110,7 +97,7 @@ def test_a_manifest_runs_its_good_lines_reports_its_bad_one_and_is_taken_once(st
     manifest = "\n".join(json.dumps(line) for line in lines).encode()
     etag = put_drop(stack, "batch.jsonl", manifest)
 
-    events = outcome_events(stack, 3)
+    events = stack.wait_for_outcomes(3, timeout=90)
 
     by_line = {origin_key(event)[1]: event for event in events}
     assert sorted(by_line) == [1, 2, 3]
@@ -143,7 +130,7 @@ def test_a_manifest_runs_its_good_lines_reports_its_bad_one_and_is_taken_once(st
     # ... and the same manifest uploaded again, unchanged (same ETag).
     assert put_drop(stack, "batch.jsonl", manifest) == etag
 
-    again = outcome_events(stack, 2, timeout=8)  # the bad line is reported again, nothing else
+    again = stack.wait_for_outcomes(2, timeout=8)  # the bad line is reported again, nothing else
     assert {event["detail-type"] for event in again} <= {"Video Job Rejected"}
     assert {event["detail"]["rejection_id"] for event in again} <= {rejected["detail"]["rejection_id"]}
     assert len(jobs_from(stack, "batch.jsonl")) == 2
@@ -172,7 +159,9 @@ def test_a_video_job_requested_event_ends_succeeded_with_its_reference(stack: Lo
     )
 
     assert answer["FailedEntryCount"] == 0
-    by_reference = {event["detail"]["client_reference"]: event for event in outcome_events(stack, 2)}
+    by_reference = {
+        event["detail"]["client_reference"]: event for event in stack.wait_for_outcomes(2, timeout=90)
+    }
     good, bad = by_reference["board-7"], by_reference["board-8"]
     assert good["detail-type"] == "Video Job Succeeded"
     assert good["detail"]["origin"] == {

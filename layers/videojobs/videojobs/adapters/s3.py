@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import mimetypes
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import PurePosixPath
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -94,18 +94,9 @@ class S3InputMedia:
         return True
 
     def describe(self, location: S3Location, *, etag: str | None) -> ObjectInfo | None:
-        try:
-            response = (
-                self._client.head_object(Bucket=location.bucket, Key=location.key, IfMatch=_quoted(etag))
-                if etag
-                else self._client.head_object(Bucket=location.bucket, Key=location.key)
-            )
-        except ClientError as error:
-            if _gone_or_replaced(error):
-                return None
-            raise DependencyUnavailable(f"could not read s3://{location.bucket}") from error
-        except BotoCoreError as error:
-            raise DependencyUnavailable(f"could not read s3://{location.bucket}") from error
+        response = self._version(self._client.head_object, location, etag)
+        if response is None:
+            return None
         return ObjectInfo(
             content_type=response.get("ContentType"),
             size_bytes=response["ContentLength"],
@@ -113,27 +104,32 @@ class S3InputMedia:
         )
 
     def read(self, location: S3Location, *, etag: str | None, max_bytes: int) -> bytes | None:
-        try:
-            response = (
-                self._client.get_object(Bucket=location.bucket, Key=location.key, IfMatch=_quoted(etag))
-                if etag
-                else self._client.get_object(Bucket=location.bucket, Key=location.key)
-            )
-        except ClientError as error:
-            if _gone_or_replaced(error):
-                return None
-            raise DependencyUnavailable(f"could not read s3://{location.bucket}") from error
-        except BotoCoreError as error:
-            raise DependencyUnavailable(f"could not read s3://{location.bucket}") from error
+        response = self._version(self._client.get_object, location, etag)
+        if response is None:
+            return None
         body = response["Body"]
         try:
             if response["ContentLength"] > max_bytes:
                 raise RequestRejected("file", f"is {response['ContentLength']} bytes; at most {max_bytes}")
-            return body.read()
+            content: bytes = body.read()
+            return content
         except (ClientError, BotoCoreError) as error:
             raise DependencyUnavailable(f"could not read s3://{location.bucket}") from error
         finally:
             body.close()
+
+    def _version(self, call: Callable[..., Any], location: S3Location, etag: str | None) -> Any:
+        """``call`` (head_object or get_object) on the object as it was when ``etag`` was notified;
+        None when it is gone or has been replaced since (the newer one has a notification of its own)."""
+        conditions = {"IfMatch": etag if etag.startswith('"') else f'"{etag}"'} if etag else {}
+        try:
+            return call(Bucket=location.bucket, Key=location.key, **conditions)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in _GONE_OR_REPLACED:
+                return None
+            raise DependencyUnavailable(f"could not read s3://{location.bucket}") from error
+        except BotoCoreError as error:
+            raise DependencyUnavailable(f"could not read s3://{location.bucket}") from error
 
     def presign(self, location: S3Location, *, expires_in_seconds: int) -> str:
         # Signed locally, no call to S3. With a role's temporary credentials the URL stops working
@@ -167,12 +163,4 @@ class S3InputMedia:
             body.close()
 
 
-def _quoted(etag: str) -> str:
-    # IfMatch: the version the notification was about, not one uploaded over it since (that one
-    # has a notification of its own).
-    return etag if etag.startswith('"') else f'"{etag}"'
-
-
-def _gone_or_replaced(error: ClientError) -> bool:
-    code = error.response.get("Error", {}).get("Code")
-    return code in ("404", "NoSuchKey", "NotFound", "412", "PreconditionFailed")
+_GONE_OR_REPLACED = frozenset({"404", "NoSuchKey", "NotFound", "412", "PreconditionFailed"})
