@@ -10,6 +10,7 @@ import pytest
 from samtranslator.translator.transform import transform
 from samtranslator.yaml_helper import yaml_parse
 
+from local.lambdas import load_handler
 from local.template import ROOT, TEMPLATE_PATH, read_application
 from tests.support import EVENTS_DIR
 
@@ -109,9 +110,8 @@ def test_no_policy_grants_a_wildcard_action_or_resource(monkeypatch: pytest.Monk
 def test_every_route_and_queue_has_a_handler_and_an_event_file() -> None:
     application = read_application()
     for spec in application.functions.values():
-        module, _, attribute = spec.handler.rpartition(".")
-        source = (spec.code_dir / f"{module}.py").read_text()
-        assert f"def {attribute}(" in source, spec.logical_id
+        # Loaded as the local runtime (and Lambda) loads it: the module from CodeUri, then Handler.
+        assert callable(load_handler(spec)), spec.logical_id
     assert {(r.method, r.path) for r in application.routes} == {
         ("POST", "/jobs"),
         ("GET", "/jobs/{job_id}"),
@@ -134,3 +134,52 @@ def test_every_route_and_queue_has_a_handler_and_an_event_file() -> None:
         "status_check_message",
     } <= event_files
     assert (ROOT / "layers/videojobs/requirements.txt").exists()
+
+
+def watched_resource(dimension: dict[str, Any]) -> str:
+    """The logical id an alarm's dimension names: ``!Ref X`` or ``!GetAtt X.QueueName``."""
+    return str(dimension["Ref"]) if "Ref" in dimension else str(dimension["Fn::GetAtt"][0])
+
+
+def test_the_operator_has_an_alarm_for_every_function_queue_and_the_api() -> None:
+    resources = read_application().resources
+    alarms = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::CloudWatch::Alarm"]
+    watched = {(alarm["MetricName"], watched_resource(alarm["Dimensions"][0]["Value"])) for alarm in alarms}
+    functions = [name for name, r in resources.items() if r["Type"] == "AWS::Serverless::Function"]
+    queues = [name for name, r in resources.items() if r["Type"] == "AWS::SQS::Queue"]
+    dead_letter_queues = {
+        r["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
+        for r in resources.values()
+        if r["Type"] == "AWS::SQS::Queue" and "RedrivePolicy" in r["Properties"]
+    }
+
+    for function in functions:
+        assert ("Errors", function) in watched, function
+        assert ("Throttles", function) in watched, function
+    for queue in queues:
+        metric = (
+            "ApproximateNumberOfMessagesVisible"
+            if queue in dead_letter_queues
+            else "ApproximateAgeOfOldestMessage"
+        )
+        assert (metric, queue) in watched, queue
+    assert ("5xx", "HttpApi") in watched
+    for alarm in alarms:
+        assert alarm["AlarmActions"] == {
+            "Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]
+        }
+
+
+def test_every_function_keeps_its_logs_for_the_retention_parameter_and_the_api_logs_access() -> None:
+    resources = read_application().resources
+    groups = {
+        r["Properties"]["LogGroupName"]["Fn::Sub"]: r["Properties"]
+        for r in resources.values()
+        if r["Type"] == "AWS::Logs::LogGroup" and "LogGroupName" in r["Properties"]
+    }
+    for name, resource in resources.items():
+        if resource["Type"] == "AWS::Serverless::Function":
+            assert groups[f"/aws/lambda/${{{name}}}"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+    access = resources["HttpApi"]["Properties"]["AccessLogSettings"]
+    assert access["DestinationArn"] == {"Fn::GetAtt": ["ApiAccessLogGroup", "Arn"]}
+    assert "$context.status" in access["Format"]

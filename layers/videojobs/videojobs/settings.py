@@ -110,6 +110,10 @@ class Settings(BaseSettings):
     provider_timeout_seconds: float = Field(default=20.0, gt=0)
     download_timeout_seconds: float = Field(default=60.0, gt=0)
     transfer_part_size_bytes: int = Field(default=8 * MIB, ge=5 * MIB)
+    #: The largest output the transfer copies; Content-Length is checked first and the stream counted.
+    max_video_bytes: int = Field(default=2048 * MIB, ge=MIB)
+    #: The whole download, not only the gap between reads; below the transfer function's 300 s timeout.
+    transfer_deadline_seconds: float = Field(default=270.0, gt=0, le=900)
 
     dispatch_max_attempts: int = Field(default=6, ge=1, le=50)
     dispatch_backoff_base_seconds: float = Field(default=5.0, gt=0)
