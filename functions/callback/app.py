@@ -9,7 +9,7 @@ from videojobs.api import install_error_handlers, raw_body
 from videojobs.entry import http_routes, lambda_entry
 from videojobs.logic.callback import WebhookReceipt, receive_webhook
 from videojobs.models import ProviderName
-from videojobs.observability import metrics, tracer
+from videojobs.observability import metrics, trace_job, tracer
 
 app = APIGatewayHttpResolver(enable_validation=True)
 install_error_handlers(app)
@@ -20,6 +20,7 @@ install_error_handlers(app)
 def provider_webhook(
     provider: ProviderName, job_id: str, token: Annotated[str | None, Query()] = None
 ) -> WebhookReceipt:
+    trace_job(job_id)
     receipt = receive_webhook(
         provider, job_id, token, app.current_event.headers, raw_body(app), app.context["deps"]
     )

@@ -7,7 +7,7 @@ from pydantic import Json
 from videojobs.dependencies import Dependencies
 from videojobs.entry import lambda_entry, sqs_batch
 from videojobs.logic.notify import NotifyMessage, notify_caller
-from videojobs.observability import logger, metrics, tracer
+from videojobs.observability import metrics, trace_job, tracer
 
 
 class NotifyQueueMessage(SqsRecordModel):
@@ -16,7 +16,7 @@ class NotifyQueueMessage(SqsRecordModel):
 
 @tracer.capture_method
 def notify_record(record: NotifyQueueMessage, deps: Dependencies) -> None:
-    logger.append_keys(job_id=record.body.detail.job_id)
+    trace_job(record.body.detail.job_id)
     outcome = notify_caller(record.body, deps)
     metrics.add_metric(name=f"Notification{outcome.value.title().replace('_', '')}", unit="Count", value=1)
 

@@ -6,7 +6,7 @@ from videojobs.api import install_error_handlers
 from videojobs.entry import http_routes, lambda_entry
 from videojobs.logic.jobs import get_job
 from videojobs.models import JobView
-from videojobs.observability import tracer
+from videojobs.observability import trace_job, tracer
 
 app = APIGatewayHttpResolver(enable_validation=True)
 install_error_handlers(app)
@@ -15,6 +15,7 @@ install_error_handlers(app)
 @app.get("/jobs/<job_id>", summary="Get a video job")
 @tracer.capture_method
 def read_job(job_id: str) -> JobView:
+    trace_job(job_id)
     return get_job(job_id, app.context["deps"]).view()
 
 

@@ -8,7 +8,7 @@ from videojobs.dependencies import Dependencies
 from videojobs.entry import lambda_entry, sqs_batch
 from videojobs.logic.status_checks import check_job_status
 from videojobs.models import StatusCheckRequest
-from videojobs.observability import logger, metrics, tracer
+from videojobs.observability import metrics, trace_job, tracer
 
 
 class StatusCheckMessage(SqsRecordModel):
@@ -17,7 +17,7 @@ class StatusCheckMessage(SqsRecordModel):
 
 @tracer.capture_method
 def status_check_record(record: StatusCheckMessage, deps: Dependencies) -> None:
-    logger.append_keys(job_id=record.body.job_id)
+    trace_job(record.body.job_id)
     outcome = check_job_status(record.body, deps)
     metrics.add_metric(name=f"StatusCheck{outcome.value.title().replace('_', '')}", unit="Count", value=1)
 

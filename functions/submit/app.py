@@ -8,7 +8,7 @@ from videojobs.dependencies import Dependencies
 from videojobs.entry import lambda_entry, sqs_batch
 from videojobs.logic.dispatch import dispatch_job
 from videojobs.models import DispatchRequest
-from videojobs.observability import logger, metrics, tracer
+from videojobs.observability import metrics, trace_job, tracer
 
 
 class DispatchMessage(SqsRecordModel):
@@ -17,7 +17,7 @@ class DispatchMessage(SqsRecordModel):
 
 @tracer.capture_method
 def dispatch_record(record: DispatchMessage, deps: Dependencies) -> None:
-    logger.append_keys(job_id=record.body.job_id)
+    trace_job(record.body.job_id)
     outcome = dispatch_job(record.body, deps)
     metrics.add_metric(name=f"Dispatch{outcome.value.title().replace('_', '')}", unit="Count", value=1)
 

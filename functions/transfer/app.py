@@ -8,7 +8,7 @@ from videojobs.dependencies import Dependencies
 from videojobs.entry import lambda_entry, sqs_batch
 from videojobs.logic.transfer import transfer_video
 from videojobs.models import TransferRequest
-from videojobs.observability import logger, metrics, tracer
+from videojobs.observability import metrics, trace_job, tracer
 
 
 class TransferMessage(SqsRecordModel):
@@ -17,7 +17,7 @@ class TransferMessage(SqsRecordModel):
 
 @tracer.capture_method
 def transfer_record(record: TransferMessage, deps: Dependencies) -> None:
-    logger.append_keys(job_id=record.body.job_id)
+    trace_job(record.body.job_id)
     if transfer_video(record.body, deps) is not None:
         metrics.add_metric(name="VideosStored", unit="Count", value=1)
 

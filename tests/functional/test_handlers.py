@@ -1,6 +1,8 @@
 """Handlers end to end in-process with fake ports, fed the same events/ files as `sam local invoke`."""
 
+import io
 import json
+import logging
 from datetime import timedelta
 from typing import Any
 
@@ -18,6 +20,7 @@ from functions.submit import app as submit
 from functions.transfer import app as transfer
 from tests.support import FakeLambdaContext, FakeWorld, fake_mp4, load_event, sign_eachlabs
 from videojobs.models import Job, JobRequest, JobStatus, ProviderState, ProviderUpdate
+from videojobs.observability import logger
 from videojobs.providers.eachlabs import EachLabsProvider
 
 Context = FakeLambdaContext
@@ -376,3 +379,30 @@ def test_the_dispatch_dead_letter_event_fails_the_queued_job_with_the_last_reaso
     assert failed.error.code == "dispatch_failed"
     assert "HTTP 503" in failed.error.message
     assert [event.job_id for event in world.events.failed] == [job.job_id]
+
+
+def test_the_status_check_dead_letter_event_ends_the_job_and_logs_carry_its_correlation_id() -> None:
+    world = FakeWorld()
+    accepted = body_of(intake.lambda_handler(submit_event(), Context(), deps=world.deps()))
+    world.dispatch_all()
+    event = load_event("status_check_dead_letter_message")
+    event["Records"][0]["body"] = json.dumps({"job_id": accepted["job_id"], "attempt": 9})
+    printed = io.StringIO()
+    handler = logging.StreamHandler(printed)
+    handler.setFormatter(logger.registered_formatter)
+    logger.addHandler(handler)
+    logger.setLevel("INFO")
+    try:
+        response = dead_letter.lambda_handler(event, Context(), deps=world.deps())
+    finally:
+        logger.setLevel("WARNING")
+        logger.removeHandler(handler)
+
+    assert response == {"batchItemFailures": []}
+    ended = world.jobs.jobs[accepted["job_id"]]
+    assert ended.status is JobStatus.FAILED
+    assert ended.error is not None
+    assert ended.error.code == "status_checks_failed"
+    logs = [json.loads(line) for line in printed.getvalue().splitlines()]
+    assert any(line["message"] == "job failed" for line in logs)
+    assert {line.get("correlation_id") for line in logs} == {accepted["job_id"]}

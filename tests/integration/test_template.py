@@ -131,6 +131,7 @@ def test_every_route_and_queue_has_a_handler_and_an_event_file() -> None:
         "transfer_message",
         "transfer_dead_letter_message",
         "dispatch_dead_letter_message",
+        "status_check_dead_letter_message",
         "status_check_message",
     } <= event_files
     assert (ROOT / "layers/videojobs/requirements.txt").exists()

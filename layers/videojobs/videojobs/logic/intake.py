@@ -32,7 +32,7 @@ from videojobs.models import (
     S3Origin,
     ValidationDetail,
 )
-from videojobs.observability import logger
+from videojobs.observability import logger, trace_job
 from videojobs.pricing import estimate_cost_usd
 
 #: Job and rejection ids of S3 and EventBridge requests are UUIDv5s of their origin in this namespace.
@@ -82,6 +82,7 @@ def accept_job(request: JobRequest, origin: AnyOrigin, deps: Dependencies) -> In
         job_id=str(uuid.uuid5(ORIGIN_NAMESPACE, key)) if key else None,
         cost_estimate_usd=estimate_cost_usd(request),
     )
+    trace_job(job.job_id)
     existing = deps.jobs.create_if_absent(job)
     if existing is not None:
         if existing.status is JobStatus.QUEUED and existing.dispatch_attempts == 0:

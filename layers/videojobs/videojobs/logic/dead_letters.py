@@ -1,0 +1,66 @@
+"""The dead-letter queues' work: a message that ran out of deliveries ends the job it names, with the
+reason, so no job is left waiting for work that will never happen."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+from videojobs.dependencies import Dependencies
+from videojobs.logic.dispatch import fail_dead_lettered_dispatch
+from videojobs.logic.outcomes import fail_job
+from videojobs.logic.transfer import fail_dead_lettered_transfer
+from videojobs.models import (
+    AWAITING_PROVIDER,
+    DispatchRequest,
+    Job,
+    JobError,
+    JobStatus,
+    StatusCheckRequest,
+    TransferRequest,
+)
+
+DeadLetter = TransferRequest | StatusCheckRequest | DispatchRequest
+
+
+def dead_letter_of(body: str) -> DeadLetter:
+    """The message a dead-letter queue holds, told apart by its shape: a transfer names its source,
+    a status check counts its attempts, a dispatch names only its job. Raises ValueError (a pydantic
+    ValidationError is one) when the body is none of them."""
+    data = json.loads(body)
+    if not isinstance(data, dict):
+        raise ValueError("a dead-lettered message must be a JSON object")
+    model: type[DeadLetter] = (
+        TransferRequest
+        if "source_url" in data
+        else StatusCheckRequest
+        if "attempt" in data
+        else DispatchRequest
+    )
+    return model.model_validate(data)
+
+
+def end_dead_lettered(message: DeadLetter, deps: Dependencies) -> Job | None:
+    """The job it names, failed (or expired); None when the job had already moved on."""
+    match message:
+        case TransferRequest():
+            return fail_dead_lettered_transfer(message, deps)
+        case StatusCheckRequest():
+            return fail_dead_lettered_check(message, deps)
+        case DispatchRequest():
+            return fail_dead_lettered_dispatch(message, deps)
+
+
+def fail_dead_lettered_check(request: StatusCheckRequest, deps: Dependencies) -> Job | None:
+    """The job lost its safety net: its status checks kept failing for our own reasons."""
+    job = deps.jobs.get(request.job_id)
+    if job is None or job.status not in AWAITING_PROVIDER or job.status is JobStatus.QUEUED:
+        return None
+    max_age = timedelta(seconds=deps.status_check_policy.job_max_age_seconds)
+    if deps.clock() >= job.started_at + max_age:
+        message = (
+            f"{job.provider} gave no result within {deps.status_check_policy.job_max_age_seconds} seconds"
+        )
+        return fail_job(job, JobError(code="job_expired", message=message), deps, status=JobStatus.EXPIRED)
+    message = "its status checks kept failing and were dead-lettered; the provider's result is unknown"
+    return fail_job(job, JobError(code="status_checks_failed", message=message), deps)
