@@ -467,7 +467,9 @@ class FakeWorld:
         default_factory=lambda: {name: FakeProvider(name=name) for name in PROVIDER_NAMES}
     )
     clock: FixedClock = field(default_factory=FixedClock)
-    authenticator: WebhookAuthenticator = field(default_factory=lambda: WebhookAuthenticator(TEST_SECRET))
+    authenticator: WebhookAuthenticator = field(
+        default_factory=lambda: WebhookAuthenticator(TEST_SECRET, lifetime=timedelta(hours=26))
+    )
     idempotency_store: InMemoryIdempotencyStore = field(default_factory=InMemoryIdempotencyStore)
     check_policy: StatusCheckPolicy = field(
         default_factory=lambda: StatusCheckPolicy(

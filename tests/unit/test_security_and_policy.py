@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 import pytest
 
 from videojobs.download_policy import HostAllowlist
@@ -6,10 +8,11 @@ from videojobs.security import WebhookAuthenticator
 
 
 def test_tokens_are_per_job_and_verified() -> None:
-    auth = WebhookAuthenticator(b"k" * 32)
+    auth = WebhookAuthenticator(b"k" * 32, lifetime=timedelta(hours=1))
     auth.verify_token("job-1", auth.token_for("job-1"))
     assert auth.token_for("job-1") != auth.token_for("job-2")
-    assert auth.token_for("job-1") != WebhookAuthenticator(b"x" * 32).token_for("job-1")
+    other = WebhookAuthenticator(b"x" * 32, lifetime=timedelta(hours=1))
+    assert auth.token_for("job-1") != other.token_for("job-1")
     with pytest.raises(WebhookUnauthorized):
         auth.verify_token("job-2", auth.token_for("job-1"))
 

@@ -144,7 +144,10 @@ def build_dependencies() -> Dependencies:
         ),
         providers=_providers(settings, provider_client),
         download_policies=_download_policies(settings),
-        authenticator=WebhookAuthenticator(settings.webhook_token_secret.get_secret_value().encode()),
+        authenticator=WebhookAuthenticator(
+            settings.webhook_token_secrets(),
+            lifetime=timedelta(seconds=settings.job_max_age_seconds + settings.webhook_retry_window_seconds),
+        ),
         idempotency=IdempotencyGuard.create(
             DynamoDBPersistenceLayer(table_name=settings.idempotency_table_name, boto3_client=dynamodb),
             expires_after_seconds=settings.idempotency_expiry_seconds,

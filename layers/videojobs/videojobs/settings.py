@@ -64,7 +64,10 @@ class Settings(BaseSettings):
     provider_limits_table_name: str = Field(min_length=1)
 
     public_base_url: AnyHttpUrl | None = None
+    #: "current" or "current,previous" during a rotation; each at least 16 characters.
     webhook_token_secret: SecretStr = Field(min_length=16)
+    #: How long after a job's maximum age its provider may still retry a webhook.
+    webhook_retry_window_seconds: int = Field(default=86400, ge=0)
     secrets_name: str | None = None
 
     eachlabs_base_url: AnyHttpUrl = AnyHttpUrl("https://api.eachlabs.ai")
@@ -197,6 +200,17 @@ class Settings(BaseSettings):
     def load(cls, secret_values: Mapping[str, Any] | None = None) -> Settings:
         values = {key.lower(): value for key, value in (secret_values or {}).items() if value != ""}
         return cls(**values)
+
+    @field_validator("webhook_token_secret")
+    @classmethod
+    def _each_secret_long_enough(cls, value: SecretStr) -> SecretStr:
+        if any(len(part.strip()) < 16 for part in value.get_secret_value().split(",")):
+            raise ValueError("each webhook token secret must be at least 16 characters")
+        return value
+
+    def webhook_token_secrets(self) -> list[bytes]:
+        """The current secret first, then the previous one if a rotation is under way."""
+        return [part.strip().encode() for part in self.webhook_token_secret.get_secret_value().split(",")]
 
     def provider_base_url(self, provider: ProviderName) -> str | None:
         url: AnyHttpUrl | None = getattr(self, f"{provider}_base_url")

@@ -44,9 +44,8 @@ def receive_webhook(
     deps: Dependencies,
 ) -> WebhookReceipt:
     # The token is checked before anything is read, so a forged call costs no I/O.
-    deps.authenticator.verify_token(job_id, token)
+    signing_secret = deps.authenticator.verify_token(job_id, token)
     provider = deps.provider(provider_name)
-    signing_secret = deps.authenticator.signing_secret_for(job_id)
     update = provider.parse_webhook(headers, body, signing_secret=signing_secret)
 
     job = deps.jobs.get(job_id)
