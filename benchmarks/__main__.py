@@ -236,7 +236,7 @@ def end_to_end_rows(jobs: int = 3) -> list[Row]:
     with (
         tempfile.TemporaryDirectory(),
         LocalStack(config) as stack,
-        httpx.Client(base_url=stack.api_url) as api,
+        stack.api_client() as api,
     ):
         for provider, how in (
             ("eachlabs", "submit -> signed webhook -> S3 -> succeeded"),

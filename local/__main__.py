@@ -28,7 +28,8 @@ def main() -> None:
     print(f"AWS credentials              {credentials}")
     print("Try:")
     print(
-        f"  curl -s -X POST {stack.api_url}/jobs -H 'content-type: application/json' "
+        f"  curl -s -X POST {stack.api_url}/jobs --aws-sigv4 aws:amz:{REGION}:execute-api -u testing:testing "
+        "-H 'content-type: application/json' "
         """-d '{"provider":"eachlabs","prompt":"a lighthouse at dusk","resolution":"480p","duration":4}'"""
     )
     print(

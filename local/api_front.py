@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import re
 import threading
 import time
@@ -15,7 +16,19 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from local.lambdas import LocalFunction
+from local.sigv4 import LOCAL_CREDENTIALS, signature_problem
 from local.template import HttpRoute
+
+log = logging.getLogger("local.api_front")
+#: requestContext.authorizer.iam of a request signed with the local stack's credentials.
+LOCAL_CALLER = {
+    "accessKey": LOCAL_CREDENTIALS.access_key,
+    "accountId": "123456789012",
+    "callerId": "AIDALOCALCALLER",
+    "principalOrgId": None,
+    "userArn": "arn:aws:iam::123456789012:user/local",
+    "userId": "AIDALOCALCALLER",
+}
 
 TEXT_TYPES = ("application/json", "text/", "application/x-www-form-urlencoded", "application/xml")
 
@@ -120,6 +133,13 @@ class ApiFront:
             params = compiled.match(method, parts.path)
             if params is None:
                 continue
+            lowered = {name.lower(): value for name, value in headers.items()}
+            if compiled.route.authorizer == "AWS_IAM":
+                problem = signature_problem(method, target, lowered, body)
+                if problem is not None:
+                    # What API Gateway answers; the reason stays in the local log only.
+                    log.info("refused %s %s: %s", method, parts.path, problem)
+                    return {"statusCode": 403, "body": json.dumps({"message": "Forbidden"})}
             event = build_http_api_event(
                 route=compiled.route,
                 method=method,
@@ -130,6 +150,8 @@ class ApiFront:
                 path_parameters=params,
                 source_ip=source_ip,
             )
+            if compiled.route.authorizer == "AWS_IAM":
+                event["requestContext"]["authorizer"] = {"iam": LOCAL_CALLER}
             return self._functions[compiled.route.function_id].invoke(event)
         return {"statusCode": 404, "body": json.dumps({"message": "Not Found"})}
 

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import av
-import httpx
 
 from local.simulator import dimensions_for, encode_png
 from local.stack import LocalStack, LocalStackConfig
@@ -36,7 +35,7 @@ DROP_METADATA = {
 
 
 def run_demo(stack: LocalStack, request: dict[str, Any], out_dir: Path, *, timeout: float = 180) -> int:
-    with httpx.Client(base_url=stack.api_url, timeout=30) as api:
+    with stack.api_client() as api:
         submitted = api.post("/jobs", json=request)
         print(f"POST /jobs -> {submitted.status_code}")
         if submitted.status_code != 202:

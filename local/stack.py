@@ -14,12 +14,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 from moto.server import ThreadedMotoServer
 
 from local.api_front import ApiFront
 from local.aws import ACCOUNT_ID, REGION, ProvisionedStack, aws_client, provision
 from local.lambdas import LocalFunction
 from local.queue_runner import QueuePoller
+from local.sigv4 import SigV4
 from local.simulator import DEFAULT_API_KEYS, ProviderSimulator
 from local.template import Application, read_application
 from videojobs.models import PROVIDER_NAMES
@@ -168,6 +170,11 @@ class LocalStack:
         if self._resources is None:
             raise RuntimeError("the local stack has not been started")
         return self._resources
+
+    def api_client(self, *, timeout: float = 30) -> httpx.Client:
+        """A client of the local API that signs its requests (SigV4) with the local credentials, as
+        the template's IAM-protected routes require; open routes ignore the signature."""
+        return httpx.Client(base_url=self.api_url, timeout=timeout, auth=SigV4())
 
     def ref(self, logical_id: str) -> str:
         return self.resources.refs[logical_id]

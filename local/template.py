@@ -115,6 +115,8 @@ class HttpRoute:
     method: str
     path: str
     function_id: str
+    #: "AWS_IAM" when callers must sign with SigV4; "NONE" for an open route.
+    authorizer: str = "NONE"
 
 
 @dataclass(frozen=True)
@@ -143,6 +145,18 @@ class Application:
     resources: dict[str, Any]
     parameters: dict[str, Any]
     conditions: dict[str, Any] = field(default_factory=dict)
+
+
+def _default_authorizer(resources: Mapping[str, Any], api: Any) -> str:
+    """The HttpApi's DefaultAuthorizer; routes of an API without one are open."""
+    api_id = api.get("Ref") if isinstance(api, dict) else None
+    if api_id is None:
+        return "NONE"
+    auth = resources[api_id].get("Properties", {}).get("Auth", {})
+    authorizer: str = auth.get("DefaultAuthorizer", "NONE")
+    if authorizer not in ("AWS_IAM", "NONE"):
+        raise UnsupportedTrigger(f"{api_id}: the local front cannot check the {authorizer} authorizer")
+    return authorizer
 
 
 def read_application(template: Mapping[str, Any] | None = None) -> Application:
@@ -177,7 +191,12 @@ def read_application(template: Mapping[str, Any] | None = None) -> Application:
                     f"route them through an SQS queue (see InputDropsRule) or teach local/ to"
                 )
             if event["Type"] == "HttpApi":
-                routes.append(HttpRoute(event_props["Method"].upper(), event_props["Path"], logical_id))
+                authorizer = event_props.get("Auth", {}).get("Authorizer") or _default_authorizer(
+                    resources, event_props.get("ApiId")
+                )
+                routes.append(
+                    HttpRoute(event_props["Method"].upper(), event_props["Path"], logical_id, authorizer)
+                )
             elif event["Type"] == "SQS":
                 queue = event_props["Queue"]
                 triggers.append(

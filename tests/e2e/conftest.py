@@ -52,7 +52,7 @@ def stack() -> Iterator[LocalStack]:
 
 @pytest.fixture
 def api(stack: LocalStack) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=stack.api_url, timeout=30) as client:
+    with stack.api_client() as client:
         yield client
 
 

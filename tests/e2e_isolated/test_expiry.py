@@ -28,7 +28,7 @@ def test_a_job_that_never_finishes_expires_after_the_maximum_age(
 ) -> None:
     stack = short_lived_stack
     with (
-        httpx.Client(base_url=stack.api_url, timeout=30) as api,
+        stack.api_client() as api,
         httpx.Client(base_url=f"{stack.simulator.base_url}/_sim", timeout=30) as sim,
     ):
         sim.post("/faults", json={"stall_predictions": 1}).raise_for_status()

@@ -21,7 +21,7 @@ TERMINAL = {"succeeded", "failed", "expired"}
 
 
 def submit_all(stack: LocalStack, count: int) -> list[str]:
-    with httpx.Client(base_url=stack.api_url, timeout=30) as api:
+    with stack.api_client() as api:
         responses = [api.post("/jobs", json={**T2V, "client_reference": f"p-{n}"}) for n in range(count)]
     assert [response.status_code for response in responses] == [202] * count
     return [response.json()["job_id"] for response in responses]
@@ -29,7 +29,7 @@ def submit_all(stack: LocalStack, count: int) -> list[str]:
 
 def wait_all(stack: LocalStack, job_ids: list[str], *, timeout: float = 120) -> list[dict[str, Any]]:
     deadline = time.monotonic() + timeout
-    with httpx.Client(base_url=stack.api_url, timeout=30) as api:
+    with stack.api_client() as api:
         while True:
             jobs = [api.get(f"/jobs/{job_id}").json() for job_id in job_ids]
             if all(job["status"] in TERMINAL for job in jobs) or time.monotonic() > deadline:
