@@ -33,14 +33,29 @@ LOCAL_CALLER = {
 TEXT_TYPES = ("application/json", "text/", "application/x-www-form-urlencoded", "application/xml")
 
 
+DEFAULT_ROUTE = "$default"
+#: API Gateway's payload limit: a larger body never reaches a function.
+MAX_BODY_BYTES = 10 * 1024 * 1024
+
+
 class CompiledRoute:
+    """One template route. API Gateway picks a route with the request's method first, then the
+    path's ANY route, then $default: `precedence` orders them so."""
+
     def __init__(self, route: HttpRoute) -> None:
         self.route = route
         pattern = re.sub(r"\\\{([^}+]+)\\\}", r"(?P<\1>[^/]+)", re.escape(route.path))
         self._regex = re.compile(f"^{pattern}$")
+        self.precedence = 2 if route.path == DEFAULT_ROUTE else 1 if route.method == "ANY" else 0
+
+    @property
+    def route_key(self) -> str:
+        return DEFAULT_ROUTE if self.route.path == DEFAULT_ROUTE else f"{self.route.method} {self.route.path}"
 
     def match(self, method: str, path: str) -> dict[str, str] | None:
-        if method != self.route.method:
+        if self.route.path == DEFAULT_ROUTE:
+            return {}
+        if self.route.method not in (method, "ANY"):
             return None
         found = self._regex.match(path)
         return found.groupdict() if found else None
@@ -49,6 +64,7 @@ class CompiledRoute:
 def build_http_api_event(
     *,
     route: HttpRoute,
+    route_key: str,
     method: str,
     raw_path: str,
     raw_query: str,
@@ -65,11 +81,11 @@ def build_http_api_event(
     for name, value in parse_qsl(raw_query, keep_blank_values=True):
         query[name] = f"{query[name]},{value}" if name in query else value
     content_type = lowered.get("content-type", "")
-    is_text = not body or content_type.startswith(TEXT_TYPES)
+    is_text = not body or (content_type.startswith(TEXT_TYPES) and _is_utf8(body))
     now = datetime.now(UTC)
     event: dict[str, Any] = {
         "version": "2.0",
-        "routeKey": f"{route.method} {route.path}",
+        "routeKey": route_key,
         "rawPath": raw_path,
         "rawQueryString": raw_query,
         "headers": lowered,
@@ -86,7 +102,7 @@ def build_http_api_event(
                 "userAgent": lowered.get("user-agent", ""),
             },
             "requestId": str(uuid.uuid4()),
-            "routeKey": f"{route.method} {route.path}",
+            "routeKey": route_key,
             "stage": "$default",
             "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
             "timeEpoch": int(time.time() * 1000),
@@ -102,14 +118,34 @@ def build_http_api_event(
     return event
 
 
+def _is_utf8(body: bytes) -> bool:
+    # API Gateway passes a text body that is not UTF-8 base64-encoded; decoding it here would crash.
+    try:
+        body.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    # The default backlog of 5 resets connections under a burst of webhooks.
+    request_queue_size = 128
+
+
 class ApiFront:
     def __init__(
         self, routes: list[HttpRoute], functions: Mapping[str, LocalFunction], *, host: str, port: int
     ) -> None:
-        self._routes = [CompiledRoute(route) for route in routes]
+        self._routes = sorted(
+            (CompiledRoute(route) for route in routes), key=lambda compiled: compiled.precedence
+        )
         self._functions = functions
-        self._server = ThreadingHTTPServer((host, port), self._handler_class())
-        self._server.daemon_threads = True
+        self._server = _Server((host, port), self._handler_class())
+        # Powertools keeps the request being resolved on the router class, which every in-process
+        # "container" shares; on Lambda each container is its own process. One at a time keeps
+        # concurrent requests from reading each other's event.
+        self._resolving = threading.Lock()
         self._thread = threading.Thread(target=self._server.serve_forever, name="api-front", daemon=True)
 
     @property
@@ -142,6 +178,7 @@ class ApiFront:
                     return {"statusCode": 403, "body": json.dumps({"message": "Forbidden"})}
             event = build_http_api_event(
                 route=compiled.route,
+                route_key=compiled.route_key,
                 method=method,
                 raw_path=parts.path,
                 raw_query=parts.query,
@@ -152,7 +189,8 @@ class ApiFront:
             )
             if compiled.route.authorizer == "AWS_IAM":
                 event["requestContext"]["authorizer"] = {"iam": LOCAL_CALLER}
-            return self._functions[compiled.route.function_id].invoke(event)
+            with self._resolving:
+                return self._functions[compiled.route.function_id].invoke(event)
         return {"statusCode": 404, "body": json.dumps({"message": "Not Found"})}
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
@@ -165,7 +203,14 @@ class ApiFront:
             disable_nagle_algorithm = True
 
             def _serve(self) -> None:
-                length = int(self.headers.get("content-length") or 0)
+                length_header = self.headers.get("content-length") or "0"
+                length = int(length_header) if length_header.isdigit() else -1
+                if length < 0 or length > MAX_BODY_BYTES:
+                    self.close_connection = True
+                    self._reply(
+                        {"statusCode": 413, "body": json.dumps({"message": "Request Entity Too Large"})}
+                    )
+                    return
                 body = self.rfile.read(length) if length else b""
                 try:
                     result = front.dispatch(
@@ -192,9 +237,10 @@ class ApiFront:
                     self.send_header("set-cookie", cookie)
                 self.send_header("content-length", str(len(data)))
                 self.end_headers()
-                self.wfile.write(data)
+                if self.command != "HEAD":
+                    self.wfile.write(data)
 
-            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_TRACE = _serve
 
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
                 return

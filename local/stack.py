@@ -206,7 +206,7 @@ class LocalStack:
             if variable not in overrides and name in self.simulator_providers:
                 environment[variable] = self.simulator.provider_base_url(name)
                 if name == "atlascloud":
-                    environment["ATLASCLOUD_JWKS_URL"] = f"{environment[variable]}/.well-known/jwks.json"
+                    environment["ATLASCLOUD_JWKS_URL"] = f"{environment[variable]}/api/v1/webhooks/jwks.json"
         environment.update(overrides)
         self.environment = environment
         for name, value in environment.items():

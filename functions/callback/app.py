@@ -5,7 +5,7 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
-from videojobs.api import install_error_handlers, raw_body
+from videojobs.api import install_error_handlers, raw_body, route_responses
 from videojobs.entry import http_routes, lambda_entry
 from videojobs.logic.callback import WebhookReceipt, receive_webhook
 from videojobs.models import ProviderName
@@ -15,7 +15,11 @@ app = APIGatewayHttpResolver(enable_validation=True)
 install_error_handlers(app)
 
 
-@app.post("/webhooks/<provider>/<job_id>", summary="Provider webhook")
+@app.post(
+    "/webhooks/<provider>/<job_id>",
+    summary="Provider webhook",
+    responses=route_responses(200, WebhookReceipt, "What the webhook did", 400, 401, 404, 409, 413, 503),
+)
 @tracer.capture_method
 def provider_webhook(
     provider: ProviderName, job_id: str, token: Annotated[str | None, Query()] = None
@@ -28,4 +32,6 @@ def provider_webhook(
     return receipt
 
 
-lambda_handler = lambda_entry(http_routes(app))
+lambda_handler = lambda_entry(
+    http_routes(app, method="POST", max_body_bytes=lambda deps: deps.max_webhook_bytes)
+)

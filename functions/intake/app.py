@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.parser.models.sqs import SqsRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Json
 
-from videojobs.api import install_error_handlers
+from videojobs.api import install_error_handlers, route_responses
 from videojobs.dependencies import Dependencies
 from videojobs.entry import http_routes, lambda_entry, sqs_batch
 from videojobs.logic.doors import IntakeEvent, take_intake_event
@@ -21,7 +21,12 @@ app = APIGatewayHttpResolver(enable_validation=True)
 install_error_handlers(app)
 
 
-@app.post("/jobs", status_code=202, summary="Submit a Seedance 2.0 video job")
+@app.post(
+    "/jobs",
+    status_code=202,
+    summary="Submit a Seedance 2.0 video job",
+    responses=route_responses(202, JobView, "The job, stored as queued", 400, 409, 413, 415, 503),
+)
 @tracer.capture_method
 def create_job(
     job: JobRequest,
@@ -54,7 +59,9 @@ def intake_record(record: IntakeMessage, deps: Dependencies) -> None:
         metrics.add_metric(name=f"Intake{outcome.value.title()}", unit="Count", value=1)
 
 
-answer_http = http_routes(app)
+answer_http = http_routes(
+    app, method="POST", max_body_bytes=lambda deps: deps.intake_policy.max_request_bytes, json_bodies=True
+)
 # A record whose job could not be stored or queued is reported failed, so SQS delivers it again.
 take_records = sqs_batch(IntakeMessage, intake_record)
 

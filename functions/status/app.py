@@ -2,7 +2,7 @@
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 
-from videojobs.api import install_error_handlers
+from videojobs.api import install_error_handlers, route_responses
 from videojobs.entry import http_routes, lambda_entry
 from videojobs.logic.jobs import get_job
 from videojobs.models import JobView
@@ -12,11 +12,13 @@ app = APIGatewayHttpResolver(enable_validation=True)
 install_error_handlers(app)
 
 
-@app.get("/jobs/<job_id>", summary="Get a video job")
+@app.get(
+    "/jobs/<job_id>", summary="Get a video job", responses=route_responses(200, JobView, "The job", 404, 503)
+)
 @tracer.capture_method
 def read_job(job_id: str) -> JobView:
     trace_job(job_id)
     return get_job(job_id, app.context["deps"]).view()
 
 
-lambda_handler = lambda_entry(http_routes(app))
+lambda_handler = lambda_entry(http_routes(app, method="GET"))

@@ -9,7 +9,8 @@ Mounted at ``/atlascloud``; ``Authorization: Bearer <key>`` on every route but t
 - ``POST /api/v1/model/uploadMedia``: multipart/form-data with one part ``file`` (file name and
   Content-Type required), at most 30 MiB (413 above); served back without auth at
   ``/atlascloud/uploads/{upload_id}/{file_name}``.
-- ``GET /.well-known/jwks.json``: the Ed25519 webhook keys (no auth), newest first.
+- ``GET /api/v1/webhooks/jwks.json`` (Atlas's own address) and ``GET /.well-known/jwks.json`` (the
+  address our local stack configures): the Ed25519 webhook keys (no auth), newest first.
 
 Errors are ``{"code": <http status>, "message": "..."}``; a 400 names the field.
 
@@ -19,8 +20,15 @@ The model follows the inputs: ``image`` only with ``.../image-to-video`` (where 
 ``width``/``height`` (even, 64-4096, given together) set the clip size; ``fps`` (1-60) is accepted and
 ignored: clips are always 24 fps.
 
-Webhooks (when ``webhook_url`` was given) carry the prediction object unwrapped, signed once per prediction
-(retries and duplicates resend identical bytes) with the current key of the simulator's Ed25519 key ring:
+Webhooks (when ``webhook_url`` was given) are one POST when the prediction is terminal, carrying the
+envelope Atlas documents (https://www.atlascloud.ai/docs/webhooks)::
+
+    {"session_id": <prediction id>, "event_type": "video.task.terminal", "status": "OK" | "ERROR",
+     "payload": <the prediction object of the status answer's "data">, "error": null | "<message>"}
+
+signed once per prediction (retries and duplicates resend identical bytes and headers) with the current
+key of the simulator's Ed25519 key ring. Headers: ``X-AtlasCloud-Webhook-Id`` (a new id for each
+prediction's webhook, ours: ``whk_<hex>``), ``X-AtlasCloud-Webhook-Event: video.task.terminal``,
 ``X-AtlasCloud-Webhook-Timestamp``, ``X-AtlasCloud-Webhook-Key-Id`` and
 ``X-AtlasCloud-Webhook-Signature-Ed25519`` (base64url, no padding, over ``"{timestamp}.{raw body}"``).
 ``POST /_sim/keys/rotate`` switches to a new key; the JWKS then lists old and new.
@@ -78,9 +86,14 @@ MAX_REFERENCES = {"reference_images": 9, "reference_videos": 3, "reference_audio
 MAX_UPLOAD_BYTES = 30 * 1024 * 1024
 MIN_SIDE, MAX_SIDE = 64, 4096
 JWKS_PATH = "/.well-known/jwks.json"
+ATLAS_JWKS_PATH = "/api/v1/webhooks/jwks.json"
+JWKS_PATHS = (ATLAS_JWKS_PATH, JWKS_PATH)
+WEBHOOK_ID_HEADER = "X-AtlasCloud-Webhook-Id"
+EVENT_HEADER = "X-AtlasCloud-Webhook-Event"
 TIMESTAMP_HEADER = "X-AtlasCloud-Webhook-Timestamp"
 KEY_ID_HEADER = "X-AtlasCloud-Webhook-Key-Id"
 SIGNATURE_HEADER = "X-AtlasCloud-Webhook-Signature-Ed25519"
+VIDEO_EVENT = "video.task.terminal"
 
 _STATUS_PREFIX = "/api/v1/model/prediction/"
 _STATUS_WORDS = {
@@ -96,7 +109,7 @@ class AtlasCloudDialect(Dialect):
 
     def route(self, request: SimRequest) -> SimResponse:
         path = request.path.rstrip("/")
-        if path == JWKS_PATH:
+        if path in JWKS_PATHS:
             if request.method != "GET":
                 raise self.method_not_allowed(request)
             return SimResponse(200, cast(JSONObject, self.backend.signing_keys.jwks()))
@@ -121,13 +134,22 @@ class AtlasCloudDialect(Dialect):
         if job.webhook_url is None:
             return None
         prediction = _prediction(job)
-        del prediction["metrics"]
-        body = json.dumps(prediction, separators=(",", ":")).encode()
+        failed = job.status is JobStatus.FAILED
+        envelope: JSONObject = {
+            "session_id": job.id,
+            "event_type": VIDEO_EVENT,
+            "status": "ERROR" if failed else "OK",
+            "payload": prediction,
+            "error": prediction["error"] if failed else None,
+        }
+        body = json.dumps(envelope, separators=(",", ":")).encode()
         timestamp = str(int(time.time()))
         kid, signature = self.backend.signing_keys.sign(timestamp.encode() + b"." + body)
         headers = {
             "Content-Type": "application/json",
             "User-Agent": "AtlasCloud-Webhook-Simulator/1",
+            WEBHOOK_ID_HEADER: f"whk_{uuid.uuid4().hex}",
+            EVENT_HEADER: VIDEO_EVENT,
             TIMESTAMP_HEADER: timestamp,
             KEY_ID_HEADER: kid,
             SIGNATURE_HEADER: b64url(signature),
@@ -174,7 +196,7 @@ class AtlasCloudDialect(Dialect):
 
 
 def _prediction(job: SimulatedJob) -> JSONObject:
-    """The prediction object of status answers (inside ``data``) and, without ``metrics``, of webhooks."""
+    """The prediction object of status answers (inside ``data``) and of webhooks (their ``payload``)."""
     finished_at = job.completed_at
     return {
         "id": job.id,

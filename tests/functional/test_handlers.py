@@ -165,15 +165,15 @@ def test_an_idempotency_key_header_makes_retries_return_the_first_job() -> None:
     assert len(world.dispatches.sent) == 1
 
 
-def test_a_body_that_is_not_json_is_a_422() -> None:
+def test_a_body_that_is_not_json_is_a_400_in_the_error_shape() -> None:
     world = FakeWorld()
     event = load_event("create_job")
     event["body"] = "{not json"
 
     response = intake.lambda_handler(event, Context(), deps=world.deps())
 
-    assert response["statusCode"] == 422
-    assert body_of(response)["detail"][0]["type"] == "json_invalid"
+    assert response["statusCode"] == 400
+    assert body_of(response) == {"error": {"code": "malformed_json", "message": "the body is not valid JSON"}}
     assert world.jobs.writes == 0
 
 
@@ -406,3 +406,84 @@ def test_the_status_check_dead_letter_event_ends_the_job_and_logs_carry_its_corr
     logs = [json.loads(line) for line in printed.getvalue().splitlines()]
     assert any(line["message"] == "job failed" for line in logs)
     assert {line.get("correlation_id") for line in logs} == {accepted["job_id"]}
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "code"),
+    [
+        ({"body": "x" * (256 * 1024 + 1)}, 413, "too_large"),
+        ({"headers": {"content-type": "text/plain"}}, 415, "unsupported_media_type"),
+        ({"headers": {"content-type": "application/x-www-form-urlencoded"}}, 415, "unsupported_media_type"),
+    ],
+)
+def test_a_body_too_large_or_not_json_is_refused_before_it_is_parsed(
+    change: dict[str, Any], status: int, code: str
+) -> None:
+    world = FakeWorld()
+    event = submit_event()
+    event["headers"].update(change.get("headers", {}))
+    event["body"] = change.get("body", event["body"])
+
+    response = intake.lambda_handler(event, Context(), deps=world.deps())
+
+    assert response["statusCode"] == status
+    assert body_of(response)["error"]["code"] == code
+    assert world.jobs.writes == 0
+
+
+def test_a_webhook_body_over_its_own_limit_is_413() -> None:
+    world = eachlabs_world()
+    job = stored_job(world, "p-1")
+    event = webhook_event(world, job, world.authenticator.token_for(job.job_id))
+    event["body"] = "x" * (1024 * 1024 + 1)
+
+    response = callback.lambda_handler(event, Context(), deps=world.deps())
+
+    assert response["statusCode"] == 413
+    assert world.jobs.jobs[job.job_id] == job
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE", "PATCH"])
+def test_a_wrong_method_on_a_known_route_is_405_naming_the_allowed_one(method: str) -> None:
+    world = FakeWorld()
+    event = submit_event()
+    event["requestContext"]["http"]["method"] = method
+    event["routeKey"] = "ANY /jobs"  # how API Gateway routes a method the path has no route for
+
+    response = intake.lambda_handler(event, Context(), deps=world.deps())
+
+    assert response["statusCode"] == 405
+    assert response["headers"]["Allow"] == "POST"
+    assert body_of(response)["error"]["code"] == "method_not_allowed"
+    assert world.jobs.writes == 0
+
+
+def test_an_unknown_route_is_404_in_the_error_shape() -> None:
+    event = load_event("get_job")
+    event["rawPath"] = event["requestContext"]["http"]["path"] = "/nothing/here"
+
+    response = status.lambda_handler(event, Context(), deps=FakeWorld().deps())
+
+    assert response["statusCode"] == 404
+    assert body_of(response) == {"error": {"code": "not_found", "message": "no such route"}}
+
+
+@pytest.mark.parametrize(
+    ("module", "path", "method", "statuses"),
+    [
+        (intake, "/jobs", "post", {202, 400, 409, 413, 415, 422, 503}),
+        (callback, "/webhooks/{provider}/{job_id}", "post", {200, 400, 401, 404, 409, 413, 422, 503}),
+        (status, "/jobs/{job_id}", "get", {200, 404, 422, 503}),
+    ],
+)
+def test_the_openapi_document_declares_every_status_a_route_answers(
+    module: Any, path: str, method: str, statuses: set[int]
+) -> None:
+    schema = module.app.get_openapi_schema().model_dump(by_alias=True, exclude_none=True)
+    responses = schema["paths"][path][method]["responses"]
+
+    assert {int(code) for code in responses} == statuses
+    for code, response in responses.items():
+        if int(code) >= 400 and int(code) != 422:
+            ref = response["content"]["application/json"]["schema"]["$ref"]
+            assert ref.endswith("/ErrorBody")

@@ -43,7 +43,7 @@ def atlas(sim: ProviderSimulator, client: httpx.Client) -> AtlasCloudProvider:
         client,
         base_url=base_url,
         api_key=SecretStr(DEFAULT_API_KEYS["atlascloud"]),
-        jwks_url=f"{base_url}/.well-known/jwks.json",
+        jwks_url=f"{base_url}/api/v1/webhooks/jwks.json",
         clock=utc_now,
         max_webhook_age=timedelta(minutes=5),
     )
@@ -86,6 +86,24 @@ def test_atlas_text_to_video_webhook_verifies_with_the_published_key_and_matches
     assert from_webhook.output_url is not None
     data = downloaded(from_webhook.output_url, http_client)
     assert hashlib.sha256(data).hexdigest() == sim.wait_for_prediction(receipt.provider_job_id).output_sha256
+
+
+def test_atlas_failed_prediction_webhook_says_failed_with_the_same_message_as_the_status(
+    sim: ProviderSimulator, http_client: httpx.Client, peer: LoopbackPeer
+) -> None:
+    sim.faults.fail_predictions = 1
+    provider = atlas(sim, http_client)
+    request = JobRequest(provider="atlascloud", prompt="p", resolution="480p", duration=4)
+
+    receipt = provider.create_prediction(request, WebhookTarget(url=f"{peer.url}/hook", signing_secret="x"))
+
+    (call,) = peer.wait_for(1, timeout=30)
+    assert call.json()["status"] == "ERROR"
+    from_webhook = provider.parse_webhook(call.headers, call.body, signing_secret="unused")
+    from_status = finished(provider, receipt.provider_job_id)
+    assert from_webhook == from_status
+    assert from_webhook.state is ProviderState.FAILED
+    assert from_webhook.error_message
 
 
 def test_atlas_picks_up_a_rotated_key_and_refuses_a_tampered_body(

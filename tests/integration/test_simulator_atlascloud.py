@@ -24,7 +24,9 @@ R2V = "bytedance/seedance-2.0/reference-to-video"
 CREATE = "/api/v1/model/generateVideo"
 UPLOAD = "/api/v1/model/uploadMedia"
 ISO_8601 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
-WEBHOOK_KEYS = {"id", "status", "model", "outputs", "error", "created_at", "completed_at"}
+ENVELOPE_KEYS = {"session_id", "event_type", "status", "payload", "error"}
+PREDICTION_KEYS = {"id", "status", "model", "outputs", "error", "metrics", "created_at", "completed_at"}
+JWKS_PATHS = ("/api/v1/webhooks/jwks.json", "/.well-known/jwks.json")
 
 
 @pytest.fixture
@@ -375,7 +377,7 @@ def test_reject_creates_fault_answers_in_the_error_shape(sim: ProviderSimulator,
 
 
 # -- webhooks and keys ----------------------------------------------------------------------------------
-def test_webhook_carries_the_unwrapped_prediction_signed_with_a_jwks_key(
+def test_webhook_carries_the_documented_envelope_signed_with_a_jwks_key(
     sim: ProviderSimulator, api: httpx.Client, http: httpx.Client, peer: LoopbackPeer
 ) -> None:
     prediction_id = create(api, t2v(webhook_url=f"{peer.url}/hooks/atlas"))
@@ -385,9 +387,19 @@ def test_webhook_carries_the_unwrapped_prediction_signed_with_a_jwks_key(
 
     body = webhook.json()
     assert webhook.path == "/hooks/atlas"
-    assert set(body) == WEBHOOK_KEYS
-    assert body == {key: status[key] for key in WEBHOOK_KEYS}
-    assert body["status"] == "completed"
+    assert set(body) == ENVELOPE_KEYS
+    assert (body["session_id"], body["event_type"], body["status"], body["error"]) == (
+        prediction_id,
+        "video.task.terminal",
+        "OK",
+        None,
+    )
+    assert set(body["payload"]) == PREDICTION_KEYS
+    assert body["payload"] == status, "the payload is what a status GET answers in data"
+    assert body["payload"]["status"] == "completed"
+    assert webhook.headers["content-type"] == "application/json"
+    assert webhook.headers["x-atlascloud-webhook-event"] == "video.task.terminal"
+    assert re.fullmatch(r"whk_[0-9a-f]{32}", webhook.headers["x-atlascloud-webhook-id"])
     signature = webhook.headers["x-atlascloud-webhook-signature-ed25519"]
     assert "=" not in signature
     assert re.fullmatch(r"[A-Za-z0-9_-]{86}", signature), "64 bytes, base64url without padding"
@@ -399,8 +411,11 @@ def test_webhook_carries_the_unwrapped_prediction_signed_with_a_jwks_key(
     assert not verifies(key, tampered)
 
 
-def test_jwks_needs_no_auth_and_lists_ed25519_keys(sim: ProviderSimulator, http: httpx.Client) -> None:
-    response = http.get(f"{sim.provider_base_url('atlascloud')}/.well-known/jwks.json")
+@pytest.mark.parametrize("path", JWKS_PATHS)
+def test_jwks_needs_no_auth_and_lists_ed25519_keys(
+    sim: ProviderSimulator, http: httpx.Client, path: str
+) -> None:
+    response = http.get(f"{sim.provider_base_url('atlascloud')}{path}")
 
     assert response.status_code == 200
     (key,) = response.json()["keys"]
@@ -446,19 +461,44 @@ def test_webhook_is_retried_with_identical_bytes_until_answered_2xx(
 
     assert [attempt.status_code for attempt in record.webhook_attempts] == [500, 502, 200]
     assert len({(w.body, w.headers["x-atlascloud-webhook-signature-ed25519"]) for w in received}) == 1
+    assert len({w.headers["x-atlascloud-webhook-id"] for w in received}) == 1
 
 
-def test_failed_prediction_webhook_says_failed(
+def test_each_prediction_s_webhook_has_its_own_id(
     sim: ProviderSimulator, api: httpx.Client, peer: LoopbackPeer
 ) -> None:
+    first, second = (
+        create(api, t2v(webhook_url=f"{peer.url}/a")),
+        create(api, t2v(webhook_url=f"{peer.url}/b")),
+    )
+
+    received = peer.wait_for(2)
+
+    assert {w.json()["session_id"] for w in received} == {first, second}
+    assert len({w.headers["x-atlascloud-webhook-id"] for w in received}) == 2
+
+
+def test_failed_prediction_webhook_says_error_with_the_failed_payload(
+    sim: ProviderSimulator, api: httpx.Client, http: httpx.Client, peer: LoopbackPeer
+) -> None:
     sim.faults.fail_predictions = 1
-    create(api, t2v(webhook_url=f"{peer.url}/hooks"))
+    prediction_id = create(api, t2v(webhook_url=f"{peer.url}/hooks"))
 
     (webhook,) = peer.wait_for(1)
 
-    assert webhook.json()["status"] == "failed"
-    assert webhook.json()["outputs"] == []
-    assert webhook.json()["error"]
+    body = webhook.json()
+    assert (body["session_id"], body["event_type"], body["status"]) == (
+        prediction_id,
+        "video.task.terminal",
+        "ERROR",
+    )
+    assert body["error"]
+    assert body["payload"]["status"] == "failed"
+    assert body["payload"]["outputs"] == []
+    assert body["payload"]["error"] == body["error"]
+    assert body["payload"] == finished(api, prediction_id)
+    assert webhook.headers["x-atlascloud-webhook-event"] == "video.task.terminal"
+    assert verifies(jwks_key(http, sim, webhook.headers["x-atlascloud-webhook-key-id"]), webhook)
 
 
 # -- uploads --------------------------------------------------------------------------------------------

@@ -112,10 +112,14 @@ def test_every_route_and_queue_has_a_handler_and_an_event_file() -> None:
     for spec in application.functions.values():
         # Loaded as the local runtime (and Lambda) loads it: the module from CodeUri, then Handler.
         assert callable(load_handler(spec)), spec.logical_id
-    assert {(r.method, r.path) for r in application.routes} == {
-        ("POST", "/jobs"),
-        ("GET", "/jobs/{job_id}"),
-        ("POST", "/webhooks/{provider}/{job_id}"),
+    assert {(r.method, r.path, r.function_id, r.authorizer) for r in application.routes} == {
+        ("POST", "/jobs", "IntakeFunction", "AWS_IAM"),
+        ("ANY", "/jobs", "IntakeFunction", "AWS_IAM"),
+        ("GET", "/jobs/{job_id}", "StatusFunction", "AWS_IAM"),
+        ("ANY", "/jobs/{job_id}", "StatusFunction", "AWS_IAM"),
+        ("ANY", "$default", "StatusFunction", "AWS_IAM"),
+        ("POST", "/webhooks/{provider}/{job_id}", "CallbackFunction", "NONE"),
+        ("ANY", "/webhooks/{provider}/{job_id}", "CallbackFunction", "NONE"),
     }
     event_files = {path.stem for path in EVENTS_DIR.glob("*.json")}
     assert {

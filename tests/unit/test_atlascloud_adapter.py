@@ -1,5 +1,6 @@
-"""The Atlas Cloud dialect at its HTTP boundary (httpx.MockTransport): flat creates, Ed25519 webhooks,
-a JWKS cache that refetches on rotation, streamed uploads."""
+"""The Atlas Cloud dialect at its HTTP boundary (httpx.MockTransport): flat creates, Ed25519-signed
+webhook envelopes (https://www.atlascloud.ai/docs/webhooks), a JWKS cache that refetches on rotation,
+tolerant status words, streamed uploads."""
 
 import base64
 import email.parser
@@ -9,6 +10,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -20,12 +22,13 @@ from pydantic import SecretStr
 from tests.support import FixedClock
 from videojobs.errors import InvalidWebhook, ProviderError, WebhookUnauthorized
 from videojobs.models import JobRequest, ProviderState, WebhookTarget
+from videojobs.observability import logger
 from videojobs.ports import MediaFile, MediaUploader
 from videojobs.providers._jwks import JwksKeys
 from videojobs.providers.atlascloud import AtlasCloudProvider
 
 BASE_URL = "https://api.atlascloud.ai"
-JWKS_URL = "https://keys.atlascloud.ai/.well-known/jwks.json"
+JWKS_URL = "https://api.atlascloud.ai/api/v1/webhooks/jwks.json"
 WEBHOOK = WebhookTarget(url="https://api.example.com/webhooks/atlascloud/j1?token=t", signing_secret="s3cret")
 OUTPUT = "https://storage.atlascloud.ai/outputs/result.mp4"
 
@@ -339,14 +342,57 @@ def test_status_polling_maps_every_status_word(
     )
 
 
-def test_an_unknown_status_word_when_polling_is_an_unexpected_shape() -> None:
+RUNNING = ["processing", "in_progress", "Running", "PENDING", "queued", "submitted", "created", "starting"]
+DONE = ["completed", "succeeded", "Success", "COMPLETED"]
+FAILED = ["failed", "error", "Cancelled", "canceled", "expired", "timeout", "Timed-Out"]
+WORDS = (
+    [(word, ProviderState.PROCESSING) for word in RUNNING]
+    + [(word, ProviderState.SUCCEEDED) for word in DONE]
+    + [(word, ProviderState.FAILED) for word in FAILED]
+)
+
+
+@pytest.fixture
+def logged_warnings(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict[str, Any]]]:
+    """What the adapter logs as warnings, as (message, fields)."""
+    logged: list[tuple[str, dict[str, Any]]] = []
+    monkeypatch.setattr(logger, "warning", lambda message, **fields: logged.append((message, fields)))
+    return logged
+
+
+@pytest.mark.parametrize(("word", "state"), WORDS)
+def test_status_words_are_read_with_tolerance_when_polling(
+    word: str, state: ProviderState, logged_warnings: list[tuple[str, dict[str, Any]]]
+) -> None:
     atlas = FakeAtlas()
-    atlas.responses = [created(status="exploded")]
+    atlas.responses = [created(status=word, outputs=[OUTPUT], error="GPU lost")]
 
-    with pytest.raises(ProviderError, match="status") as raised:
-        atlas.provider().get_prediction("pred_abc")
+    update = atlas.provider().get_prediction("pred_abc")
 
-    assert raised.value.retryable is False
+    assert update.state is state
+    assert update.output_url == (OUTPUT if state is ProviderState.SUCCEEDED else None)
+    assert update.error_message == ("GPU lost" if state is ProviderState.FAILED else None)
+    assert logged_warnings == []
+
+
+@pytest.mark.parametrize("word", ["exploded", None])
+def test_an_unknown_status_word_when_polling_is_logged_and_means_still_running(
+    word: str | None, logged_warnings: list[tuple[str, dict[str, Any]]]
+) -> None:
+    atlas = FakeAtlas()
+    atlas.responses = [created(status=word, outputs=[OUTPUT])]
+
+    update = atlas.provider().get_prediction("pred_abc")
+
+    assert (update.state, update.output_url) == (ProviderState.PROCESSING, None)
+    ((message, fields),) = logged_warnings
+    assert message == "unknown provider status word; read as still running"
+    assert fields == {
+        "provider": "atlascloud",
+        "source": "status",
+        "provider_job_id": "pred_abc",
+        "status_word": word,
+    }
 
 
 def test_status_errors_are_mapped_like_create_errors() -> None:
@@ -441,18 +487,40 @@ def test_an_upload_whose_source_does_not_match_its_declared_size_stops(actual: b
 # --- webhooks ---------------------------------------------------------------------------------------
 
 
-def webhook_body(**fields: object) -> bytes:
-    prediction = {
+def prediction(**fields: object) -> dict[str, object]:
+    """The prediction object a status GET returns in "data" (and a webhook in "payload")."""
+    return {
         "id": "pred_abc",
         "status": "completed",
         "model": "bytedance/seedance-2.0/text-to-video",
         "outputs": [OUTPUT],
         "error": None,
+        "metrics": {"predict_time": 60.0},
         "created_at": "2026-11-24T11:59:00Z",
         "completed_at": "2026-11-24T12:00:00Z",
         **fields,
     }
-    return json.dumps(prediction).encode()
+
+
+def envelope(verdict: str = "OK", envelope_error: object = None, **payload: object) -> dict[str, object]:
+    """``verdict`` is the envelope's status (OK or ERROR); ``payload`` changes the prediction's fields."""
+    return {
+        "session_id": "pred_abc",
+        "event_type": "video.task.terminal",
+        "status": verdict,
+        "payload": prediction(**payload),
+        "error": envelope_error,
+    }
+
+
+def webhook_body(verdict: str = "OK", envelope_error: object = None, **payload: object) -> bytes:
+    """A webhook as Atlas sends it: the envelope around the prediction."""
+    return json.dumps(envelope(verdict, envelope_error, **payload)).encode()
+
+
+def bare_body(**fields: object) -> bytes:
+    """Our earlier reading: the prediction itself as the body."""
+    return json.dumps(prediction(**fields)).encode()
 
 
 def now_of(clock: FixedClock) -> int:
@@ -478,41 +546,236 @@ def test_a_signed_webhook_parses_into_our_update(padded: bool) -> None:
     assert "authorization" not in jwks_request.headers
 
 
-def test_header_names_are_case_insensitive_and_a_wrapped_body_is_read() -> None:
+def test_header_names_are_case_insensitive() -> None:
     key = SigningKey("k1")
     atlas, clock = FakeAtlas(key), FixedClock()
-    body = json.dumps(
-        {"data": json.loads(webhook_body(status="failed", outputs=[], error="GPU lost"))}
-    ).encode()
+    body = webhook_body()
     headers = {name.upper(): value for name, value in key.sign(body, now_of(clock)).items()}
 
     update = atlas.provider(clock).parse_webhook(headers, body, signing_secret="unused")
 
-    assert (update.state, update.error_message) == (ProviderState.FAILED, "GPU lost")
+    assert (update.state, update.output_url) == (ProviderState.SUCCEEDED, OUTPUT)
 
 
-def test_a_processing_webhook_is_a_processing_update() -> None:
+@pytest.mark.parametrize(
+    ("body", "state", "output_url", "error"),
+    [
+        (webhook_body(), ProviderState.SUCCEEDED, OUTPUT, None),
+        (
+            webhook_body("ERROR", "content policy violation", status="failed", outputs=[]),
+            ProviderState.FAILED,
+            None,
+            "content policy violation",
+        ),
+        (
+            webhook_body("OK", None, status="failed", outputs=[], error="GPU lost"),
+            ProviderState.FAILED,
+            None,
+            "GPU lost",
+        ),
+        (
+            webhook_body("OK", "timed out", status="timeout", outputs=[]),
+            ProviderState.FAILED,
+            None,
+            "timed out",
+        ),
+        (
+            webhook_body("ERROR", None, status="failed", outputs=[], error="NSFW"),
+            ProviderState.FAILED,
+            None,
+            "NSFW",
+        ),
+        (
+            webhook_body("ERROR", {"message": "quota", "code": 7}, status="completed"),
+            ProviderState.FAILED,
+            None,
+            "quota",
+        ),
+        (webhook_body("ERROR"), ProviderState.FAILED, None, "Atlas Cloud reported an error"),
+        (webhook_body("ok"), ProviderState.SUCCEEDED, OUTPUT, None),
+        (webhook_body("OK", status=None), ProviderState.SUCCEEDED, OUTPUT, None),
+        (webhook_body("OK", status="processing", outputs=[]), ProviderState.PROCESSING, None, None),
+    ],
+    ids=[
+        "OK completed",
+        "ERROR",
+        "OK but payload failed",
+        "OK but payload timed out",
+        "ERROR with the payload's error",
+        "ERROR over a completed payload",
+        "ERROR without words",
+        "ok in lower case",
+        "OK without payload status",
+        "OK still processing",
+    ],
+)
+def test_the_envelope_is_read_with_both_verdicts(
+    body: bytes, state: ProviderState, output_url: str | None, error: str | None
+) -> None:
     key = SigningKey("k1")
     atlas, clock = FakeAtlas(key), FixedClock()
-    body = webhook_body(status="processing", outputs=[])
 
     update = atlas.provider(clock).parse_webhook(key.sign(body, now_of(clock)), body, signing_secret="")
 
-    assert update.state is ProviderState.PROCESSING
+    assert (update.provider_job_id, update.state, update.output_url, update.error_message) == (
+        "pred_abc",
+        state,
+        output_url,
+        error,
+    )
 
 
-@pytest.mark.parametrize("tamper", ["body changed", "wrong key", "stale", "from the future", "garbled"])
-def test_forged_or_stale_signatures_are_refused(tamper: str) -> None:
-    key, impostor = SigningKey("k1"), SigningKey("k1")
+@pytest.mark.parametrize(("word", "state"), WORDS)
+def test_payload_status_words_are_read_with_tolerance(
+    word: str, state: ProviderState, logged_warnings: list[tuple[str, dict[str, Any]]]
+) -> None:
+    key = SigningKey("k1")
+    atlas, clock = FakeAtlas(key), FixedClock()
+    body = webhook_body("OK", status=word, error="GPU lost")
+
+    update = atlas.provider(clock).parse_webhook(key.sign(body, now_of(clock)), body, signing_secret="")
+
+    assert update.state is state
+    assert logged_warnings == []
+
+
+def test_an_unknown_payload_status_word_is_logged_and_means_still_running(
+    logged_warnings: list[tuple[str, dict[str, Any]]],
+) -> None:
+    key = SigningKey("k1")
+    atlas, clock = FakeAtlas(key), FixedClock()
+    body = webhook_body("OK", status="exploded")
+
+    update = atlas.provider(clock).parse_webhook(key.sign(body, now_of(clock)), body, signing_secret="")
+
+    assert (update.state, update.output_url) == (ProviderState.PROCESSING, None)
+    ((message, fields),) = logged_warnings
+    assert message == "unknown provider status word; read as still running"
+    assert (fields["source"], fields["status_word"], fields["provider_job_id"]) == (
+        "webhook",
+        "exploded",
+        "pred_abc",
+    )
+
+
+def test_an_unknown_envelope_status_is_logged_and_the_payload_decides(
+    logged_warnings: list[tuple[str, dict[str, Any]]],
+) -> None:
+    key = SigningKey("k1")
+    atlas, clock = FakeAtlas(key), FixedClock()
+    body = webhook_body("PARTIAL")
+
+    update = atlas.provider(clock).parse_webhook(key.sign(body, now_of(clock)), body, signing_secret="")
+
+    assert (update.state, update.output_url) == (ProviderState.SUCCEEDED, OUTPUT)
+    assert [fields["envelope_status"] for _, fields in logged_warnings] == ["PARTIAL"]
+
+
+def test_the_session_id_names_the_prediction() -> None:
+    key = SigningKey("k1")
+    atlas, clock = FakeAtlas(key), FixedClock()
+    without_payload_id = {**envelope(), "payload": {"status": "completed", "outputs": [OUTPUT]}}
+    only_payload_id = {key: value for key, value in envelope().items() if key != "session_id"}
+
+    for document in (without_payload_id, only_payload_id):
+        body = json.dumps(document).encode()
+        update = atlas.provider(clock).parse_webhook(key.sign(body, now_of(clock)), body, signing_secret="")
+        assert (update.provider_job_id, update.state) == ("pred_abc", ProviderState.SUCCEEDED)
+
+
+def test_a_payload_about_another_prediction_is_logged_and_the_session_id_wins(
+    logged_warnings: list[tuple[str, dict[str, Any]]],
+) -> None:
+    key = SigningKey("k1")
+    atlas, clock = FakeAtlas(key), FixedClock()
+    body = webhook_body(id="pred_other")
+    headers = {**key.sign(body, now_of(clock)), "X-AtlasCloud-Webhook-Id": "whk_1"}
+
+    update = atlas.provider(clock).parse_webhook(headers, body, signing_secret="")
+
+    assert update.provider_job_id == "pred_abc"
+    ((message, fields),) = logged_warnings
+    assert "another prediction" in message
+    assert (fields["payload_id"], fields["webhook_id"]) == ("pred_other", "whk_1")
+
+
+@pytest.mark.parametrize(
+    ("body", "state", "error"),
+    [
+        (bare_body(), ProviderState.SUCCEEDED, None),
+        (
+            json.dumps({"data": prediction(status="failed", outputs=[], error="GPU lost")}).encode(),
+            ProviderState.FAILED,
+            "GPU lost",
+        ),
+        (bare_body(status="processing", outputs=[]), ProviderState.PROCESSING, None),
+    ],
+    ids=["bare", "in data", "processing"],
+)
+def test_a_signed_bare_prediction_our_earlier_reading_is_still_accepted(
+    body: bytes, state: ProviderState, error: str | None
+) -> None:
+    key = SigningKey("k1")
+    atlas, clock = FakeAtlas(key), FixedClock()
+
+    update = atlas.provider(clock).parse_webhook(key.sign(body, now_of(clock)), body, signing_secret="")
+
+    assert (update.provider_job_id, update.state, update.error_message) == ("pred_abc", state, error)
+
+
+def test_a_signature_in_the_bare_header_is_read_when_the_ed25519_header_is_absent() -> None:
+    key = SigningKey("k1")
     atlas, clock = FakeAtlas(key), FixedClock()
     body = webhook_body()
+    signed = key.sign(body, now_of(clock))
+    moved = {
+        **{name: value for name, value in signed.items() if not name.endswith("Ed25519")},
+        "X-AtlasCloud-Webhook-Signature": signed["X-AtlasCloud-Webhook-Signature-Ed25519"],
+    }
+    hmac_only = {**moved, "X-AtlasCloud-Webhook-Signature": "ab" * 32}
+    both = {**signed, "X-AtlasCloud-Webhook-Signature": "ab" * 32}
+
+    assert (
+        atlas.provider(clock).parse_webhook(moved, body, signing_secret="").state is ProviderState.SUCCEEDED
+    )
+    assert atlas.provider(clock).parse_webhook(both, body, signing_secret="").state is ProviderState.SUCCEEDED
+    with pytest.raises(WebhookUnauthorized):
+        atlas.provider(clock).parse_webhook(hmac_only, body, signing_secret="")
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        "body changed",
+        "forged signature",
+        "wrong key",
+        "wrong key id",
+        "unknown key id",
+        "stale",
+        "from the future",
+        "garbled",
+        "signed without the timestamp",
+    ],
+)
+def test_forged_or_stale_signatures_are_refused(tamper: str) -> None:
+    key, other, impostor = SigningKey("k1"), SigningKey("k2"), SigningKey("k1")
+    atlas, clock = FakeAtlas(key, other), FixedClock()
+    body = webhook_body()
     now = now_of(clock)
+    signed = key.sign(body, now)
     headers = {
-        "body changed": key.sign(webhook_body(outputs=["https://evil.example/o.mp4"]), now),
+        "body changed": key.sign(webhook_body("ERROR", status="failed"), now),
+        "forged signature": {**signed, "X-AtlasCloud-Webhook-Signature-Ed25519": b64url(bytes(64))},
         "wrong key": impostor.sign(body, now),
+        "wrong key id": {**signed, "X-AtlasCloud-Webhook-Key-Id": "k2"},
+        "unknown key id": {**signed, "X-AtlasCloud-Webhook-Key-Id": "k9"},
         "stale": key.sign(body, now - 301),
         "from the future": key.sign(body, now + 301),
-        "garbled": {**key.sign(body, now), "X-AtlasCloud-Webhook-Signature-Ed25519": "not*base64!"},
+        "garbled": {**signed, "X-AtlasCloud-Webhook-Signature-Ed25519": "not*base64!"},
+        "signed without the timestamp": {
+            **signed,
+            "X-AtlasCloud-Webhook-Signature-Ed25519": b64url(key.private.sign(body)),
+        },
     }[tamper]
 
     with pytest.raises(WebhookUnauthorized):
@@ -549,12 +812,33 @@ def test_a_timestamp_that_is_not_unix_seconds_is_refused() -> None:
         atlas.provider(clock).parse_webhook(headers, body, signing_secret="unused")
 
 
-def test_an_authentic_webhook_of_the_wrong_shape_is_invalid_not_unauthorized() -> None:
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not json",
+        b"[]",
+        b'{"status": "completed"}',
+        json.dumps(
+            {"event_type": "video.task.terminal", "status": "OK", "payload": {"status": "completed"}}
+        ).encode(),
+        json.dumps({**envelope(), "payload": "pred_abc"}).encode(),
+        json.dumps({**envelope(), "session_id": 42}).encode(),
+    ],
+    ids=[
+        "not json",
+        "not an object",
+        "bare without id",
+        "no prediction named",
+        "payload not an object",
+        "odd id",
+    ],
+)
+def test_an_authentic_webhook_of_the_wrong_shape_is_invalid_not_unauthorized(body: bytes) -> None:
     key = SigningKey("k1")
     atlas, clock = FakeAtlas(key), FixedClock()
-    for body in (webhook_body(status="exploded"), b"not json", b'{"status": "completed"}'):
-        with pytest.raises(InvalidWebhook):
-            atlas.provider(clock).parse_webhook(key.sign(body, now_of(clock)), body, signing_secret="unused")
+
+    with pytest.raises(InvalidWebhook):
+        atlas.provider(clock).parse_webhook(key.sign(body, now_of(clock)), body, signing_secret="unused")
 
 
 def test_an_unknown_kid_refetches_and_picks_up_a_rotated_key() -> None:
@@ -566,7 +850,9 @@ def test_an_unknown_kid_refetches_and_picks_up_a_rotated_key() -> None:
     clock.advance(30)
     atlas.keys = [new, old]  # the provider rotated: the new key signs, the old one stays listed
 
-    second = webhook_body(id="pred_def")
+    second = json.dumps(
+        {**envelope(), "session_id": "pred_def", "payload": prediction(id="pred_def")}
+    ).encode()
     update = provider.parse_webhook(new.sign(second, now_of(clock)), second, signing_secret="")
     again = provider.parse_webhook(old.sign(first, now_of(clock)), first, signing_secret="")
 

@@ -2,6 +2,7 @@
 
 import json
 from datetime import timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -10,6 +11,7 @@ from pydantic import SecretStr
 from tests.support import FixedClock, sign_eachlabs
 from videojobs.errors import InvalidWebhook, ProviderError, WebhookUnauthorized
 from videojobs.models import JobRequest, ProviderState, WebhookTarget
+from videojobs.observability import logger
 from videojobs.providers.eachlabs import EachLabsProvider
 
 WEBHOOK = WebhookTarget(url="https://api.example.com/webhooks/eachlabs/j1?token=t", signing_secret="s3cret")
@@ -147,11 +149,92 @@ def test_forged_or_stale_signatures_are_refused(tamper: str) -> None:
 
 def test_an_authentic_webhook_of_the_wrong_shape_names_the_field() -> None:
     clock = FixedClock()
-    body = webhook_body(status="done")
+    body = json.dumps({"status": "succeeded", "output": "https://x/o.mp4"}).encode()
     headers = sign_eachlabs("s3cret", body, int(clock.now.timestamp()))
 
-    with pytest.raises(InvalidWebhook, match="status"):
+    with pytest.raises(InvalidWebhook, match="exec_id"):
         provider(capture([])[1], clock).parse_webhook(headers, body, signing_secret="s3cret")
+
+
+# --- status words, with tolerance (webhooks and status checks alike) --------------------------------
+
+RUNNING = [
+    "processing",
+    "in_progress",
+    "Running",
+    "PENDING",
+    "queued",
+    "submitted",
+    "starting",
+    "In-Progress",
+]
+DONE = ["succeeded", "success", "Completed", "SUCCESS"]
+FAILED = ["failed", "error", "Cancelled", "canceled", "EXPIRED"]
+WORDS = (
+    [(word, ProviderState.PROCESSING) for word in RUNNING]
+    + [(word, ProviderState.SUCCEEDED) for word in DONE]
+    + [(word, ProviderState.FAILED) for word in FAILED]
+)
+
+
+@pytest.fixture
+def logged_warnings(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict[str, Any]]]:
+    """What the adapters log as warnings, as (message, fields)."""
+    logged: list[tuple[str, dict[str, Any]]] = []
+    monkeypatch.setattr(logger, "warning", lambda message, **fields: logged.append((message, fields)))
+    return logged
+
+
+@pytest.mark.parametrize(("word", "state"), WORDS)
+def test_webhook_status_words_are_read_with_tolerance(
+    word: str, state: ProviderState, logged_warnings: list[tuple[str, dict[str, Any]]]
+) -> None:
+    clock = FixedClock()
+    body = webhook_body(status=word, error="NSFW" if state is ProviderState.FAILED else "")
+    headers = sign_eachlabs("s3cret", body, int(clock.now.timestamp()))
+
+    update = provider(capture([])[1], clock).parse_webhook(headers, body, signing_secret="s3cret")
+
+    assert update.state is state
+    assert update.output_url == ("https://x/o.mp4" if state is ProviderState.SUCCEEDED else None)
+    assert update.error_message == ("NSFW" if state is ProviderState.FAILED else None)
+    assert logged_warnings == []
+
+
+@pytest.mark.parametrize(("word", "state"), WORDS)
+def test_status_words_are_read_with_tolerance_when_polling(
+    word: str, state: ProviderState, logged_warnings: list[tuple[str, dict[str, Any]]]
+) -> None:
+    answer = {"id": "pred-9", "status": word, "output": "https://x/o.mp4", "message": "m", "details": "d"}
+    _, transport = capture([httpx.Response(200, json=answer)])
+
+    update = provider(transport).get_prediction("pred-9")
+
+    assert update.state is state
+    assert update.error_message == ("m; d" if state is ProviderState.FAILED else None)
+    assert logged_warnings == []
+
+
+@pytest.mark.parametrize("word", ["done", "exploded", None])
+def test_an_unknown_status_word_is_logged_and_means_still_running(
+    word: str | None, logged_warnings: list[tuple[str, dict[str, Any]]]
+) -> None:
+    clock = FixedClock()
+    body = webhook_body(status=word)
+    headers = sign_eachlabs("s3cret", body, int(clock.now.timestamp()))
+    _, transport = capture([httpx.Response(200, json={"id": "pred-9", "status": word})])
+    eachlabs = provider(transport, clock)
+
+    from_webhook = eachlabs.parse_webhook(headers, body, signing_secret="s3cret")
+    from_status = eachlabs.get_prediction("pred-9")
+
+    assert (from_webhook.state, from_status.state) == (ProviderState.PROCESSING, ProviderState.PROCESSING)
+    assert [(message, fields["source"], fields["status_word"]) for message, fields in logged_warnings] == [
+        ("unknown provider status word; read as still running", "webhook", word),
+        ("unknown provider status word; read as still running", "status", word),
+    ]
+    assert all(fields["provider"] == "eachlabs" for _, fields in logged_warnings)
+    assert all(fields["provider_job_id"] == "pred-9" for _, fields in logged_warnings)
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 extra_body switches, compat operations, task polling; no webhook of any kind."""
 
 import json
+from typing import Any
 
 import httpx
 import pytest
@@ -9,6 +10,7 @@ from pydantic import SecretStr
 
 from videojobs.errors import InvalidWebhook, ProviderError
 from videojobs.models import JobRequest, Operation, ProviderState, Resolution, Tier, WebhookTarget
+from videojobs.observability import logger
 from videojobs.ports import MediaUploader
 from videojobs.providers.gateway import GatewayProvider
 
@@ -297,10 +299,62 @@ def test_status_polling_maps_every_status_word(
     )
 
 
-def test_an_unknown_status_word_is_an_unexpected_shape() -> None:
-    _, provider = capture([httpx.Response(200, json=task(status="cancelled"))])
+RUNNING = ["queued", "in_progress", "Running", "PENDING", "submitted", "starting", "in_queue", "IN-PROGRESS"]
+DONE = ["completed", "Succeeded", "SUCCESS"]
+FAILED = ["failed", "Error", "cancelled", "canceled", "expired"]
+WORDS = (
+    [(word, ProviderState.PROCESSING) for word in RUNNING]
+    + [(word, ProviderState.SUCCEEDED) for word in DONE]
+    + [(word, ProviderState.FAILED) for word in FAILED]
+)
 
-    with pytest.raises(ProviderError, match="status") as raised:
+
+@pytest.fixture
+def logged_warnings(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict[str, Any]]]:
+    """What the adapters log as warnings, as (message, fields)."""
+    logged: list[tuple[str, dict[str, Any]]] = []
+    monkeypatch.setattr(logger, "warning", lambda message, **fields: logged.append((message, fields)))
+    return logged
+
+
+@pytest.mark.parametrize(("word", "state"), WORDS)
+def test_status_words_are_read_with_tolerance(
+    word: str, state: ProviderState, logged_warnings: list[tuple[str, dict[str, Any]]]
+) -> None:
+    fields = {"video_url": OUTPUT, "error": {"message": "content policy", "code": "moderation"}}
+    _, provider = capture([httpx.Response(200, json=task(status=word, **fields))])
+
+    update = provider.get_prediction("task_9f")
+
+    assert update.state is state
+    assert update.output_url == (OUTPUT if state is ProviderState.SUCCEEDED else None)
+    assert update.error_message == ("content policy" if state is ProviderState.FAILED else None)
+    assert logged_warnings == []
+
+
+@pytest.mark.parametrize("word", ["exploded", "", None])
+def test_an_unknown_status_word_is_logged_and_means_still_running(
+    word: str | None, logged_warnings: list[tuple[str, dict[str, Any]]]
+) -> None:
+    _, provider = capture([httpx.Response(200, json=task(status=word, video_url=OUTPUT))])
+
+    update = provider.get_prediction("task_9f")
+
+    assert (update.state, update.output_url) == (ProviderState.PROCESSING, None)
+    ((message, fields),) = logged_warnings
+    assert message == "unknown provider status word; read as still running"
+    assert fields == {
+        "provider": "gateway",
+        "source": "status",
+        "provider_job_id": "task_9f",
+        "status_word": word,
+    }
+
+
+def test_a_task_that_is_no_object_is_still_an_unexpected_shape() -> None:
+    _, provider = capture([httpx.Response(200, json=["task_9f", "completed"])])
+
+    with pytest.raises(ProviderError, match="unexpected shape") as raised:
         provider.get_prediction("task_9f")
 
     assert raised.value.retryable is False

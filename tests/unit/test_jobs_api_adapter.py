@@ -5,6 +5,7 @@ import email.parser
 import email.policy
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -12,6 +13,7 @@ from pydantic import SecretStr
 
 from videojobs.errors import InvalidWebhook, ProviderError
 from videojobs.models import JobRequest, MediaKind, ProviderState, WebhookTarget
+from videojobs.observability import logger
 from videojobs.ports import MediaFile, MediaUploader
 from videojobs.providers.jobs_api import JobsApiProvider
 
@@ -259,17 +261,120 @@ def test_a_callback_body_parses_like_a_status_answer(
 
 @pytest.mark.parametrize(
     "body",
-    [b"not json", b"[]", json.dumps(job(status="exploded")).encode(), json.dumps(job(id="")).encode()],
+    [
+        b"not json",
+        b"[]",
+        b'"job_1a"',
+        json.dumps(job(id="")).encode(),
+        json.dumps({"status": "succeeded", "output": {"videos": [OUTPUT]}}).encode(),
+    ],
 )
-def test_a_callback_of_the_wrong_shape_is_invalid(body: bytes) -> None:
+def test_a_callback_that_names_no_job_is_invalid(body: bytes) -> None:
     _, provider = capture([])
 
     with pytest.raises(InvalidWebhook):
         provider.parse_webhook({}, body, signing_secret="s3cret")
 
 
-def test_an_unknown_status_word_when_polling_is_an_unexpected_shape() -> None:
-    _, provider = capture([httpx.Response(200, json=job(status="cancelled"))])
+@pytest.mark.parametrize(
+    ("body", "state", "output_url"),
+    [
+        (
+            {"job_id": "job_1a", "status": "succeeded", "output": output(OUTPUT)},
+            ProviderState.SUCCEEDED,
+            OUTPUT,
+        ),
+        ({"task_id": "job_1a", "status": "Completed"}, ProviderState.SUCCEEDED, None),
+        ({"data": {"id": "job_1a", "status": "in_progress"}}, ProviderState.PROCESSING, None),
+        (
+            {"job": {"id": "job_1a", "status": "canceled"}, "event": "job.finished"},
+            ProviderState.FAILED,
+            None,
+        ),
+        ({"output": {"task_id": "job_1a", "status": "succeeded"}}, ProviderState.PROCESSING, None),
+        (
+            {"id": " job_1a ", "status": "succeeded", "output": "not an object"},
+            ProviderState.PROCESSING,
+            None,
+        ),
+        ({"id": "job_1a", "status": 200, "error": "just words"}, ProviderState.PROCESSING, None),
+    ],
+    ids=["job_id", "task_id", "in data", "in job", "output.task_id", "odd output", "odd status"],
+)
+def test_a_callback_of_an_odd_shape_still_names_its_job_for_the_status_check(
+    body: dict[str, object], state: ProviderState, output_url: str | None
+) -> None:
+    _, provider = capture([])
+
+    update = provider.parse_webhook({}, json.dumps(body).encode(), signing_secret="s3cret")
+
+    assert (update.provider_job_id, update.state, update.output_url) == ("job_1a", state, output_url)
+
+
+def test_a_numeric_job_id_in_a_callback_is_read_as_text() -> None:
+    _, provider = capture([])
+
+    update = provider.parse_webhook({}, b'{"id": 4711, "status": "queued"}', signing_secret="s3cret")
+
+    assert (update.provider_job_id, update.state) == ("4711", ProviderState.PROCESSING)
+
+
+RUNNING = ["queued", "processing", "in_progress", "Running", "PENDING", "submitted", "starting"]
+DONE = ["succeeded", "Completed", "SUCCESS"]
+FAILED = ["failed", "Error", "cancelled", "canceled", "EXPIRED"]
+WORDS = (
+    [(word, ProviderState.PROCESSING) for word in RUNNING]
+    + [(word, ProviderState.SUCCEEDED) for word in DONE]
+    + [(word, ProviderState.FAILED) for word in FAILED]
+)
+
+
+@pytest.fixture
+def logged_warnings(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict[str, Any]]]:
+    """What the adapters log as warnings, as (message, fields)."""
+    logged: list[tuple[str, dict[str, Any]]] = []
+    monkeypatch.setattr(logger, "warning", lambda message, **fields: logged.append((message, fields)))
+    return logged
+
+
+@pytest.mark.parametrize(("word", "state"), WORDS)
+def test_status_words_are_read_with_tolerance_when_polling_and_in_callbacks(
+    word: str, state: ProviderState, logged_warnings: list[tuple[str, dict[str, Any]]]
+) -> None:
+    answer = job(status=word, output=output(OUTPUT), error={"code": "moderation", "message": "blocked"})
+    _, provider = capture([httpx.Response(200, json=answer)])
+
+    from_status = provider.get_prediction("job_1a")
+    from_callback = provider.parse_webhook({}, json.dumps(answer).encode(), signing_secret="")
+
+    assert from_status == from_callback
+    assert from_status.state is state
+    assert from_status.output_url == (OUTPUT if state is ProviderState.SUCCEEDED else None)
+    assert from_status.error_message == ("blocked" if state is ProviderState.FAILED else None)
+    assert logged_warnings == []
+
+
+@pytest.mark.parametrize("word", ["exploded", None])
+def test_an_unknown_status_word_is_logged_and_means_still_running(
+    word: str | None, logged_warnings: list[tuple[str, dict[str, Any]]]
+) -> None:
+    _, provider = capture([httpx.Response(200, json=job(status=word, output=output(OUTPUT)))])
+
+    update = provider.get_prediction("job_1a")
+
+    assert (update.state, update.output_url) == (ProviderState.PROCESSING, None)
+    ((message, fields),) = logged_warnings
+    assert message == "unknown provider status word; read as still running"
+    assert fields == {
+        "provider": "jobs_api",
+        "source": "status",
+        "provider_job_id": "job_1a",
+        "status_word": word,
+    }
+
+
+def test_a_status_answer_that_is_no_object_is_still_an_unexpected_shape() -> None:
+    _, provider = capture([httpx.Response(200, json=["job_1a", "succeeded"])])
 
     with pytest.raises(ProviderError, match="unexpected shape") as raised:
         provider.get_prediction("job_1a")

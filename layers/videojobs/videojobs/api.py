@@ -2,21 +2,26 @@
 
 Validation errors (pydantic's and our capability checks) share one body, the HTTPValidationError
 schema the OpenAPI document publishes: {"detail": [{"loc": [...], "msg": "...", "type": "..."}]}.
-Every other error is {"error": {"code": "...", "message": "..."}}. No stack trace leaves the function.
+Every other error is {"error": {"code": "...", "message": "..."}} (`ErrorBody`), and every route
+declares the statuses it can answer with it (`error_responses`). No stack trace, endpoint or key
+leaves the function.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 from http import HTTPStatus
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyAlreadyInProgressError,
     IdempotencyValidationError,
 )
+from pydantic import BaseModel
 
 from videojobs.errors import (
     DependencyUnavailable,
@@ -43,12 +48,70 @@ ERROR_STATUS: dict[type[VideoJobError], HTTPStatus] = {
 }
 
 
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    """Every error that is not a validation error."""
+
+    error: ErrorDetail
+
+
+#: What each status means, for the OpenAPI document.
+_MEANING: dict[int, str] = {
+    400: "Malformed: the body is not valid JSON, or a webhook body is not what its provider sends",
+    401: "Missing, wrong or expired webhook token, or a bad or stale signature",
+    404: "No such job, or no such route",
+    405: "The route exists, with other methods (see Allow)",
+    409: "A webhook about another job or prediction, or an Idempotency-Key still in progress",
+    413: "The body is larger than this route accepts",
+    415: "The body is not application/json",
+    503: "A dependency is unavailable; retry",
+}
+
+
+def route_responses(
+    success: int, model: type[BaseModel], description: str, *errors: int
+) -> dict[int, OpenAPIResponse]:
+    """Every status a route answers: its success with ``model``, and ``errors`` with the ErrorBody
+    schema (Powertools adds 422 with the validation-error schema itself)."""
+    responses: dict[int, OpenAPIResponse] = {
+        success: {"description": description, "content": {"application/json": {"model": model}}}
+    }
+    for status in errors:
+        responses[status] = {
+            "description": _MEANING[status],
+            "content": {"application/json": {"model": ErrorBody}},
+        }
+    return responses
+
+
+def error_response(status: HTTPStatus, code: str, message: str, **headers: str) -> Response[dict[str, Any]]:
+    return Response(
+        status_code=status.value,
+        content_type=content_types.APPLICATION_JSON,
+        body={"error": {"code": code, "message": message}},
+        headers=headers or None,
+    )
+
+
+def proxy_error(status: HTTPStatus, code: str, message: str, *, allow: str | None = None) -> dict[str, Any]:
+    """An error answered before the router runs, as the API Gateway proxy response itself."""
+    headers = {"Content-Type": content_types.APPLICATION_JSON}
+    if allow is not None:
+        headers["Allow"] = allow
+    return {
+        "statusCode": status.value,
+        "headers": headers,
+        "body": json.dumps({"error": {"code": code, "message": message}}),
+        "isBase64Encoded": False,
+    }
+
+
 def _json(status: HTTPStatus, body: dict[str, Any]) -> Response[dict[str, Any]]:
     return Response(status_code=status.value, content_type=content_types.APPLICATION_JSON, body=body)
-
-
-def _error(status: HTTPStatus, code: str, message: str) -> Response[dict[str, Any]]:
-    return _json(status, {"error": {"code": code, "message": message}})
 
 
 def _unprocessable(detail: list[ValidationDetail]) -> Response[dict[str, Any]]:
@@ -56,6 +119,8 @@ def _unprocessable(detail: list[ValidationDetail]) -> Response[dict[str, Any]]:
 
 
 def _invalid_request(error: RequestValidationError) -> Response[dict[str, Any]]:
+    if any(item.get("type") == "json_invalid" for item in error.errors()):
+        return error_response(HTTPStatus.BAD_REQUEST, "malformed_json", "the body is not valid JSON")
     return _unprocessable(detail_from_items(error.errors()))
 
 
@@ -74,12 +139,12 @@ def _key_reused(error: IdempotencyValidationError) -> Response[dict[str, Any]]:
 
 def _key_in_progress(error: IdempotencyAlreadyInProgressError) -> Response[dict[str, Any]]:
     message = "a request with this Idempotency-Key is still being processed; retry shortly"
-    return _error(HTTPStatus.CONFLICT, "idempotency_key_in_progress", message)
+    return error_response(HTTPStatus.CONFLICT, "idempotency_key_in_progress", message)
 
 
 def _provider_failed(error: ProviderError) -> Response[dict[str, Any]]:
     status = HTTPStatus.SERVICE_UNAVAILABLE if error.retryable else HTTPStatus.BAD_GATEWAY
-    return _error(status, error.code, str(error))
+    return error_response(status, error.code, str(error))
 
 
 def _domain_error(error: VideoJobError) -> Response[dict[str, Any]]:
@@ -89,15 +154,20 @@ def _domain_error(error: VideoJobError) -> Response[dict[str, Any]]:
     )
     if status >= HTTPStatus.INTERNAL_SERVER_ERROR:
         logger.warning("request failed", error_code=error.code, error=str(error))
-    return _error(status, error.code, str(error))
+    return error_response(status, error.code, str(error))
 
 
 def _unexpected(error: Exception) -> Response[dict[str, Any]]:
     logger.exception("unexpected error")
-    return _error(HTTPStatus.INTERNAL_SERVER_ERROR, "internal_error", "internal error")
+    return error_response(HTTPStatus.INTERNAL_SERVER_ERROR, "internal_error", "internal error")
+
+
+def _no_route(error: Exception) -> Response[dict[str, Any]]:
+    return error_response(HTTPStatus.NOT_FOUND, "not_found", "no such route")
 
 
 def install_error_handlers(app: APIGatewayHttpResolver) -> None:
+    app.not_found(_no_route)
     app.exception_handler(RequestValidationError)(_invalid_request)
     app.exception_handler(RequestRejected)(_rejected)
     app.exception_handler(IdempotencyValidationError)(_key_reused)

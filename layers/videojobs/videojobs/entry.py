@@ -3,7 +3,9 @@ into the logic: the Powertools decorator stack, the composition root, HTTP route
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
+from http import HTTPStatus
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
@@ -11,6 +13,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.parser.models.sqs import SqsRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from videojobs.api import proxy_error
 from videojobs.bootstrap import build_dependencies
 from videojobs.dependencies import Dependencies
 from videojobs.observability import logger, metrics, tracer
@@ -36,14 +39,51 @@ def lambda_entry(handle: Handle) -> LambdaHandler:
     return lambda_handler
 
 
-def http_routes(app: APIGatewayHttpResolver) -> Handle:
-    """An HTTP API event answered by ``app``'s routes, which find the ports in ``app.context["deps"]``."""
+def http_routes(
+    app: APIGatewayHttpResolver,
+    *,
+    method: str,
+    max_body_bytes: Callable[[Dependencies], int] | None = None,
+    json_bodies: bool = False,
+) -> Handle:
+    """An HTTP API event answered by ``app``'s routes, which find the ports in ``app.context["deps"]``.
+
+    Before anything is parsed: a request that came through the path's ``ANY`` route (API Gateway's
+    choice when no route has its method) is 405, naming ``method``; a body over ``max_body_bytes``
+    is 413; and with ``json_bodies`` a body that does not say it is JSON is 415.
+    """
 
     def handle(event: Event, context: LambdaContext, deps: Dependencies) -> dict[str, Any]:
+        if str(event.get("routeKey", "")).startswith("ANY "):
+            return proxy_error(
+                HTTPStatus.METHOD_NOT_ALLOWED, "method_not_allowed", f"use {method} here", allow=method
+            )
+        body = event.get("body") or ""
+        size = len(body) * 3 // 4 if event.get("isBase64Encoded") else len(body.encode())
+        if max_body_bytes is not None and size > (limit := max_body_bytes(deps)):
+            return proxy_error(
+                HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "too_large", f"the body is over {limit} bytes"
+            )
+        headers = {name.lower(): value for name, value in (event.get("headers") or {}).items()}
+        media_type = headers.get("content-type", "").split(";")[0].strip().lower()
+        if json_bodies and body and media_type != "application/json":
+            message = "send the body as application/json"
+            return proxy_error(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", message)
+        if json_bodies and event.get("isBase64Encoded") and not _is_utf8(body):
+            # JSON is UTF-8; API Gateway hands on any other body base64-encoded.
+            return proxy_error(HTTPStatus.BAD_REQUEST, "malformed_json", "the body is not valid JSON")
         app.append_context(deps=deps)  # type: ignore[no-untyped-call]
         return app.resolve(event, context)
 
     return handle
+
+
+def _is_utf8(encoded_body: str) -> bool:
+    try:
+        base64.b64decode(encoded_body).decode()
+    except (ValueError, UnicodeDecodeError):
+        return False
+    return True
 
 
 def sqs_batch[RecordT: SqsRecordModel](

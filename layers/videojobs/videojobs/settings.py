@@ -82,7 +82,8 @@ class Settings(BaseSettings):
     atlascloud_api_key: SecretStr | None = None
     atlascloud_api_keys: SecretList = ()
     atlascloud_output_hosts: CommaList = ("*.atlascloud.ai",)
-    atlascloud_jwks_url: AnyHttpUrl = AnyHttpUrl("https://api.atlascloud.ai/.well-known/jwks.json")
+    # Atlas's webhook keys, as public implementations that cite atlascloud.ai/docs/webhooks fetch them.
+    atlascloud_jwks_url: AnyHttpUrl = AnyHttpUrl("https://api.atlascloud.ai/api/v1/webhooks/jwks.json")
     # The documents of the other three give no limits: ours, deliberately modest.
     atlascloud_max_concurrent: Concurrency = 5
     atlascloud_max_creates_per_minute: CreatesPerMinute = 60
@@ -125,6 +126,11 @@ class Settings(BaseSettings):
     #: Webhooks come when a job finishes, so this is longer than a typical job (EachLabs: 120-150 s).
     dispatch_uncertain_grace_seconds: int = Field(default=900, ge=1)
     dispatch_capacity_retry_seconds: int = Field(default=10, ge=1, le=900)
+
+    #: POST /jobs bodies over this are 413, before they are parsed.
+    max_request_bytes: int = Field(default=256 * 1024, ge=1024, le=6 * MIB)
+    #: Webhook bodies over this are 413, before they are parsed (a prediction is a few KiB).
+    max_webhook_bytes: int = Field(default=1 * MIB, ge=1024, le=6 * MIB)
 
     drop_default_provider: ProviderName | None = None
     drop_default_prompt: str | None = None

@@ -4,6 +4,8 @@ Create: POST /v1/prediction with X-API-Key, {model, version "0.0.1", input, webh
 Webhook: {exec_id, status succeeded|failed, output, error}, signed when webhook_secret was sent:
 X-Webhook-Signature: sha256=<hex HMAC-SHA256(secret, "{X-Webhook-Timestamp}.{raw body}")>.
 Status: GET /v1/prediction/{id} -> status processing|success|error, output (URL string).
+Status words, in webhooks and status answers alike, are read with the shared tolerant vocabulary of
+_status.py (Succeeded, in_progress, canceled, ...); an unknown word is logged and means still running.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from videojobs.errors import WebhookUnauthorized
 from videojobs.models import JobRequest, ProviderReceipt, ProviderState, ProviderUpdate, WebhookTarget
 from videojobs.ports import Clock
 from videojobs.providers._http import ProviderApi, parse_webhook_body, parse_wire
+from videojobs.providers._status import StatusWords
 from videojobs.security import hmac_sha256_hex
 
 TEXT_TO_VIDEO = "bytedance-seedance-2-0-text-to-video-fast"
@@ -28,6 +31,7 @@ IMAGE_TO_VIDEO = "bytedance-seedance-2-0-image-to-video-fast"
 MODEL_VERSION = "0.0.1"
 SIGNATURE_HEADER = "x-webhook-signature"
 TIMESTAMP_HEADER = "x-webhook-timestamp"
+STATUS_WORDS = StatusWords.of("eachlabs", running=("starting",))
 
 
 class _CreateResponse(BaseModel):
@@ -39,7 +43,8 @@ class _Webhook(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     exec_id: str = Field(min_length=1)
-    status: Literal["succeeded", "failed"]
+    #: Any word: see _status.py.
+    status: str | None = None
     output: str | None = None
     error: str | None = None
 
@@ -48,7 +53,7 @@ class _Prediction(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     id: str | None = None
-    status: Literal["processing", "success", "error"]
+    status: str | None = None
     output: str | None = None
     message: str | None = None
     details: str | None = None
@@ -104,15 +109,13 @@ class EachLabsProvider:
     ) -> ProviderUpdate:
         self._verify_signature({k.lower(): v for k, v in headers.items()}, body, signing_secret)
         webhook = parse_webhook_body(_Webhook, body)
-        if webhook.status == "succeeded":
-            return ProviderUpdate(
-                provider_job_id=webhook.exec_id,
-                state=ProviderState.SUCCEEDED,
-                output_url=webhook.output or None,
-            )
-        return ProviderUpdate(
-            provider_job_id=webhook.exec_id, state=ProviderState.FAILED, error_message=webhook.error or None
-        )
+        job_id = webhook.exec_id
+        state = STATUS_WORDS.state(webhook.status, source="webhook", provider_job_id=job_id)
+        if state is ProviderState.SUCCEEDED:
+            return ProviderUpdate(provider_job_id=job_id, state=state, output_url=webhook.output or None)
+        if state is ProviderState.FAILED:
+            return ProviderUpdate(provider_job_id=job_id, state=state, error_message=webhook.error or None)
+        return ProviderUpdate(provider_job_id=job_id, state=state)
 
     def _verify_signature(self, headers: Mapping[str, str], body: bytes, secret: str) -> None:
         signature = headers.get(SIGNATURE_HEADER, "")
@@ -129,11 +132,12 @@ class EachLabsProvider:
     def get_prediction(self, provider_job_id: str) -> ProviderUpdate:
         data = self._api.call("GET", f"/v1/prediction/{quote(provider_job_id, safe='')}")
         prediction = parse_wire(_Prediction, data, provider=self.name)
-        if prediction.status == "success":
+        state = STATUS_WORDS.state(prediction.status, source="status", provider_job_id=provider_job_id)
+        if state is ProviderState.SUCCEEDED:
             return ProviderUpdate(
-                provider_job_id=provider_job_id, state=ProviderState.SUCCEEDED, output_url=prediction.output
+                provider_job_id=provider_job_id, state=state, output_url=prediction.output or None
             )
-        if prediction.status == "error":
+        if state is ProviderState.FAILED:
             message = "; ".join(part for part in (prediction.message, prediction.details) if part)
             return ProviderUpdate(
                 provider_job_id=provider_job_id, state=ProviderState.FAILED, error_message=message or None

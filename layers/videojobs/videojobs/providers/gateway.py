@@ -4,7 +4,8 @@
 Create: POST /v1/video/generations with a Bearer key, model seedance2.0[-fast|-mini]-{resolution},
 media in image/last_image/images/videos/audios, switches in extra_body. Answers the task
 {"id", "task_id", "status": "queued", ...}.
-Status: GET /v1/videos/{task_id} -> status queued|processing|completed|failed, video_url,
+Status: GET /v1/videos/{task_id} -> status queued|processing|completed|failed (read with the
+shared tolerant vocabulary of _status.py: in_progress, cancelled, ... too), video_url,
 last_frame_url (when asked for), error {"message", "code"}.
 No webhook of any kind: jobs on this dialect finish through status checks.
 """
@@ -22,8 +23,10 @@ from videojobs.capabilities import effective_tier
 from videojobs.errors import InvalidWebhook
 from videojobs.models import JobRequest, ProviderReceipt, ProviderState, ProviderUpdate, WebhookTarget
 from videojobs.providers._http import ProviderApi, parse_wire
+from videojobs.providers._status import StatusWords
 
 MODEL_PREFIX = "seedance2.0"
+STATUS_WORDS = StatusWords.of("gateway", running=("starting", "in_queue"))
 
 
 class _CreatedTask(BaseModel):
@@ -42,7 +45,8 @@ class _TaskError(BaseModel):
 class _Task(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    status: Literal["queued", "processing", "completed", "failed"]
+    #: Any word: a status we do not know must not fail the check (see _status.py).
+    status: str | None = None
     video_url: str | None = None
     last_frame_url: str | None = None
     error: _TaskError | str | None = None
@@ -101,14 +105,15 @@ class GatewayProvider:
     def get_prediction(self, provider_job_id: str) -> ProviderUpdate:
         data = self._api.call("GET", f"/v1/videos/{quote(provider_job_id, safe='')}")
         task = parse_wire(_Task, data, provider=self.name)
-        if task.status == "completed":
+        state = STATUS_WORDS.state(task.status, source="status", provider_job_id=provider_job_id)
+        if state is ProviderState.SUCCEEDED:
             return ProviderUpdate(
                 provider_job_id=provider_job_id,
                 state=ProviderState.SUCCEEDED,
                 output_url=task.video_url or None,
                 last_frame_url=task.last_frame_url or None,
             )
-        if task.status == "failed":
+        if state is ProviderState.FAILED:
             message = task.error_message()
             return ProviderUpdate(
                 provider_job_id=provider_job_id, state=ProviderState.FAILED, error_message=message
