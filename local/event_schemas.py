@@ -155,9 +155,9 @@ TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
 def pipeline_events() -> dict[str, type[pydantic.BaseModel]]:
     """Detail type -> the model of its detail. Imported late: the layer reads its environment on import."""
     from videojobs.adapters.eventbridge import JOB_FAILED, JOB_REJECTED, JOB_SUCCEEDED
-    from videojobs.models import JobRejection, JobView
+    from videojobs.models import JobEvent, JobRejection
 
-    return {JOB_SUCCEEDED: JobView, JOB_FAILED: JobView, JOB_REJECTED: JobRejection}
+    return {JOB_SUCCEEDED: JobEvent, JOB_FAILED: JobEvent, JOB_REJECTED: JobRejection}
 
 
 def schema_name(detail_type: str) -> str:

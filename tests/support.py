@@ -144,6 +144,28 @@ class InMemoryJobStore:
             self.jobs[job_id] = job.model_copy(update={"notification": notification, "updated_at": now})
             self.writes += 1
 
+    def claim_pending_event(self, job_id: str, detail_type: str, *, now: datetime, until: datetime) -> bool:
+        with self._lock:
+            job = self.jobs[job_id]
+            held = job.event_claimed_until is not None and job.event_claimed_until >= int(now.timestamp())
+            if job.pending_event != detail_type or held:
+                return False
+            self.jobs[job_id] = job.model_copy(update={"event_claimed_until": int(until.timestamp())})
+            return True
+
+    def release_event_claim(self, job_id: str) -> None:
+        with self._lock:
+            self.jobs[job_id] = self.jobs[job_id].model_copy(update={"event_claimed_until": None})
+
+    def clear_pending_event(self, job_id: str, detail_type: str) -> None:
+        with self._lock:
+            job = self.jobs[job_id]
+            if job.pending_event == detail_type:
+                self.jobs[job_id] = job.model_copy(
+                    update={"pending_event": None, "event_claimed_until": None}
+                )
+                self.writes += 1
+
 
 class InMemoryVideoStore:
     def __init__(self, bucket: str = "videos") -> None:
@@ -205,14 +227,26 @@ class RecordingQueue:
 
 @dataclass
 class RecordingEvents:
+    """Records what was published; ``fail_next`` makes the next N publications fail as the bus would."""
+
     succeeded: list[Job] = field(default_factory=list)
     failed: list[Job] = field(default_factory=list)
     rejected: list[JobRejection] = field(default_factory=list)
+    fail_next: int = 0
+
+    def _refuse(self) -> None:
+        from videojobs.errors import DependencyUnavailable
+
+        if self.fail_next:
+            self.fail_next -= 1
+            raise DependencyUnavailable("EventBridge refused Video Job ...: ['InternalFailure']")
 
     def job_succeeded(self, job: Job) -> None:
+        self._refuse()
         self.succeeded.append(job)
 
     def job_failed(self, job: Job) -> None:
+        self._refuse()
         self.failed.append(job)
 
     def job_rejected(self, rejection: JobRejection) -> None:
@@ -493,6 +527,7 @@ class FakeWorld:
             drop_default_prompt=None,
             max_drop_bytes=64 * 1024,
             allow_loopback_urls=False,
+            max_request_bytes=256 * 1024,
         )
     )
     notifier: RecordingNotifier = field(default_factory=RecordingNotifier)
@@ -541,6 +576,7 @@ class FakeWorld:
             notification_retries=self.notification_retries,
             notify_policy=NotifyPolicy(retry_delays_seconds=self.notify_delays),
             notify_signing_secret=self.notify_secret,
+            max_webhook_bytes=1024 * 1024,
         )
 
     def dispatch_all(self) -> list[Any]:

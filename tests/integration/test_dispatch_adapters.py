@@ -4,12 +4,16 @@ import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import boto3
 import pytest
+from botocore.stub import Stubber
 
 from local.aws import ProvisionedStack
 from videojobs.adapters.capacity import DynamoDBCapacity, KeyPool
 from videojobs.adapters.dynamodb import DynamoDBJobStore
+from videojobs.adapters.eventbridge import JOB_SUCCEEDED, EventBridgePublisher, job_event
 from videojobs.adapters.s3 import S3InputMedia
+from videojobs.errors import DependencyUnavailable
 from videojobs.models import (
     Job,
     JobRequest,
@@ -90,6 +94,40 @@ def test_expect_guards_a_transition_on_a_field_set_unset_or_equal(store: DynamoD
     assert lost is None
     assert resent is not None
     assert resent.create_sent_at is None
+
+
+def test_a_pending_event_is_cleared_only_if_it_is_still_the_one_published(store: DynamoDBJobStore) -> None:
+    job = new_job()
+    store.create_if_absent(job.model_copy(update={"pending_event": "Video Job Failed"}))
+
+    store.clear_pending_event(job.job_id, "Video Job Succeeded")
+    kept = store.get(job.job_id)
+    store.clear_pending_event(job.job_id, "Video Job Failed")
+    cleared = store.get(job.job_id)
+
+    assert kept is not None
+    assert kept.pending_event == "Video Job Failed"
+    assert cleared is not None
+    assert cleared.pending_event is None
+
+
+def test_one_caller_at_a_time_may_publish_a_pending_event(store: DynamoDBJobStore) -> None:
+    job = new_job()
+    store.create_if_absent(job.model_copy(update={"pending_event": "Video Job Succeeded"}))
+    until = NOW + timedelta(seconds=60)
+
+    first = store.claim_pending_event(job.job_id, "Video Job Succeeded", now=NOW, until=until)
+    second = store.claim_pending_event(job.job_id, "Video Job Succeeded", now=NOW, until=until)
+    other_event = store.claim_pending_event(
+        job.job_id, "Video Job Failed", now=NOW + timedelta(hours=1), until=until
+    )
+    after_expiry = store.claim_pending_event(
+        job.job_id, "Video Job Succeeded", now=NOW + timedelta(seconds=61), until=NOW + timedelta(seconds=121)
+    )
+    store.release_event_claim(job.job_id)
+    after_release = store.claim_pending_event(job.job_id, "Video Job Succeeded", now=NOW, until=until)
+
+    assert (first, second, other_event, after_expiry, after_release) == (True, False, False, True, True)
 
 
 def test_a_notification_is_recorded_on_the_job(store: DynamoDBJobStore) -> None:
@@ -220,3 +258,42 @@ def test_input_objects_are_described_and_read_only_as_the_notified_version(
     assert inputs.read(location, etag=etag, max_bytes=10) == b"png"
     assert inputs.describe(location, etag="0" * 32) is None  # replaced since
     assert inputs.read(S3Location(bucket, "drops/none.json"), etag=None, max_bytes=10) is None
+
+
+def test_a_published_outcome_carries_an_id_that_is_the_same_every_time(
+    aws: Any, aws_resources: ProvisionedStack
+) -> None:
+    publisher = EventBridgePublisher(
+        aws("events"), aws_resources.refs["VideoEventsBus"], "seedance.video-pipeline"
+    )
+    job = new_job()
+
+    first, again = job_event(job, JOB_SUCCEEDED), job_event(job, JOB_SUCCEEDED)
+    publisher.job_succeeded(job)  # reaches the real (moto) bus without error
+
+    assert first.event_id == again.event_id
+    assert first.event_id != job_event(job, "Video Job Failed").event_id
+    assert first.job_id == job.job_id
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"FailedEntryCount": 1, "Entries": [{"ErrorCode": "InternalFailure", "ErrorMessage": "try again"}]},
+        "ThrottlingException",
+    ],
+    ids=["FailedEntryCount-1", "PutEvents-error"],
+)
+def test_a_partial_or_failed_put_events_is_an_error_the_outbox_retries(answer: Any) -> None:
+    client = boto3.client("events", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    stubber = Stubber(client)
+    if isinstance(answer, dict):
+        stubber.add_response("put_events", answer)
+    else:
+        stubber.add_client_error("put_events", service_error_code=answer, http_status_code=400)
+    publisher = EventBridgePublisher(client, "bus", "seedance.video-pipeline")
+
+    with stubber, pytest.raises(DependencyUnavailable) as raised:
+        publisher.job_succeeded(new_job())
+
+    assert "bus" not in str(raised.value).replace("EventBridge", "")  # no endpoint or bus details leak

@@ -1,14 +1,30 @@
+import dataclasses
 import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
-from tests.support import FakeWorld, fake_mp4, submit_job
+from tests.support import FakeVideoSource, FakeWorld, fake_mp4, submit_job
 from videojobs.errors import TransferFailed
 from videojobs.logic.callback import apply_provider_update
 from videojobs.logic.transfer import fail_dead_lettered_transfer, transfer_video, video_key
 from videojobs.models import Job, JobRequest, JobStatus, ProviderState, ProviderUpdate, TransferRequest
+from videojobs.ports import Download, DownloadPolicy
 
 OUTPUT = "https://cdn.example.com/out.mp4"
+
+
+@dataclasses.dataclass
+class ServedAs(FakeVideoSource):
+    """FakeVideoSource whose downloads carry the Content-Type given per URL (default video/mp4)."""
+
+    content_types: dict[str, str | None] = dataclasses.field(default_factory=dict)
+
+    @contextmanager
+    def open(self, url: str, policy: DownloadPolicy) -> Iterator[Download]:
+        with super().open(url, policy) as download:
+            yield dataclasses.replace(download, content_type=self.content_types.get(url, "video/mp4"))
 
 
 def transferring(world: FakeWorld, output: str = OUTPUT, body: bytes | None = None) -> TransferRequest:
@@ -110,7 +126,10 @@ FRAME = "https://cdn.example.com/last.png"
 PNG_BYTES = b"\x89PNG\r\n\x1a\n" + bytes(range(200))
 
 
-def transferring_with_frame(world: FakeWorld, frame: bytes) -> TransferRequest:
+def transferring_with_frame(
+    world: FakeWorld, frame: bytes, frame_type: str | None = "image/png"
+) -> TransferRequest:
+    world.source = ServedAs(content_types={FRAME: frame_type})
     job = submit_job(
         JobRequest(provider="gateway", prompt="a lighthouse", return_last_frame=True), world.deps()
     )
@@ -153,3 +172,71 @@ def test_a_last_frame_that_is_not_a_png_fails_the_job_before_the_video_is_copied
     assert job.error.message == "output is not a PNG"
     assert world.videos.objects == {}
     assert world.source.opened == [FRAME]
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["video/mp4", "Video/MP4", "application/octet-stream; charset=binary", "binary/octet-stream"],
+)
+def test_the_video_may_be_served_as_mp4_or_octet_stream(content_type: str) -> None:
+    world = FakeWorld()
+    world.source = ServedAs(content_types={OUTPUT: content_type})
+    request = transferring(world)
+
+    transfer_video(request, world.deps())
+
+    job = stored(world, request)
+    assert job.status is JobStatus.SUCCEEDED
+    assert job.video is not None
+    assert job.video.content_type == "video/mp4"
+
+
+@pytest.mark.parametrize(
+    ("content_type", "served"),
+    [
+        ("text/html; charset=utf-8", "served as text/html"),
+        ("image/png", "served as image/png"),
+        (None, "served without a Content-Type"),
+    ],
+)
+def test_a_video_served_as_anything_else_fails_the_job_before_any_upload(
+    content_type: str | None, served: str
+) -> None:
+    world = FakeWorld()
+    world.source = ServedAs(content_types={OUTPUT: content_type})
+    request = transferring(world)  # the bytes are a good MP4: the type alone refuses it
+
+    transfer_video(request, world.deps())
+
+    job = stored(world, request)
+    assert job.status is JobStatus.FAILED
+    assert job.error is not None
+    assert job.error.code == "output_rejected"
+    assert job.error.message == f"output is {served}, not video/mp4"
+    assert world.videos.objects == {}
+    assert world.videos.aborted == []  # refused before the upload started
+
+
+@pytest.mark.parametrize("frame_type", ["image/png", "application/octet-stream", "binary/octet-stream; x=y"])
+def test_the_last_frame_may_be_served_as_png_or_octet_stream(frame_type: str) -> None:
+    world = FakeWorld()
+    request = transferring_with_frame(world, PNG_BYTES, frame_type)
+
+    transfer_video(request, world.deps())
+
+    assert stored(world, request).status is JobStatus.SUCCEEDED
+
+
+@pytest.mark.parametrize("frame_type", ["video/mp4", "text/html", "image/jpeg"])
+def test_a_last_frame_served_as_anything_else_fails_the_job(frame_type: str) -> None:
+    world = FakeWorld()
+    request = transferring_with_frame(world, PNG_BYTES, frame_type)
+
+    transfer_video(request, world.deps())
+
+    job = stored(world, request)
+    assert job.status is JobStatus.FAILED
+    assert job.error is not None
+    assert job.error.message == f"output is served as {frame_type}, not image/png"
+    assert world.source.opened == [FRAME]
+    assert world.videos.objects == {}

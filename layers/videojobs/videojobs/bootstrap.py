@@ -20,6 +20,7 @@ from videojobs.adapters.dynamodb import DynamoDBJobStore
 from videojobs.adapters.eventbridge import EventBridgePublisher
 from videojobs.adapters.http_notifier import HttpCallerNotifier
 from videojobs.adapters.http_source import HttpVideoSource
+from videojobs.adapters.pinned_http import pinned_client
 from videojobs.adapters.s3 import S3InputMedia, S3VideoStore
 from videojobs.adapters.sqs import (
     SqsDispatchQueue,
@@ -119,15 +120,17 @@ def build_dependencies() -> Dependencies:
     session = boto3.session.Session()
     aws_config = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=30)
     provider_client = httpx.Client(timeout=httpx.Timeout(settings.provider_timeout_seconds, connect=5.0))
-    download_client = httpx.Client(
-        timeout=httpx.Timeout(settings.download_timeout_seconds, connect=10.0), follow_redirects=False
+    download_client = pinned_client(
+        timeout=httpx.Timeout(settings.download_timeout_seconds, connect=10.0),
+        allow_loopback=settings.local_mode,
     )
     dynamodb = session.client("dynamodb", config=aws_config)
     # SigV4 for presigned input URLs: botocore may otherwise sign them with the legacy SigV2.
     s3 = session.client("s3", config=aws_config.merge(Config(signature_version="s3v4")))
     sqs = session.client("sqs", config=aws_config)
-    notify_client = httpx.Client(
-        timeout=httpx.Timeout(settings.notify_timeout_seconds, connect=5.0), follow_redirects=False
+    notify_client = pinned_client(
+        timeout=httpx.Timeout(settings.notify_timeout_seconds, connect=5.0),
+        allow_loopback=settings.local_mode,
     )
     # A slot outlives any job that holds it: a crashed holder's slot is back after this.
     lease_seconds = settings.job_max_age_seconds + settings.dispatch_uncertain_grace_seconds + 900
@@ -135,7 +138,11 @@ def build_dependencies() -> Dependencies:
     return Dependencies(
         jobs=DynamoDBJobStore(dynamodb, settings.jobs_table_name),
         videos=S3VideoStore(s3, settings.videos_bucket_name, part_size=settings.transfer_part_size_bytes),
-        source=HttpVideoSource(download_client),
+        source=HttpVideoSource(
+            download_client,
+            max_bytes=settings.max_video_bytes,
+            deadline_seconds=settings.transfer_deadline_seconds,
+        ),
         transfers=SqsTransferQueue(sqs, settings.transfer_queue_url),
         status_checks=SqsStatusChecks(sqs, settings.status_check_queue_url),
         inputs=S3InputMedia(s3),
@@ -180,9 +187,11 @@ def build_dependencies() -> Dependencies:
             drop_default_prompt=settings.drop_default_prompt,
             max_drop_bytes=settings.max_drop_bytes,
             allow_loopback_urls=settings.local_mode,
+            max_request_bytes=settings.max_request_bytes,
         ),
         notifier=HttpCallerNotifier(notify_client),
         notification_retries=SqsNotificationRetries(sqs, settings.notify_queue_url),
         notify_policy=NotifyPolicy(retry_delays_seconds=settings.notify_retry_delays_seconds),
         notify_signing_secret=notify_secret.get_secret_value() if notify_secret else None,
+        max_webhook_bytes=settings.max_webhook_bytes,
     )

@@ -75,7 +75,7 @@ class IntakePolicy:
     max_drop_bytes: int
     #: Local mode: notify_url may be plain http to a loopback address.
     allow_loopback_urls: bool
-    max_request_bytes: int = 256 * 1024
+    max_request_bytes: int
 
 
 @dataclass(frozen=True)
@@ -112,7 +112,7 @@ class Dependencies:
     notification_retries: NotificationRetries
     notify_policy: NotifyPolicy
     notify_signing_secret: str | None
-    max_webhook_bytes: int = 1024 * 1024
+    max_webhook_bytes: int
 
     def provider(self, name: ProviderName, key_id: str | None = None) -> VideoProvider:
         """The adapter for ``key_id``, the key that created the job; any key where that does not matter

@@ -209,6 +209,11 @@ class Job(BaseModel):
     #: When the first create was sent; the job's maximum age counts from here.
     dispatched_at: datetime | None = None
     last_dispatch_error: str | None = None
+    #: The outcome event ("Video Job Succeeded" or "Video Job Failed") written with the job's terminal
+    #: state and not yet confirmed published; whoever sees the job next publishes it.
+    pending_event: str | None = None
+    #: Whoever is publishing ``pending_event`` holds it until then (epoch seconds); others wait.
+    event_claimed_until: int | None = None
     notification: Notification | None = None
     provider_job_id: str | None = None
     output_url: str | None = None
@@ -269,6 +274,13 @@ class JobView(BaseModel):
     created_at: datetime
     updated_at: datetime
     request: JobRequest
+
+
+class JobEvent(JobView):
+    """The detail of "Video Job Succeeded" and "Video Job Failed": the job view, and an id that is
+    the same for every publication of the same outcome, so consumers can drop repeats."""
+
+    event_id: str
 
 
 class ProviderState(StrEnum):

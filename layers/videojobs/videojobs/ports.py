@@ -174,6 +174,19 @@ class JobStore(Protocol):
 
     def record_notification(self, job_id: str, notification: Notification, *, now: datetime) -> None: ...
 
+    def claim_pending_event(self, job_id: str, detail_type: str, *, now: datetime, until: datetime) -> bool:
+        """Take the right to publish the job's pending ``detail_type`` event until ``until``, if no one
+        holds it (or their claim has run out). False when someone else publishes it."""
+        ...
+
+    def release_event_claim(self, job_id: str) -> None:
+        """Publishing failed: let the next delivery try at once."""
+        ...
+
+    def clear_pending_event(self, job_id: str, detail_type: str) -> None:
+        """The job's outcome event is out: forget it, unless another one is pending by now."""
+        ...
+
 
 @dataclass(frozen=True)
 class StoredObject:

@@ -13,6 +13,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from videojobs.errors import DependencyUnavailable
 from videojobs.models import Job, JobStatus, Notification
+from videojobs.observability import logger
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -156,6 +157,58 @@ class DynamoDBJobStore:
             raise DependencyUnavailable("could not record the notification") from error
         except BotoCoreError as error:
             raise DependencyUnavailable("could not record the notification") from error
+
+    def claim_pending_event(self, job_id: str, detail_type: str, *, now: datetime, until: datetime) -> bool:
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"job_id": {"S": job_id}},
+                UpdateExpression="SET event_claimed_until = :until",
+                ConditionExpression=(
+                    "pending_event = :detail_type AND "
+                    "(attribute_not_exists(event_claimed_until) OR event_claimed_until < :now)"
+                ),
+                ExpressionAttributeValues={
+                    ":detail_type": {"S": detail_type},
+                    ":until": {"N": str(int(until.timestamp()))},
+                    ":now": {"N": str(int(now.timestamp()))},
+                },
+            )
+        except ClientError as error:
+            if _condition_failed(error):
+                return False
+            raise DependencyUnavailable("could not claim the pending event") from error
+        except BotoCoreError as error:
+            raise DependencyUnavailable("could not claim the pending event") from error
+        return True
+
+    def release_event_claim(self, job_id: str) -> None:
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"job_id": {"S": job_id}},
+                UpdateExpression="REMOVE event_claimed_until",
+                ConditionExpression="attribute_exists(job_id)",
+            )
+        except (ClientError, BotoCoreError):
+            # The claim then runs out by itself; nothing is lost, the event only waits longer.
+            logger.warning("could not release the event claim", job_id=job_id)
+
+    def clear_pending_event(self, job_id: str, detail_type: str) -> None:
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"job_id": {"S": job_id}},
+                UpdateExpression="REMOVE pending_event, event_claimed_until",
+                ConditionExpression="pending_event = :detail_type",
+                ExpressionAttributeValues={":detail_type": {"S": detail_type}},
+            )
+        except ClientError as error:
+            if _condition_failed(error):
+                return
+            raise DependencyUnavailable("could not record the event as published") from error
+        except BotoCoreError as error:
+            raise DependencyUnavailable("could not record the event as published") from error
 
 
 def _condition_failed(error: ClientError) -> bool:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel
 
 from videojobs.errors import DependencyUnavailable
-from videojobs.models import Job, JobRejection
+from videojobs.models import Job, JobEvent, JobRejection
 
 if TYPE_CHECKING:
     from mypy_boto3_events import EventBridgeClient
@@ -20,6 +21,15 @@ JOB_REJECTED = "Video Job Rejected"
 JOB_REQUESTED = "Video Job Requested"
 
 
+_EVENT_IDS = uuid.UUID("9b3f2c7e-4d1a-4e8b-a6f5-2c9d8e7b1a30")
+
+
+def job_event(job: Job, detail_type: str) -> JobEvent:
+    """The event's detail: the job view and an id derived from the job and the outcome."""
+    event_id = str(uuid.uuid5(_EVENT_IDS, f"{job.job_id}\n{detail_type}"))
+    return JobEvent.model_validate({**job.view().model_dump(), "event_id": event_id})
+
+
 class EventBridgePublisher:
     def __init__(self, client: EventBridgeClient, bus_name: str, source: str) -> None:
         self._client = client
@@ -27,10 +37,10 @@ class EventBridgePublisher:
         self._source = source
 
     def job_succeeded(self, job: Job) -> None:
-        self._put(JOB_SUCCEEDED, job.view())
+        self._put(JOB_SUCCEEDED, job_event(job, JOB_SUCCEEDED))
 
     def job_failed(self, job: Job) -> None:
-        self._put(JOB_FAILED, job.view())
+        self._put(JOB_FAILED, job_event(job, JOB_FAILED))
 
     def job_rejected(self, rejection: JobRejection) -> None:
         self._put(JOB_REJECTED, rejection)

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from videojobs.capabilities import Callbacks, capabilities_of
 from videojobs.dependencies import Dependencies
 from videojobs.errors import DependencyUnavailable, JobNotFound, WebhookConflict
-from videojobs.logic.outcomes import fail_job, left_provider
+from videojobs.logic.outcomes import deliver_pending_event, fail_job, left_provider
 from videojobs.models import (
     AWAITING_PROVIDER,
     Job,
@@ -84,6 +84,7 @@ def apply_provider_update(job: Job, update: ProviderUpdate, deps: Dependencies) 
     if changed is None:
         current = deps.jobs.get(job.job_id) or job
         logger.info("provider update ignored", job_id=job.job_id, status=current.status, state=update.state)
+        deliver_pending_event(current, deps)
         return WebhookReceipt(job_id=job.job_id, status=current.status, effect=UpdateEffect.IGNORED)
     return WebhookReceipt(job_id=job.job_id, status=changed.status, effect=UpdateEffect.APPLIED)
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from videojobs.dependencies import Dependencies
 from videojobs.logic.dispatch import fail_dead_lettered_dispatch
-from videojobs.logic.outcomes import fail_job
+from videojobs.logic.outcomes import deliver_pending_event, fail_job
 from videojobs.logic.transfer import fail_dead_lettered_transfer
 from videojobs.models import (
     AWAITING_PROVIDER,
@@ -42,6 +42,13 @@ def dead_letter_of(body: str) -> DeadLetter:
 
 def end_dead_lettered(message: DeadLetter, deps: Dependencies) -> Job | None:
     """The job it names, failed (or expired); None when the job had already moved on."""
+    ended = _end(message, deps)
+    if ended is None:
+        deliver_pending_event(deps.jobs.get(message.job_id), deps)
+    return ended
+
+
+def _end(message: DeadLetter, deps: Dependencies) -> Job | None:
     match message:
         case TransferRequest():
             return fail_dead_lettered_transfer(message, deps)

@@ -25,7 +25,7 @@ from videojobs.dependencies import Dependencies
 from videojobs.errors import ProviderError
 from videojobs.logic.hops import hop_towards, is_early
 from videojobs.logic.media import with_fetchable_media
-from videojobs.logic.outcomes import fail_job
+from videojobs.logic.outcomes import deliver_pending_event, fail_job
 from videojobs.logic.status_checks import schedule_first_check
 from videojobs.models import AWAITING_PROVIDER, DispatchRequest, Job, JobError, JobStatus
 from videojobs.observability import logger
@@ -48,6 +48,7 @@ def dispatch_job(request: DispatchRequest, deps: Dependencies) -> DispatchOutcom
     job = deps.jobs.get(request.job_id)
     if job is None or job.status is not JobStatus.QUEUED:
         logger.info("dispatch not needed", job_id=request.job_id, status=job.status if job else None)
+        deliver_pending_event(job, deps)
         return DispatchOutcome.NOT_NEEDED
     now = deps.clock()
     if is_early(request.due_at, now):

@@ -1,11 +1,24 @@
-"""Ending a job: the one place that turns a failure into a state change and an event, and the one
-place a job gives its provider slot back."""
+"""Ending a job: the one place that turns a failure into a state change and an event, the one place a
+job gives its provider slot back, and the outbox that makes sure every outcome event goes out.
+
+The terminal write records the outcome event as ``pending_event`` on the job, in the same conditional
+update. The event is then published and the marker cleared. If publishing fails (an error, or
+PutEvents answering FailedEntryCount > 0) the marker stays, the caller's message or webhook is
+delivered again, and whoever finds the finished job next publishes it (`deliver_pending_event`).
+
+Only one caller publishes at a time: the terminal write claims the event for EVENT_CLAIM_SECONDS, a
+duplicate delivery arriving meanwhile leaves it alone, a failed publish hands the claim back at once,
+and a claim whose holder died runs out. The detail's deterministic ``event_id`` lets consumers drop
+what is left: a repeat after a publish whose answer was lost."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from videojobs.adapters.eventbridge import JOB_FAILED, JOB_SUCCEEDED
 from videojobs.dependencies import Dependencies
 from videojobs.errors import DependencyUnavailable
-from videojobs.models import AWAITING_PROVIDER, Job, JobError, JobStatus
+from videojobs.models import AWAITING_PROVIDER, TERMINAL, Job, JobError, JobStatus
 from videojobs.observability import logger
 
 
@@ -22,16 +35,55 @@ def fail_job(
         job.job_id,
         to=status,
         allowed_from=allowed_from,
-        changes={"error": error.model_dump(), "create_sent_at": None},
+        changes={"error": error.model_dump(), "create_sent_at": None, **pending(JOB_FAILED, deps)},
         now=deps.clock(),
     )
     if failed is None:
         logger.info("job already moved on; failure ignored", job_id=job.job_id, error_code=error.code)
         return None
     left_provider(failed, deps)
-    deps.events.job_failed(failed)
     logger.info("job failed", job_id=job.job_id, error_code=error.code)
+    announce(failed, deps)
     return failed
+
+
+#: How long the caller that claimed a pending event has to publish it before another may.
+EVENT_CLAIM_SECONDS = 60
+
+
+def pending(detail_type: str, deps: Dependencies) -> dict[str, object]:
+    """The changes that go with a terminal write: the event is owed, and this caller publishes it."""
+    until = deps.clock() + timedelta(seconds=EVENT_CLAIM_SECONDS)
+    return {"pending_event": detail_type, "event_claimed_until": int(until.timestamp())}
+
+
+def announce(job: Job, deps: Dependencies) -> None:
+    """Publish the pending outcome event of a job this caller has claimed, then forget it. Raises
+    DependencyUnavailable when the bus refuses it, after handing the claim back for the next try."""
+    detail_type = job.pending_event
+    if detail_type is None:
+        return
+    try:
+        if detail_type == JOB_SUCCEEDED:
+            deps.events.job_succeeded(job)
+        else:
+            deps.events.job_failed(job)
+    except DependencyUnavailable:
+        deps.jobs.release_event_claim(job.job_id)
+        raise
+    deps.jobs.clear_pending_event(job.job_id, detail_type)
+
+
+def deliver_pending_event(job: Job | None, deps: Dependencies) -> None:
+    """A delivery found the job already finished: if its outcome event never went out and no one is
+    publishing it right now, publish it."""
+    if job is None or job.status not in TERMINAL or job.pending_event is None:
+        return
+    now = deps.clock()
+    until = now + timedelta(seconds=EVENT_CLAIM_SECONDS)
+    if deps.jobs.claim_pending_event(job.job_id, job.pending_event, now=now, until=until):
+        logger.info("publishing an outcome event that did not go out", job_id=job.job_id)
+        announce(job, deps)
 
 
 def left_provider(job: Job, deps: Dependencies) -> None:

@@ -6,13 +6,18 @@ import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
+from videojobs.adapters.eventbridge import JOB_SUCCEEDED
 from videojobs.dependencies import Dependencies
 from videojobs.errors import OutputRejected, TransferFailed
-from videojobs.logic.outcomes import fail_job
+from videojobs.logic.outcomes import announce, deliver_pending_event, fail_job, pending
 from videojobs.models import Job, JobError, JobStatus, StoredFile, TransferRequest
 from videojobs.observability import logger
 
 TRANSFERRING_ONLY = frozenset({JobStatus.TRANSFERRING})
+
+
+#: What a CDN may call any file; the magic bytes decide then.
+OCTET_STREAM = frozenset({"application/octet-stream", "binary/octet-stream"})
 
 
 @dataclass(frozen=True)
@@ -21,10 +26,30 @@ class OutputFormat:
     content_type: str
     #: Recognises the first 8 bytes of a file of this format.
     opens_right: Callable[[bytes], bool]
+    #: Media types (lower case, no parameters) a download of this format may be served as.
+    served_as: frozenset[str]
 
 
-MP4 = OutputFormat("an MP4 (no ftyp box)", "video/mp4", lambda head: head[4:8] == b"ftyp")
-PNG = OutputFormat("a PNG", "image/png", lambda head: head == b"\x89PNG\r\n\x1a\n")
+MP4 = OutputFormat(
+    "an MP4 (no ftyp box)",
+    "video/mp4",
+    lambda head: head[4:8] == b"ftyp",
+    served_as=OCTET_STREAM | {"video/mp4"},
+)
+PNG = OutputFormat(
+    "a PNG",
+    "image/png",
+    lambda head: head == b"\x89PNG\r\n\x1a\n",
+    served_as=OCTET_STREAM | {"image/png"},
+)
+
+
+def check_served_type(content_type: str | None, kind: OutputFormat) -> None:
+    """OutputRejected unless the download's Content-Type may be ``kind`` (parameters ignored)."""
+    media_type = (content_type or "").split(";", 1)[0].strip().lower()
+    if media_type not in kind.served_as:
+        served = f"served as {media_type}" if media_type else "served without a Content-Type"
+        raise OutputRejected(f"output is {served}, not {kind.content_type}")
 
 
 def video_key(job_id: str) -> str:
@@ -75,8 +100,9 @@ def transfer_video(request: TransferRequest, deps: Dependencies) -> Job | None:
     job = deps.jobs.get(request.job_id)
     if job is None or job.status is not JobStatus.TRANSFERRING:
         logger.info("transfer not needed", job_id=request.job_id, status=job.status if job else None)
+        deliver_pending_event(job, deps)
         return None
-    changes: dict[str, object] = {"transfer_error": None}
+    changes: dict[str, object] = {"transfer_error": None, **pending(JOB_SUCCEEDED, deps)}
     try:
         # The frame is small and goes first: if it is unusable, no video is left without it.
         if request.last_frame_url is not None:
@@ -97,8 +123,8 @@ def transfer_video(request: TransferRequest, deps: Dependencies) -> Job | None:
         job.job_id, to=JobStatus.SUCCEEDED, allowed_from=TRANSFERRING_ONLY, changes=changes, now=deps.clock()
     )
     if succeeded is not None:
-        deps.events.job_succeeded(succeeded)
         logger.info("video stored", job_id=job.job_id, key=video.key, size_bytes=video.size_bytes)
+        announce(succeeded, deps)
     return succeeded
 
 
@@ -106,6 +132,7 @@ def _copy(job: Job, source_url: str, key: str, kind: OutputFormat, deps: Depende
     policy = deps.download_policies[job.provider]
     policy.check(source_url)
     with deps.source.open(source_url, policy) as download:
+        check_served_type(download.content_type, kind)
         stream = CheckedStream(download.chunks, kind=kind, expected_size=download.content_length)
         stored = deps.videos.upload_stream(key, stream, content_type=kind.content_type)
     return StoredFile(
