@@ -12,7 +12,7 @@ DEMO_ARGS ?=
 export PYTHONPATH := $(CURDIR):$(CURDIR)/layers/videojobs
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install demo local test lint format bench schemas build validate check-build clean
+.PHONY: install demo local test lint format bench load schemas build validate check-build clean
 
 $(INSTALLED): requirements-dev.txt layers/videojobs/requirements.txt
 	@test -n "$(PYTHON)" || { echo "no Python 3.13/3.12 found (see scripts/find-python)"; exit 1; }
@@ -47,6 +47,9 @@ schemas: install ## schemas/*.json and template.yaml's schema registry, from the
 
 bench: install ## speed and memory figures, printed as a table
 	$(BIN)/python -m benchmarks
+
+load: install ## 1,000 jobs on the local stack under faults; fails if anything is lost or doubled (LOAD_ARGS="--jobs 200")
+	$(BIN)/python -m benchmarks.load $(LOAD_ARGS)
 
 $(SAM):
 	python3 -m venv $(SAM_VENV)

@@ -292,6 +292,8 @@ class DeliveryAttempt:
     status_code: int | None
     error: str | None
     sent_at: float
+    #: How long the receiver took to answer (or to fail), in seconds.
+    duration: float = 0.0
 
 
 @dataclass
@@ -374,6 +376,7 @@ class SimulatedJob:
                         "status_code": attempt.status_code,
                         "error": attempt.error,
                         "sent_at": attempt.sent_at,
+                        "duration_seconds": attempt.duration,
                     }
                     for attempt in self.webhook_attempts
                 ],
@@ -1070,15 +1073,17 @@ class SimulatorBackend:
             status_code: int | None = None
             error: str | None = None
             sent_at = time.time()
+            started = time.perf_counter()
             try:
                 response = self._http.post(webhook.url, content=webhook.body, headers=dict(webhook.headers))
                 status_code = response.status_code
             except (httpx.HTTPError, RuntimeError) as exc:
                 error = f"{type(exc).__name__}: {exc}"
+            duration = time.perf_counter() - started
             self._update(
                 job_id,
                 _append_attempt(
-                    DeliveryAttempt(copy_number, attempt, webhook.url, status_code, error, sent_at)
+                    DeliveryAttempt(copy_number, attempt, webhook.url, status_code, error, sent_at, duration)
                 ),
             )
             if status_code is not None and 200 <= status_code < 300:
