@@ -176,6 +176,11 @@ class LocalStack:
         the template's IAM-protected routes require; open routes ignore the signature."""
         return httpx.Client(base_url=self.api_url, timeout=timeout, auth=SigV4())
 
+    def job_count(self) -> int:
+        """How many job records the jobs table holds (a scan: the local table is small)."""
+        count: int = self.client("dynamodb").scan(TableName=self.ref("JobsTable"), Select="COUNT")["Count"]
+        return count
+
     def ref(self, logical_id: str) -> str:
         return self.resources.refs[logical_id]
 

@@ -597,6 +597,17 @@ def assert_valid_event(event: Mapping[str, Any]) -> None:
     assert errors == [], f"{event['detail-type']} does not match its schema: {errors}"
 
 
+def status_words(
+    *, running: Iterable[str], done: Iterable[str], failed: Iterable[str]
+) -> list[tuple[str, ProviderState]]:
+    """(word, what it must mean) cases for a dialect's status-word tests."""
+    return (
+        [(word, ProviderState.PROCESSING) for word in running]
+        + [(word, ProviderState.SUCCEEDED) for word in done]
+        + [(word, ProviderState.FAILED) for word in failed]
+    )
+
+
 def submit_job(request: JobRequest, deps: Dependencies) -> Job:
     """POST /jobs's intake, then the submit function on the queued job, as SQS would deliver it."""
     from videojobs.logic.dispatch import dispatch_job

@@ -18,11 +18,6 @@ Wait = Callable[..., dict[str, Any]]
 T2V = {"provider": "eachlabs", "prompt": "a gate", "resolution": "480p", "duration": 4}
 
 
-def job_count(stack: LocalStack) -> int:
-    count: int = stack.client("dynamodb").scan(TableName=stack.ref("JobsTable"), Select="COUNT")["Count"]
-    return count
-
-
 def test_a_signed_post_is_accepted(api: httpx.Client) -> None:
     assert api.post("/jobs", json=T2V).status_code == 202
 
@@ -38,14 +33,14 @@ def test_a_signed_post_is_accepted(api: httpx.Client) -> None:
     ids=["unsigned", "wrong-secret", "unknown-key", "wrong-region"],
 )
 def test_an_unsigned_or_wrongly_signed_post_is_403_and_writes_nothing(stack: LocalStack, auth: Any) -> None:
-    before = job_count(stack)
+    before = stack.job_count()
 
     with httpx.Client(base_url=stack.api_url, auth=auth, timeout=30) as client:
         response = client.post("/jobs", json=T2V)
 
     assert response.status_code == 403
     assert response.json() == {"message": "Forbidden"}
-    assert job_count(stack) == before
+    assert stack.job_count() == before
 
 
 def test_a_body_changed_after_signing_is_403(stack: LocalStack) -> None:

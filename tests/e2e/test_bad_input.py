@@ -15,11 +15,6 @@ Wait = Callable[..., dict[str, Any]]
 T2V = {"provider": "eachlabs", "prompt": "a gate", "resolution": "480p", "duration": 4}
 
 
-def job_count(stack: LocalStack) -> int:
-    count: int = stack.client("dynamodb").scan(TableName=stack.ref("JobsTable"), Select="COUNT")["Count"]
-    return count
-
-
 @pytest.mark.parametrize(
     ("content", "headers", "status", "code"),
     [
@@ -38,14 +33,14 @@ def job_count(stack: LocalStack) -> int:
 def test_a_bad_body_gets_its_status_in_the_error_shape_and_writes_nothing(
     stack: LocalStack, api: httpx.Client, content: bytes, headers: dict[str, str], status: int, code: str
 ) -> None:
-    before = job_count(stack)
+    before = stack.job_count()
 
     response = api.post("/jobs", content=content, headers=headers)
 
     assert response.status_code == status, response.text
     assert response.json()["error"]["code"] == code
     assert "Traceback" not in response.text
-    assert job_count(stack) == before
+    assert stack.job_count() == before
 
 
 @pytest.mark.parametrize("method", ["GET", "PUT", "DELETE", "PATCH", "TRACE", "OPTIONS"])

@@ -175,7 +175,7 @@ def test_a_video_job_requested_event_ends_succeeded_with_its_reference(stack: Lo
 
 @pytest.mark.usefixtures("fresh_events")
 def test_the_pipelines_own_events_never_start_a_job(stack: LocalStack) -> None:
-    before = stack.client("dynamodb").scan(TableName=stack.ref("JobsTable"), Select="COUNT")["Count"]
+    before = stack.job_count()
     stack.client("events").put_events(
         Entries=[
             {
@@ -188,7 +188,7 @@ def test_the_pipelines_own_events_never_start_a_job(stack: LocalStack) -> None:
     )
     time.sleep(3)
 
-    after = stack.client("dynamodb").scan(TableName=stack.ref("JobsTable"), Select="COUNT")["Count"]
+    after = stack.job_count()
     assert after == before
 
 
@@ -232,11 +232,11 @@ def test_notify_url_gets_the_outcome_signed_and_a_500_is_retried_with_the_same_i
     "url", ["https://10.0.0.5/hook", "https://169.254.169.254/latest/meta-data", "http://192.168.0.9/x"]
 )
 def test_a_private_notify_url_is_refused_at_intake(stack: LocalStack, api: httpx.Client, url: str) -> None:
-    before = stack.client("dynamodb").scan(TableName=stack.ref("JobsTable"), Select="COUNT")["Count"]
+    before = stack.job_count()
 
     response = api.post("/jobs", json={"provider": "eachlabs", "prompt": "p", "notify_url": url})
 
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["body", "notify_url"]
-    after = stack.client("dynamodb").scan(TableName=stack.ref("JobsTable"), Select="COUNT")["Count"]
+    after = stack.job_count()
     assert after == before

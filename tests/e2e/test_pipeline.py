@@ -133,8 +133,7 @@ def test_a_webhook_without_the_right_token_is_401_and_changes_nothing(
 def test_an_invalid_body_is_a_422_naming_the_field_and_reaches_no_one(
     stack: LocalStack, api: httpx.Client, sim: httpx.Client, fields: dict[str, Any], loc: list[str]
 ) -> None:
-    table = stack.ref("JobsTable")
-    items_before = stack.client("dynamodb").scan(TableName=table, Select="COUNT")["Count"]
+    items_before = stack.job_count()
     creates_before = len(sim.get("/requests", params={"provider": "eachlabs"}).json())
 
     response = api.post("/jobs", json={**T2V, **fields})
@@ -144,7 +143,7 @@ def test_an_invalid_body_is_a_422_naming_the_field_and_reaches_no_one(
     assert loc in [item["loc"] for item in detail]
     assert all(item["msg"] for item in detail)
     assert "Traceback" not in response.text
-    assert stack.client("dynamodb").scan(TableName=table, Select="COUNT")["Count"] == items_before
+    assert stack.job_count() == items_before
     assert len(sim.get("/requests", params={"provider": "eachlabs"}).json()) == creates_before
 
 

@@ -208,8 +208,7 @@ def test_rotated_atlas_keys_are_picked_up(
 def test_a_capability_violation_is_a_422_naming_the_field_and_reaches_no_provider(
     stack: LocalStack, api: httpx.Client, sim: httpx.Client, fields: dict[str, Any], loc: list[str]
 ) -> None:
-    table = stack.ref("JobsTable")
-    items_before = stack.client("dynamodb").scan(TableName=table, Select="COUNT")["Count"]
+    items_before = stack.job_count()
     calls_before = {provider: len(requests_to(sim, provider)) for provider in PROVIDERS}
 
     response = api.post("/jobs", json={**BASE, **fields})
@@ -218,7 +217,7 @@ def test_a_capability_violation_is_a_422_naming_the_field_and_reaches_no_provide
     detail = response.json()["detail"]
     assert loc in [item["loc"] for item in detail]
     assert all(item["msg"] for item in detail)
-    assert stack.client("dynamodb").scan(TableName=table, Select="COUNT")["Count"] == items_before
+    assert stack.job_count() == items_before
     assert {provider: len(requests_to(sim, provider)) for provider in PROVIDERS} == calls_before
 
 

@@ -19,10 +19,9 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from pydantic import SecretStr
 
-from tests.support import FixedClock
+from tests.support import FixedClock, status_words
 from videojobs.errors import InvalidWebhook, ProviderError, WebhookUnauthorized
 from videojobs.models import JobRequest, ProviderState, WebhookTarget
-from videojobs.observability import logger
 from videojobs.ports import MediaFile, MediaUploader
 from videojobs.providers._jwks import JwksKeys
 from videojobs.providers.atlascloud import AtlasCloudProvider
@@ -345,19 +344,7 @@ def test_status_polling_maps_every_status_word(
 RUNNING = ["processing", "in_progress", "Running", "PENDING", "queued", "submitted", "created", "starting"]
 DONE = ["completed", "succeeded", "Success", "COMPLETED"]
 FAILED = ["failed", "error", "Cancelled", "canceled", "expired", "timeout", "Timed-Out"]
-WORDS = (
-    [(word, ProviderState.PROCESSING) for word in RUNNING]
-    + [(word, ProviderState.SUCCEEDED) for word in DONE]
-    + [(word, ProviderState.FAILED) for word in FAILED]
-)
-
-
-@pytest.fixture
-def logged_warnings(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict[str, Any]]]:
-    """What the adapter logs as warnings, as (message, fields)."""
-    logged: list[tuple[str, dict[str, Any]]] = []
-    monkeypatch.setattr(logger, "warning", lambda message, **fields: logged.append((message, fields)))
-    return logged
+WORDS = status_words(running=RUNNING, done=DONE, failed=FAILED)
 
 
 @pytest.mark.parametrize(("word", "state"), WORDS)

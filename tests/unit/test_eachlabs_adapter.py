@@ -8,10 +8,9 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from tests.support import FixedClock, sign_eachlabs
+from tests.support import FixedClock, sign_eachlabs, status_words
 from videojobs.errors import InvalidWebhook, ProviderError, WebhookUnauthorized
 from videojobs.models import JobRequest, ProviderState, WebhookTarget
-from videojobs.observability import logger
 from videojobs.providers.eachlabs import EachLabsProvider
 
 WEBHOOK = WebhookTarget(url="https://api.example.com/webhooks/eachlabs/j1?token=t", signing_secret="s3cret")
@@ -170,19 +169,7 @@ RUNNING = [
 ]
 DONE = ["succeeded", "success", "Completed", "SUCCESS"]
 FAILED = ["failed", "error", "Cancelled", "canceled", "EXPIRED"]
-WORDS = (
-    [(word, ProviderState.PROCESSING) for word in RUNNING]
-    + [(word, ProviderState.SUCCEEDED) for word in DONE]
-    + [(word, ProviderState.FAILED) for word in FAILED]
-)
-
-
-@pytest.fixture
-def logged_warnings(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict[str, Any]]]:
-    """What the adapters log as warnings, as (message, fields)."""
-    logged: list[tuple[str, dict[str, Any]]] = []
-    monkeypatch.setattr(logger, "warning", lambda message, **fields: logged.append((message, fields)))
-    return logged
+WORDS = status_words(running=RUNNING, done=DONE, failed=FAILED)
 
 
 @pytest.mark.parametrize(("word", "state"), WORDS)

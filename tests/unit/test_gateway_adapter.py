@@ -8,9 +8,9 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from tests.support import status_words
 from videojobs.errors import InvalidWebhook, ProviderError
 from videojobs.models import JobRequest, Operation, ProviderState, Resolution, Tier, WebhookTarget
-from videojobs.observability import logger
 from videojobs.ports import MediaUploader
 from videojobs.providers.gateway import GatewayProvider
 
@@ -302,19 +302,7 @@ def test_status_polling_maps_every_status_word(
 RUNNING = ["queued", "in_progress", "Running", "PENDING", "submitted", "starting", "in_queue", "IN-PROGRESS"]
 DONE = ["completed", "Succeeded", "SUCCESS"]
 FAILED = ["failed", "Error", "cancelled", "canceled", "expired"]
-WORDS = (
-    [(word, ProviderState.PROCESSING) for word in RUNNING]
-    + [(word, ProviderState.SUCCEEDED) for word in DONE]
-    + [(word, ProviderState.FAILED) for word in FAILED]
-)
-
-
-@pytest.fixture
-def logged_warnings(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict[str, Any]]]:
-    """What the adapters log as warnings, as (message, fields)."""
-    logged: list[tuple[str, dict[str, Any]]] = []
-    monkeypatch.setattr(logger, "warning", lambda message, **fields: logged.append((message, fields)))
-    return logged
+WORDS = status_words(running=RUNNING, done=DONE, failed=FAILED)
 
 
 @pytest.mark.parametrize(("word", "state"), WORDS)

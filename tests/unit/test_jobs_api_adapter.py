@@ -11,9 +11,9 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from tests.support import status_words
 from videojobs.errors import InvalidWebhook, ProviderError
 from videojobs.models import JobRequest, MediaKind, ProviderState, WebhookTarget
-from videojobs.observability import logger
 from videojobs.ports import MediaFile, MediaUploader
 from videojobs.providers.jobs_api import JobsApiProvider
 
@@ -322,19 +322,7 @@ def test_a_numeric_job_id_in_a_callback_is_read_as_text() -> None:
 RUNNING = ["queued", "processing", "in_progress", "Running", "PENDING", "submitted", "starting"]
 DONE = ["succeeded", "Completed", "SUCCESS"]
 FAILED = ["failed", "Error", "cancelled", "canceled", "EXPIRED"]
-WORDS = (
-    [(word, ProviderState.PROCESSING) for word in RUNNING]
-    + [(word, ProviderState.SUCCEEDED) for word in DONE]
-    + [(word, ProviderState.FAILED) for word in FAILED]
-)
-
-
-@pytest.fixture
-def logged_warnings(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict[str, Any]]]:
-    """What the adapters log as warnings, as (message, fields)."""
-    logged: list[tuple[str, dict[str, Any]]] = []
-    monkeypatch.setattr(logger, "warning", lambda message, **fields: logged.append((message, fields)))
-    return logged
+WORDS = status_words(running=RUNNING, done=DONE, failed=FAILED)
 
 
 @pytest.mark.parametrize(("word", "state"), WORDS)
