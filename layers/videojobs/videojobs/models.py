@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 ProviderName = Literal["eachlabs", "atlascloud", "gateway", "jobs_api"]
 PROVIDER_NAMES: tuple[ProviderName, ...] = ("eachlabs", "atlascloud", "gateway", "jobs_api")
@@ -346,16 +346,6 @@ class DispatchRequest(BaseModel):
 
     job_id: str
     due_at: datetime | None = None
-
-
-#: What a dead-letter queue can hold. A transfer request names its source; a dispatch only its job.
-DeadLetter = TransferRequest | DispatchRequest
-_DEAD_LETTER: TypeAdapter[DeadLetter] = TypeAdapter(Annotated[DeadLetter, Field(union_mode="left_to_right")])
-
-
-def dead_letter_of(body: str) -> DeadLetter:
-    """Raises ValidationError when the body is neither."""
-    return _DEAD_LETTER.validate_json(body)
 
 
 class ValidationDetail(BaseModel):
