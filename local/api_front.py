@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from local.lambdas import LocalFunction
 from local.sigv4 import LOCAL_CREDENTIALS, signature_problem
-from local.template import HttpRoute
+from local.template import HttpRoute, UnsupportedTrigger
 
 log = logging.getLogger("local.api_front")
 #: requestContext.authorizer.iam of a request signed with the local stack's credentials.
@@ -34,6 +34,8 @@ TEXT_TYPES = ("application/json", "text/", "application/x-www-form-urlencoded", 
 
 
 DEFAULT_ROUTE = "$default"
+#: AuthorizationType values the front enforces: SigV4 with the local credentials, or none.
+CHECKED_AUTHORIZERS = frozenset({"AWS_IAM", "NONE"})
 #: API Gateway's payload limit: a larger body never reaches a function.
 MAX_BODY_BYTES = 10 * 1024 * 1024
 
@@ -137,6 +139,12 @@ class ApiFront:
     def __init__(
         self, routes: list[HttpRoute], functions: Mapping[str, LocalFunction], *, host: str, port: int
     ) -> None:
+        for route in routes:
+            if route.authorizer not in CHECKED_AUTHORIZERS:
+                raise UnsupportedTrigger(
+                    f"{route.method} {route.path}: the local front cannot check the {route.authorizer} "
+                    f"authorizer; it checks {', '.join(sorted(CHECKED_AUTHORIZERS))}"
+                )
         self._routes = sorted(
             (CompiledRoute(route) for route in routes), key=lambda compiled: compiled.precedence
         )

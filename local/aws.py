@@ -11,7 +11,7 @@ from typing import Any
 
 import boto3
 
-from local.template import Intrinsics
+from local.template import Intrinsics, parameter_values
 
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"
@@ -68,7 +68,7 @@ def provision(
         "AWS::Partition": "aws",
         "AWS::URLSuffix": "amazonaws.com",
     }
-    refs.update({name: str(spec.get("Default", "")) for name, spec in parameters.items()})
+    refs.update(parameter_values(parameters))
     stack = ProvisionedStack(stack_name, refs, {}, dict(conditions or {}))
     client = lambda service: aws_client(service, endpoint_url)  # noqa: E731
     pending_redrives: dict[str, Any] = {}

@@ -103,7 +103,8 @@ class Intrinsics:
 
 #: Function event types the local stack runs. EventBridge rules are resources of their own
 #: (AWS::Events::Rule) whose SQS targets moto feeds; S3 reaches them through its EventBridge switch.
-SUPPORTED_EVENT_TYPES = frozenset({"HttpApi", "SQS"})
+#: API routes are resources too (AWS::ApiGatewayV2::Route), so that a parameter can pick their authorizer.
+SUPPORTED_EVENT_TYPES = frozenset({"SQS"})
 
 
 class UnsupportedTrigger(ValueError):
@@ -115,7 +116,7 @@ class HttpRoute:
     method: str
     path: str
     function_id: str
-    #: "AWS_IAM" when callers must sign with SigV4; "NONE" for an open route.
+    #: The route's AuthorizationType: "AWS_IAM" (SigV4), "JWT" or "NONE" for an open route.
     authorizer: str = "NONE"
 
 
@@ -147,24 +148,47 @@ class Application:
     conditions: dict[str, Any] = field(default_factory=dict)
 
 
-def _default_authorizer(resources: Mapping[str, Any], api: Any) -> str:
-    """The HttpApi's DefaultAuthorizer; routes of an API without one are open."""
-    api_id = api.get("Ref") if isinstance(api, dict) else None
-    if api_id is None:
-        return "NONE"
-    auth = resources[api_id].get("Properties", {}).get("Auth", {})
-    authorizer: str = auth.get("DefaultAuthorizer", "NONE")
-    if authorizer not in ("AWS_IAM", "NONE"):
-        raise UnsupportedTrigger(f"{api_id}: the local front cannot check the {authorizer} authorizer")
-    return authorizer
+def _api_routes(resources: Mapping[str, Any], intrinsics: Intrinsics) -> list[HttpRoute]:
+    """Each AWS::ApiGatewayV2::Route, followed through its integration to the function it invokes."""
+    routes = []
+    for logical_id, resource in resources.items():
+        if resource["Type"] != "AWS::ApiGatewayV2::Route":
+            continue
+        props = resource["Properties"]
+        route_key: str = props["RouteKey"]
+        method, path = ("ANY", route_key) if route_key == "$default" else route_key.split(" ", 1)
+        target = re.fullmatch(r"integrations/\$\{(\w+)\}", props["Target"].get("Fn::Sub", ""))
+        if target is None:
+            raise UnsupportedTrigger(f"{logical_id}: Target must be !Sub integrations/${{Integration}}")
+        integration_id = target.group(1)
+        integration = resources[integration_id]["Properties"]
+        if integration["IntegrationType"] != "AWS_PROXY" or "Fn::GetAtt" not in integration["IntegrationUri"]:
+            raise UnsupportedTrigger(f"{integration_id}: the local front runs only Lambda proxy integrations")
+        function_id = integration["IntegrationUri"]["Fn::GetAtt"][0]
+        authorizer = str(intrinsics.resolve(props.get("AuthorizationType", "NONE")))
+        routes.append(HttpRoute(method.upper(), path, function_id, authorizer))
+    return routes
 
 
-def read_application(template: Mapping[str, Any] | None = None) -> Application:
+def parameter_values(
+    parameters: Mapping[str, Any], overrides: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """Each parameter's value as `sam deploy --parameter-overrides` would set it."""
+    values = {name: str(spec.get("Default", "")) for name, spec in parameters.items()}
+    values.update(overrides or {})
+    return values
+
+
+def read_application(
+    template: Mapping[str, Any] | None = None, parameter_overrides: Mapping[str, str] | None = None
+) -> Application:
     template = template if template is not None else load_template()
+    parameters: dict[str, Any] = template.get("Parameters", {})
+    conditions: dict[str, Any] = template.get("Conditions", {})
+    parameter_intrinsics = Intrinsics(parameter_values(parameters, parameter_overrides), {}, conditions)
     globals_ = template.get("Globals", {}).get("Function", {})
     resources: dict[str, Any] = template["Resources"]
     functions: dict[str, FunctionSpec] = {}
-    routes: list[HttpRoute] = []
     triggers: list[QueueTrigger] = []
     for logical_id, resource in resources.items():
         if resource["Type"] != "AWS::Serverless::Function":
@@ -187,17 +211,11 @@ def read_application(template: Mapping[str, Any] | None = None) -> Application:
             if event["Type"] not in SUPPORTED_EVENT_TYPES:
                 # Silently skipping a trigger would make a door that works deployed and not here.
                 raise UnsupportedTrigger(
-                    f"{logical_id}.{event_id}: the local stack cannot run {event['Type']} events; "
-                    f"route them through an SQS queue (see InputDropsRule) or teach local/ to"
+                    f"{logical_id}.{event_id}: the local stack cannot run {event['Type']} events; route "
+                    f"them through an SQS queue (see InputDropsRule), declare API routes as "
+                    f"AWS::ApiGatewayV2::Route resources (see CreateJobRoute), or teach local/ to"
                 )
-            if event["Type"] == "HttpApi":
-                authorizer = event_props.get("Auth", {}).get("Authorizer") or _default_authorizer(
-                    resources, event_props.get("ApiId")
-                )
-                routes.append(
-                    HttpRoute(event_props["Method"].upper(), event_props["Path"], logical_id, authorizer)
-                )
-            elif event["Type"] == "SQS":
+            if event["Type"] == "SQS":
                 queue = event_props["Queue"]
                 triggers.append(
                     QueueTrigger(
@@ -210,9 +228,9 @@ def read_application(template: Mapping[str, Any] | None = None) -> Application:
                 )
     return Application(
         functions=functions,
-        routes=routes,
+        routes=_api_routes(resources, parameter_intrinsics),
         queue_triggers=triggers,
         resources=resources,
-        parameters=template.get("Parameters", {}),
-        conditions=template.get("Conditions", {}),
+        parameters=parameters,
+        conditions=conditions,
     )

@@ -10,8 +10,17 @@ import pytest
 from samtranslator.translator.transform import transform
 from samtranslator.yaml_helper import yaml_parse
 
+from local.api_front import ApiFront
 from local.lambdas import load_handler
-from local.template import ROOT, TEMPLATE_PATH, read_application
+from local.template import (
+    ROOT,
+    TEMPLATE_PATH,
+    Intrinsics,
+    UnsupportedTrigger,
+    load_template,
+    parameter_values,
+    read_application,
+)
 from tests.support import EVENTS_DIR
 
 CFN_LINT = Path(sys.executable).with_name("cfn-lint")
@@ -141,6 +150,74 @@ def test_every_route_and_queue_has_a_handler_and_an_event_file() -> None:
     assert (ROOT / "layers/videojobs/requirements.txt").exists()
 
 
+JOB_ROUTES = {"POST /jobs", "ANY /jobs", "GET /jobs/{job_id}", "ANY /jobs/{job_id}", "$default"}
+WEBHOOK_ROUTES = {"POST /webhooks/{provider}/{job_id}", "ANY /webhooks/{provider}/{job_id}"}
+
+
+@pytest.mark.parametrize("authorizer", ["AWS_IAM", "JWT"])
+def test_the_api_authorizer_parameter_guards_every_job_route_and_leaves_the_webhook_open(
+    monkeypatch: pytest.MonkeyPatch, authorizer: str
+) -> None:
+    # What CloudFormation makes of the transformed template with these parameter values.
+    template = transformed_template(monkeypatch)
+    resources = template["Resources"]
+    chosen = {"ApiAuthorizer": authorizer, "JwtIssuer": "https://issuer.example", "JwtAudience": "app"}
+    refs: dict[str, Any] = {name: name for name in resources}
+    refs.update(parameter_values(template["Parameters"], chosen))
+    refs["AWS::NoValue"] = None
+    deployed = Intrinsics(refs, {}, template["Conditions"])
+
+    routes = {
+        r["Properties"]["RouteKey"]: (
+            deployed.resolve(r["Properties"]["AuthorizationType"]),
+            deployed.resolve(r["Properties"].get("AuthorizerId")),
+        )
+        for r in resources.values()
+        if r["Type"] == "AWS::ApiGatewayV2::Route"
+    }
+
+    jwt_authorizer = "JwtAuthorizer" if authorizer == "JWT" else None
+    assert routes == {
+        **{key: (authorizer, jwt_authorizer) for key in JOB_ROUTES},
+        **{key: ("NONE", None) for key in WEBHOOK_ROUTES},
+    }
+    assert deployed.condition(resources["JwtAuthorizer"]["Condition"]) is (authorizer == "JWT")
+    assert resources["JwtAuthorizer"]["Properties"]["JwtConfiguration"] == {
+        "Issuer": {"Ref": "JwtIssuer"},
+        "Audience": {"Ref": "JwtAudience"},
+    }
+
+
+def test_a_jwt_api_needs_an_issuer_and_an_audience() -> None:
+    rule = load_template()["Rules"]["JwtAuthorizerNeedsIssuerAndAudience"]
+    assert rule["RuleCondition"] == {"Fn::Equals": [{"Ref": "ApiAuthorizer"}, "JWT"]}
+    asserted = [assertion["Assert"] for assertion in rule["Assertions"]]
+    assert {"Fn::Not": [{"Fn::Equals": [{"Ref": "JwtIssuer"}, ""]}]} in asserted
+    assert {"Fn::Not": [{"Fn::Contains": [{"Ref": "JwtAudience"}, ""]}]} in asserted
+
+
+def test_every_function_behind_a_route_lets_the_api_invoke_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    resources = transformed_template(monkeypatch)["Resources"]
+    permitted = {
+        r["Properties"]["FunctionName"]["Ref"]: r["Properties"]["SourceArn"]["Fn::Sub"]
+        for r in resources.values()
+        if r["Type"] == "AWS::Lambda::Permission"
+        and r["Properties"]["Principal"] == "apigateway.amazonaws.com"
+    }
+    routed = {route.function_id for route in read_application().routes}
+    assert routed == {"IntakeFunction", "StatusFunction", "CallbackFunction"}
+    for function_id in routed:
+        assert permitted[function_id].endswith(":${HttpApi}/*"), function_id
+
+
+def test_the_local_front_will_not_serve_a_route_whose_authorizer_it_cannot_check() -> None:
+    application = read_application(parameter_overrides={"ApiAuthorizer": "JWT"})
+    assert {r.authorizer for r in application.routes if r.path.startswith("/jobs")} == {"JWT"}
+
+    with pytest.raises(UnsupportedTrigger, match="JWT"):
+        ApiFront(application.routes, {}, host="127.0.0.1", port=0)
+
+
 def watched_resource(dimension: dict[str, Any]) -> str:
     """The logical id an alarm's dimension names: ``!Ref X`` or ``!GetAtt X.QueueName``."""
     return str(dimension["Ref"]) if "Ref" in dimension else str(dimension["Fn::GetAtt"][0])
@@ -185,6 +262,6 @@ def test_every_function_keeps_its_logs_for_the_retention_parameter_and_the_api_l
     for name, resource in resources.items():
         if resource["Type"] == "AWS::Serverless::Function":
             assert groups[f"/aws/lambda/${{{name}}}"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
-    access = resources["HttpApi"]["Properties"]["AccessLogSettings"]
+    access = resources["HttpApiStage"]["Properties"]["AccessLogSettings"]
     assert access["DestinationArn"] == {"Fn::GetAtt": ["ApiAccessLogGroup", "Arn"]}
     assert "$context.status" in access["Format"]
