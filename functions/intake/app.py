@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.parser.models.sqs import SqsRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Json
 
-from videojobs.api import install_error_handlers, route_responses
+from videojobs.api import install_error_handlers, install_idempotency_error_handlers, route_responses
 from videojobs.dependencies import Dependencies
 from videojobs.entry import http_routes, lambda_entry, sqs_batch
 from videojobs.logic.doors import IntakeEvent, take_intake_event
@@ -19,6 +19,7 @@ from videojobs.observability import metrics, tracer
 
 app = APIGatewayHttpResolver(enable_validation=True)
 install_error_handlers(app)
+install_idempotency_error_handlers(app)
 
 
 @app.post(

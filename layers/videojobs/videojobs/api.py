@@ -12,15 +12,11 @@ from __future__ import annotations
 import base64
 import json
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
-from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    IdempotencyAlreadyInProgressError,
-    IdempotencyValidationError,
-)
 from pydantic import BaseModel
 
 from videojobs.errors import (
@@ -37,6 +33,12 @@ from videojobs.errors import (
 from videojobs.models import ValidationDetail
 from videojobs.observability import logger
 from videojobs.validation import detail_from_items, detail_from_rejection
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.idempotency.exceptions import (
+        IdempotencyAlreadyInProgressError,
+        IdempotencyValidationError,
+    )
 
 ERROR_STATUS: dict[type[VideoJobError], HTTPStatus] = {
     JobNotFound: HTTPStatus.NOT_FOUND,
@@ -170,11 +172,21 @@ def install_error_handlers(app: APIGatewayHttpResolver) -> None:
     app.not_found(_no_route)
     app.exception_handler(RequestValidationError)(_invalid_request)
     app.exception_handler(RequestRejected)(_rejected)
-    app.exception_handler(IdempotencyValidationError)(_key_reused)
-    app.exception_handler(IdempotencyAlreadyInProgressError)(_key_in_progress)
     app.exception_handler(ProviderError)(_provider_failed)
     app.exception_handler(VideoJobError)(_domain_error)
     app.exception_handler(Exception)(_unexpected)
+
+
+def install_idempotency_error_handlers(app: APIGatewayHttpResolver) -> None:
+    """For routes that take an Idempotency-Key; only those load Powertools' idempotency utility.
+    (A handler is found by the error's class, so these take precedence over ``Exception``'s.)"""
+    from aws_lambda_powertools.utilities.idempotency.exceptions import (
+        IdempotencyAlreadyInProgressError,
+        IdempotencyValidationError,
+    )
+
+    app.exception_handler(IdempotencyValidationError)(_key_reused)
+    app.exception_handler(IdempotencyAlreadyInProgressError)(_key_in_progress)
 
 
 def raw_body(app: APIGatewayHttpResolver) -> bytes:

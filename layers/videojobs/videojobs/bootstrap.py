@@ -1,33 +1,27 @@
-"""The composition root: builds the real adapters once per container."""
+"""The composition root: the real adapters, each built once per container, when a function first uses it.
+
+A function loads and connects only the ports its logic touches: each port's adapter module (and the
+library under it) is imported, and its client made, the first time the port is used. The status
+function never loads httpx or a provider; the transfer function never loads a provider adapter or the
+idempotency store. A provider's dialect module is imported by name when a job first needs that provider.
+"""
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator, Mapping
 from datetime import timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import boto3
-import httpx
 from aws_lambda_powertools.utilities import parameters
-from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 from botocore.config import Config
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from videojobs.adapters.capacity import DynamoDBCapacity, KeyPool
-from videojobs.adapters.dynamodb import DynamoDBJobStore
-from videojobs.adapters.eventbridge import EventBridgePublisher
-from videojobs.adapters.http_notifier import HttpCallerNotifier
-from videojobs.adapters.http_source import HttpVideoSource
-from videojobs.adapters.pinned_http import pinned_client
-from videojobs.adapters.s3 import S3InputMedia, S3VideoStore
-from videojobs.adapters.sqs import (
-    SqsDispatchQueue,
-    SqsNotificationRetries,
-    SqsStatusChecks,
-    SqsTransferQueue,
-)
 from videojobs.dependencies import (
     Dependencies,
     DispatchPolicy,
@@ -37,15 +31,33 @@ from videojobs.dependencies import (
     StatusCheckPolicy,
 )
 from videojobs.download_policy import HostAllowlist
-from videojobs.idempotency import IdempotencyGuard
 from videojobs.models import PROVIDER_NAMES, ProviderName, utc_now
-from videojobs.ports import DownloadPolicy, VideoProvider
-from videojobs.providers.atlascloud import AtlasCloudProvider
-from videojobs.providers.eachlabs import EachLabsProvider
-from videojobs.providers.gateway import GatewayProvider
-from videojobs.providers.jobs_api import JobsApiProvider
+from videojobs.ports import (
+    CallerNotifier,
+    Clock,
+    DispatchQueue,
+    DownloadPolicy,
+    EventPublisher,
+    InputMedia,
+    JobStore,
+    NotificationRetries,
+    ProviderCapacity,
+    StatusChecks,
+    TransferQueue,
+    VideoProvider,
+    VideoSource,
+    VideoStore,
+)
 from videojobs.security import WebhookAuthenticator
 from videojobs.settings import Settings, key_id
+
+if TYPE_CHECKING:
+    import httpx
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sqs import SQSClient
+
+    from videojobs.idempotency import IdempotencyGuard
 
 SECRET_MAX_AGE_SECONDS = 300
 
@@ -66,132 +78,352 @@ def load_settings() -> Settings:
     return Settings.load(secret_values)
 
 
-def _providers(settings: Settings, client: httpx.Client) -> dict[ProviderName, dict[str, VideoProvider]]:
-    """Per provider whose base URL and API key(s) are configured, one adapter per key, by key id."""
-    max_webhook_age = timedelta(seconds=settings.webhook_max_age_seconds)
-    builders: dict[ProviderName, Callable[[str, SecretStr], VideoProvider]] = {
-        "eachlabs": lambda base_url, api_key: EachLabsProvider(
-            client, base_url=base_url, api_key=api_key, clock=utc_now, max_webhook_age=max_webhook_age
-        ),
-        "atlascloud": lambda base_url, api_key: AtlasCloudProvider(
-            client,
-            base_url=base_url,
-            api_key=api_key,
-            jwks_url=str(settings.atlascloud_jwks_url),
-            clock=utc_now,
-            max_webhook_age=max_webhook_age,
-        ),
-        "gateway": lambda base_url, api_key: GatewayProvider(client, base_url=base_url, api_key=api_key),
-        "jobs_api": lambda base_url, api_key: JobsApiProvider(client, base_url=base_url, api_key=api_key),
-    }
-    providers: dict[ProviderName, dict[str, VideoProvider]] = {}
-    for name, build in builders.items():
-        base_url = settings.provider_base_url(name)
-        keys = settings.provider_api_keys(name)
-        if base_url is not None and keys:
-            providers[name] = {key_id(key.get_secret_value()): build(base_url, key) for key in keys}
-    return providers
-
-
-def _key_pools(settings: Settings) -> dict[ProviderName, KeyPool]:
-    return {
-        name: KeyPool(
-            key_ids=[key_id(key.get_secret_value()) for key in settings.provider_api_keys(name)],
-            limits=settings.provider_key_limits(name),
-        )
-        for name in PROVIDER_NAMES
-    }
-
-
-def _download_policies(settings: Settings) -> dict[ProviderName, DownloadPolicy]:
-    policies: dict[ProviderName, DownloadPolicy] = {}
-    for name in PROVIDER_NAMES:
-        hosts = list(settings.provider_output_hosts(name))
-        base_url = settings.provider_base_url(name)
-        if base_url and (host := urlsplit(base_url).hostname):
-            hosts.append(host)
-        policies[name] = HostAllowlist(hosts, allow_loopback=settings.local_mode)
-    return policies
-
-
 @functools.cache
 def build_dependencies() -> Dependencies:
-    settings = load_settings()
-    session = boto3.session.Session()
-    aws_config = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=30)
-    provider_client = httpx.Client(timeout=httpx.Timeout(settings.provider_timeout_seconds, connect=5.0))
-    download_client = pinned_client(
-        timeout=httpx.Timeout(settings.download_timeout_seconds, connect=10.0),
-        allow_loopback=settings.local_mode,
-    )
-    dynamodb = session.client("dynamodb", config=aws_config)
-    # SigV4 for presigned input URLs: botocore may otherwise sign them with the legacy SigV2.
-    s3 = session.client("s3", config=aws_config.merge(Config(signature_version="s3v4")))
-    sqs = session.client("sqs", config=aws_config)
-    notify_client = pinned_client(
-        timeout=httpx.Timeout(settings.notify_timeout_seconds, connect=5.0),
-        allow_loopback=settings.local_mode,
-    )
-    # A slot outlives any job that holds it: a crashed holder's slot is back after this.
-    lease_seconds = settings.job_max_age_seconds + settings.dispatch_uncertain_grace_seconds + 900
-    notify_secret = settings.notify_signing_secret
-    return Dependencies(
-        jobs=DynamoDBJobStore(dynamodb, settings.jobs_table_name),
-        videos=S3VideoStore(s3, settings.videos_bucket_name, part_size=settings.transfer_part_size_bytes),
-        source=HttpVideoSource(
-            download_client,
-            max_bytes=settings.max_video_bytes,
-            deadline_seconds=settings.transfer_deadline_seconds,
-        ),
-        transfers=SqsTransferQueue(sqs, settings.transfer_queue_url),
-        status_checks=SqsStatusChecks(sqs, settings.status_check_queue_url),
-        inputs=S3InputMedia(s3),
-        events=EventBridgePublisher(
-            session.client("events", config=aws_config), settings.event_bus_name, settings.event_source
-        ),
-        providers=_providers(settings, provider_client),
-        download_policies=_download_policies(settings),
-        authenticator=WebhookAuthenticator(
-            settings.webhook_token_secrets(),
-            lifetime=timedelta(seconds=settings.job_max_age_seconds + settings.webhook_retry_window_seconds),
-        ),
-        idempotency=IdempotencyGuard.create(
-            DynamoDBPersistenceLayer(table_name=settings.idempotency_table_name, boto3_client=dynamodb),
+    return _Ports(load_settings())
+
+
+def _once[T](build: Callable[[_Ports], T]) -> cached_property[T]:
+    """A port built on first use, under the container's lock: one boto3 session is not safe to use
+    from several threads at once, and the local stack runs a function's invocations side by side."""
+
+    @functools.wraps(build)
+    def build_once(ports: _Ports) -> T:
+        with ports._lock:
+            if build.__name__ not in ports.__dict__:
+                ports.__dict__[build.__name__] = build(ports)
+            built: T = ports.__dict__[build.__name__]
+            return built
+
+    return cached_property(build_once)
+
+
+class _Ports(Dependencies):
+    """The real ports. Each is built (and its adapter module imported) the first time it is used,
+    then kept in the instance like any dataclass field."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._lock = threading.RLock()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(built={sorted(name for name in vars(self) if name[0] != '_')})"
+
+    # -- AWS clients, shared by the ports on one service --------------------------------------------
+    @cached_property
+    def _aws_config(self) -> Config:
+        return Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=30)
+
+    @_once
+    def _session(self) -> boto3.session.Session:
+        return boto3.session.Session()
+
+    @_once
+    def _dynamodb(self) -> DynamoDBClient:
+        return self._session.client("dynamodb", config=self._aws_config)
+
+    @_once
+    def _s3(self) -> S3Client:
+        # SigV4 for presigned input URLs: botocore may otherwise sign them with the legacy SigV2.
+        return self._session.client("s3", config=self._aws_config.merge(Config(signature_version="s3v4")))
+
+    @_once
+    def _sqs(self) -> SQSClient:
+        return self._session.client("sqs", config=self._aws_config)
+
+    # -- ports on AWS --------------------------------------------------------------------------------
+    @_once
+    def jobs(self) -> JobStore:
+        from videojobs.adapters.dynamodb import DynamoDBJobStore
+
+        return DynamoDBJobStore(self._dynamodb, self._settings.jobs_table_name)
+
+    @_once
+    def videos(self) -> VideoStore:
+        from videojobs.adapters.s3 import S3VideoStore
+
+        settings = self._settings
+        return S3VideoStore(
+            self._s3, settings.videos_bucket_name, part_size=settings.transfer_part_size_bytes
+        )
+
+    @_once
+    def inputs(self) -> InputMedia:
+        from videojobs.adapters.s3 import S3InputMedia
+
+        return S3InputMedia(self._s3)
+
+    @_once
+    def transfers(self) -> TransferQueue:
+        from videojobs.adapters.sqs import SqsTransferQueue
+
+        return SqsTransferQueue(self._sqs, self._settings.transfer_queue_url)
+
+    @_once
+    def status_checks(self) -> StatusChecks:
+        from videojobs.adapters.sqs import SqsStatusChecks
+
+        return SqsStatusChecks(self._sqs, self._settings.status_check_queue_url)
+
+    @_once
+    def dispatches(self) -> DispatchQueue:
+        from videojobs.adapters.sqs import SqsDispatchQueue
+
+        return SqsDispatchQueue(self._sqs, self._settings.dispatch_queue_url)
+
+    @_once
+    def notification_retries(self) -> NotificationRetries:
+        from videojobs.adapters.sqs import SqsNotificationRetries
+
+        return SqsNotificationRetries(self._sqs, self._settings.notify_queue_url)
+
+    @_once
+    def events(self) -> EventPublisher:
+        from videojobs.adapters.eventbridge import EventBridgePublisher
+
+        settings = self._settings
+        client = self._session.client("events", config=self._aws_config)
+        return EventBridgePublisher(client, settings.event_bus_name, settings.event_source)
+
+    @_once
+    def capacity(self) -> ProviderCapacity:
+        from videojobs.adapters.capacity import DynamoDBCapacity, KeyPool
+
+        settings = self._settings
+        pools = {
+            name: KeyPool(
+                key_ids=[key_id(key.get_secret_value()) for key in settings.provider_api_keys(name)],
+                limits=settings.provider_key_limits(name),
+            )
+            for name in PROVIDER_NAMES
+        }
+        # A slot outlives any job that holds it: a crashed holder's slot is back after this.
+        lease_seconds = settings.job_max_age_seconds + settings.dispatch_uncertain_grace_seconds + 900
+        return DynamoDBCapacity(
+            self._dynamodb, settings.provider_limits_table_name, pools, lease_seconds=lease_seconds
+        )
+
+    @_once
+    def idempotency(self) -> IdempotencyGuard:
+        from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+
+        from videojobs.idempotency import IdempotencyGuard
+
+        settings = self._settings
+        return IdempotencyGuard.create(
+            DynamoDBPersistenceLayer(table_name=settings.idempotency_table_name, boto3_client=self._dynamodb),
             expires_after_seconds=settings.idempotency_expiry_seconds,
-        ),
-        clock=utc_now,
-        job_retention=timedelta(days=settings.job_retention_days),
-        public_base_url=str(settings.public_base_url).rstrip("/") if settings.public_base_url else None,
-        status_check_policy=StatusCheckPolicy(
+        )
+
+    # -- ports over HTTP -----------------------------------------------------------------------------
+    @_once
+    def source(self) -> VideoSource:
+        import httpx
+
+        from videojobs.adapters.http_source import HttpVideoSource
+        from videojobs.adapters.pinned_http import pinned_client
+
+        settings = self._settings
+        client = pinned_client(
+            timeout=httpx.Timeout(settings.download_timeout_seconds, connect=10.0),
+            allow_loopback=settings.local_mode,
+        )
+        return HttpVideoSource(
+            client, max_bytes=settings.max_video_bytes, deadline_seconds=settings.transfer_deadline_seconds
+        )
+
+    @_once
+    def notifier(self) -> CallerNotifier:
+        import httpx
+
+        from videojobs.adapters.http_notifier import HttpCallerNotifier
+        from videojobs.adapters.pinned_http import pinned_client
+
+        settings = self._settings
+        client = pinned_client(
+            timeout=httpx.Timeout(settings.notify_timeout_seconds, connect=5.0),
+            allow_loopback=settings.local_mode,
+        )
+        return HttpCallerNotifier(client)
+
+    @_once
+    def _provider_client(self) -> httpx.Client:
+        """One client for every provider adapter."""
+        import httpx
+
+        return httpx.Client(timeout=httpx.Timeout(self._settings.provider_timeout_seconds, connect=5.0))
+
+    @_once
+    def providers(self) -> Mapping[ProviderName, Mapping[str, VideoProvider]]:
+        """Per provider whose base URL and API key(s) are configured, its adapters by key id. Asking
+        whether a provider is configured loads nothing; an adapter is built when a job first uses it."""
+        settings = self._settings
+        configured: dict[ProviderName, Mapping[str, VideoProvider]] = {}
+        for name in PROVIDER_NAMES:
+            base_url = settings.provider_base_url(name)
+            keys = settings.provider_api_keys(name)
+            if base_url is not None and keys:
+                build = functools.partial(DIALECTS[name], self, base_url)
+                configured[name] = _AdaptersByKey(build, keys, self._lock)
+        return configured
+
+    # -- values --------------------------------------------------------------------------------------
+    @cached_property
+    def download_policies(self) -> Mapping[ProviderName, DownloadPolicy]:
+        settings = self._settings
+        policies: dict[ProviderName, DownloadPolicy] = {}
+        for name in PROVIDER_NAMES:
+            hosts = list(settings.provider_output_hosts(name))
+            base_url = settings.provider_base_url(name)
+            if base_url and (host := urlsplit(base_url).hostname):
+                hosts.append(host)
+            policies[name] = HostAllowlist(hosts, allow_loopback=settings.local_mode)
+        return policies
+
+    @cached_property
+    def authenticator(self) -> WebhookAuthenticator:
+        settings = self._settings
+        lifetime = timedelta(seconds=settings.job_max_age_seconds + settings.webhook_retry_window_seconds)
+        return WebhookAuthenticator(settings.webhook_token_secrets(), lifetime=lifetime)
+
+    @cached_property
+    def clock(self) -> Clock:
+        return utc_now
+
+    @cached_property
+    def job_retention(self) -> timedelta:
+        return timedelta(days=self._settings.job_retention_days)
+
+    @cached_property
+    def public_base_url(self) -> str | None:
+        url = self._settings.public_base_url
+        return str(url).rstrip("/") if url else None
+
+    @cached_property
+    def status_check_policy(self) -> StatusCheckPolicy:
+        settings = self._settings
+        return StatusCheckPolicy(
             first_delay_seconds=settings.status_check_first_delay_seconds,
             max_delay_seconds=settings.status_check_max_delay_seconds,
             job_max_age_seconds=settings.job_max_age_seconds,
-        ),
-        input_policy=InputPolicy(
+        )
+
+    @cached_property
+    def input_policy(self) -> InputPolicy:
+        settings = self._settings
+        return InputPolicy(
             buckets=frozenset(settings.input_bucket_names),
             url_expiry_seconds=settings.input_url_expiry_seconds,
-        ),
-        dispatches=SqsDispatchQueue(sqs, settings.dispatch_queue_url),
-        capacity=DynamoDBCapacity(
-            dynamodb, settings.provider_limits_table_name, _key_pools(settings), lease_seconds=lease_seconds
-        ),
-        dispatch_policy=DispatchPolicy(
+        )
+
+    @cached_property
+    def dispatch_policy(self) -> DispatchPolicy:
+        settings = self._settings
+        return DispatchPolicy(
             max_attempts=settings.dispatch_max_attempts,
             backoff_base_seconds=settings.dispatch_backoff_base_seconds,
             backoff_max_seconds=settings.dispatch_backoff_max_seconds,
             uncertain_grace_seconds=settings.dispatch_uncertain_grace_seconds,
             capacity_retry_seconds=settings.dispatch_capacity_retry_seconds,
-        ),
-        intake_policy=IntakePolicy(
+        )
+
+    @cached_property
+    def intake_policy(self) -> IntakePolicy:
+        settings = self._settings
+        return IntakePolicy(
             drop_default_provider=settings.drop_default_provider,
             drop_default_prompt=settings.drop_default_prompt,
             max_drop_bytes=settings.max_drop_bytes,
             allow_loopback_urls=settings.local_mode,
             max_request_bytes=settings.max_request_bytes,
-        ),
-        notifier=HttpCallerNotifier(notify_client),
-        notification_retries=SqsNotificationRetries(sqs, settings.notify_queue_url),
-        notify_policy=NotifyPolicy(retry_delays_seconds=settings.notify_retry_delays_seconds),
-        notify_signing_secret=notify_secret.get_secret_value() if notify_secret else None,
-        max_webhook_bytes=settings.max_webhook_bytes,
+        )
+
+    @cached_property
+    def notify_policy(self) -> NotifyPolicy:
+        return NotifyPolicy(retry_delays_seconds=self._settings.notify_retry_delays_seconds)
+
+    @cached_property
+    def notify_signing_secret(self) -> str | None:
+        secret = self._settings.notify_signing_secret
+        return secret.get_secret_value() if secret else None
+
+    @cached_property
+    def max_webhook_bytes(self) -> int:
+        return self._settings.max_webhook_bytes
+
+
+class _AdaptersByKey(Mapping[str, VideoProvider]):
+    """One provider's adapters by key id; each is built the first time it is looked up."""
+
+    def __init__(
+        self, build: Callable[[SecretStr], VideoProvider], keys: tuple[SecretStr, ...], lock: threading.RLock
+    ) -> None:
+        self._build = build
+        self._keys = {key_id(key.get_secret_value()): key for key in keys}
+        self._built: dict[str, VideoProvider] = {}
+        self._lock = lock
+
+    def __getitem__(self, key: str) -> VideoProvider:
+        api_key = self._keys[key]
+        with self._lock:
+            if key not in self._built:
+                self._built[key] = self._build(api_key)
+            return self._built[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._keys
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+
+# -- each provider's dialect, by name: its module is imported when its first adapter is built ----------
+def _eachlabs(ports: _Ports, base_url: str, api_key: SecretStr) -> VideoProvider:
+    from videojobs.providers.eachlabs import EachLabsProvider
+
+    max_webhook_age = timedelta(seconds=ports._settings.webhook_max_age_seconds)
+    return EachLabsProvider(
+        ports._provider_client,
+        base_url=base_url,
+        api_key=api_key,
+        clock=utc_now,
+        max_webhook_age=max_webhook_age,
     )
+
+
+def _atlascloud(ports: _Ports, base_url: str, api_key: SecretStr) -> VideoProvider:
+    from videojobs.providers.atlascloud import AtlasCloudProvider
+
+    settings = ports._settings
+    return AtlasCloudProvider(
+        ports._provider_client,
+        base_url=base_url,
+        api_key=api_key,
+        jwks_url=str(settings.atlascloud_jwks_url),
+        clock=utc_now,
+        max_webhook_age=timedelta(seconds=settings.webhook_max_age_seconds),
+    )
+
+
+def _gateway(ports: _Ports, base_url: str, api_key: SecretStr) -> VideoProvider:
+    from videojobs.providers.gateway import GatewayProvider
+
+    return GatewayProvider(ports._provider_client, base_url=base_url, api_key=api_key)
+
+
+def _jobs_api(ports: _Ports, base_url: str, api_key: SecretStr) -> VideoProvider:
+    from videojobs.providers.jobs_api import JobsApiProvider
+
+    return JobsApiProvider(ports._provider_client, base_url=base_url, api_key=api_key)
+
+
+#: One entry per ProviderName (a test holds the two equal).
+DIALECTS: dict[ProviderName, Callable[[_Ports, str, SecretStr], VideoProvider]] = {
+    "eachlabs": _eachlabs,
+    "atlascloud": _atlascloud,
+    "gateway": _gateway,
+    "jobs_api": _jobs_api,
+}

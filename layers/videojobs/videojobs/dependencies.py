@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from videojobs.errors import ProviderNotConfigured
-from videojobs.idempotency import IdempotencyGuard
 from videojobs.models import ProviderName
 from videojobs.ports import (
     CallerNotifier,
@@ -26,6 +26,10 @@ from videojobs.ports import (
     VideoStore,
 )
 from videojobs.security import WebhookAuthenticator
+
+if TYPE_CHECKING:
+    # Only the intake uses it: the others never load Powertools' idempotency utility.
+    from videojobs.idempotency import IdempotencyGuard
 
 
 @dataclass(frozen=True)

@@ -6,17 +6,17 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.parser.models.sqs import SqsRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from videojobs.api import proxy_error
 from videojobs.bootstrap import build_dependencies
 from videojobs.dependencies import Dependencies
 from videojobs.observability import logger, metrics, tracer
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+    from aws_lambda_powertools.utilities.parser.models.sqs import SqsRecordModel
 
 Event = dict[str, Any]
 #: What a handler does with one invocation, given the ports.
@@ -52,6 +52,8 @@ def http_routes(
     choice when no route has its method) is 405, naming ``method``; a body over ``max_body_bytes``
     is 413; and with ``json_bodies`` a body that does not say it is JSON is 415.
     """
+    # Here, not at the top: a function on SQS alone never loads the HTTP side.
+    from videojobs.api import proxy_error
 
     def handle(event: Event, context: LambdaContext, deps: Dependencies) -> dict[str, Any]:
         if str(event.get("routeKey", "")).startswith("ANY "):
@@ -92,6 +94,9 @@ def sqs_batch[RecordT: SqsRecordModel](
     """An SQS batch, one ``work`` call per record parsed into ``model``. A record whose work raises (or
     that does not parse) is reported in batchItemFailures, so SQS delivers it again and, in the end,
     to its dead-letter queue; the others are done."""
+    # Here, not at the top: a function behind the HTTP API alone never loads the batch utility.
+    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+
     processor = BatchProcessor(event_type=EventType.SQS, model=model, raise_on_entire_batch_failure=False)
 
     def handle(event: Event, context: LambdaContext, deps: Dependencies) -> dict[str, Any]:

@@ -1,0 +1,80 @@
+"""The composition root builds each port the first time it is used, and a provider's adapter only when
+a job needs that provider."""
+
+from collections.abc import Iterator
+
+import pytest
+
+from videojobs.bootstrap import DIALECTS, build_dependencies
+from videojobs.dependencies import Dependencies
+from videojobs.models import PROVIDER_NAMES
+from videojobs.providers.eachlabs import EachLabsProvider
+from videojobs.settings import key_id
+
+ENVIRONMENT = {
+    "JOBS_TABLE_NAME": "jobs",
+    "VIDEOS_BUCKET_NAME": "videos",
+    "EVENT_BUS_NAME": "bus",
+    "TRANSFER_QUEUE_URL": "https://sqs.example.com/t",
+    "STATUS_CHECK_QUEUE_URL": "https://sqs.example.com/s",
+    "DISPATCH_QUEUE_URL": "https://sqs.example.com/d",
+    "NOTIFY_QUEUE_URL": "https://sqs.example.com/n",
+    "IDEMPOTENCY_TABLE_NAME": "idem",
+    "PROVIDER_LIMITS_TABLE_NAME": "limits",
+    "WEBHOOK_TOKEN_SECRET": "0123456789abcdef0123",
+    "EACHLABS_API_KEYS": "key-one,key-two",
+}
+
+
+@pytest.fixture
+def deps(monkeypatch: pytest.MonkeyPatch) -> Iterator[Dependencies]:
+    for name in ("SECRETS_NAME", "EACHLABS_API_KEY", "GATEWAY_BASE_URL", "GATEWAY_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in ENVIRONMENT.items():
+        monkeypatch.setenv(name, value)
+    build_dependencies.cache_clear()
+    yield build_dependencies()
+    build_dependencies.cache_clear()
+
+
+def built(deps: Dependencies) -> set[str]:
+    return {name for name in vars(deps) if not name.startswith("_")}
+
+
+def test_every_provider_name_has_a_dialect() -> None:
+    assert set(DIALECTS) == set(PROVIDER_NAMES)
+
+
+def test_nothing_is_built_before_it_is_used(deps: Dependencies) -> None:
+    assert built(deps) == set()
+    assert "_dynamodb" not in vars(deps)
+
+
+def test_a_port_is_built_once_on_first_use_with_only_the_client_it_needs(deps: Dependencies) -> None:
+    jobs = deps.jobs
+
+    assert deps.jobs is jobs
+    assert built(deps) == {"jobs"}
+    assert "_dynamodb" in vars(deps)
+    assert "_s3" not in vars(deps)
+    assert "_sqs" not in vars(deps)
+
+
+def test_asking_whether_a_provider_is_configured_builds_no_adapter(deps: Dependencies) -> None:
+    by_key = deps.providers.get("eachlabs")
+
+    assert by_key is not None
+    assert sorted(by_key) == sorted([key_id("key-one"), key_id("key-two")])
+    assert deps.providers.get("gateway") is None  # no base URL
+    assert "_provider_client" not in vars(deps)
+
+
+def test_a_providers_adapter_is_built_for_its_key_when_first_used(deps: Dependencies) -> None:
+    adapter = deps.provider("eachlabs", key_id("key-two"))
+
+    assert isinstance(adapter, EachLabsProvider)
+    assert deps.provider("eachlabs", key_id("key-two")) is adapter
+    assert deps.provider("eachlabs", key_id("key-one")) is not adapter
+    assert deps.provider("eachlabs", "a-key-that-left-the-pool") is deps.provider(
+        "eachlabs", key_id("key-one")
+    )
