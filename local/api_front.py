@@ -234,7 +234,9 @@ class ApiFront:
                 payload = result.get("body") or ""
                 data = base64.b64decode(payload) if result.get("isBase64Encoded") else str(payload).encode()
                 self.send_response(int(result["statusCode"]))
-                headers = {"content-type": "application/json", **(result.get("headers") or {})}
+                headers = {"content-type": "application/json"}
+                # Header names are case-insensitive: the function's Content-Type replaces the default.
+                headers.update({name.lower(): value for name, value in (result.get("headers") or {}).items()})
                 for name, value in headers.items():
                     if name.lower() != "content-length":
                         self.send_header(name, str(value))

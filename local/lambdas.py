@@ -42,9 +42,9 @@ class LambdaContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
-def load_handler(spec: FunctionSpec) -> Handler:
-    """Import a fresh instance of the function's module and return its handler."""
-    module_file, _, attribute = spec.handler.rpartition(".")
+def load_module(spec: FunctionSpec) -> ModuleType:
+    """Import a fresh instance of the function's module, as a new container would."""
+    module_file = spec.handler.rpartition(".")[0]
     path = spec.code_dir / f"{module_file.replace('.', '/')}.py"
     name = f"lambda_{spec.logical_id}_{next(_module_numbers)}"
     module_spec = importlib.util.spec_from_file_location(name, path)
@@ -52,7 +52,12 @@ def load_handler(spec: FunctionSpec) -> Handler:
         raise ImportError(f"cannot load {path}")
     module: ModuleType = importlib.util.module_from_spec(module_spec)
     module_spec.loader.exec_module(module)
-    handler: Handler = getattr(module, attribute)
+    return module
+
+
+def load_handler(spec: FunctionSpec) -> Handler:
+    """Import a fresh instance of the function's module and return its handler."""
+    handler: Handler = getattr(load_module(spec), spec.handler.rpartition(".")[2])
     return handler
 
 

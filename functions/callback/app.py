@@ -5,7 +5,7 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
-from videojobs.api import install_error_handlers, raw_body, route_responses
+from videojobs.api import JobIdPath, install_error_handlers, raw_body, route_responses
 from videojobs.entry import http_routes, lambda_entry
 from videojobs.logic.callback import WebhookReceipt, receive_webhook
 from videojobs.models import ProviderName
@@ -22,7 +22,7 @@ install_error_handlers(app)
 )
 @tracer.capture_method
 def provider_webhook(
-    provider: ProviderName, job_id: str, token: Annotated[str | None, Query()] = None
+    provider: ProviderName, job_id: JobIdPath, token: Annotated[str | None, Query()] = None
 ) -> WebhookReceipt:
     trace_job(job_id)
     receipt = receive_webhook(

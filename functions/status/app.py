@@ -2,7 +2,7 @@
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 
-from videojobs.api import install_error_handlers, route_responses
+from videojobs.api import JobIdPath, install_error_handlers, route_responses
 from videojobs.entry import http_routes, lambda_entry
 from videojobs.logic.jobs import get_job
 from videojobs.models import JobView
@@ -16,7 +16,7 @@ install_error_handlers(app)
     "/jobs/<job_id>", summary="Get a video job", responses=route_responses(200, JobView, "The job", 404, 503)
 )
 @tracer.capture_method
-def read_job(job_id: str) -> JobView:
+def read_job(job_id: JobIdPath) -> JobView:
     trace_job(job_id)
     return get_job(job_id, app.context["deps"]).view()
 

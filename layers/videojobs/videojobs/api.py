@@ -12,10 +12,11 @@ from __future__ import annotations
 import base64
 import json
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from pydantic import BaseModel
 
@@ -60,6 +61,15 @@ class ErrorBody(BaseModel):
 
     error: ErrorDetail
 
+
+#: Job ids are UUIDs; anything else is refused with 422 before a table is read.
+JobIdPath = Annotated[
+    str,
+    Path(
+        pattern=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+        description="The job's id, a UUID",
+    ),
+]
 
 #: What each status means, for the OpenAPI document.
 _MEANING: dict[int, str] = {

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import get_args
+from typing import Any, get_args
 
 from videojobs.errors import RequestRejected
 from videojobs.models import AspectRatio, JobRequest, Operation, ProviderName, Resolution, Tier
@@ -249,6 +249,113 @@ def _check_operation(request: JobRequest, operation: Operation) -> None:
         problem = "needs reference_image_urls or reference_video_urls"
     if problem is not None:
         raise RequestRejected("operation", f"{operation} {problem}")
+
+
+JsonSchema = dict[str, Any]
+_REFERENCE_FIELDS = ("reference_image_urls", "reference_video_urls", "reference_audio_urls")
+
+
+def _absent(*names: str) -> JsonSchema:
+    return {"properties": {name: {"type": "null"} for name in names}}
+
+
+def _present(name: str) -> JsonSchema:
+    return {"required": [name], "properties": {name: {"type": "string"}}}
+
+
+def _at_most(name: str, count: int) -> JsonSchema:
+    return {"properties": {name: {"maxItems": count}}}
+
+
+def _some(name: str) -> JsonSchema:
+    return {"required": [name], "properties": {name: {"minItems": 1}}}
+
+
+def _tier_rules(caps: ProviderCapabilities) -> JsonSchema:
+    default_resolution = JobRequest.model_fields["resolution"].default
+    alternatives = []
+    for tier, resolutions in caps.tiers.items():
+        allowed = [resolution for resolution in get_args(Resolution) if resolution in resolutions]
+        choice: JsonSchema = {"properties": {"resolution": {"enum": allowed}}}
+        if tier == caps.default_tier:
+            choice["properties"]["tier"] = {"enum": [tier, None]}
+        else:
+            choice["properties"]["tier"] = {"enum": [tier]}
+            choice["required"] = ["tier"]
+        if default_resolution not in resolutions:
+            choice.setdefault("required", []).append("resolution")
+        alternatives.append(choice)
+    return alternatives[0] if len(alternatives) == 1 else {"anyOf": alternatives}
+
+
+def _operation_rules(operation: Operation) -> JsonSchema:
+    rule = OPERATION_RULES[operation]
+    low, high = rule.reference_videos
+    parts: list[JsonSchema] = [
+        {"required": ["operation"], "properties": {"operation": {"enum": [operation]}}},
+        _present("first_frame_url") if rule.needs_first_frame else _absent("first_frame_url"),
+        _present("last_frame_url") if rule.needs_last_frame else _absent("last_frame_url"),
+        {"properties": {"reference_video_urls": {"minItems": low, "maxItems": high}}},
+    ]
+    if low:
+        parts.append({"required": ["reference_video_urls"]})
+    if not rule.takes_reference_images:
+        parts.append(_at_most("reference_image_urls", 0))
+    if not rule.takes_reference_audio:
+        parts.append(_at_most("reference_audio_urls", 0))
+    if rule.needs_some_reference:
+        parts.append({"anyOf": [_some("reference_image_urls"), _some("reference_video_urls")]})
+    return {"allOf": parts}
+
+
+def _provider_rules(name: ProviderName, caps: ProviderCapabilities) -> JsonSchema:
+    duration = {"minimum": caps.min_duration, "maximum": caps.max_duration}
+    ratios = [ratio for ratio in get_args(AspectRatio) if ratio in caps.aspect_ratios]
+    parts: list[JsonSchema] = [
+        {
+            "properties": {
+                "provider": {"enum": [name]},
+                "duration": duration,
+                "aspect_ratio": {"enum": [*ratios, None]},
+            }
+        },
+        _tier_rules(caps),
+        # A last frame comes with a first frame.
+        {"anyOf": [_absent("last_frame_url"), _present("first_frame_url")]},
+        # Reference audio comes with reference images or videos.
+        {
+            "anyOf": [
+                _at_most("reference_audio_urls", 0),
+                _some("reference_image_urls"),
+                _some("reference_video_urls"),
+            ]
+        },
+        _at_most("reference_image_urls", caps.max_reference_images),
+        _at_most("reference_video_urls", caps.max_reference_videos),
+        _at_most("reference_audio_urls", caps.max_reference_audios),
+    ]
+    if not caps.first_frame:
+        parts.append(_absent("first_frame_url"))
+    if not caps.last_frame:
+        parts.append(_absent("last_frame_url"))
+    if not caps.frames_with_references:
+        no_references = {"allOf": [_at_most(field_name, 0) for field_name in _REFERENCE_FIELDS]}
+        parts.append({"anyOf": [_absent("first_frame_url"), no_references]})
+    if not caps.audio_switch:
+        parts.append({"properties": {"generate_audio": {"enum": [True]}}})
+    unsupported = [field_name for field_name in OPTIONAL_FIELDS if field_name not in caps.optional_fields]
+    if unsupported:
+        parts.append(_absent(*unsupported))
+    operations = [operation for operation in get_args(Operation) if operation in caps.operations]
+    parts.append({"anyOf": [_absent("operation"), *(_operation_rules(op) for op in operations)]})
+    return {"allOf": parts}
+
+
+def request_schema_rules() -> list[JsonSchema]:
+    """check_request as JSON Schema: one alternative per provider (for JobRequest's oneOf), so that a
+    request the published schema allows is one the intake accepts (s3:// objects and notify_url's
+    address aside: they depend on the deployment, not on the request's shape)."""
+    return [_provider_rules(name, caps) for name, caps in CAPABILITIES.items()]
 
 
 def _listed(values: Iterable[str]) -> str:

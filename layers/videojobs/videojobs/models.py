@@ -6,9 +6,9 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema
 
 ProviderName = Literal["eachlabs", "atlascloud", "gateway", "jobs_api"]
 PROVIDER_NAMES: tuple[ProviderName, ...] = ("eachlabs", "atlascloud", "gateway", "jobs_api")
@@ -45,7 +45,16 @@ def _require_https_or_s3(url: str) -> str:
     return url
 
 
-MediaUrl = Annotated[str, StringConstraints(max_length=2048), AfterValidator(_require_https_or_s3)]
+#: The published patterns say what the validators above check; a test holds them to it.
+MEDIA_URL_PATTERN = r"^(?:[Hh][Tt][Tt][Pp][Ss]://[^/]|s3://[^/]+/[\s\S])"
+NOTIFY_URL_PATTERN = r"^[Hh][Tt][Tt][Pp][Ss]://[^/]"
+
+MediaUrl = Annotated[
+    str,
+    StringConstraints(max_length=2048),
+    AfterValidator(_require_https_or_s3),
+    WithJsonSchema({"type": "string", "maxLength": 2048, "pattern": MEDIA_URL_PATTERN}),
+]
 
 
 def _require_http_url(url: str) -> str:
@@ -56,17 +65,48 @@ def _require_http_url(url: str) -> str:
 
 
 #: Where to POST the outcome; the intake also refuses private addresses and plain http outside local mode.
-NotifyUrl = Annotated[str, StringConstraints(max_length=2048), AfterValidator(_require_http_url)]
+NotifyUrl = Annotated[
+    str,
+    StringConstraints(max_length=2048),
+    AfterValidator(_require_http_url),
+    # Plain http is for local mode only: the published schema promises https.
+    WithJsonSchema({"type": "string", "maxLength": 2048, "pattern": NOTIFY_URL_PATTERN}),
+]
+#: What str.strip() strips (str.isspace), spelled out so that the schema's pattern means the same.
+_WHITESPACE = "\t\n\x0b\x0c\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+PROMPT_PATTERN = f"[^{_WHITESPACE}]"
+
+
+def _stripped_not_blank(text: str) -> str:
+    stripped = text.strip()
+    if not stripped:
+        raise ValueError("must not be blank")
+    return stripped
+
+
+Prompt = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=5000),
+    AfterValidator(_stripped_not_blank),
+    WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 5000, "pattern": PROMPT_PATTERN}),
+]
 ClientReference = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+
+
+def _with_capability_rules(schema: dict[str, Any]) -> None:
+    # capabilities.py imports this module, so its rules are fetched when a schema is built.
+    from videojobs.capabilities import request_schema_rules
+
+    schema["oneOf"] = request_schema_rules()
 
 
 class JobRequest(BaseModel):
     """A Seedance 2.0 job as users submit it. Field names are a public contract."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=_with_capability_rules)
 
     provider: ProviderName
-    prompt: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5000)]
+    prompt: Prompt
     first_frame_url: MediaUrl | None = None
     last_frame_url: MediaUrl | None = None
     reference_image_urls: list[MediaUrl] = Field(default_factory=list, max_length=9)

@@ -1,0 +1,186 @@
+"""A bounded schemathesis run against the local stack, driven by the OpenAPI document the handlers
+generate (local/openapi.py), every request signed as the IAM routes require.
+
+It holds three promises: no server error; no status the document does not declare, with a body and
+content type as declared; and no request the document allows is refused (POST /jobs answers 202 to
+every schema-valid body). Requests outside the schema are refused with a 4xx.
+
+What no schema can say is supplied as state, not relaxed in the checks: s3:// inputs point at an
+object uploaded first (the intake checks that it exists), notify_url at a loopback address (the
+intake checks the address; local mode allows loopback), and every valid Idempotency-Key is fresh (a
+reused one means another request).
+"""
+
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from jsonschema import Draft202012Validator
+from schemathesis import Case, GenerationMode
+from schemathesis.checks import not_a_server_error
+from schemathesis.core.failures import FailureGroup
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from local.openapi import api_document
+from local.sigv4 import SigV4
+from local.stack import LocalStack
+from tests.e2e.conftest import start_stack
+from videojobs.models import JobRequest
+
+pytestmark = pytest.mark.e2e
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+JOB_REQUEST = Draft202012Validator(JobRequest.model_json_schema())
+MEDIA_FIELDS = ("first_frame_url", "last_frame_url")
+MEDIA_LISTS = ("reference_image_urls", "reference_video_urls", "reference_audio_urls")
+#: Cases per operation and mode: bounded, a few seconds each on two cores.
+EXAMPLES = {"POST /jobs": 50, "GET /jobs/{job_id}": 20, "POST /webhooks/{provider}/{job_id}": 20}
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[LocalStack]:
+    with start_stack("fuzz") as running:
+        yield running
+
+
+def with_state(stack: LocalStack, body: Any) -> Any:
+    """The body with its deployment-dependent values replaced by ones that exist here."""
+    if not isinstance(body, dict):
+        return body
+    existing = f"s3://{stack.ref('InputsBucket')}/fuzz/frame.png"
+    body = dict(body)
+    for name in MEDIA_FIELDS:
+        if isinstance(body.get(name), str) and body[name].startswith("s3://"):
+            body[name] = existing
+    for name in MEDIA_LISTS:
+        if isinstance(body.get(name), list):
+            body[name] = [
+                existing if isinstance(url, str) and url.startswith("s3://") else url for url in body[name]
+            ]
+    if isinstance(body.get("notify_url"), str):
+        # https (as the schema says) to a loopback port nothing listens on: the calls fail, bounded.
+        body["notify_url"] = "https://127.0.0.1:9/notify-sink"
+    return body
+
+
+@dataclass
+class Sent:
+    body: Any
+    idempotency_key: str | None
+    response: httpx.Response
+
+
+def fresh_key(value: str) -> str:
+    # A valid key is made unique (a reused one means another request); an invalid one is kept.
+    return str(uuid.uuid4()) if 1 <= len(value.strip()) <= 255 else value
+
+
+def send(stack: LocalStack, client: httpx.Client, case: Case) -> Sent:
+    request = case.as_transport_kwargs(base_url=stack.api_url)
+    headers = {name.lower(): value for name, value in request["headers"].items()}
+    headers.pop("connection", None)
+    if "idempotency-key" in headers:
+        headers["idempotency-key"] = fresh_key(headers["idempotency-key"])
+    body: Any = None
+    content: bytes | None = None
+    if "json" in request:
+        body = with_state(stack, request["json"])
+        content = httpx.Request("POST", "/", json=body).content
+    elif request.get("data") is not None:
+        data = request["data"]
+        content = data if isinstance(data, bytes) else str(data).encode()
+    response = client.request(
+        request["method"], request["url"], headers=headers, params=request.get("params"), content=content
+    )
+    return Sent(body, headers.get("idempotency-key"), response)
+
+
+def run_cases(
+    stack: LocalStack,
+    operation: Any,
+    mode: GenerationMode,
+    examples: int,
+    judge: Callable[[Case, Sent], str | None],
+) -> tuple[int, list[str]]:
+    problems: list[str] = []
+    seen = [0]
+
+    @given(case=operation.as_strategy(generation_mode=mode))
+    @settings(
+        max_examples=examples,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
+    )
+    def one(case: Case) -> None:
+        sent = send(stack, client, case)
+        response = sent.response
+        seen[0] += 1
+        try:
+            case.validate_response(response, checks=CHECKS)
+        except (AssertionError, FailureGroup) as failure:
+            problems.append(f"{case.method} {case.formatted_path} -> {response.status_code}: {failure}")
+        verdict = judge(case, sent)
+        if verdict:
+            problems.append(f"{case.method} {case.formatted_path} -> {response.status_code}: {verdict}")
+
+    with httpx.Client(auth=SigV4(), timeout=30) as client:
+        one()
+    return seen[0], problems
+
+
+def job_judged_by_the_schema(case: Case, sent: Sent) -> str | None:
+    """POST /jobs: 202 exactly when what was sent is valid under the document, else a 4xx."""
+    json_sent = (case.media_type or "").startswith("application/json") and sent.body is not None
+    key_valid = sent.idempotency_key is None or 1 <= len(sent.idempotency_key.strip()) <= 255
+    valid = json_sent and key_valid and JOB_REQUEST.is_valid(sent.body)
+    status = sent.response.status_code
+    if valid and status != 202:
+        return f"a schema-valid job was refused: {sent.response.text[:300]} (body {sent.body!r:.300})"
+    if not valid and not 400 <= status < 500:
+        return f"a job outside the schema was not refused (body {sent.body!r:.300})"
+    return None
+
+
+def refused(case: Case, sent: Sent) -> str | None:
+    if 400 <= sent.response.status_code < 500:
+        return None
+    return f"a request outside the schema was not refused ({case.path_parameters}, {case.query})"
+
+
+def answered(case: Case, sent: Sent) -> str | None:
+    return None
+
+
+def test_the_api_keeps_its_openapi_document_under_a_bounded_fuzz(stack: LocalStack) -> None:
+    stack.client("s3").put_object(
+        Bucket=stack.ref("InputsBucket"),
+        Key="fuzz/frame.png",
+        Body=b"\x89PNG\r\n\x1a\n",
+        ContentType="image/png",
+    )
+    schema = schemathesis.openapi.from_dict(api_document())
+    sent: dict[str, int] = {}
+    problems: list[str] = []
+    for label, examples in EXAMPLES.items():
+        method, path = label.split(" ", 1)
+        operation = schema[path][method]
+        judges = (job_judged_by_the_schema,) * 2 if label == "POST /jobs" else (answered, refused)
+        for mode, judge in zip((GenerationMode.POSITIVE, GenerationMode.NEGATIVE), judges, strict=True):
+            count, found = run_cases(stack, operation, mode, examples, judge)
+            sent[f"{label} {mode.value}"] = count
+            problems.extend(found)
+
+    assert not problems, "\n".join(problems[:15])
+    # The run was not vacuous: every operation got requests of both kinds.
+    assert len(sent) == 2 * len(EXAMPLES)
+    assert all(count >= 10 for count in sent.values()), sent
