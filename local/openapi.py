@@ -10,6 +10,14 @@ from local.lambdas import load_module
 from local.template import Application, read_application
 
 TITLE = "Seedance video pipeline"
+#: API Gateway's own answers, before any function runs: {"message": "..."}.
+GATEWAY_MESSAGE = {"type": "object", "properties": {"message": {"type": "string"}}, "required": ["message"]}
+GATEWAY_ANSWERS = {
+    "AWS_IAM": {"403": "Missing or wrong SigV4 signature, or no execute-api:Invoke permission"},
+    "JWT": {"401": "Missing, invalid or expired JWT, or the wrong issuer or audience"},
+    "NONE": {},
+}
+THROTTLED = {"429": "Over the stage's ApiThrottlingRateLimit/ApiThrottlingBurstLimit; retry later"}
 
 
 def api_document(application: Application | None = None) -> dict[str, Any]:
@@ -29,6 +37,18 @@ def api_document(application: Application | None = None) -> dict[str, Any]:
             known = document["components"]["schemas"].setdefault(name, schema)
             if known != schema:
                 raise ValueError(f"two functions publish different schemas named {name}")
+    for route in application.routes:
+        operation = document["paths"].get(route.path, {}).get(route.method.lower())
+        if operation is None:
+            continue  # ANY and $default routes exist to answer 404/405; they have no operation
+        for status, meaning in {**GATEWAY_ANSWERS[route.authorizer], **THROTTLED}.items():
+            operation["responses"].setdefault(
+                status,
+                {
+                    "description": f"API Gateway: {meaning}",
+                    "content": {"application/json": {"schema": GATEWAY_MESSAGE}},
+                },
+            )
     return document
 
 

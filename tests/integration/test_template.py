@@ -12,6 +12,7 @@ from samtranslator.yaml_helper import yaml_parse
 
 from local.api_front import ApiFront
 from local.lambdas import load_handler
+from local.openapi import api_document
 from local.template import (
     ROOT,
     TEMPLATE_PATH,
@@ -265,3 +266,16 @@ def test_every_function_keeps_its_logs_for_the_retention_parameter_and_the_api_l
     access = resources["HttpApiStage"]["Properties"]["AccessLogSettings"]
     assert access["DestinationArn"] == {"Fn::GetAtt": ["ApiAccessLogGroup", "Arn"]}
     assert "$context.status" in access["Format"]
+
+
+def test_the_api_document_declares_what_api_gateway_answers_before_a_function_runs() -> None:
+    paths = api_document()["paths"]
+    operations = {
+        "POST /jobs": paths["/jobs"]["post"],
+        "GET /jobs/{job_id}": paths["/jobs/{job_id}"]["get"],
+        "POST /webhooks/{provider}/{job_id}": paths["/webhooks/{provider}/{job_id}"]["post"],
+    }
+    for label, operation in operations.items():
+        assert "429" in operation["responses"], label
+        signed = label in JOB_ROUTES
+        assert ("403" in operation["responses"]) is signed, label
