@@ -189,6 +189,28 @@ def test_the_api_authorizer_parameter_guards_every_job_route_and_leaves_the_webh
     }
 
 
+@pytest.mark.parametrize(
+    ("tracing", "mode", "trace_disabled"),
+    [("Lambda", "Active", "true"), ("Detailed", "Active", "false"), ("Disabled", "PassThrough", "true")],
+)
+def test_the_tracing_parameter_sets_lambdas_tracing_and_loads_the_xray_sdk_only_when_detailed(
+    monkeypatch: pytest.MonkeyPatch, tracing: str, mode: str, trace_disabled: str
+) -> None:
+    template = transformed_template(monkeypatch)
+    refs: dict[str, Any] = {name: name for name in template["Resources"]}
+    refs.update(parameter_values(template["Parameters"], {"Tracing": tracing}))
+    deployed = Intrinsics(refs, {}, template["Conditions"])
+    functions = [
+        r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Function"
+    ]
+
+    assert {deployed.resolve(f["TracingConfig"]["Mode"]) for f in functions} == {mode}
+    disabled = {
+        deployed.resolve(f["Environment"]["Variables"]["POWERTOOLS_TRACE_DISABLED"]) for f in functions
+    }
+    assert disabled == {trace_disabled}
+
+
 def test_a_jwt_api_needs_an_issuer_and_an_audience() -> None:
     rule = load_template()["Rules"]["JwtAuthorizerNeedsIssuerAndAudience"]
     assert rule["RuleCondition"] == {"Fn::Equals": [{"Ref": "ApiAuthorizer"}, "JWT"]}
