@@ -144,7 +144,10 @@ class _Ports(Dependencies):
 
         settings = self._settings
         return S3VideoStore(
-            self._s3, settings.videos_bucket_name, part_size=settings.transfer_part_size_bytes
+            self._s3,
+            settings.videos_bucket_name,
+            part_size=settings.transfer_part_size_bytes,
+            parts_in_flight=settings.transfer_parts_in_flight,
         )
 
     @_once

@@ -114,6 +114,8 @@ class Settings(BaseSettings):
     provider_timeout_seconds: float = Field(default=20.0, gt=0)
     download_timeout_seconds: float = Field(default=60.0, gt=0)
     transfer_part_size_bytes: int = Field(default=8 * MIB, ge=5 * MIB)
+    #: Parts uploading while the next one downloads; the transfer holds this many parts plus one.
+    transfer_parts_in_flight: int = Field(default=2, ge=1, le=8)
     #: The largest output the transfer copies; Content-Length is checked first and the stream counted.
     max_video_bytes: int = Field(default=2048 * MIB, ge=MIB)
     #: The whole download, not only the gap between reads; below the transfer function's 300 s timeout.

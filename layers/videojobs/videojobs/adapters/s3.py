@@ -1,12 +1,15 @@
-"""S3: the videos bucket (multipart upload from a stream, memory bounded by one part) and input files."""
+"""S3: the videos bucket (multipart upload from a stream, parts uploading while the next one
+downloads, memory bounded by the parts in flight plus one) and input files."""
 
 from __future__ import annotations
 
 import mimetypes
+import threading
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from pathlib import PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Final, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -19,23 +22,36 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.type_defs import CompletedPartTypeDef
 
+#: What boto3's own transfer asks for: each part carries its CRC32, and S3 checks the whole object
+#: against the parts' (a composite checksum) instead of reading it once more for a full-object one.
+CHECKSUM: Final = "CRC32"
+#: Names the threads that upload parts; none outlives the upload_stream call that started it.
+PART_THREAD_PREFIX = "s3-part"
+
 
 class S3VideoStore:
-    def __init__(self, client: S3Client, bucket: str, *, part_size: int) -> None:
+    """``part_size``: bytes per multipart part (the last may be smaller). ``parts_in_flight``: parts
+    uploading while the next one fills; memory is ``(parts_in_flight + 1) * part_size``."""
+
+    def __init__(self, client: S3Client, bucket: str, *, part_size: int, parts_in_flight: int = 2) -> None:
+        if part_size < 1 or parts_in_flight < 1:
+            raise ValueError("part_size and parts_in_flight must be positive")
         self._client = client
         self._bucket = bucket
         self._part_size = part_size
+        self._parts_in_flight = parts_in_flight
 
     def upload_stream(self, key: str, chunks: Iterable[bytes], *, content_type: str) -> StoredObject:
         try:
             upload_id = self._client.create_multipart_upload(
-                Bucket=self._bucket, Key=key, ContentType=content_type
+                Bucket=self._bucket, Key=key, ContentType=content_type, ChecksumAlgorithm=CHECKSUM
             )["UploadId"]
         except (ClientError, BotoCoreError) as error:
             raise TransferFailed(f"could not start the upload: {error}") from error
         try:
             size = self._upload_parts_and_complete(key, upload_id, chunks)
         except BaseException as error:
+            # Every part thread has ended by now, so no part lands after the abort.
             self._abort(key, upload_id)
             if isinstance(error, ClientError | BotoCoreError):
                 raise TransferFailed(f"upload failed: {error}") from error
@@ -43,25 +59,40 @@ class S3VideoStore:
         return StoredObject(bucket=self._bucket, key=key, size_bytes=size)
 
     def _upload_parts_and_complete(self, key: str, upload_id: str, chunks: Iterable[bytes]) -> int:
-        parts: list[CompletedPartTypeDef] = []
-        buffer = bytearray()
+        def upload_part(number: int, body: memoryview) -> CompletedPartTypeDef:
+            response = self._client.upload_part(
+                Bucket=self._bucket,
+                Key=key,
+                UploadId=upload_id,
+                PartNumber=number,
+                Body=cast("IO[bytes]", PartBody(body)),
+                ChecksumAlgorithm=CHECKSUM,
+            )
+            part: CompletedPartTypeDef = {"ETag": response["ETag"], "PartNumber": number}
+            if "ChecksumCRC32" in response:
+                part["ChecksumCRC32"] = response["ChecksumCRC32"]
+            return part
+
+        part_size = self._part_size
         size = 0
-
-        def upload_part(body: bytes) -> None:
-            number = len(parts) + 1
-            etag = self._client.upload_part(
-                Bucket=self._bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body
-            )["ETag"]
-            parts.append({"ETag": etag, "PartNumber": number})
-
-        for chunk in chunks:
-            buffer += chunk
-            size += len(chunk)
-            while len(buffer) >= self._part_size:
-                upload_part(bytes(buffer[: self._part_size]))
-                del buffer[: self._part_size]
-        if buffer or not parts:
-            upload_part(bytes(buffer))
+        with _PartPool(upload_part, part_size=part_size, in_flight=self._parts_in_flight) as pool:
+            target = pool.buffer()
+            filled = 0
+            for chunk in chunks:
+                pool.raise_if_failed()
+                view = memoryview(chunk)
+                size += len(view)
+                while len(view) >= part_size - filled:
+                    taken = part_size - filled
+                    target[filled:] = view[:taken]
+                    view = view[taken:]
+                    pool.submit(target)
+                    target, filled = pool.buffer(), 0
+                target[filled : filled + len(view)] = view
+                filled += len(view)
+            if filled or not pool.submitted:
+                pool.submit(target[:filled])
+            parts = pool.finish()
         self._client.complete_multipart_upload(
             Bucket=self._bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
         )
@@ -73,6 +104,105 @@ class S3VideoStore:
         except (ClientError, BotoCoreError):
             # The bucket's lifecycle rule aborts what we could not.
             logger.exception("could not abort multipart upload", key=key)
+
+
+class PartBody:
+    """A part as the file botocore reads (for its checksum, its signature and the socket), served
+    from the part's buffer in slices: no copy of the part is made."""
+
+    def __init__(self, view: memoryview) -> None:
+        self._view = view
+        self._position = 0
+
+    def __len__(self) -> int:
+        return len(self._view)
+
+    def read(self, size: int | None = -1) -> memoryview:
+        start = self._position
+        end = len(self._view) if size is None or size < 0 else min(start + size, len(self._view))
+        self._position = max(start, end)
+        return self._view[start:end]
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        base = (0, self._position, len(self._view))[whence]
+        self._position = max(0, base + offset)
+        return self._position
+
+    def tell(self) -> int:
+        return self._position
+
+    def seekable(self) -> bool:
+        return True
+
+    def readable(self) -> bool:
+        return True
+
+
+class _PartPool:
+    """Uploads parts on ``in_flight`` threads while the caller fills the next buffer.
+
+    At most ``in_flight + 1`` buffers of ``part_size`` exist; a buffer is filled again only once
+    the upload that read it has returned. Leaving the ``with`` block waits for every started part
+    and cancels the queued ones, so no thread outlives it.
+    """
+
+    def __init__(
+        self, upload: Callable[[int, memoryview], CompletedPartTypeDef], *, part_size: int, in_flight: int
+    ) -> None:
+        self._upload = upload
+        self._part_size = part_size
+        self._most_buffers = in_flight + 1
+        self._allocated = 0
+        self._free: list[memoryview] = []
+        self._pending: dict[Future[CompletedPartTypeDef], tuple[int, memoryview]] = {}
+        self._done: dict[int, CompletedPartTypeDef] = {}
+        self._failed = threading.Event()
+        self._executor = ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix=PART_THREAD_PREFIX)
+        self.submitted = 0
+
+    def __enter__(self) -> _PartPool:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+    def buffer(self) -> memoryview:
+        """A buffer to fill: a free one, a new one, or the next one an upload gives back."""
+        while not self._free:
+            if self._allocated < self._most_buffers:
+                self._allocated += 1
+                return memoryview(bytearray(self._part_size))
+            done, _ = wait(self._pending, return_when=FIRST_COMPLETED)
+            self._collect(done)
+        return self._free.pop()
+
+    def submit(self, part: memoryview) -> None:
+        self.submitted += 1
+        number = self.submitted
+        future = self._executor.submit(self._upload, number, part)
+        future.add_done_callback(self._note_failure)
+        self._pending[future] = (number, part)
+
+    def raise_if_failed(self) -> None:
+        """Stops the download as soon as a part has failed; cheap enough to call for every chunk."""
+        if self._failed.is_set():
+            self._collect([future for future in self._pending if future.done()])
+
+    def finish(self) -> list[CompletedPartTypeDef]:
+        """Waits for every part; the first failure (by part number) is raised. Parts in order."""
+        self._collect(wait(self._pending).done)
+        return [self._done[number] for number in sorted(self._done)]
+
+    def _collect(self, done: Iterable[Future[CompletedPartTypeDef]]) -> None:
+        for future in sorted(done, key=lambda finished: self._pending[finished][0]):
+            number, part = self._pending.pop(future)
+            self._done[number] = future.result()
+            if len(part) == self._part_size:
+                self._free.append(part)
+
+    def _note_failure(self, future: Future[CompletedPartTypeDef]) -> None:
+        if not future.cancelled() and future.exception() is not None:
+            self._failed.set()
 
 
 class S3InputMedia:
