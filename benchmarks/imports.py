@@ -1,0 +1,168 @@
+"""Cold import of each handler beside ``import boto3`` and beside the third-party floor, in the same run.
+
+Every sample is a fresh interpreter that times its own import statement (interpreter start-up is left
+out, the same for all). A handler is imported as Lambda imports it: from its folder, with only that
+folder and the layer on the path, and the template's default environment (``Tracing=Lambda``, so
+``POWERTOOLS_TRACE_DISABLED=true``). The baselines are ``import boto3`` and the floor, ``import boto3,
+pydantic, httpx, aws_lambda_powertools``: what any handler of this stack pays before its own code.
+The targets take turns, run after run, so a busy machine slows them alike; each figure is the median.
+One more row imports the transfer handler with ``Tracing=Detailed`` (the X-Ray SDK loaded).
+
+Ports are built when a function first uses them (``videojobs.bootstrap``): the adapter modules a
+function uses (and httpx under them) load on its first invocation, with the clients, and are not in
+these figures. Where rich, click and pygments are installed (a development venv), ``import httpx``
+loads them too (httpx's command line); the layer has none of them, so here the floor is heavier than
+on Lambda.
+`python -m benchmarks.imports [--quick]` prints the table; it asserts nothing about time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+LAYER = ROOT / "layers" / "videojobs"
+HANDLERS = sorted(path.parent.name for path in ROOT.glob("functions/*/app.py"))
+GOAL_RATIO = 1.5
+BOTO3 = "import boto3"
+FLOOR = "import boto3, pydantic, httpx, aws_lambda_powertools"
+TRACED = "transfer"
+
+
+@dataclass(frozen=True)
+class RatioRow:
+    figure: str
+    result: str
+    baseline: str
+    ratio: str
+    goal: str
+
+
+@dataclass(frozen=True)
+class Target:
+    """One thing to import cold: ``statement`` run in ``folder`` with ``path`` as PYTHONPATH."""
+
+    name: str
+    statement: str
+    folder: Path
+    path: tuple[Path, ...] = ()
+    environment: tuple[tuple[str, str], ...] = ()
+
+
+def handler_target(name: str, *, tracing: bool = False) -> Target:
+    folder = ROOT / "functions" / name
+    environment = {"POWERTOOLS_TRACE_DISABLED": "false" if tracing else "true"}
+    label = f"{name} handler with Tracing=Detailed (X-Ray SDK)" if tracing else f"{name} handler"
+    return Target(label, "import app", folder, (folder, LAYER), tuple(environment.items()))
+
+
+#: Run in the fresh interpreter around the target's statement; prints its milliseconds.
+TIMED = """import time
+started = time.perf_counter()
+{statement}
+print((time.perf_counter() - started) * 1000)
+"""
+
+
+def cold_import_ms(target: Target) -> float:
+    """One fresh interpreter; it prints how long its import statement took."""
+    done = subprocess.run(  # noqa: S603 - our own interpreter on our own code
+        [sys.executable, "-c", TIMED.format(statement=target.statement)],
+        cwd=target.folder,
+        env=_environment(target),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return float(done.stdout.strip().splitlines()[-1])
+
+
+def _environment(target: Target) -> dict[str, str]:
+    inherited: Mapping[str, str] = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("POWERTOOLS_", "AWS_SAM", "_X_AMZN")) and name != "LAMBDA_TASK_ROOT"
+    }
+    return {
+        **inherited,
+        "PYTHONPATH": os.pathsep.join(str(folder) for folder in target.path),
+        # Inside Lambda, so POWERTOOLS_TRACE_DISABLED alone decides whether Powertools traces.
+        "LAMBDA_TASK_ROOT": str(target.folder),
+        "POWERTOOLS_SERVICE_NAME": "seedance-pipeline",
+        "POWERTOOLS_METRICS_NAMESPACE": "SeedancePipeline",
+        **dict(target.environment),
+    }
+
+
+def median_cold_imports_ms(targets: list[Target], runs: int) -> dict[str, float]:
+    """The median per target; every run imports each target once, in turn."""
+    samples: dict[str, list[float]] = {target.name: [] for target in targets}
+    for _ in range(runs):
+        for target in targets:
+            samples[target.name].append(cold_import_ms(target))
+    return {name: statistics.median(taken) for name, taken in samples.items()}
+
+
+def import_ratio_rows(quick: bool) -> list[RatioRow]:
+    """Each handler's cold import against ``import boto3`` and the floor: median of 9 runs (3 when
+    quick)."""
+    runs = 3 if quick else 9
+    targets = [
+        Target("boto3", BOTO3, ROOT),
+        Target("floor", FLOOR, ROOT),
+        *(handler_target(name) for name in HANDLERS),
+        handler_target(TRACED, tracing=True),
+    ]
+    medians = median_cold_imports_ms(targets, runs)
+    boto3, floor = medians["boto3"], medians["floor"]
+    rows = [
+        RatioRow(
+            f"cold import: {FLOOR.removeprefix('import ')} (the floor), median of {runs}",
+            f"{floor:.0f} ms",
+            f"import boto3 {boto3:.0f} ms",
+            f"{floor / boto3:.2f}x boto3",
+            "-",
+        )
+    ]
+    for target in targets[2:]:
+        ms = medians[target.name]
+        rows.append(
+            RatioRow(
+                f"cold import: {target.name}, median of {runs}",
+                f"{ms:.0f} ms",
+                f"boto3 {boto3:.0f} ms, floor {floor:.0f} ms",
+                f"{ms / boto3:.2f}x boto3, {ms / floor:.2f}x floor",
+                "-" if "Tracing" in target.name else f"<= {GOAL_RATIO}x boto3",
+            )
+        )
+    return rows
+
+
+def print_table(rows: list[RatioRow]) -> None:
+    header = ("figure", "result", "baseline", "ratio", "goal")
+    cells = [header, *((r.figure, r.result, r.baseline, r.ratio, r.goal) for r in rows)]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    line = "+-" + "-+-".join("-" * w for w in widths) + "-+"
+    print(line)
+    for index, row in enumerate(cells):
+        print("| " + " | ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) + " |")
+        if index == 0:
+            print(line)
+    print(line)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="3 runs per figure instead of 9")
+    print_table(import_ratio_rows(parser.parse_args().quick))
+
+
+if __name__ == "__main__":
+    main()
