@@ -22,10 +22,12 @@ HTTPX = "httpx"
 IDEMPOTENCY = "aws_lambda_powertools.utilities.idempotency"
 EVENT_HANDLER = "aws_lambda_powertools.event_handler"
 BATCH = "aws_lambda_powertools.utilities.batch"
+#: No longer a dependency of the layer; the development venv may still have it.
+PYDANTIC_SETTINGS = "pydantic_settings"
 
 #: No function loads these on import: the X-Ray SDK only with tracing on; a provider's dialect when a
 #: job first needs it; httpx with the first port over HTTP (a provider, a download, a notification).
-NEVER_ON_IMPORT = (XRAY, PROVIDERS, HTTPX)
+NEVER_ON_IMPORT = (XRAY, PROVIDERS, HTTPX, PYDANTIC_SETTINGS)
 #: And what each function does not use at all.
 NOT_USED: dict[str, tuple[str, ...]] = {
     "callback": (IDEMPOTENCY, BATCH),
@@ -96,7 +98,7 @@ def test_every_function_has_a_row() -> None:
 
 
 @pytest.mark.parametrize("function", FUNCTIONS)
-def test_a_cold_import_loads_no_xray_sdk_provider_or_httpx(
+def test_a_cold_import_loads_no_xray_sdk_provider_httpx_or_pydantic_settings(
     function: str, modules_of: dict[str, list[str]]
 ) -> None:
     modules = modules_of[function]

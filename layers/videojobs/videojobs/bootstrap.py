@@ -19,8 +19,7 @@ from urllib.parse import urlsplit
 import boto3
 from aws_lambda_powertools.utilities import parameters
 from botocore.config import Config
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import SecretStr
 
 from videojobs.dependencies import (
     Dependencies,
@@ -49,7 +48,7 @@ from videojobs.ports import (
     VideoStore,
 )
 from videojobs.security import WebhookAuthenticator
-from videojobs.settings import Settings, key_id
+from videojobs.settings import Settings, environment_values, key_id
 
 if TYPE_CHECKING:
     import httpx
@@ -62,16 +61,11 @@ if TYPE_CHECKING:
 SECRET_MAX_AGE_SECONDS = 300
 
 
-class _SecretsLocation(BaseSettings):
-    model_config = SettingsConfigDict(extra="ignore")
-
-    secrets_name: str | None = Field(default=None)
-
-
 def load_settings() -> Settings:
     """Environment first; secret settings may come from the JSON secrets named by SECRETS_NAME
     (comma-separated; a later secret wins over an earlier one)."""
-    names = [name.strip() for name in (_SecretsLocation().secrets_name or "").split(",") if name.strip()]
+    listed = environment_values().get("secrets_name")
+    names = [name.strip() for name in listed.split(",") if name.strip()] if listed else []
     secret_values: dict[str, object] = {}
     for name in names:
         secret_values.update(parameters.get_secret(name, transform="json", max_age=SECRET_MAX_AGE_SECONDS))
