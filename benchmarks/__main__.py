@@ -16,14 +16,13 @@ import sys
 import tempfile
 import threading
 import time
-import tracemalloc
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
+
+from benchmarks.transfer import transfer_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 MIB = 1024 * 1024
@@ -132,95 +131,6 @@ def warm_handlers(iterations: int = 300) -> list[Row]:
         ),
         ("callback handler, warm (in-memory ports)", percentiles(callback_ms), f"{len(callback_ms)} calls"),
     ]
-
-
-@contextmanager
-def file_server(size: int) -> Iterator[str]:
-    block = (24).to_bytes(4, "big") + b"ftypisom" + bytes(MIB - 12)
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("content-type", "video/mp4")
-            self.send_header("content-length", str(size))
-            self.end_headers()
-            sent = 0
-            while sent < size:
-                piece = block[: min(MIB, size - sent)]
-                self.wfile.write(piece)
-                sent += len(piece)
-
-        def log_message(self, *args: Any) -> None:
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/video.mp4"
-    finally:
-        server.shutdown()
-
-
-@contextmanager
-def moto_process() -> Iterator[str]:
-    """moto in its own process, so that it keeps the uploaded bytes in its memory, not ours."""
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen(  # noqa: S603
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                httpx.get(f"{endpoint}/moto-api/", timeout=1)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        yield endpoint
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-
-
-def transfer_rows(sizes_mib: tuple[int, ...] = (16, 256)) -> list[Row]:
-    from local.aws import aws_client
-    from videojobs.adapters.http_source import HttpVideoSource
-    from videojobs.adapters.s3 import S3VideoStore
-    from videojobs.download_policy import HostAllowlist
-    from videojobs.logic.transfer import MP4, CheckedStream
-
-    rows: list[Row] = []
-    with moto_process() as endpoint:
-        s3 = aws_client("s3", endpoint)
-        s3.create_bucket(Bucket="bench")
-        store = S3VideoStore(s3, "bench", part_size=8 * MIB)
-        source = HttpVideoSource(httpx.Client(timeout=60))
-        policy = HostAllowlist([], allow_loopback=True)
-        for size_mib in sizes_mib:
-            with file_server(size_mib * MIB) as url:
-                tracemalloc.start()
-                started = time.perf_counter()
-                with source.open(url, policy) as download:
-                    stream = CheckedStream(download.chunks, kind=MP4, expected_size=download.content_length)
-                    store.upload_stream(f"videos/{size_mib}.mp4", stream, content_type="video/mp4")
-                elapsed = time.perf_counter() - started
-                _, peak = tracemalloc.get_traced_memory()
-                tracemalloc.stop()
-            rows.append(
-                (
-                    f"transfer {size_mib} MiB, HTTP -> moto S3 multipart",
-                    f"{size_mib / elapsed:.0f} MiB/s, peak Python memory {peak / MIB:.1f} MiB",
-                    f"{elapsed:.2f} s, 8 MiB parts, sha256 {stream.sha256[:8]}",
-                )
-            )
-    return rows
 
 
 def end_to_end_rows(jobs: int = 3) -> list[Row]:
