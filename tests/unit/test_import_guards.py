@@ -22,19 +22,21 @@ HTTPX = "httpx"
 IDEMPOTENCY = "aws_lambda_powertools.utilities.idempotency"
 EVENT_HANDLER = "aws_lambda_powertools.event_handler"
 BATCH = "aws_lambda_powertools.utilities.batch"
+PARSER = "aws_lambda_powertools.utilities.parser"
 #: No longer a dependency of the layer; the development venv may still have it.
 PYDANTIC_SETTINGS = "pydantic_settings"
 
 #: No function loads these on import: the X-Ray SDK only with tracing on; a provider's dialect when a
 #: job first needs it; httpx with the first port over HTTP (a provider, a download, a notification).
-NEVER_ON_IMPORT = (XRAY, PROVIDERS, HTTPX, PYDANTIC_SETTINGS)
+#: Nor Powertools' batch utility: ``entry.sqs_batch`` does its work without every event source's types.
+NEVER_ON_IMPORT = (XRAY, PROVIDERS, HTTPX, PYDANTIC_SETTINGS, BATCH)
 #: And what each function does not use at all.
 NOT_USED: dict[str, tuple[str, ...]] = {
-    "callback": (IDEMPOTENCY, BATCH),
+    "callback": (IDEMPOTENCY, PARSER),
     "dead_letter": (IDEMPOTENCY, EVENT_HANDLER),
     "intake": (),
     "notify": (IDEMPOTENCY, EVENT_HANDLER),
-    "status": (IDEMPOTENCY, BATCH),
+    "status": (IDEMPOTENCY, PARSER),
     "status_check": (IDEMPOTENCY, EVENT_HANDLER),
     "submit": (IDEMPOTENCY, EVENT_HANDLER),
     "transfer": (IDEMPOTENCY, EVENT_HANDLER),
@@ -98,7 +100,7 @@ def test_every_function_has_a_row() -> None:
 
 
 @pytest.mark.parametrize("function", FUNCTIONS)
-def test_a_cold_import_loads_no_xray_sdk_provider_httpx_or_pydantic_settings(
+def test_a_cold_import_loads_no_xray_sdk_provider_httpx_pydantic_settings_or_batch_utility(
     function: str, modules_of: dict[str, list[str]]
 ) -> None:
     modules = modules_of[function]
