@@ -1,16 +1,14 @@
 """SQS (the transfer, dispatch and status-check dead-letter queues): a message that ran out of
 deliveries ends its job with the reason, so no job is left waiting for work that will never happen."""
 
-from aws_lambda_powertools.utilities.parser.models.sqs import SqsRecordModel
-
 from videojobs.dependencies import Dependencies
-from videojobs.entry import lambda_entry, sqs_batch
+from videojobs.entry import SqsRecord, lambda_entry, sqs_batch
 from videojobs.logic.dead_letters import dead_letter_of, end_dead_lettered
 from videojobs.observability import logger, metrics, trace_job, tracer
 
 
 @tracer.capture_method
-def dead_letter_record(record: SqsRecordModel, deps: Dependencies) -> None:
+def dead_letter_record(record: SqsRecord, deps: Dependencies) -> None:
     try:
         message = dead_letter_of(record.body)
     except ValueError:
@@ -22,4 +20,4 @@ def dead_letter_record(record: SqsRecordModel, deps: Dependencies) -> None:
         metrics.add_metric(name=f"DeadLettered{type(message).__name__}", unit="Count", value=1)
 
 
-lambda_handler = lambda_entry(sqs_batch(SqsRecordModel, dead_letter_record))
+lambda_handler = lambda_entry(sqs_batch(SqsRecord, dead_letter_record))

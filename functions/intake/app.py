@@ -5,13 +5,12 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Header
-from aws_lambda_powertools.utilities.parser.models.sqs import SqsRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Json
 
 from videojobs.api import install_error_handlers, install_idempotency_error_handlers, route_responses
 from videojobs.dependencies import Dependencies
-from videojobs.entry import http_routes, lambda_entry, sqs_batch
+from videojobs.entry import SqsRecord, http_routes, lambda_entry, sqs_batch
 from videojobs.logic.doors import IntakeEvent, take_intake_event
 from videojobs.logic.intake import accept_http_job_once, accept_job
 from videojobs.models import HttpOrigin, JobRequest, JobView
@@ -50,7 +49,7 @@ def create_job(
     return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=accepted.view())
 
 
-class IntakeMessage(SqsRecordModel):
+class IntakeMessage(SqsRecord):
     body: Json[IntakeEvent]  # type: ignore[assignment]
 
 

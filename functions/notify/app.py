@@ -1,16 +1,15 @@
 """SQS (the notify queue): POST a job's outcome to its notify_url, signed as Standard Webhooks, and
 schedule the next try when the caller does not take it."""
 
-from aws_lambda_powertools.utilities.parser.models.sqs import SqsRecordModel
 from pydantic import Json
 
 from videojobs.dependencies import Dependencies
-from videojobs.entry import lambda_entry, sqs_batch
+from videojobs.entry import SqsRecord, lambda_entry, sqs_batch
 from videojobs.logic.notify import NotifyMessage, notify_caller
 from videojobs.observability import metrics, trace_job, tracer
 
 
-class NotifyQueueMessage(SqsRecordModel):
+class NotifyQueueMessage(SqsRecord):
     body: Json[NotifyMessage]  # type: ignore[assignment]
 
 

@@ -1,17 +1,16 @@
 """SQS (delayed): one status check of a job whose provider has not called back yet. A record whose next
 check could not be scheduled is reported failed, so SQS delivers it again."""
 
-from aws_lambda_powertools.utilities.parser.models.sqs import SqsRecordModel
 from pydantic import Json
 
 from videojobs.dependencies import Dependencies
-from videojobs.entry import lambda_entry, sqs_batch
+from videojobs.entry import SqsRecord, lambda_entry, sqs_batch
 from videojobs.logic.status_checks import check_job_status
 from videojobs.models import StatusCheckRequest
 from videojobs.observability import metrics, trace_job, tracer
 
 
-class StatusCheckMessage(SqsRecordModel):
+class StatusCheckMessage(SqsRecord):
     body: Json[StatusCheckRequest]  # type: ignore[assignment]
 
 

@@ -1,17 +1,16 @@
 """SQS (the dispatch queue): create the prediction at the provider, with our webhook_url, within the
 provider's limits per API key. A job that must wait goes back on the queue with a delay."""
 
-from aws_lambda_powertools.utilities.parser.models.sqs import SqsRecordModel
 from pydantic import Json
 
 from videojobs.dependencies import Dependencies
-from videojobs.entry import lambda_entry, sqs_batch
+from videojobs.entry import SqsRecord, lambda_entry, sqs_batch
 from videojobs.logic.dispatch import dispatch_job
 from videojobs.models import DispatchRequest
 from videojobs.observability import metrics, trace_job, tracer
 
 
-class DispatchMessage(SqsRecordModel):
+class DispatchMessage(SqsRecord):
     body: Json[DispatchRequest]  # type: ignore[assignment]
 
 

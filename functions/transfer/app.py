@@ -1,17 +1,16 @@
 """SQS: copy a finished video into S3. A failed record is retried by SQS, then dead-lettered; the
 function reports failures per record instead of raising, so a bad download never fails the batch."""
 
-from aws_lambda_powertools.utilities.parser.models.sqs import SqsRecordModel
 from pydantic import Json
 
 from videojobs.dependencies import Dependencies
-from videojobs.entry import lambda_entry, sqs_batch
+from videojobs.entry import SqsRecord, lambda_entry, sqs_batch
 from videojobs.logic.transfer import transfer_video
 from videojobs.models import TransferRequest
 from videojobs.observability import metrics, trace_job, tracer
 
 
-class TransferMessage(SqsRecordModel):
+class TransferMessage(SqsRecord):
     body: Json[TransferRequest]  # type: ignore[assignment]
 
 

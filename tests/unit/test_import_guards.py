@@ -28,15 +28,16 @@ PYDANTIC_SETTINGS = "pydantic_settings"
 
 #: No function loads these on import: the X-Ray SDK only with tracing on; a provider's dialect when a
 #: job first needs it; httpx with the first port over HTTP (a provider, a download, a notification).
-#: Nor Powertools' batch utility: ``entry.sqs_batch`` does its work without every event source's types.
-NEVER_ON_IMPORT = (XRAY, PROVIDERS, HTTPX, PYDANTIC_SETTINGS, BATCH)
+#: Nor Powertools' batch utility or parser: ``entry.sqs_batch`` and ``entry.SqsRecord`` do their work
+#: without every event source's types.
+NEVER_ON_IMPORT = (XRAY, PROVIDERS, HTTPX, PYDANTIC_SETTINGS, BATCH, PARSER)
 #: And what each function does not use at all.
 NOT_USED: dict[str, tuple[str, ...]] = {
-    "callback": (IDEMPOTENCY, PARSER),
+    "callback": (IDEMPOTENCY,),
     "dead_letter": (IDEMPOTENCY, EVENT_HANDLER),
     "intake": (),
     "notify": (IDEMPOTENCY, EVENT_HANDLER),
-    "status": (IDEMPOTENCY, PARSER),
+    "status": (IDEMPOTENCY,),
     "status_check": (IDEMPOTENCY, EVENT_HANDLER),
     "submit": (IDEMPOTENCY, EVENT_HANDLER),
     "transfer": (IDEMPOTENCY, EVENT_HANDLER),
