@@ -9,6 +9,7 @@ SAM := $(SAM_VENV)/bin/sam
 SAM_VERSION ?= 1.170.0
 PYTEST_ARGS ?=
 DEMO_ARGS ?=
+BENCH_ARGS ?=
 export PYTHONPATH := $(CURDIR):$(CURDIR)/layers/videojobs
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
@@ -45,8 +46,8 @@ format: install
 schemas: install ## schemas/*.json and template.yaml's schema registry, from the event models
 	$(BIN)/python -m local.event_schemas
 
-bench: install ## speed and memory figures, printed as a table
-	$(BIN)/python -m benchmarks
+bench: install ## speed and memory figures beside their baselines (BENCH_ARGS=--quick: about 3 minutes)
+	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
 load: install ## 1,000 jobs on the local stack under faults; fails if anything is lost or doubled (LOAD_ARGS="--jobs 200")
 	$(BIN)/python -m benchmarks.load $(LOAD_ARGS)

@@ -1,17 +1,22 @@
-"""Runs every benchmark once, bounded in count and time, and prints one table.
+"""`make bench`: every benchmark once, bounded in count and time; two tables. Asserts nothing.
 
-Figures: cold import of each handler (fresh interpreter, with and without the X-Ray tracer), warm
-handler latency with in-memory ports, transfer throughput and peak Python memory streaming a large
-file from a loopback HTTP server into moto S3, one job end to end on the local stack, the time from an
-S3 drop to its "Video Job Succeeded" event, and a burst of dropped images against a concurrency limit.
+The first puts each figure beside its baseline, measured in the same run, with the ratio and the goal:
+each handler's cold import against ``import boto3`` and the third-party floor (benchmarks/imports.py);
+the transfer against boto3's ``upload_fileobj`` and its peak RSS (benchmarks/transfer.py); webhook
+acknowledgement with a big transfer running against idle, and Lambda GB-s and provider calls per job
+against a polling client (benchmarks/economics.py). The second has figures without a baseline: warm
+handler latency with in-memory ports, signature checks, jobs end to end on the local stack, S3 drops
+and a burst of them against a concurrency limit, and the simulator's rendering.
 """
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import hashlib
+import io
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -22,47 +27,14 @@ from typing import Any
 
 import httpx
 
-from benchmarks.transfer import transfer_rows
+from benchmarks.economics import ack_rows, gb_seconds_rows
+from benchmarks.imports import import_ratio_rows
+from benchmarks.table import RatioRow, print_table
+from benchmarks.transfer import transfer_ratio_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 MIB = 1024 * 1024
 Row = tuple[str, str, str]
-
-
-def cold_import_ms(module_path: str, *, tracer: bool, runs: int = 5) -> float:
-    env = {
-        **os.environ,
-        "PYTHONPATH": f"{ROOT}:{ROOT / 'layers/videojobs'}",
-        "POWERTOOLS_METRICS_NAMESPACE": "B",
-    }
-    env["POWERTOOLS_TRACE_DISABLED"] = "false" if tracer else "true"
-    if tracer:
-        env["AWS_LAMBDA_FUNCTION_NAME"] = "bench"  # a Lambda-like environment turns the tracer on
-    code = (
-        "import time, importlib.util as u; t = time.perf_counter();"
-        f"s = u.spec_from_file_location('handler', {module_path!r}); m = u.module_from_spec(s);"
-        "s.loader.exec_module(m); print((time.perf_counter() - t) * 1000)"
-    )
-    return median_ms_printed_by(code, env=env, runs=runs)
-
-
-def median_ms_printed_by(code: str, *, env: dict[str, str] | None = None, runs: int) -> float:
-    """Runs the code in fresh interpreters; each prints its own timing in ms as its last line."""
-    samples = []
-    for _ in range(runs):
-        command = [sys.executable, "-c", code]
-        out = subprocess.run(command, env=env, capture_output=True, text=True, check=True)  # noqa: S603
-        samples.append(float(out.stdout.strip().splitlines()[-1]))
-    return statistics.median(samples)
-
-
-def tracer_import_ms(runs: int = 5) -> float:
-    """What the X-Ray SDK adds once boto3 (which the handlers need anyway) is loaded."""
-    code = (
-        "import boto3, botocore.session, time; t = time.perf_counter(); import aws_xray_sdk.core;"
-        "print((time.perf_counter() - t) * 1000)"
-    )
-    return median_ms_printed_by(code, runs=runs)
 
 
 def percentiles(samples: list[float]) -> str:
@@ -291,15 +263,6 @@ def signature_rows(iterations: int = 2000) -> list[Row]:
     ]
 
 
-def module_import_ms(module: str, runs: int = 5) -> float:
-    """What importing ``module`` adds once boto3 and the Powertools core are loaded."""
-    code = (
-        "import boto3, botocore.session, aws_lambda_powertools, time; t = time.perf_counter();"
-        f"import {module}; print((time.perf_counter() - t) * 1000)"
-    )
-    return median_ms_printed_by(code, runs=runs)
-
-
 def render_row() -> Row:
     from local.simulator import render_mp4
 
@@ -312,53 +275,51 @@ def render_row() -> Row:
     return ("simulator renders a 4 s 480p H.264+AAC clip", f"{elapsed:.2f} s", f"sha256 {digest}")
 
 
-def main() -> None:
-    sys.path[:0] = [str(ROOT), str(ROOT / "layers/videojobs")]
-    os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"  # the table, not metric lines
-    rows: list[Row] = []
-    for name in ("intake", "submit", "callback", "status", "status_check", "transfer", "notify"):
-        path = str(ROOT / "functions" / name / "app.py")
-        without = cold_import_ms(path, tracer=False)
-        with_tracer = cold_import_ms(path, tracer=True)
-        rows.append(
-            (f"cold import: {name} handler", f"{without:.0f} ms", f"{with_tracer:.0f} ms with tracer on")
-        )
-    rows.append(
-        (
-            "X-Ray SDK import on top of boto3",
-            f"{tracer_import_ms():.0f} ms",
-            "Powertools Tracer, paid per cold start",
-        )
-    )
-    rows.append(
-        (
-            "cryptography (Ed25519) import on top of boto3",
-            f"{module_import_ms('cryptography.hazmat.primitives.asymmetric.ed25519'):.0f} ms",
-            "Atlas Cloud webhook verification, part of every handler's cold import",
-        )
-    )
-    benches: list[Callable[[], list[Row]]] = [
-        warm_handlers,
-        signature_rows,
-        transfer_rows,
-        end_to_end_rows,
-        drop_rows,
-        lambda: [render_row()],
-    ]
-    for bench in benches:
-        rows.extend(bench())
-    widths = [max(len(row[i]) for row in [("benchmark", "result", "notes"), *rows]) for i in range(3)]
+def quietly(bench: Callable[[int], list[Row]], iterations: int) -> list[Row]:
+    # Powertools prints a metrics line whenever 100 metrics pile up, whether metrics are disabled or not.
+    with contextlib.redirect_stdout(io.StringIO()):
+        return bench(iterations)
+
+
+def print_rows(rows: list[Row]) -> None:
+    header = ("figure", "result", "notes")
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(3)]
     line = "+-" + "-+-".join("-" * w for w in widths) + "-+"
     print(line)
-    print(
-        "| "
-        + " | ".join(h.ljust(w) for h, w in zip(("benchmark", "result", "notes"), widths, strict=True))
-        + " |"
-    )
-    print(line)
-    for row in rows:
+    for index, row in enumerate([header, *rows]):
         print("| " + " | ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) + " |")
+        if index == 0:
+            print(line)
     print(line)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Speed and memory figures, with their baselines.")
+    parser.add_argument("--quick", action="store_true", help="fewer runs and smaller sizes (about 3 minutes)")
+    quick = parser.parse_args().quick
+    sys.path[:0] = [str(ROOT), str(ROOT / "layers/videojobs")]
+    os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"  # the table, not metric lines
+    os.environ["POWERTOOLS_LOG_LEVEL"] = "ERROR"
+    started = time.monotonic()
+    # In-process figures first: the local stacks below change and restore the environment.
+    benches: list[Callable[[], list[Row]]] = [
+        lambda: quietly(warm_handlers, 100 if quick else 300),
+        lambda: signature_rows(500 if quick else 2000),
+        lambda: end_to_end_rows(1 if quick else 3),
+        lambda: drop_rows(burst=30 if quick else 100),
+        lambda: [render_row()],
+    ]
+    rows: list[Row] = [row for bench in benches for row in bench()]
+    ratios: list[RatioRow] = [
+        *import_ratio_rows(quick),
+        *transfer_ratio_rows(quick),
+        *ack_rows(jobs=8 if quick else 20, transfer_mib=256 if quick else 1024),
+        *gb_seconds_rows(jobs_per_provider=1 if quick else 3),
+    ]
+    print_table(ratios)
+    print_rows(rows)
+    elapsed = time.monotonic() - started
+    print(f"make bench{' --quick' if quick else ''}: {elapsed:.0f} s on {os.cpu_count()} cores")
 
 
 if __name__ == "__main__":

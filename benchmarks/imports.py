@@ -10,9 +10,10 @@ One more row imports the transfer handler with ``Tracing=Detailed`` (the X-Ray S
 
 Ports are built when a function first uses them (``videojobs.bootstrap``): the adapter modules a
 function uses (and httpx under them) load on its first invocation, with the clients, and are not in
-these figures. Where rich, click and pygments are installed (a development venv), ``import httpx``
-loads them too (httpx's command line); the layer has none of them, so here the floor is heavier than
-on Lambda.
+these figures. The interpreters are a venv of the layer's own requirements (plus boto3, which
+Lambda's runtime brings), made once in .tools/layer-python: in the development venv ``import httpx``
+also loads rich, click and pygments (httpx's command line, there because schemathesis needs them),
+which the layer does not have.
 `python -m benchmarks.imports [--quick]` prints the table; it asserts nothing about time.
 """
 
@@ -27,6 +28,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchmarks.table import RatioRow, print_table
+
 ROOT = Path(__file__).resolve().parent.parent
 LAYER = ROOT / "layers" / "videojobs"
 HANDLERS = sorted(path.parent.name for path in ROOT.glob("functions/*/app.py"))
@@ -34,15 +37,31 @@ GOAL_RATIO = 1.5
 BOTO3 = "import boto3"
 FLOOR = "import boto3, pydantic, httpx, aws_lambda_powertools"
 TRACED = "transfer"
+LAYER_PYTHON = ROOT / ".tools" / "layer-python" / "bin" / "python"
 
 
-@dataclass(frozen=True)
-class RatioRow:
-    figure: str
-    result: str
-    baseline: str
-    ratio: str
-    goal: str
+def layer_python() -> Path:
+    """An interpreter with only what a function has on Lambda: the layer's requirements and boto3."""
+    if not LAYER_PYTHON.exists():
+        boto3 = next(
+            line.strip()
+            for line in (ROOT / "requirements-dev.txt").read_text().splitlines()
+            if line.startswith("boto3==")
+        )
+        venv = LAYER_PYTHON.parent.parent
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)  # noqa: S603
+        install = [
+            str(LAYER_PYTHON),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "-r",
+            str(LAYER / "requirements.txt"),
+            boto3,
+        ]
+        subprocess.run(install, check=True)  # noqa: S603
+    return LAYER_PYTHON
 
 
 @dataclass(frozen=True)
@@ -74,7 +93,7 @@ print((time.perf_counter() - started) * 1000)
 def cold_import_ms(target: Target) -> float:
     """One fresh interpreter; it prints how long its import statement took."""
     done = subprocess.run(  # noqa: S603 - our own interpreter on our own code
-        [sys.executable, "-c", TIMED.format(statement=target.statement)],
+        [str(layer_python()), "-c", TIMED.format(statement=target.statement)],
         cwd=target.folder,
         env=_environment(target),
         capture_output=True,
@@ -143,19 +162,6 @@ def import_ratio_rows(quick: bool) -> list[RatioRow]:
             )
         )
     return rows
-
-
-def print_table(rows: list[RatioRow]) -> None:
-    header = ("figure", "result", "baseline", "ratio", "goal")
-    cells = [header, *((r.figure, r.result, r.baseline, r.ratio, r.goal) for r in rows)]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
-    line = "+-" + "-+-".join("-" * w for w in widths) + "-+"
-    print(line)
-    for index, row in enumerate(cells):
-        print("| " + " | ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) + " |")
-        if index == 0:
-            print(line)
-    print(line)
 
 
 def main() -> None:

@@ -10,7 +10,7 @@ RSS:
 - baseline: the same URL read with httpx (``iter_raw``) as a file, given to boto3's
   ``upload_fileobj`` with its default config (10 threads, 8 MiB parts, no hash of ours).
 
-Throughput is the median of 3 alternating runs of each arm; peak RSS is ``ru_maxrss`` of the arm's
+Throughput is the median of 3 alternating runs of each arm; peak RSS is ``VmHWM`` of the arm's
 process. `python -m benchmarks.transfer [--quick]` prints the table; it asserts nothing about time.
 """
 
@@ -21,7 +21,6 @@ import dataclasses
 import io
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -36,6 +35,8 @@ from typing import Any
 
 import httpx
 
+from benchmarks.table import RatioRow, print_table
+
 ROOT = Path(__file__).resolve().parent.parent
 MIB = 1024 * 1024
 GOAL_RATIO = 0.9
@@ -46,21 +47,12 @@ Row = tuple[str, str, str]
 
 
 @dataclass(frozen=True)
-class RatioRow:
-    figure: str
-    result: str
-    baseline: str
-    ratio: str
-    goal: str
-
-
-@dataclass(frozen=True)
 class ArmRun:
     """What one arm's process reports."""
 
     seconds: float
     size_bytes: int
-    #: ru_maxrss: the most the process ever held, imports included.
+    #: VmHWM: the most the process ever held, imports included.
     peak_rss_bytes: int
     #: VmRSS once everything is imported and the clients are made, before the first byte.
     idle_rss_bytes: int
@@ -183,14 +175,6 @@ def transfer_ratio_rows(quick: bool = False) -> list[RatioRow]:
     return rows
 
 
-def transfer_rows(quick: bool = False) -> list[Row]:
-    """The ratio rows in the three columns of the bench table."""
-    return [
-        (row.figure, row.result, f"baseline {row.baseline}; ratio {row.ratio}, goal {row.goal}")
-        for row in transfer_ratio_rows(quick)
-    ]
-
-
 def arm_key(arm: str) -> str:
     return f"videos/{arm}.mp4"
 
@@ -276,28 +260,21 @@ def copy_baseline(url: str, endpoint: str) -> ArmRun:
 
 def finished(started: float, size_bytes: int, idle_rss_bytes: int) -> ArmRun:
     seconds = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+    peak = proc_status_bytes("VmHWM")
     return ArmRun(seconds=seconds, size_bytes=size_bytes, peak_rss_bytes=peak, idle_rss_bytes=idle_rss_bytes)
 
 
 def rss_now() -> int:
+    return proc_status_bytes("VmRSS")
+
+
+def proc_status_bytes(field: str) -> int:
+    """A memory figure of this process from /proc/self/status. The peak is VmHWM, not ru_maxrss: Linux
+    keeps ru_maxrss across exec, so a child of a big parent would report the parent's size."""
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) * 1024
     return 0
-
-
-def print_table(rows: list[RatioRow]) -> None:
-    header = ("figure", "result", "baseline", "ratio", "goal")
-    cells = [header, *((r.figure, r.result, r.baseline, r.ratio, r.goal) for r in rows)]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
-    line = "+-" + "-+-".join("-" * w for w in widths) + "-+"
-    print(line)
-    for index, row in enumerate(cells):
-        print("| " + " | ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) + " |")
-        if index == 0:
-            print(line)
-    print(line)
 
 
 def main() -> None:
