@@ -61,6 +61,19 @@ from videojobs.ports import (
 )
 from videojobs.security import WebhookAuthenticator
 
+#: The settings with no default: what a function needs in its environment to start.
+REQUIRED_SETTINGS = {
+    "JOBS_TABLE_NAME": "jobs",
+    "VIDEOS_BUCKET_NAME": "videos",
+    "EVENT_BUS_NAME": "bus",
+    "TRANSFER_QUEUE_URL": "https://sqs.example.com/t",
+    "STATUS_CHECK_QUEUE_URL": "https://sqs.example.com/s",
+    "DISPATCH_QUEUE_URL": "https://sqs.example.com/d",
+    "NOTIFY_QUEUE_URL": "https://sqs.example.com/n",
+    "IDEMPOTENCY_TABLE_NAME": "idem",
+    "PROVIDER_LIMITS_TABLE_NAME": "limits",
+    "WEBHOOK_TOKEN_SECRET": "0123456789abcdef0123",
+}
 EVENTS_DIR = Path(__file__).resolve().parent.parent / "events"
 TEST_SECRET = b"test-webhook-token-secret-0123456789"
 #: A Standard Webhooks key (24 random bytes, base64) for caller notifications.

@@ -243,8 +243,9 @@ def test_a_256_mib_stream_holds_no_more_than_the_parts_in_flight_plus_one(moto_a
     finally:
         tracemalloc.stop()
 
-    # Then at most (in flight + 1) parts were held, and what was stored is what was read
-    assert peak <= (in_flight + 1) * part + 2 * MIB, f"peak {peak / MIB:.1f} MiB"
+    # Then at most (in flight + 1) parts were held (24 of the 256 MiB; the slack covers botocore and
+    # whatever other threads of the test process allocate meanwhile), and what was stored is what was read
+    assert peak <= (in_flight + 1) * part + 4 * MIB, f"peak {peak / MIB:.1f} MiB"
     assert stored.size_bytes == source.total == stream.size_bytes
     assert stream.sha256 == source.sha256() == stored_sha256(s3, "videos", "videos/big.mp4")
     assert s3.head_object(Bucket="videos", Key="videos/big.mp4", PartNumber=1)["PartsCount"] == 32

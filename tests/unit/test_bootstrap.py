@@ -5,25 +5,14 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.support import REQUIRED_SETTINGS
 from videojobs.bootstrap import DIALECTS, build_dependencies
 from videojobs.dependencies import Dependencies
 from videojobs.models import PROVIDER_NAMES
 from videojobs.providers.eachlabs import EachLabsProvider
 from videojobs.settings import key_id
 
-ENVIRONMENT = {
-    "JOBS_TABLE_NAME": "jobs",
-    "VIDEOS_BUCKET_NAME": "videos",
-    "EVENT_BUS_NAME": "bus",
-    "TRANSFER_QUEUE_URL": "https://sqs.example.com/t",
-    "STATUS_CHECK_QUEUE_URL": "https://sqs.example.com/s",
-    "DISPATCH_QUEUE_URL": "https://sqs.example.com/d",
-    "NOTIFY_QUEUE_URL": "https://sqs.example.com/n",
-    "IDEMPOTENCY_TABLE_NAME": "idem",
-    "PROVIDER_LIMITS_TABLE_NAME": "limits",
-    "WEBHOOK_TOKEN_SECRET": "0123456789abcdef0123",
-    "EACHLABS_API_KEYS": "key-one,key-two",
-}
+ENVIRONMENT = {**REQUIRED_SETTINGS, "EACHLABS_API_KEYS": "key-one,key-two"}
 
 
 @pytest.fixture

@@ -109,8 +109,7 @@ def test_the_media_and_notify_url_patterns_say_what_the_validators_check(url: st
     base = {"provider": "atlascloud", "prompt": "p"}
     media_ok = accepted_by_the_intake({**base, "first_frame_url": url})
     assert (re.search(MEDIA_URL_PATTERN, url) is not None) == media_ok
-    # Plain http passes the model in local mode only; the published pattern promises https.
-    notify_ok = accepted_by_the_intake({**base, "notify_url": url}) and not url.lower().startswith("http:")
+    notify_ok = accepted_by_the_intake({**base, "notify_url": url})
     assert (re.search(NOTIFY_URL_PATTERN, url) is not None) == notify_ok
 
 

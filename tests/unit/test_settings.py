@@ -2,21 +2,9 @@
 
 import pytest
 
+from tests.support import REQUIRED_SETTINGS as REQUIRED
 from videojobs.models import PROVIDER_NAMES
 from videojobs.settings import KeyLimits, Settings, key_id
-
-REQUIRED = {
-    "JOBS_TABLE_NAME": "jobs",
-    "VIDEOS_BUCKET_NAME": "videos",
-    "EVENT_BUS_NAME": "bus",
-    "TRANSFER_QUEUE_URL": "https://sqs.example.com/t",
-    "STATUS_CHECK_QUEUE_URL": "https://sqs.example.com/s",
-    "DISPATCH_QUEUE_URL": "https://sqs.example.com/d",
-    "NOTIFY_QUEUE_URL": "https://sqs.example.com/n",
-    "IDEMPOTENCY_TABLE_NAME": "idem",
-    "PROVIDER_LIMITS_TABLE_NAME": "limits",
-    "WEBHOOK_TOKEN_SECRET": "0123456789abcdef0123",
-}
 
 
 def test_each_providers_key_and_lists_come_from_their_documented_variables(

@@ -47,7 +47,7 @@ def _require_https_or_s3(url: str) -> str:
 
 #: The published patterns say what the validators above check; a test holds them to it.
 MEDIA_URL_PATTERN = r"^(?:[Hh][Tt][Tt][Pp][Ss]://[^/]|s3://[^/]+/[\s\S])"
-NOTIFY_URL_PATTERN = r"^[Hh][Tt][Tt][Pp][Ss]://[^/]"
+NOTIFY_URL_PATTERN = r"^[Hh][Tt][Tt][Pp][Ss]?://[^/]"
 
 MediaUrl = Annotated[
     str,
@@ -69,7 +69,7 @@ NotifyUrl = Annotated[
     str,
     StringConstraints(max_length=2048),
     AfterValidator(_require_http_url),
-    # Plain http is for local mode only: the published schema promises https.
+    # Like a private address, plain http is refused by the intake outside local mode: deployment, not shape.
     WithJsonSchema({"type": "string", "maxLength": 2048, "pattern": NOTIFY_URL_PATTERN}),
 ]
 #: What str.strip() strips (str.isspace), spelled out so that the schema's pattern means the same.
