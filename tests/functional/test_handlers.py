@@ -458,6 +458,24 @@ def test_a_wrong_method_on_a_known_route_is_405_naming_the_allowed_one(method: s
     assert world.jobs.writes == 0
 
 
+@pytest.mark.parametrize(("module", "event_name"), [(status, "get_job"), (callback, "eachlabs_webhook")])
+def test_a_job_id_that_is_not_a_uuid_is_a_422_naming_it_before_anything_is_read(
+    module: Any, event_name: str
+) -> None:
+    event = load_event(event_name)
+    prefix = event["rawPath"].rsplit("/", 1)[0]
+    event["rawPath"] = event["requestContext"]["http"]["path"] = f"{prefix}/not-a-job"
+    event["pathParameters"]["job_id"] = "not-a-job"
+    world = FakeWorld()
+
+    response = module.lambda_handler(event, Context(), deps=world.deps())
+
+    assert response["statusCode"] == 422
+    assert [item["loc"] for item in body_of(response)["detail"]] == [["path", "job_id"]]
+    assert "Traceback" not in response["body"]
+    assert world.jobs.jobs == {}
+
+
 def test_an_unknown_route_is_404_in_the_error_shape() -> None:
     event = load_event("get_job")
     event["rawPath"] = event["requestContext"]["http"]["path"] = "/nothing/here"
