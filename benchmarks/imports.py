@@ -20,15 +20,14 @@ which the layer does not have.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import subprocess
 import sys
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.table import RatioRow, print_table
+from local.lambdas import cold_start_environment
 
 ROOT = Path(__file__).resolve().parent.parent
 LAYER = ROOT / "layers" / "videojobs"
@@ -104,20 +103,7 @@ def cold_import_ms(target: Target) -> float:
 
 
 def _environment(target: Target) -> dict[str, str]:
-    inherited: Mapping[str, str] = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(("POWERTOOLS_", "AWS_SAM", "_X_AMZN")) and name != "LAMBDA_TASK_ROOT"
-    }
-    return {
-        **inherited,
-        "PYTHONPATH": os.pathsep.join(str(folder) for folder in target.path),
-        # Inside Lambda, so POWERTOOLS_TRACE_DISABLED alone decides whether Powertools traces.
-        "LAMBDA_TASK_ROOT": str(target.folder),
-        "POWERTOOLS_SERVICE_NAME": "seedance-pipeline",
-        "POWERTOOLS_METRICS_NAMESPACE": "SeedancePipeline",
-        **dict(target.environment),
-    }
+    return cold_start_environment(target.folder, target.path, dict(target.environment))
 
 
 def median_cold_imports_ms(targets: list[Target], runs: int) -> dict[str, float]:

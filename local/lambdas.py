@@ -9,17 +9,21 @@ from __future__ import annotations
 
 import importlib.util
 import itertools
+import os
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from local.template import FunctionSpec
 
 Handler = Callable[[dict[str, Any], Any], Any]
+#: Inherited variables that would make a fresh interpreter something other than a cold Lambda one.
+_NOT_INHERITED = ("POWERTOOLS_", "AWS_SAM", "_X_AMZN", "LAMBDA_TASK_ROOT")
 _module_numbers = itertools.count(1)
 
 
@@ -40,6 +44,23 @@ class LambdaContext:
 
     def get_remaining_time_in_millis(self) -> int:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+def cold_start_environment(
+    folder: Path, path: Iterable[Path], environment: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The environment of a fresh interpreter importing a function as Lambda does: ``path`` (its folder
+    and the layer) and nothing of ours inherited; inside Lambda (``LAMBDA_TASK_ROOT``), so
+    POWERTOOLS_TRACE_DISABLED alone decides whether Powertools traces."""
+    inherited = {name: value for name, value in os.environ.items() if not name.startswith(_NOT_INHERITED)}
+    return {
+        **inherited,
+        "PYTHONPATH": os.pathsep.join(str(entry) for entry in path),
+        "LAMBDA_TASK_ROOT": str(folder),
+        "POWERTOOLS_SERVICE_NAME": "seedance-pipeline",
+        "POWERTOOLS_METRICS_NAMESPACE": "SeedancePipeline",
+        **(environment or {}),
+    }
 
 
 def load_module(spec: FunctionSpec) -> ModuleType:

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from local.lambdas import cold_start_environment
+
 ROOT = Path(__file__).resolve().parents[2]
 LAYER = ROOT / "layers" / "videojobs"
 FUNCTIONS = sorted(path.parent.name for path in ROOT.glob("functions/*/app.py"))
@@ -51,20 +53,9 @@ def run_in_function(function: str, code: str, environment: Mapping[str, str]) ->
     """``code`` run as Lambda runs a function: its folder as the working directory and on the path
     with the layer, nothing else of the repository's."""
     folder = ROOT / "functions" / function
-    inherited = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(("POWERTOOLS_", "AWS_SAM", "_X_AMZN")) and name != "LAMBDA_TASK_ROOT"
-    }
-    env = {
-        **inherited,
-        "PYTHONPATH": os.pathsep.join([str(folder), str(LAYER)]),
-        # Inside Lambda, so only POWERTOOLS_TRACE_DISABLED decides whether tracing is on.
-        "LAMBDA_TASK_ROOT": str(folder),
-        "POWERTOOLS_SERVICE_NAME": "seedance-pipeline",
-        "POWERTOOLS_METRICS_NAMESPACE": "SeedancePipelineTests",
-        **environment,
-    }
+    env = cold_start_environment(
+        folder, (folder, LAYER), {"POWERTOOLS_METRICS_NAMESPACE": "SeedancePipelineTests", **environment}
+    )
     done = subprocess.run(  # noqa: S603 - our own interpreter on our own code
         [sys.executable, "-c", code],
         cwd=folder,
