@@ -23,11 +23,10 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import httpx
 
-from benchmarks.economics import ack_rows, gb_seconds_rows
+from benchmarks.economics import ack_rows, gb_seconds_rows, run_job
 from benchmarks.imports import import_ratio_rows
 from benchmarks.table import RatioRow, print_table
 from benchmarks.transfer import transfer_ratio_rows
@@ -125,8 +124,7 @@ def end_to_end_rows(jobs: int = 3) -> list[Row]:
             ("atlascloud", "submit -> Ed25519 webhook (JWKS) -> S3 -> succeeded"),
             ("gateway", "submit -> status checks (1 s apart) -> S3 -> succeeded"),
         ):
-            request = {"provider": provider, "prompt": "bench", "resolution": "480p", "duration": 5}
-            samples = [job_seconds(api, request) for _ in range(jobs + 1)][1:]  # the first one warms up
+            samples = [job_seconds(api, provider) for _ in range(jobs + 1)][1:]  # the first one warms up
             rows.append(
                 (
                     f"job end to end on the local stack: {provider} (5 s 480p, cached clip)",
@@ -224,14 +222,9 @@ def drop_rows(
     return rows
 
 
-def job_seconds(api: httpx.Client, request: dict[str, Any]) -> float:
+def job_seconds(api: httpx.Client, provider: str) -> float:
     started = time.perf_counter()
-    job_id = api.post("/jobs", json=request, timeout=30).json()["job_id"]
-    status = "submitted"
-    deadline = started + 60
-    while status not in ("succeeded", "failed", "expired") and time.perf_counter() < deadline:
-        time.sleep(0.05)
-        status = api.get(f"/jobs/{job_id}").json()["status"]
+    run_job(api, provider)
     return time.perf_counter() - started
 
 

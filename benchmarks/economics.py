@@ -62,13 +62,14 @@ class InvocationClock:
 
 
 def run_job(api: httpx.Client, provider: str) -> str:
+    """Submit a 5 s 480p job and wait for it to end; its id."""
     request = {"provider": provider, "prompt": "bench", "resolution": "480p", "duration": 5}
     job_id: str = api.post("/jobs", json=request, timeout=30).json()["job_id"]
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if api.get(f"/jobs/{job_id}").json()["status"] in TERMINAL:
             return job_id
-        time.sleep(0.1)
+        time.sleep(0.05)
     raise TimeoutError(f"{provider} job {job_id} did not finish")
 
 
