@@ -22,6 +22,7 @@ import av
 
 from local.simulator import dimensions_for, encode_png
 from local.stack import LocalStack, LocalStackConfig
+from videojobs.providers import UNITS
 
 TERMINAL = {"succeeded", "failed", "expired"}
 #: x-amz-meta-<name> on the dropped image -> the request field it carries.
@@ -104,9 +105,7 @@ def show_result(stack: LocalStack, job: dict[str, Any], out_dir: Path) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument(
-        "--provider", default="eachlabs", choices=["eachlabs", "atlascloud", "gateway", "jobs_api"]
-    )
+    parser.add_argument("--provider", default="eachlabs", choices=list(UNITS))
     parser.add_argument(
         "--prompt", default="A paper boat drifting down a rain-soaked street at dusk, slow push-in"
     )

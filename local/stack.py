@@ -24,7 +24,7 @@ from local.queue_runner import QueuePoller
 from local.sigv4 import SigV4
 from local.simulator import DEFAULT_API_KEYS, ProviderSimulator
 from local.template import Application, read_application
-from videojobs.models import PROVIDER_NAMES
+from videojobs.providers import UNITS
 from videojobs.settings import Settings, api_key_setting, api_keys_setting
 
 HOST = "127.0.0.1"
@@ -106,9 +106,9 @@ class LocalStack:
             api_key_setting(name).upper(): overrides.get(
                 api_key_setting(name).upper(), DEFAULT_API_KEYS[name]
             )
-            for name in PROVIDER_NAMES
+            for name in UNITS
         }
-        for name in PROVIDER_NAMES:
+        for name in UNITS:
             pool = overrides.get(api_keys_setting(name).upper(), "")
             secret_values[api_keys_setting(name).upper()] = pool
             for key in (key.strip() for key in pool.split(",")):
@@ -206,7 +206,7 @@ class LocalStack:
                 "POWERTOOLS_METRICS_DISABLED": "true",
             }
         )
-        for name in PROVIDER_NAMES:
+        for name in UNITS:
             variable = f"{name.upper()}_BASE_URL"
             if variable not in overrides and name in self.simulator_providers:
                 environment[variable] = self.simulator.provider_base_url(name)

@@ -35,7 +35,6 @@ from videojobs.download_policy import HostAllowlist
 from videojobs.errors import TransferFailed
 from videojobs.idempotency import IdempotencyGuard
 from videojobs.models import (
-    PROVIDER_NAMES,
     DispatchRequest,
     Job,
     JobRejection,
@@ -59,6 +58,7 @@ from videojobs.ports import (
     ObjectInfo,
     StoredObject,
 )
+from videojobs.providers import UNITS
 from videojobs.security import WebhookAuthenticator
 
 #: The settings with no default: what a function needs in its environment to start.
@@ -511,7 +511,7 @@ class FakeWorld:
     inputs: InMemoryInputs = field(default_factory=InMemoryInputs)
     events: RecordingEvents = field(default_factory=RecordingEvents)
     providers: dict[str, FakeProvider] = field(
-        default_factory=lambda: {name: FakeProvider(name=name) for name in PROVIDER_NAMES}
+        default_factory=lambda: {name: FakeProvider(name=name) for name in UNITS}
     )
     clock: FixedClock = field(default_factory=FixedClock)
     authenticator: WebhookAuthenticator = field(
@@ -561,9 +561,7 @@ class FakeWorld:
     def deps(self) -> Dependencies:
         idempotency = IdempotencyGuard.create(self.idempotency_store, expires_after_seconds=3600)
         idempotency.config.register_lambda_context(FakeLambdaContext())
-        policies: dict[Any, DownloadPolicy] = {
-            name: HostAllowlist(["cdn.example.com"]) for name in PROVIDER_NAMES
-        }
+        policies: dict[Any, DownloadPolicy] = {name: HostAllowlist(["cdn.example.com"]) for name in UNITS}
         return Dependencies(
             jobs=self.jobs,
             videos=self.videos,

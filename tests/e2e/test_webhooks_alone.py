@@ -32,8 +32,8 @@ import pytest
 from local.sigv4 import SigV4
 from local.stack import LocalStack
 from videojobs.models import AWAITING_PROVIDER, ProviderUpdate
-from videojobs.providers.atlascloud import AtlasCloudProvider
-from videojobs.providers.eachlabs import EachLabsProvider
+from videojobs.providers.atlascloud.adapter import AtlasCloudProvider
+from videojobs.providers.eachlabs.adapter import EachLabsProvider
 
 pytestmark = pytest.mark.e2e
 Wait = Callable[..., dict[str, Any]]

@@ -21,7 +21,7 @@ from functions.transfer import app as transfer
 from tests.support import FakeLambdaContext, FakeWorld, fake_mp4, load_event, sign_eachlabs
 from videojobs.models import Job, JobRequest, JobStatus, ProviderState, ProviderUpdate
 from videojobs.observability import logger
-from videojobs.providers.eachlabs import EachLabsProvider
+from videojobs.providers.eachlabs.adapter import EachLabsProvider
 
 Context = FakeLambdaContext
 

@@ -17,9 +17,9 @@ from videojobs.download_policy import HostAllowlist
 from videojobs.errors import ProviderError, WebhookUnauthorized
 from videojobs.models import JobRequest, ProviderState, ProviderUpdate, WebhookTarget, utc_now
 from videojobs.ports import MediaFile, VideoProvider
-from videojobs.providers.atlascloud import AtlasCloudProvider
-from videojobs.providers.gateway import GatewayProvider
-from videojobs.providers.jobs_api import JobsApiProvider
+from videojobs.providers.atlascloud.adapter import AtlasCloudProvider
+from videojobs.providers.gateway.adapter import GatewayProvider
+from videojobs.providers.jobs_api.adapter import JobsApiProvider
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
 LOCAL_ONLY = HostAllowlist([], allow_loopback=True)

@@ -17,7 +17,7 @@ from videojobs.adapters.http_source import HttpVideoSource
 from videojobs.download_policy import HostAllowlist
 from videojobs.errors import OutputRejected, ProviderError, TransferFailed
 from videojobs.models import JobRequest, ProviderState, WebhookTarget, utc_now
-from videojobs.providers.eachlabs import EachLabsProvider
+from videojobs.providers.eachlabs.adapter import EachLabsProvider
 
 
 class WebhookInbox:

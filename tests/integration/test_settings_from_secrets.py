@@ -52,9 +52,9 @@ def test_secret_settings_come_from_the_template_secret(
     settings = load_settings()
 
     assert settings.webhook_token_secret.get_secret_value() == stored["WEBHOOK_TOKEN_SECRET"]
-    assert settings.eachlabs_api_key is not None
-    assert settings.eachlabs_api_key.get_secret_value() == "sim-eachlabs-key"
-    assert settings.atlascloud_api_key is None  # "" in the secret means not configured
+    assert settings.provider("eachlabs").api_key is not None
+    assert settings.provider("eachlabs").api_key.get_secret_value() == "sim-eachlabs-key"
+    assert settings.provider("atlascloud").api_key is None  # "" in the secret means not configured
     assert settings.public_base_url is None
 
 
@@ -67,8 +67,8 @@ def test_the_environment_wins_over_the_secret(
 
     settings = load_settings()
 
-    assert settings.eachlabs_api_key is not None
-    assert settings.eachlabs_api_key.get_secret_value() == "from-env"
+    assert settings.provider("eachlabs").api_key is not None
+    assert settings.provider("eachlabs").api_key.get_secret_value() == "from-env"
 
 
 @pytest.mark.usefixtures("lambda_environment")
@@ -86,7 +86,7 @@ def test_the_notify_function_reads_its_signing_key_from_a_second_secret(
     assert generated == stored["NOTIFY_SIGNING_SECRET"]
     assert len(generated) == 32
     assert generated.isalnum()  # ExcludePunctuation, as the template asks: valid base64
-    assert settings.eachlabs_api_key is not None  # the first secret still counts
+    assert settings.provider("eachlabs").api_key is not None  # the first secret still counts
 
 
 @pytest.mark.usefixtures("lambda_environment")

@@ -24,7 +24,7 @@ from videojobs.errors import InvalidWebhook, ProviderError, WebhookUnauthorized
 from videojobs.models import JobRequest, ProviderState, WebhookTarget
 from videojobs.ports import MediaFile, MediaUploader
 from videojobs.providers._jwks import JwksKeys
-from videojobs.providers.atlascloud import AtlasCloudProvider
+from videojobs.providers.atlascloud.adapter import AtlasCloudProvider
 
 BASE_URL = "https://api.atlascloud.ai"
 JWKS_URL = "https://api.atlascloud.ai/api/v1/webhooks/jwks.json"

@@ -6,10 +6,9 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support import REQUIRED_SETTINGS
-from videojobs.bootstrap import DIALECTS, build_dependencies
+from videojobs.bootstrap import build_dependencies
 from videojobs.dependencies import Dependencies
-from videojobs.models import PROVIDER_NAMES
-from videojobs.providers.eachlabs import EachLabsProvider
+from videojobs.providers.eachlabs.adapter import EachLabsProvider
 from videojobs.settings import key_id
 
 ENVIRONMENT = {**REQUIRED_SETTINGS, "EACHLABS_API_KEYS": "key-one,key-two"}
@@ -28,10 +27,6 @@ def deps(monkeypatch: pytest.MonkeyPatch) -> Iterator[Dependencies]:
 
 def built(deps: Dependencies) -> set[str]:
     return {name for name in vars(deps) if not name.startswith("_")}
-
-
-def test_every_provider_name_has_a_dialect() -> None:
-    assert set(DIALECTS) == set(PROVIDER_NAMES)
 
 
 def test_nothing_is_built_before_it_is_used(deps: Dependencies) -> None:

@@ -11,7 +11,7 @@ from pydantic import SecretStr
 from tests.support import FixedClock, sign_eachlabs, status_words
 from videojobs.errors import InvalidWebhook, ProviderError, WebhookUnauthorized
 from videojobs.models import JobRequest, ProviderState, WebhookTarget
-from videojobs.providers.eachlabs import EachLabsProvider
+from videojobs.providers.eachlabs.adapter import EachLabsProvider
 
 WEBHOOK = WebhookTarget(url="https://api.example.com/webhooks/eachlabs/j1?token=t", signing_secret="s3cret")
 

@@ -12,7 +12,7 @@ from tests.support import status_words
 from videojobs.errors import InvalidWebhook, ProviderError
 from videojobs.models import JobRequest, Operation, ProviderState, Resolution, Tier, WebhookTarget
 from videojobs.ports import MediaUploader
-from videojobs.providers.gateway import GatewayProvider
+from videojobs.providers.gateway.adapter import GatewayProvider
 
 BASE_URL = "https://gateway.example.com"
 WEBHOOK = WebhookTarget(url="https://api.example.com/webhooks/gateway/j1?token=t", signing_secret="s3cret")

@@ -13,13 +13,20 @@ from pathlib import Path
 import pytest
 
 from local.lambdas import cold_start_environment
+from videojobs.providers import UNITS
 
 ROOT = Path(__file__).resolve().parents[2]
 LAYER = ROOT / "layers" / "videojobs"
 FUNCTIONS = sorted(path.parent.name for path in ROOT.glob("functions/*/app.py"))
 
 XRAY = "aws_xray_sdk"
-PROVIDERS = "videojobs.providers"
+#: A provider's unit (capabilities, price, settings) is light and loads with the settings; its adapter
+#: and the wire helpers under it load with the first job for that provider.
+PROVIDER_ADAPTERS = (
+    *(f"videojobs.providers.{name}.adapter" for name in UNITS),
+    "videojobs.providers._http",
+    "videojobs.providers._jwks",
+)
 HTTPX = "httpx"
 IDEMPOTENCY = "aws_lambda_powertools.utilities.idempotency"
 EVENT_HANDLER = "aws_lambda_powertools.event_handler"
@@ -28,11 +35,11 @@ PARSER = "aws_lambda_powertools.utilities.parser"
 #: No longer a dependency of the layer; the development venv may still have it.
 PYDANTIC_SETTINGS = "pydantic_settings"
 
-#: No function loads these on import: the X-Ray SDK only with tracing on; a provider's dialect when a
+#: No function loads these on import: the X-Ray SDK only with tracing on; a provider's adapter when a
 #: job first needs it; httpx with the first port over HTTP (a provider, a download, a notification).
 #: Nor Powertools' batch utility or parser: ``entry.sqs_batch`` and ``entry.SqsRecord`` do their work
 #: without every event source's types.
-NEVER_ON_IMPORT = (XRAY, PROVIDERS, HTTPX, PYDANTIC_SETTINGS, BATCH, PARSER)
+NEVER_ON_IMPORT = (XRAY, *PROVIDER_ADAPTERS, HTTPX, PYDANTIC_SETTINGS, BATCH, PARSER)
 #: And what each function does not use at all.
 NOT_USED: dict[str, tuple[str, ...]] = {
     "callback": (IDEMPOTENCY,),

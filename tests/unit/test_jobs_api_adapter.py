@@ -15,7 +15,7 @@ from tests.support import status_words
 from videojobs.errors import InvalidWebhook, ProviderError
 from videojobs.models import JobRequest, MediaKind, ProviderState, WebhookTarget
 from videojobs.ports import MediaFile, MediaUploader
-from videojobs.providers.jobs_api import JobsApiProvider
+from videojobs.providers.jobs_api.adapter import JobsApiProvider
 
 BASE_URL = "https://backend.example.com:8000"
 WEBHOOK = WebhookTarget(url="https://api.example.com/webhooks/jobs_api/j1?token=t", signing_secret="s3cret")

@@ -3,7 +3,7 @@
 import pytest
 
 from tests.support import REQUIRED_SETTINGS as REQUIRED
-from videojobs.models import PROVIDER_NAMES
+from videojobs.providers import UNITS
 from videojobs.settings import KeyLimits, Settings, key_id
 
 
@@ -23,14 +23,14 @@ def test_each_providers_key_and_lists_come_from_their_documented_variables(
 
     settings = Settings.load()
 
-    keys = {name: settings.provider_api_keys(name) for name in PROVIDER_NAMES}
+    keys = {name: settings.provider_api_keys(name) for name in UNITS}
     assert {name: [key.get_secret_value() for key in pool] for name, pool in keys.items()} == {
         "eachlabs": ["k-each"],
         "atlascloud": ["k-atlas"],
         "gateway": ["k-gw"],
         "jobs_api": ["k-jobs"],
     }
-    assert settings.eachlabs_output_hosts == ("cdn.one.com", "*.two.com")
+    assert settings.provider_output_hosts("eachlabs") == ("cdn.one.com", "*.two.com")
     assert settings.input_bucket_names == ("in-a", "in-b")
 
 

@@ -2,8 +2,8 @@
 
 A function loads and connects only the ports its logic touches: each port's adapter module (and the
 library under it) is imported, and its client made, the first time the port is used. The status
-function never loads httpx or a provider; the transfer function never loads a provider adapter or the
-idempotency store. A provider's dialect module is imported by name when a job first needs that provider.
+function never loads httpx or a provider adapter; the transfer function never loads a provider adapter
+or the idempotency store. A provider's adapter module is imported when a job first needs that provider.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from videojobs.dependencies import (
     StatusCheckPolicy,
 )
 from videojobs.download_policy import HostAllowlist
-from videojobs.models import PROVIDER_NAMES, ProviderName, utc_now
+from videojobs.models import ProviderName, utc_now
 from videojobs.ports import (
     CallerNotifier,
     Clock,
@@ -47,6 +47,8 @@ from videojobs.ports import (
     VideoSource,
     VideoStore,
 )
+from videojobs.providers import UNITS
+from videojobs.providers.unit import AdapterContext
 from videojobs.security import WebhookAuthenticator
 from videojobs.settings import Settings, environment_values, key_id
 
@@ -192,7 +194,7 @@ class _Ports(Dependencies):
                 key_ids=[key_id(key.get_secret_value()) for key in settings.provider_api_keys(name)],
                 limits=settings.provider_key_limits(name),
             )
-            for name in PROVIDER_NAMES
+            for name in UNITS
         }
         # A slot outlives any job that holds it: a crashed holder's slot is back after this.
         lease_seconds = settings.job_max_age_seconds + settings.dispatch_uncertain_grace_seconds + 900
@@ -251,16 +253,27 @@ class _Ports(Dependencies):
         return httpx.Client(timeout=httpx.Timeout(self._settings.provider_timeout_seconds, connect=5.0))
 
     @_once
+    def _adapter_context(self) -> AdapterContext:
+        return AdapterContext(
+            client=self._provider_client,
+            clock=utc_now,
+            max_webhook_age=timedelta(seconds=self._settings.webhook_max_age_seconds),
+        )
+
+    def _adapter(self, name: ProviderName, base_url: str, api_key: SecretStr) -> VideoProvider:
+        return UNITS[name].adapter(self._settings.provider(name), self._adapter_context, base_url, api_key)
+
+    @_once
     def providers(self) -> Mapping[ProviderName, Mapping[str, VideoProvider]]:
         """Per provider whose base URL and API key(s) are configured, its adapters by key id. Asking
         whether a provider is configured loads nothing; an adapter is built when a job first uses it."""
         settings = self._settings
         configured: dict[ProviderName, Mapping[str, VideoProvider]] = {}
-        for name in PROVIDER_NAMES:
+        for name in UNITS:
             base_url = settings.provider_base_url(name)
             keys = settings.provider_api_keys(name)
             if base_url is not None and keys:
-                build = functools.partial(DIALECTS[name], self, base_url)
+                build = functools.partial(self._adapter, name, base_url)
                 configured[name] = _AdaptersByKey(build, keys, self._lock)
         return configured
 
@@ -269,7 +282,7 @@ class _Ports(Dependencies):
     def download_policies(self) -> Mapping[ProviderName, DownloadPolicy]:
         settings = self._settings
         policies: dict[ProviderName, DownloadPolicy] = {}
-        for name in PROVIDER_NAMES:
+        for name in UNITS:
             hosts = list(settings.provider_output_hosts(name))
             base_url = settings.provider_base_url(name)
             if base_url and (host := urlsplit(base_url).hostname):
@@ -375,52 +388,3 @@ class _AdaptersByKey(Mapping[str, VideoProvider]):
 
     def __len__(self) -> int:
         return len(self._keys)
-
-
-# -- each provider's dialect, by name: its module is imported when its first adapter is built ----------
-def _eachlabs(ports: _Ports, base_url: str, api_key: SecretStr) -> VideoProvider:
-    from videojobs.providers.eachlabs import EachLabsProvider
-
-    max_webhook_age = timedelta(seconds=ports._settings.webhook_max_age_seconds)
-    return EachLabsProvider(
-        ports._provider_client,
-        base_url=base_url,
-        api_key=api_key,
-        clock=utc_now,
-        max_webhook_age=max_webhook_age,
-    )
-
-
-def _atlascloud(ports: _Ports, base_url: str, api_key: SecretStr) -> VideoProvider:
-    from videojobs.providers.atlascloud import AtlasCloudProvider
-
-    settings = ports._settings
-    return AtlasCloudProvider(
-        ports._provider_client,
-        base_url=base_url,
-        api_key=api_key,
-        jwks_url=str(settings.atlascloud_jwks_url),
-        clock=utc_now,
-        max_webhook_age=timedelta(seconds=settings.webhook_max_age_seconds),
-    )
-
-
-def _gateway(ports: _Ports, base_url: str, api_key: SecretStr) -> VideoProvider:
-    from videojobs.providers.gateway import GatewayProvider
-
-    return GatewayProvider(ports._provider_client, base_url=base_url, api_key=api_key)
-
-
-def _jobs_api(ports: _Ports, base_url: str, api_key: SecretStr) -> VideoProvider:
-    from videojobs.providers.jobs_api import JobsApiProvider
-
-    return JobsApiProvider(ports._provider_client, base_url=base_url, api_key=api_key)
-
-
-#: One entry per ProviderName (a test holds the two equal).
-DIALECTS: dict[ProviderName, Callable[[_Ports, str, SecretStr], VideoProvider]] = {
-    "eachlabs": _eachlabs,
-    "atlascloud": _atlascloud,
-    "gateway": _gateway,
-    "jobs_api": _jobs_api,
-}

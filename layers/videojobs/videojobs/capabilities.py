@@ -1,29 +1,23 @@
-"""What each provider can serve: the single source of truth for submit-time checks and the README.
+"""What each provider can serve, checked at submit, published in the request schema and the README.
 
-Each entry cites the document in ../shared/provider-docs/ it comes from. Where a document is silent
-the choice is ours and is marked "(ours)".
+Each provider's row lives in its unit (``videojobs.providers.<name>``), citing the document it comes
+from; this module holds the rules that read the rows.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from enum import StrEnum
+from dataclasses import dataclass
 from typing import Any, get_args
 
 from videojobs.errors import RequestRejected
 from videojobs.models import AspectRatio, JobRequest, Operation, ProviderName, Resolution, Tier
+from videojobs.providers import UNITS
+from videojobs.providers.unit import ALL_ASPECT_RATIOS, Callbacks, ProviderCapabilities
 
-ALL_ASPECT_RATIOS: frozenset[AspectRatio] = frozenset({"auto", "21:9", "16:9", "4:3", "1:1", "3:4", "9:16"})
+__all__ = ["ALL_ASPECT_RATIOS", "CAPABILITIES", "Callbacks", "ProviderCapabilities", "check_request"]
+
 OPTIONAL_FIELDS = ("seed", "watermark", "camera_fixed", "return_last_frame", "end_user_id")
-
-
-class Callbacks(StrEnum):
-    """How a provider tells us a prediction finished."""
-
-    SIGNED = "signed webhook"
-    UNSIGNED = "unsigned webhook"
-    NONE = "none (status checks)"
 
 
 @dataclass(frozen=True)
@@ -51,111 +45,9 @@ OPERATION_RULES: Mapping[Operation, OperationRule] = {
 }
 
 
-@dataclass(frozen=True)
-class ProviderCapabilities:
-    #: Tier -> resolutions it renders. The first tier is the provider's default.
-    tiers: Mapping[Tier, frozenset[Resolution]]
-    min_duration: int
-    max_duration: int
-    aspect_ratios: frozenset[AspectRatio]
-    first_frame: bool
-    last_frame: bool
-    max_reference_images: int
-    max_reference_videos: int
-    max_reference_audios: int
-    #: Optional request fields the dialect has a parameter for.
-    optional_fields: frozenset[str]
-    callbacks: Callbacks
-    #: The provider has an upload endpoint; s3:// inputs go through it instead of a presigned URL.
-    uploads: bool
-    #: False when the dialect has no generate_audio parameter (audio always on).
-    audio_switch: bool = True
-    #: Whether a first frame may come with reference media. Seedance renders from frames or from
-    #: references; only the jobs API's document shows both in one request.
-    frames_with_references: bool = False
-    operations: frozenset[Operation] = field(default_factory=frozenset)
-
-    @property
-    def default_tier(self) -> Tier:
-        return next(iter(self.tiers))
-
-    @property
-    def resolutions(self) -> frozenset[Resolution]:
-        return frozenset().union(*self.tiers.values())
-
-
-CAPABILITIES: dict[ProviderName, ProviderCapabilities] = {
-    # eachlabs-seedance-2.0.txt: the two "fast" slugs, 480p/720p, 4-15 s or auto, seed and
-    # end_user_id; webhooks signed with the per-job webhook_secret; no upload endpoint.
-    "eachlabs": ProviderCapabilities(
-        tiers={"fast": frozenset({"480p", "720p"})},
-        min_duration=4,
-        max_duration=15,
-        aspect_ratios=ALL_ASPECT_RATIOS,
-        first_frame=True,
-        last_frame=True,
-        max_reference_images=0,
-        max_reference_videos=0,
-        max_reference_audios=0,
-        optional_fields=frozenset({"seed", "end_user_id"}),
-        callbacks=Callbacks.SIGNED,
-        uploads=False,
-    ),
-    # atlascloud-seedance-2.0-image-to-video.txt: up to 9 images and 3 video or audio clips; the
-    # resolutions (ours) are Seedance 2.0's 480p/720p/1080p; Ed25519-signed webhooks; uploadMedia.
-    "atlascloud": ProviderCapabilities(
-        tiers={"standard": frozenset({"480p", "720p", "1080p"})},
-        min_duration=4,
-        max_duration=15,
-        aspect_ratios=ALL_ASPECT_RATIOS,
-        first_frame=True,
-        last_frame=True,
-        max_reference_images=9,
-        max_reference_videos=3,
-        max_reference_audios=3,
-        optional_fields=frozenset({"seed"}),
-        callbacks=Callbacks.SIGNED,
-        uploads=True,
-    ),
-    # gateway-seedance-2.0-video-generations.txt: the eight models, duration 5-15, three aspect
-    # ratios, extra_body switches and the compat operations; no webhook, no upload endpoint.
-    "gateway": ProviderCapabilities(
-        tiers={
-            "standard": frozenset({"480p", "720p", "1080p", "4k"}),
-            "fast": frozenset({"480p", "720p"}),
-            "mini": frozenset({"480p", "720p"}),
-        },
-        min_duration=5,
-        max_duration=15,
-        aspect_ratios=frozenset({"9:16", "1:1", "16:9"}),
-        first_frame=True,
-        last_frame=True,
-        max_reference_images=9,
-        max_reference_videos=3,
-        max_reference_audios=3,
-        optional_fields=frozenset({"seed", "watermark", "camera_fixed", "return_last_frame"}),
-        callbacks=Callbacks.NONE,
-        uploads=False,
-        operations=frozenset(OPERATION_RULES),
-    ),
-    # jobs-api-seedance-2.0-text-to-video.txt: its input schema has frames, reference images and
-    # videos, resolution, duration, aspect_ratio, seed and callback_url; no audio switch; files/upload.
-    "jobs_api": ProviderCapabilities(
-        tiers={"standard": frozenset({"480p", "720p", "1080p"})},
-        min_duration=4,
-        max_duration=15,
-        aspect_ratios=ALL_ASPECT_RATIOS - {"auto"},
-        first_frame=True,
-        last_frame=True,
-        max_reference_images=9,
-        max_reference_videos=3,
-        max_reference_audios=0,
-        optional_fields=frozenset({"seed"}),
-        callbacks=Callbacks.UNSIGNED,
-        uploads=True,
-        audio_switch=False,
-        frames_with_references=True,
-    ),
+#: Each provider's row, from its unit (videojobs.providers.<name>).
+CAPABILITIES: Mapping[ProviderName, ProviderCapabilities] = {
+    name: unit.capabilities for name, unit in UNITS.items()
 }
 
 
@@ -228,6 +120,12 @@ def _check_media(request: JobRequest, caps: ProviderCapabilities) -> None:
     if request.reference_audio_urls and not (request.reference_image_urls or request.reference_video_urls):
         raise RequestRejected(
             "reference_audio_urls", "needs reference_image_urls or reference_video_urls too"
+        )
+    files = sum(len(urls) for urls in references.values())
+    files += (request.first_frame_url is not None) + (request.last_frame_url is not None)
+    if caps.max_media_files is not None and files > caps.max_media_files:
+        raise RequestRejected(
+            "reference_image_urls", f"{name} takes at most {caps.max_media_files} media files in all"
         )
 
 
@@ -308,6 +206,28 @@ def _operation_rules(operation: Operation) -> JsonSchema:
     return {"allOf": parts}
 
 
+def _total_media_rule(caps: ProviderCapabilities, max_files: int) -> JsonSchema:
+    """At most ``max_files`` references in all, as one alternative per count of videos and audio clips
+    (JSON Schema cannot add up array lengths). Frames never come with references here."""
+    assert not caps.frames_with_references  # noqa: S101 - a table that needs the frames counted too
+    alternatives: list[JsonSchema] = []
+    for videos in range(caps.max_reference_videos + 1):
+        for audios in range(caps.max_reference_audios + 1):
+            images = min(caps.max_reference_images, max_files - videos - audios)
+            if images < 0:
+                continue
+            alternatives.append(
+                {
+                    "properties": {
+                        "reference_video_urls": {"minItems": videos, "maxItems": videos},
+                        "reference_audio_urls": {"minItems": audios, "maxItems": audios},
+                        "reference_image_urls": {"maxItems": images},
+                    }
+                }
+            )
+    return {"anyOf": alternatives}
+
+
 def _provider_rules(name: ProviderName, caps: ProviderCapabilities) -> JsonSchema:
     duration = {"minimum": caps.min_duration, "maximum": caps.max_duration}
     ratios = [ratio for ratio in get_args(AspectRatio) if ratio in caps.aspect_ratios]
@@ -341,6 +261,8 @@ def _provider_rules(name: ProviderName, caps: ProviderCapabilities) -> JsonSchem
     if not caps.frames_with_references:
         no_references = {"allOf": [_at_most(field_name, 0) for field_name in _REFERENCE_FIELDS]}
         parts.append({"anyOf": [_absent("first_frame_url"), no_references]})
+    if caps.max_media_files is not None:
+        parts.append(_total_media_rule(caps, caps.max_media_files))
     if not caps.audio_switch:
         parts.append({"properties": {"generate_audio": {"enum": [True]}}})
     unsupported = [field_name for field_name in OPTIONAL_FIELDS if field_name not in caps.optional_fields]

@@ -72,6 +72,17 @@ class ProviderError(VideoJobError):
         self.retry_after_seconds = retry_after_seconds
 
 
+class CancelRefused(VideoJobError):
+    """The provider will not cancel the prediction: it has started (ModelArk cancels only queued tasks),
+    finished already, or the dialect has no cancel at all (``unsupported``)."""
+
+    code = "cancel_refused"
+
+    def __init__(self, message: str, *, unsupported: bool = False) -> None:
+        super().__init__(message)
+        self.unsupported = unsupported
+
+
 class ProviderNotConfigured(VideoJobError):
     code = "provider_not_configured"
 

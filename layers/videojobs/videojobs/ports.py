@@ -46,6 +46,11 @@ class VideoProvider(Protocol):
 
     def get_prediction(self, provider_job_id: str) -> ProviderUpdate: ...
 
+    def cancel(self, provider_job_id: str) -> None:
+        """Ask the provider to stop the prediction, with its own cancel call. Raises CancelRefused when
+        the provider will not (or the dialect has no cancel), ProviderError when the call fails."""
+        ...
+
 
 @dataclass(frozen=True)
 class MediaFile:

@@ -6,46 +6,32 @@ every function's cold start tens of milliseconds more to import.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from videojobs.models import ProviderName
+from videojobs.providers import UNITS
+from videojobs.providers.unit import KeyLimits, ProviderSettings, key_id, split_list
+
+__all__ = ["KeyLimits", "Settings", "api_key_setting", "api_keys_setting", "key_id", "setting_names"]
 
 MIB = 1024 * 1024
 #: "a,b,c" in the environment (not JSON): split by the validators below.
 CommaList = tuple[str, ...]
-SecretList = tuple[SecretStr, ...]
 IntList = tuple[int, ...]
-Concurrency = Annotated[int, Field(ge=1, le=1000)]
-CreatesPerMinute = Annotated[int, Field(ge=1, le=100_000)]
 
 
 def api_key_setting(provider: ProviderName) -> str:
     """The setting holding a provider's API key: JOBS_API_KEY, not JOBS_API_API_KEY."""
-    return "jobs_api_key" if provider == "jobs_api" else f"{provider}_api_key"
+    return UNITS[provider].setting_name("api_key")
 
 
 def api_keys_setting(provider: ProviderName) -> str:
     """The setting holding a pool of the provider's API keys, comma-separated: JOBS_API_KEYS."""
-    return f"{api_key_setting(provider)}s"
-
-
-def key_id(api_key: str) -> str:
-    """A fingerprint that names an API key in records and logs without revealing it."""
-    return hashlib.sha256(api_key.encode()).hexdigest()[:12]
-
-
-@dataclass(frozen=True)
-class KeyLimits:
-    """One API key's limits at its provider."""
-
-    max_concurrent: int
-    max_creates_per_minute: int
+    return UNITS[provider].setting_name("api_keys")
 
 
 def environment_values(environ: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -79,35 +65,8 @@ class Settings(BaseModel):
     webhook_retry_window_seconds: int = Field(default=86400, ge=0)
     secrets_name: str | None = None
 
-    eachlabs_base_url: AnyHttpUrl = AnyHttpUrl("https://api.eachlabs.ai")
-    eachlabs_api_key: SecretStr | None = None
-    eachlabs_api_keys: SecretList = ()
-    eachlabs_output_hosts: CommaList = ("*.eachlabs.ai", "storage.googleapis.com")
-    # eachlabs-seedance-2.0.txt, "Rate Limits & Limits": 10 concurrent predictions per key and
-    # 100 creates per minute.
-    eachlabs_max_concurrent: Concurrency = 10
-    eachlabs_max_creates_per_minute: CreatesPerMinute = 100
-    atlascloud_base_url: AnyHttpUrl = AnyHttpUrl("https://api.atlascloud.ai")
-    atlascloud_api_key: SecretStr | None = None
-    atlascloud_api_keys: SecretList = ()
-    atlascloud_output_hosts: CommaList = ("*.atlascloud.ai",)
-    # Atlas's webhook keys, as public implementations that cite atlascloud.ai/docs/webhooks fetch them.
-    atlascloud_jwks_url: AnyHttpUrl = AnyHttpUrl("https://api.atlascloud.ai/api/v1/webhooks/jwks.json")
-    # The documents of the other three give no limits: ours, deliberately modest.
-    atlascloud_max_concurrent: Concurrency = 5
-    atlascloud_max_creates_per_minute: CreatesPerMinute = 60
-    gateway_base_url: AnyHttpUrl | None = None
-    gateway_api_key: SecretStr | None = None
-    gateway_api_keys: SecretList = ()
-    gateway_output_hosts: CommaList = ()
-    gateway_max_concurrent: Concurrency = 5
-    gateway_max_creates_per_minute: CreatesPerMinute = 60
-    jobs_api_base_url: AnyHttpUrl | None = None
-    jobs_api_key: SecretStr | None = None
-    jobs_api_keys: SecretList = ()
-    jobs_api_output_hosts: CommaList = ()
-    jobs_api_max_concurrent: Concurrency = 5
-    jobs_api_max_creates_per_minute: CreatesPerMinute = 60
+    #: Each provider's settings (EACHLABS_BASE_URL, ...), named by its unit: see ``videojobs.providers``.
+    providers: Mapping[ProviderName, ProviderSettings] = Field(default_factory=dict)
 
     local_mode: bool = False
     event_source: str = "seedance.video-pipeline"
@@ -151,10 +110,16 @@ class Settings(BaseModel):
     notify_retry_delays_seconds: IntList = (5, 300, 1800, 7200, 18000, 36000)
     notify_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _read_provider_settings(cls, values: Any) -> Any:
+        if not isinstance(values, Mapping) or "providers" in values:
+            return values
+        providers = {name: unit.read_settings(values) for name, unit in UNITS.items()}
+        return {**values, "providers": providers}
+
     @field_validator(
         "public_base_url",
-        "gateway_base_url",
-        "jobs_api_base_url",
         "secrets_name",
         "drop_default_provider",
         "drop_default_prompt",
@@ -165,20 +130,10 @@ class Settings(BaseModel):
     def _empty_means_unset(cls, value: Any) -> Any:
         return None if value == "" else value
 
-    @field_validator(
-        "eachlabs_api_keys",
-        "atlascloud_api_keys",
-        "gateway_api_keys",
-        "jobs_api_keys",
-        "notify_retry_delays_seconds",
-        mode="before",
-    )
+    @field_validator("notify_retry_delays_seconds", mode="before")
     @classmethod
     def _split_values(cls, value: Any) -> Any:
-        # Keys are case-sensitive: split, never lower-case.
-        if isinstance(value, str):
-            return tuple(item.strip() for item in value.split(",") if item.strip())
-        return value
+        return split_list(value)
 
     @field_validator("notify_retry_delays_seconds")
     @classmethod
@@ -187,19 +142,10 @@ class Settings(BaseModel):
             raise ValueError("every delay must be at least 1 second")
         return value
 
-    @field_validator(
-        "eachlabs_output_hosts",
-        "atlascloud_output_hosts",
-        "gateway_output_hosts",
-        "jobs_api_output_hosts",
-        "input_bucket_names",
-        mode="before",
-    )
+    @field_validator("input_bucket_names", mode="before")
     @classmethod
     def _split_comma_list(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return tuple(host.strip().lower() for host in value.split(",") if host.strip())
-        return value
+        return split_list(value, lower=True)
 
     @classmethod
     def load(
@@ -208,9 +154,8 @@ class Settings(BaseModel):
         """Each setting from its environment variable; failing that, from ``secret_values`` (where
         "" means unset); failing that, its default."""
         values = {key.lower(): value for key, value in (secret_values or {}).items() if value != ""}
-        values.update(
-            (name, value) for name, value in environment_values(environ).items() if name in cls.model_fields
-        )
+        known = set(setting_names())
+        values.update((name, value) for name, value in environment_values(environ).items() if name in known)
         return cls.model_validate(values)
 
     @field_validator("webhook_token_secret")
@@ -224,24 +169,24 @@ class Settings(BaseModel):
         """The current secret first, then the previous one if a rotation is under way."""
         return [part.strip().encode() for part in self.webhook_token_secret.get_secret_value().split(",")]
 
-    def provider_base_url(self, provider: ProviderName) -> str | None:
-        url: AnyHttpUrl | None = getattr(self, f"{provider}_base_url")
-        return str(url).rstrip("/") if url is not None else None
+    def provider(self, name: ProviderName) -> ProviderSettings:
+        return self.providers.get(name) or UNITS[name].read_settings({})
 
-    def provider_api_keys(self, provider: ProviderName) -> tuple[SecretStr, ...]:
+    def provider_base_url(self, name: ProviderName) -> str | None:
+        return self.provider(name).base_url_text()
+
+    def provider_api_keys(self, name: ProviderName) -> tuple[SecretStr, ...]:
         """The key pool (``<PROVIDER>_API_KEYS``), else the single ``<PROVIDER>_API_KEY``; no duplicates."""
-        pool: tuple[SecretStr, ...] = getattr(self, api_keys_setting(provider))
-        single: SecretStr | None = getattr(self, api_key_setting(provider))
-        keys = pool or ((single,) if single is not None else ())
-        unique = {key.get_secret_value(): key for key in keys if key.get_secret_value()}
-        return tuple(unique.values())
+        return self.provider(name).key_pool()
 
-    def provider_key_limits(self, provider: ProviderName) -> KeyLimits:
-        return KeyLimits(
-            max_concurrent=getattr(self, f"{provider}_max_concurrent"),
-            max_creates_per_minute=getattr(self, f"{provider}_max_creates_per_minute"),
-        )
+    def provider_key_limits(self, name: ProviderName) -> KeyLimits:
+        return self.provider(name).key_limits()
 
-    def provider_output_hosts(self, provider: ProviderName) -> tuple[str, ...]:
-        hosts: tuple[str, ...] = getattr(self, f"{provider}_output_hosts")
-        return hosts
+    def provider_output_hosts(self, name: ProviderName) -> tuple[str, ...]:
+        return self.provider(name).output_hosts
+
+
+def setting_names() -> list[str]:
+    """Every setting's name (lower case): the pipeline's own, then each provider's."""
+    own = [name for name in Settings.model_fields if name != "providers"]
+    return own + [name for unit in UNITS.values() for name in unit.setting_names()]

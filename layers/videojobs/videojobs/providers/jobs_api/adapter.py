@@ -23,7 +23,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
-from videojobs.errors import InvalidWebhook
+from videojobs.errors import CancelRefused, InvalidWebhook
 from videojobs.models import JobRequest, ProviderReceipt, ProviderState, ProviderUpdate, WebhookTarget
 from videojobs.observability import logger
 from videojobs.ports import MediaFile
@@ -184,3 +184,7 @@ class JobsApiProvider:
             "/v1/files/upload", media, fields={"kind": media.kind, "purpose": UPLOAD_PURPOSE}
         )
         return parse_wire(_Uploaded, data, provider=self.name).url
+
+    def cancel(self, provider_job_id: str) -> None:
+        # jobs-api-seedance-2.0-text-to-video.txt documents no cancel call.
+        raise CancelRefused("jobs_api has no cancel call", unsupported=True)

@@ -20,7 +20,7 @@ import httpx
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr
 
 from videojobs.capabilities import effective_tier
-from videojobs.errors import InvalidWebhook
+from videojobs.errors import CancelRefused, InvalidWebhook
 from videojobs.models import JobRequest, ProviderReceipt, ProviderState, ProviderUpdate, WebhookTarget
 from videojobs.providers._http import ProviderApi, parse_wire
 from videojobs.providers._status import StatusWords
@@ -124,3 +124,7 @@ class GatewayProvider:
         self, headers: Mapping[str, str], body: bytes, *, signing_secret: str
     ) -> ProviderUpdate:
         raise InvalidWebhook("the gateway never calls back; its jobs are followed by status checks")
+
+    def cancel(self, provider_job_id: str) -> None:
+        # gateway-seedance-2.0-video-generations.txt documents no cancel call.
+        raise CancelRefused("gateway has no cancel call", unsupported=True)

@@ -19,7 +19,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr
 
-from videojobs.errors import WebhookUnauthorized
+from videojobs.errors import CancelRefused, WebhookUnauthorized
 from videojobs.models import JobRequest, ProviderReceipt, ProviderState, ProviderUpdate, WebhookTarget
 from videojobs.ports import Clock
 from videojobs.providers._http import ProviderApi, parse_webhook_body, parse_wire
@@ -143,3 +143,7 @@ class EachLabsProvider:
                 provider_job_id=provider_job_id, state=ProviderState.FAILED, error_message=message or None
             )
         return ProviderUpdate(provider_job_id=provider_job_id, state=ProviderState.PROCESSING)
+
+    def cancel(self, provider_job_id: str) -> None:
+        # eachlabs-seedance-2.0.txt documents no cancel call.
+        raise CancelRefused("eachlabs has no cancel call", unsupported=True)

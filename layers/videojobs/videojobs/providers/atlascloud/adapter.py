@@ -27,7 +27,7 @@ import httpx
 from cryptography.exceptions import InvalidSignature
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
-from videojobs.errors import InvalidWebhook, ProviderError, WebhookUnauthorized
+from videojobs.errors import CancelRefused, InvalidWebhook, ProviderError, WebhookUnauthorized
 from videojobs.models import JobRequest, ProviderReceipt, ProviderState, ProviderUpdate, WebhookTarget
 from videojobs.observability import logger
 from videojobs.ports import Clock, MediaFile
@@ -299,3 +299,7 @@ class AtlasCloudProvider:
             key.verify(signature, timestamp.encode() + b"." + body)
         except InvalidSignature as error:
             raise WebhookUnauthorized("bad webhook signature") from error
+
+    def cancel(self, provider_job_id: str) -> None:
+        # atlascloud-seedance-2.0-image-to-video.txt documents no cancel call.
+        raise CancelRefused("atlascloud has no cancel call", unsupported=True)

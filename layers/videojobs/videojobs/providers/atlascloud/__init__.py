@@ -1,0 +1,91 @@
+"""Atlas Cloud (../shared/provider-docs/atlascloud-seedance-2.0-image-to-video.txt): Ed25519-signed
+webhooks in an envelope, an upload endpoint, prices per token."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from pydantic import AnyHttpUrl, SecretStr
+
+from videojobs.models import JobRequest
+from videojobs.ports import VideoProvider
+from videojobs.pricing import output_dimensions
+from videojobs.providers.unit import (
+    ALL_ASPECT_RATIOS,
+    AdapterContext,
+    Callbacks,
+    ProviderCapabilities,
+    ProviderSettings,
+    ProviderUnit,
+)
+
+#: tokens = height × width × (input seconds + output seconds) × 24 / 1024, priced per 1000 tokens,
+#: lower when video inputs are given.
+USD_PER_1000_TOKENS = Decimal("0.0112")
+USD_PER_1000_TOKENS_WITH_VIDEO_INPUT = Decimal("0.00688")
+#: The length of reference videos is not known at submit: with video inputs the estimate counts the
+#: documented maximum of 15 input seconds, an upper bound.
+MAX_REFERENCE_VIDEO_SECONDS = 15
+
+
+class AtlasCloudSettings(ProviderSettings):
+    # Atlas's webhook keys, as public implementations that cite atlascloud.ai/docs/webhooks fetch them.
+    jwks_url: AnyHttpUrl = AnyHttpUrl("https://api.atlascloud.ai/api/v1/webhooks/jwks.json")
+
+
+def estimate_cost_usd(request: JobRequest) -> float | None:
+    """Null when the duration or the aspect ratio is left to the provider."""
+    if request.duration is None or request.aspect_ratio is None or request.aspect_ratio == "auto":
+        return None
+    width, height = output_dimensions(request.resolution, request.aspect_ratio)
+    with_video = bool(request.reference_video_urls)
+    input_seconds = MAX_REFERENCE_VIDEO_SECONDS if with_video else 0
+    tokens = Decimal(height * width * (input_seconds + request.duration) * 24) / 1024
+    rate = USD_PER_1000_TOKENS_WITH_VIDEO_INPUT if with_video else USD_PER_1000_TOKENS
+    return float(round(tokens * rate / 1000, 4))
+
+
+def _adapter(
+    settings: AtlasCloudSettings, context: AdapterContext, base_url: str, api_key: SecretStr
+) -> VideoProvider:
+    from videojobs.providers.atlascloud.adapter import AtlasCloudProvider
+
+    return AtlasCloudProvider(
+        context.client,
+        base_url=base_url,
+        api_key=api_key,
+        jwks_url=str(settings.jwks_url),
+        clock=context.clock,
+        max_webhook_age=context.max_webhook_age,
+    )
+
+
+UNIT = ProviderUnit(
+    name="atlascloud",
+    # Up to 9 images and 3 video or audio clips; the resolutions (ours) are Seedance 2.0's
+    # 480p/720p/1080p; Ed25519-signed webhooks; uploadMedia.
+    capabilities=ProviderCapabilities(
+        tiers={"standard": frozenset({"480p", "720p", "1080p"})},
+        min_duration=4,
+        max_duration=15,
+        aspect_ratios=ALL_ASPECT_RATIOS,
+        first_frame=True,
+        last_frame=True,
+        max_reference_images=9,
+        max_reference_videos=3,
+        max_reference_audios=3,
+        optional_fields=frozenset({"seed"}),
+        callbacks=Callbacks.SIGNED,
+        uploads=True,
+    ),
+    settings_model=AtlasCloudSettings,
+    setting_defaults={
+        "base_url": "https://api.atlascloud.ai",
+        "output_hosts": ("*.atlascloud.ai",),
+        # The document gives no limits: ours, deliberately modest.
+        "max_concurrent": 5,
+        "max_creates_per_minute": 60,
+    },
+    build_adapter=_adapter,
+    estimate_cost_usd=estimate_cost_usd,
+)
