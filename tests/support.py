@@ -366,20 +366,30 @@ class FakeProvider:
     answers: list[ProviderUpdate | Exception] = field(default_factory=list)
     checked: list[str] = field(default_factory=list)
     uploads: list[tuple[MediaFile, bytes]] = field(default_factory=list)
+    #: Returned with every receipt, as fal returns its queue URLs.
+    links: dict[str, str] = field(default_factory=dict)
+    checked_links: list[Mapping[str, str] | None] = field(default_factory=list)
+    cancelled: list[tuple[str, Mapping[str, str] | None]] = field(default_factory=list)
 
     def create_prediction(self, request: JobRequest, webhook: WebhookTarget) -> ProviderReceipt:
         if self.error is not None:
             raise self.error
         self.created.append((request, webhook))
-        return ProviderReceipt(provider_job_id=f"pred-{len(self.created)}")
+        return ProviderReceipt(provider_job_id=f"pred-{len(self.created)}", links=self.links)
+
+    def cancel(self, provider_job_id: str, *, links: Mapping[str, str] | None = None) -> None:
+        self.cancelled.append((provider_job_id, links))
 
     def parse_webhook(
         self, headers: Mapping[str, str], body: bytes, *, signing_secret: str
     ) -> ProviderUpdate:
         return ProviderUpdate.model_validate_json(body)
 
-    def get_prediction(self, provider_job_id: str) -> ProviderUpdate:
+    def get_prediction(
+        self, provider_job_id: str, *, links: Mapping[str, str] | None = None
+    ) -> ProviderUpdate:
         self.checked.append(provider_job_id)
+        self.checked_links.append(links)
         if not self.answers:
             return ProviderUpdate(provider_job_id=provider_job_id, state=ProviderState.PROCESSING)
         answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]

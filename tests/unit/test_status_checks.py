@@ -213,3 +213,18 @@ def test_a_next_check_that_cannot_be_scheduled_is_raised_so_the_message_comes_ba
 
     with pytest.raises(DependencyUnavailable):
         check_job_status(StatusCheckRequest(job_id=job.job_id), world.deps())
+
+
+def test_the_links_a_create_returned_are_kept_on_the_job_and_handed_back_to_the_status_read() -> None:
+    # Given a provider that returns its own URLs for following the prediction (as fal does)
+    world = FakeWorld()
+    links = {"status_url": "https://queue.example.com/requests/r1/status"}
+    world.providers["gateway"].links = links
+
+    # When the job is submitted and then checked
+    job = submitted(world)
+    check_job_status(StatusCheckRequest(job_id=job.job_id), world.deps())
+
+    # Then the job keeps them and the status read gets them back
+    assert world.jobs.jobs[job.job_id].provider_links == links
+    assert world.providers["gateway"].checked_links == [links]

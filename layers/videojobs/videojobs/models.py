@@ -256,6 +256,8 @@ class Job(BaseModel):
     event_claimed_until: int | None = None
     notification: Notification | None = None
     provider_job_id: str | None = None
+    #: ProviderReceipt.links, when the provider returned any.
+    provider_links: dict[str, str] | None = None
     output_url: str | None = None
     last_frame_url: str | None = None
     video: StoredFile | None = None
@@ -345,6 +347,9 @@ class ProviderReceipt(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     provider_job_id: str
+    #: URLs the provider returned for following the prediction (fal: status_url, response_url,
+    #: cancel_url); kept on the job and handed back to get_prediction and cancel.
+    links: dict[str, str] = Field(default_factory=dict)
 
 
 class WebhookTarget(BaseModel):

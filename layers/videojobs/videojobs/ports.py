@@ -44,9 +44,14 @@ class VideoProvider(Protocol):
         or InvalidWebhook."""
         ...
 
-    def get_prediction(self, provider_job_id: str) -> ProviderUpdate: ...
+    def get_prediction(
+        self, provider_job_id: str, *, links: Mapping[str, str] | None = None
+    ) -> ProviderUpdate:
+        """The prediction's state now. ``links``: what the create returned (``ProviderReceipt.links``),
+        None when unknown (a job adopted by its webhook); a dialect that needs them falls back."""
+        ...
 
-    def cancel(self, provider_job_id: str) -> None:
+    def cancel(self, provider_job_id: str, *, links: Mapping[str, str] | None = None) -> None:
         """Ask the provider to stop the prediction, with its own cancel call. Raises CancelRefused when
         the provider will not (or the dialect has no cancel), ProviderError when the call fails."""
         ...

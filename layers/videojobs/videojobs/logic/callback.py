@@ -57,7 +57,8 @@ def receive_webhook(
         raise WebhookConflict(f"webhook is about prediction {update.provider_job_id}, not the job's")
     if capabilities_of(provider_name).callbacks is Callbacks.UNSIGNED:
         # Only the URL token vouches for an unsigned body: take the provider's own word instead.
-        update = deps.provider(provider_name, job.provider_key_id).get_prediction(update.provider_job_id)
+        provider = deps.provider(provider_name, job.provider_key_id)
+        update = provider.get_prediction(update.provider_job_id, links=job.provider_links)
     return apply_provider_update(job, update, deps)
 
 

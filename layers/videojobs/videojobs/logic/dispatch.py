@@ -124,6 +124,7 @@ def dispatch_job(request: DispatchRequest, deps: Dependencies) -> DispatchOutcom
         allowed_from=QUEUED_ONLY,
         changes={
             "provider_job_id": receipt.provider_job_id,
+            "provider_links": dict(receipt.links) or None,
             "create_sent_at": None,
             "last_dispatch_error": None,
         },

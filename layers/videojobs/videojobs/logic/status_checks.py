@@ -62,7 +62,9 @@ def check_job_status(request: StatusCheckRequest, deps: Dependencies) -> CheckOu
 
     if job.provider_job_id is not None:
         try:
-            update = deps.provider(job.provider, job.provider_key_id).get_prediction(job.provider_job_id)
+            update = deps.provider(job.provider, job.provider_key_id).get_prediction(
+                job.provider_job_id, links=job.provider_links
+            )
         except ProviderError as error:
             logger.warning("status check failed; will look again", job_id=job.job_id, error=str(error))
         else:

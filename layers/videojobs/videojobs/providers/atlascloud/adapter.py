@@ -248,7 +248,9 @@ class AtlasCloudProvider:
         created = parse_wire(_Created, data, provider=self.name)
         return ProviderReceipt(provider_job_id=created.id)
 
-    def get_prediction(self, provider_job_id: str) -> ProviderUpdate:
+    def get_prediction(
+        self, provider_job_id: str, *, links: Mapping[str, str] | None = None
+    ) -> ProviderUpdate:
         data = self._call("GET", f"/api/v1/model/prediction/{quote(provider_job_id, safe='')}")
         prediction = parse_wire(_Prediction, data, provider=self.name)
         return _update(prediction, provider_job_id, source="status")
@@ -300,6 +302,6 @@ class AtlasCloudProvider:
         except InvalidSignature as error:
             raise WebhookUnauthorized("bad webhook signature") from error
 
-    def cancel(self, provider_job_id: str) -> None:
+    def cancel(self, provider_job_id: str, *, links: Mapping[str, str] | None = None) -> None:
         # atlascloud-seedance-2.0-image-to-video.txt documents no cancel call.
         raise CancelRefused("atlascloud has no cancel call", unsupported=True)

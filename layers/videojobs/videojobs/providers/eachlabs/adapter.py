@@ -129,7 +129,9 @@ class EachLabsProvider:
         if not hmac.compare_digest(expected, signature.removeprefix("sha256=")):
             raise WebhookUnauthorized("bad webhook signature")
 
-    def get_prediction(self, provider_job_id: str) -> ProviderUpdate:
+    def get_prediction(
+        self, provider_job_id: str, *, links: Mapping[str, str] | None = None
+    ) -> ProviderUpdate:
         data = self._api.call("GET", f"/v1/prediction/{quote(provider_job_id, safe='')}")
         prediction = parse_wire(_Prediction, data, provider=self.name)
         state = STATUS_WORDS.state(prediction.status, source="status", provider_job_id=provider_job_id)
@@ -144,6 +146,6 @@ class EachLabsProvider:
             )
         return ProviderUpdate(provider_job_id=provider_job_id, state=ProviderState.PROCESSING)
 
-    def cancel(self, provider_job_id: str) -> None:
+    def cancel(self, provider_job_id: str, *, links: Mapping[str, str] | None = None) -> None:
         # eachlabs-seedance-2.0.txt documents no cancel call.
         raise CancelRefused("eachlabs has no cancel call", unsupported=True)

@@ -102,7 +102,9 @@ class GatewayProvider:
         data = self._api.call("POST", "/v1/video/generations", json=_body(request))
         return ProviderReceipt(provider_job_id=parse_wire(_CreatedTask, data, provider=self.name).task_id)
 
-    def get_prediction(self, provider_job_id: str) -> ProviderUpdate:
+    def get_prediction(
+        self, provider_job_id: str, *, links: Mapping[str, str] | None = None
+    ) -> ProviderUpdate:
         data = self._api.call("GET", f"/v1/videos/{quote(provider_job_id, safe='')}")
         task = parse_wire(_Task, data, provider=self.name)
         state = STATUS_WORDS.state(task.status, source="status", provider_job_id=provider_job_id)
@@ -125,6 +127,6 @@ class GatewayProvider:
     ) -> ProviderUpdate:
         raise InvalidWebhook("the gateway never calls back; its jobs are followed by status checks")
 
-    def cancel(self, provider_job_id: str) -> None:
+    def cancel(self, provider_job_id: str, *, links: Mapping[str, str] | None = None) -> None:
         # gateway-seedance-2.0-video-generations.txt documents no cancel call.
         raise CancelRefused("gateway has no cancel call", unsupported=True)

@@ -148,7 +148,9 @@ class JobsApiProvider:
         data = self._api.call("POST", "/v1/jobs", json={"model": MODEL, "input": _input(request, webhook)})
         return ProviderReceipt(provider_job_id=parse_wire(_Created, data, provider=self.name).id)
 
-    def get_prediction(self, provider_job_id: str) -> ProviderUpdate:
+    def get_prediction(
+        self, provider_job_id: str, *, links: Mapping[str, str] | None = None
+    ) -> ProviderUpdate:
         data = self._api.call("GET", f"/v1/jobs/{quote(provider_job_id, safe='')}")
         return parse_wire(_Job, data, provider=self.name).update(provider_job_id, source="status")
 
@@ -185,6 +187,6 @@ class JobsApiProvider:
         )
         return parse_wire(_Uploaded, data, provider=self.name).url
 
-    def cancel(self, provider_job_id: str) -> None:
+    def cancel(self, provider_job_id: str, *, links: Mapping[str, str] | None = None) -> None:
         # jobs-api-seedance-2.0-text-to-video.txt documents no cancel call.
         raise CancelRefused("jobs_api has no cancel call", unsupported=True)
