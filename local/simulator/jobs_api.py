@@ -26,7 +26,9 @@ import json
 import math
 import uuid
 
-from local.simulator.core import (
+from local.simulator.fields import FieldReader, file_part, form_parts, text_part
+from local.simulator.media import ClipSpec, dimensions_for
+from local.simulator.protocol import (
     Dialect,
     JobPlan,
     JobStatus,
@@ -39,8 +41,6 @@ from local.simulator.core import (
     SimulatedJob,
     invalid,
 )
-from local.simulator.fields import FieldReader, file_part, form_parts, text_part
-from local.simulator.media import ClipSpec, dimensions_for
 
 MODEL = "seedance-2.0/text-to-video"
 CREATE_FIELDS = ("model", "input")
@@ -116,7 +116,7 @@ class JobsApiDialect(Dialect):
         return SimResponse(200, _job_head(job))
 
     def _status(self, job_id: str) -> SimResponse:
-        job = self.backend.job(job_id, self.provider)
+        job = self.host.job(job_id, self.provider)
         if job is None:
             raise Rejection(404, "Job not found", f"No job with id {job_id!r}")
         return SimResponse(200, _job_object(job))
@@ -126,7 +126,7 @@ class JobsApiDialect(Dialect):
         kind = text_part(parts, "kind", UPLOAD_KINDS)
         purpose = text_part(parts, "purpose", UPLOAD_PURPOSES)
         part = file_part(parts, "file", require_content_type=False)
-        upload = self.backend.store_upload(
+        upload = self.host.store_upload(
             provider=self.provider,
             upload_id=f"file_{uuid.uuid4().hex}",
             filename=part.filename or "",
