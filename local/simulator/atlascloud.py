@@ -97,6 +97,7 @@ VIDEO_EVENT = "video.task.terminal"
 
 _STATUS_PREFIX = "/api/v1/model/prediction/"
 _STATUS_WORDS = {
+    JobStatus.QUEUED: "starting",
     JobStatus.PROCESSING: "processing",
     JobStatus.SUCCEEDED: "completed",
     JobStatus.FAILED: "failed",

@@ -5,10 +5,11 @@ API keys and usage
 ------------------
 Each provider accepts one or more API keys (`ProviderSimulator(api_keys=...)`, ``POST /_sim/api-keys``).
 Every job records the key that created it (``api_key``). Per (provider, key): ``active`` is the jobs now
-``processing`` (stalled ones included), ``peak`` the most active at once since the last reset, ``creates``
-the jobs created since then. With the ``max_active_per_key`` fault set, a create whose key already has that
-many active jobs is refused with 429 in the dialect's error shape and ``Retry-After: 1``, creating no job;
-the check and the count are one step under one lock, so they are exact under concurrent creates.
+``queued`` or ``processing`` (stalled ones included), ``peak`` the most active at once since the last
+reset, ``creates`` the jobs created since then. With the ``max_active_per_key`` fault set, a create
+whose key already has that many active jobs is refused with 429 in the dialect's error shape and
+``Retry-After: 1``, creating no job; the check and the count are one step under one lock, so they are
+exact under concurrent creates.
 
 Create faults
 -------------
@@ -25,6 +26,22 @@ the field) what a real provider could not fetch. The simulator's own upload and 
 accepted (checked in its stores, not over HTTP). Other URLs must be public https and are never fetched,
 unless the simulator was built with ``allow_loopback_media``: then http(s) URLs to a loopback host are
 accepted too, and fetched once (GET, short timeout) at create time; a failed fetch refuses the create.
+
+Queue, cancellation and status webhooks
+---------------------------------------
+A job starts ``processing`` at once, unless ``queue_seconds`` > 0 or the ``hold_in_queue`` fault is on:
+then it starts ``queued`` and moves to ``processing`` once its ``queue_seconds`` have passed and the
+fault is off (its ``processing_seconds`` count from then). `cancel` moves a queued job (a processing one
+too, when the dialect allows it) to ``cancelled``: it never renders or succeeds afterwards and stops
+counting as active. Each job's worker sends, in order, the dialect's `Dialect.webhook_on_change` for each
+non-terminal status the job enters (none by default), then its one terminal `Dialect.webhook_for`
+(retried; the webhook faults apply to it alone).
+
+Signing keys
+------------
+Ed25519 key rings by name (`key_ring`): ``"default"`` is `signing_keys` (Atlas Cloud's); a dialect may
+ask for its own (named after its provider) to publish at its own JWKS path. ``POST /_sim/keys/rotate``
+rotates every ring.
 """
 
 from __future__ import annotations
@@ -43,7 +60,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
 
@@ -52,6 +69,7 @@ import httpx
 from local.simulator.faults import LIMIT_RETRY_AFTER_SECONDS, SimulatorFaults
 from local.simulator.media import ClipCache, ClipSpec
 from local.simulator.protocol import (
+    CancelOutcome,
     DeliveryAttempt,
     Dialect,
     JobStatus,
@@ -62,6 +80,7 @@ from local.simulator.protocol import (
     OutgoingWebhook,
     Rejection,
     SimulatedJob,
+    StatusWebhook,
     StoredUpload,
     WebhookState,
     invalid,
@@ -73,6 +92,9 @@ logger = logging.getLogger(__name__)
 DEFAULT_WEBHOOK_BACKOFF_SECONDS = (0.2, 0.5, 1.0)
 MEDIA_FETCH_TIMEOUT_SECONDS = 5.0
 LAST_FRAME_SUFFIX = "-last.png"
+DEFAULT_KEY_RING = "default"
+#: How often a queued job looks again whether it may start (the hold_in_queue fault is a plain knob).
+QUEUE_POLL_SECONDS = 0.02
 #: Jobs the simulator works on at once (each mostly waiting out its processing time).
 MAX_JOBS_IN_FLIGHT = 256
 
@@ -121,13 +143,16 @@ class SimulatorBackend:
         webhook_timeout_seconds: float,
         media_cache_dir: Path | None,
         allow_loopback_media: bool = False,
+        queue_seconds: float = 0.0,
     ) -> None:
         self._api_keys = normalized_api_keys(api_keys)
         self._usage: dict[tuple[str, str], KeyUsage] = {}
         self.processing_seconds = processing_seconds
         self.allow_loopback_media = allow_loopback_media
         self.faults = SimulatorFaults()
-        self.signing_keys = Ed25519KeyRing()
+        self.queue_seconds = queue_seconds
+        self._key_rings: dict[str, Ed25519KeyRing] = {DEFAULT_KEY_RING: Ed25519KeyRing()}
+        self._controls: dict[str, _JobControl] = {}
         self.base_url = ""
         self._uploads_dir: Path | None = None
         self._uploads: dict[str, StoredUpload] = {}
@@ -171,6 +196,26 @@ class SimulatorBackend:
         """The error the ``reject_creates_*`` faults call for on this create (consuming one), or None."""
         rejection = self.faults.take_create_rejection()
         return None if rejection is None else rejection.to_rejection()
+
+    # -- Ed25519 signing keys -------------------------------------------------------------------------
+    @property
+    def signing_keys(self) -> Ed25519KeyRing:
+        """The shared ring (``"default"``): Atlas Cloud's webhooks, ``/_sim/keys/rotate``'s ``kid``."""
+        return self.key_ring(DEFAULT_KEY_RING)
+
+    def key_ring(self, name: str) -> Ed25519KeyRing:
+        """The ring called `name` (a dialect's own: its provider name), created on first use."""
+        with self._changed:
+            ring = self._key_rings.get(name)
+            if ring is None:
+                ring = self._key_rings[name] = Ed25519KeyRing()
+            return ring
+
+    def rotate_key_rings(self) -> dict[str, str]:
+        """Rotate every ring; ring name -> its new kid."""
+        with self._changed:
+            rings = dict(self._key_rings)
+        return {name: ring.rotate() for name, ring in sorted(rings.items())}
 
     # -- API keys and their usage ---------------------------------------------------------------------
     def key_matches(self, provider: str, presented: str) -> bool:
@@ -244,7 +289,9 @@ class SimulatorBackend:
         `last_frame`: also produce the clip's last frame as a PNG at `last_frame_url`. `meta`: wire-level
         facts the dialect wants back with the job (ids, names); the core never reads them. Raises a 429
         `Rejection` (``Retry-After: 1``), creating nothing, when `api_key` already has
-        ``max_active_per_key`` jobs processing: the check and the count are one step under the lock.
+        ``max_active_per_key`` jobs active (queued or processing): the check and the count are one step
+        under the lock. The job starts ``queued`` when ``queue_seconds`` > 0 or the ``hold_in_queue``
+        fault is on, ``processing`` otherwise.
         """
         request_copy = copy.deepcopy(request)
         meta_copy = copy.deepcopy(meta) if meta is not None else {}
@@ -259,6 +306,8 @@ class SimulatorBackend:
                     {"Retry-After": str(LIMIT_RETRY_AFTER_SECONDS)},
                 )
             stall = self.faults.take("stall_predictions")
+            queued = self.queue_seconds > 0 or self.faults.hold_in_queue
+            created_at = time.time()
             job = SimulatedJob(
                 id=job_id,
                 provider=provider,
@@ -274,9 +323,14 @@ class SimulatorBackend:
                 last_frame_requested=last_frame,
                 meta=meta_copy,
                 media_fetches=list(media_fetches),
+                created_at=created_at,
+                status=JobStatus.QUEUED if queued else JobStatus.PROCESSING,
+                queue_seconds=self.queue_seconds,
+                started_at=None if queued else created_at,
                 webhook_state=WebhookState.PENDING if webhook_url else WebhookState.NONE,
             )
             self._jobs[job_id] = job
+            self._controls[job_id] = _JobControl()
             counts["active"] += 1
             counts["creates"] += 1
             counts["peak"] = max(counts["peak"], counts["active"])
@@ -303,7 +357,7 @@ class SimulatorBackend:
             job = self._jobs.get(job_id)
             if job is None:
                 return False
-            return job.settled if settled else job.status is not JobStatus.PROCESSING
+            return job.settled if settled else job.status.finished
 
         with self._changed:
             if not self._changed.wait_for(ready, timeout=timeout):
@@ -311,66 +365,161 @@ class SimulatorBackend:
                 raise TimeoutError(f"job {job_id} not done after {timeout}s: {state}")
             return copy.deepcopy(self._jobs[job_id])
 
+    def cancel(self, job_id: str, provider: str | None = None, *, allow_running: bool) -> CancelOutcome:
+        """Cancel a queued job, or a processing one too when `allow_running` (stalled ones included).
+
+        The job becomes ``cancelled`` at once: it never renders or succeeds afterwards, it stops counting
+        as active for its API key, and its terminal webhook (`Dialect.webhook_for` with status
+        ``cancelled``) follows any status-change webhook still being sent.
+        """
+        with self._changed:
+            job = self._jobs.get(job_id)
+            if job is None or (provider is not None and job.provider != provider):
+                return CancelOutcome.NOT_FOUND
+            if job.status.finished:
+                return CancelOutcome.ALREADY_FINISHED
+            if job.status is JobStatus.PROCESSING and not allow_running:
+                return CancelOutcome.RUNNING
+            job.status = JobStatus.CANCELLED
+            job.completed_at = time.time()
+            job.error = "Cancelled"
+            self._usage_of(job.provider, job.api_key)["active"] -= 1
+            control = self._controls[job_id]
+            control.wake.set()
+            worker_gone = not control.worker_running
+            self._changed.notify_all()
+        if worker_gone:
+            self._send_terminal_webhook(job_id)
+        return CancelOutcome.CANCELLED
+
     def _update(self, job_id: str, change: Callable[[SimulatedJob], None]) -> SimulatedJob:
         with self._changed:
             job = self._jobs[job_id]
-            was_active = job.status is JobStatus.PROCESSING
+            was_active = not job.status.finished
             change(job)
-            if was_active and job.status is not JobStatus.PROCESSING:
+            if was_active and job.status.finished:
                 self._usage_of(job.provider, job.api_key)["active"] -= 1
             self._changed.notify_all()
             return copy.deepcopy(job)
 
     def _run_job(self, job_id: str) -> None:
         try:
-            self._complete_job(job_id)
+            self._work_on(job_id)
         except Exception:
             logger.exception("simulated job crashed", extra={"job_id": job_id})
+        finally:
+            with self._changed:
+                self._controls[job_id].worker_running = False
+            # The worker sends the terminal webhook, after its status-change ones; a job cancelled after
+            # its worker ended (a stalled job) gets it from `cancel`.
+            self._send_terminal_webhook(job_id)
 
-    def _complete_job(self, job_id: str) -> None:
+    def _work_on(self, job_id: str) -> None:
+        control = self._controls[job_id]
         job = self.job(job_id)
-        if job is None or job.stall_planned or self._stopping.wait(job.processing_seconds):
+        if job is None:
             return
+        self._announce(job, control)
+        if job.status is JobStatus.QUEUED:
+            if not self._wait_in_queue(job, control):
+                return
+            job = self._update(job_id, _start_if_queued)
+            if job.status is not JobStatus.PROCESSING:
+                return
+            self._announce(job, control)
+        if job.stall_planned or control.wake.wait(job.processing_seconds):
+            return  # stalled, cancelled or stopping
         if job.fail_planned:
-            finished = self._update(
-                job_id, _mark_failed("Simulated generation failure (fail_predictions fault)")
+            self._update(
+                job_id, _if_processing(_mark_failed("Simulated generation failure (fail_predictions fault)"))
             )
-        else:
-            try:
-                with self._render_slots:
-                    clip = self._clips.get(job.clip)
-                    frame = self._clips.last_frame(job.clip) if job.last_frame_requested else None
-            except Exception as exc:
-                if self._stopping.is_set():
-                    return  # the clip directory was removed under us by close()
-                logger.exception("rendering the simulated clip failed", extra={"job_id": job_id})
-                finished = self._update(job_id, _mark_failed(f"Rendering failed: {type(exc).__name__}"))
-            else:
-                output_url = self.output_url(job.provider, job_id)
-                last_frame_url = self.last_frame_url(job.provider, job_id)
+            return
+        try:
+            with self._render_slots:
+                if control.wake.is_set():
+                    return
+                clip = self._clips.get(job.clip)
+                frame = self._clips.last_frame(job.clip) if job.last_frame_requested else None
+        except Exception as exc:
+            if self._stopping.is_set():
+                return  # the clip directory was removed under us by close()
+            logger.exception("rendering the simulated clip failed", extra={"job_id": job_id})
+            self._update(job_id, _if_processing(_mark_failed(f"Rendering failed: {type(exc).__name__}")))
+            return
+        output_url = self.output_url(job.provider, job_id)
+        last_frame_url = self.last_frame_url(job.provider, job_id)
 
-                def succeed(record: SimulatedJob) -> None:
-                    record.status = JobStatus.SUCCEEDED
-                    record.completed_at = time.time()
-                    record.output_url = output_url
-                    record.output_path = clip.path
-                    record.output_sha256 = clip.sha256
-                    record.output_size = clip.size
-                    if frame is not None:
-                        record.last_frame_url = last_frame_url
-                        record.last_frame_path = frame.path
-                        record.last_frame_size = frame.size
+        def succeed(record: SimulatedJob) -> None:
+            record.status = JobStatus.SUCCEEDED
+            record.completed_at = time.time()
+            record.output_url = output_url
+            record.output_path = clip.path
+            record.output_sha256 = clip.sha256
+            record.output_size = clip.size
+            if frame is not None:
+                record.last_frame_url = last_frame_url
+                record.last_frame_path = frame.path
+                record.last_frame_size = frame.size
 
-                finished = self._update(job_id, succeed)
+        self._update(job_id, _if_processing(succeed))
 
+    def _wait_in_queue(self, job: SimulatedJob, control: _JobControl) -> bool:
+        """Wait while the job is held (its ``queue_seconds``, the ``hold_in_queue`` fault); False when it
+        was cancelled or the simulator is stopping meanwhile."""
+        release_at = job.created_at + job.queue_seconds
+        while not control.wake.is_set():
+            remaining = release_at - time.time()
+            if remaining <= 0 and not self.faults.hold_in_queue:
+                return True
+            control.wake.wait(min(remaining, QUEUE_POLL_SECONDS) if remaining > 0 else QUEUE_POLL_SECONDS)
+        return False
+
+    def _send_terminal_webhook(self, job_id: str) -> None:
+        """Hand the finished job's `Dialect.webhook_for` to delivery, once; nothing if not finished yet."""
+        with self._changed:
+            job = self._jobs[job_id]
+            control = self._controls[job_id]
+            if not job.status.finished or control.terminal_sent:
+                return
+            control.terminal_sent = True
+            finished = copy.deepcopy(job)
+        if self._stopping.is_set():
+            return
         dialect = self._dialects[finished.provider]
-        webhook = dialect.webhook_for(finished) if finished.webhook_url else None
+        try:
+            webhook = dialect.webhook_for(finished) if finished.webhook_url else None
+        except Exception:
+            logger.exception("the dialect failed to build the webhook", extra={"job_id": job_id})
+            self._update(job_id, _set_webhook_state(WebhookState.GAVE_UP))
+            return
         if webhook is None:
             self._update(job_id, _set_webhook_state(WebhookState.NONE))
-        elif not self._stopping.is_set():
+        else:
             # close() may shut the pool between the check and the submit.
             with contextlib.suppress(RuntimeError):
                 self._notifiers.submit(self._notify, job_id, webhook, finished.drop_webhook)
+
+    def _announce(self, job: SimulatedJob, control: _JobControl) -> None:
+        """Send the dialect's `Dialect.webhook_on_change` for the job's current status, if it has one."""
+        if control.wake.is_set():
+            return  # cancelled (or stopping) since the status was read
+        try:
+            webhook = self._dialects[job.provider].webhook_on_change(job)
+        except Exception:
+            logger.exception("the dialect failed to build a status webhook", extra={"job_id": job.id})
+            return
+        if webhook is None:
+            return
+        attempts: list[DeliveryAttempt] = []
+        delivered = self._post_with_retries(webhook, 1, attempts.append, control.wake)
+        record = StatusWebhook(
+            status=job.status,
+            url=webhook.url,
+            body=webhook.body.decode(),
+            delivered=delivered,
+            attempts=tuple(attempts),
+        )
+        self._update(job.id, lambda stored: stored.status_webhooks.append(record))
 
     # -- media inputs ---------------------------------------------------------------------------------
     def check_media(self, inputs: Sequence[tuple[str, str]]) -> list[MediaFetch]:
@@ -524,8 +673,23 @@ class SimulatorBackend:
             # A broken barrier only means the copies leave a little less together.
             with contextlib.suppress(threading.BrokenBarrierError):
                 start_line.wait(timeout=5)
+
+        def record(attempt: DeliveryAttempt) -> None:
+            self._update(job_id, _append_attempt(attempt))
+
+        return self._post_with_retries(webhook, copy_number, record, self._stopping)
+
+    def _post_with_retries(
+        self,
+        webhook: OutgoingWebhook,
+        copy_number: int,
+        record: Callable[[DeliveryAttempt], None],
+        interrupt: threading.Event,
+    ) -> bool:
+        """POST until a 2xx answer, waiting out the backoff between attempts; False once the attempts are
+        used up or `interrupt` is set."""
         for attempt in range(1, len(self._webhook_backoff) + 2):
-            if self._stopping.is_set():
+            if interrupt.is_set():
                 return False
             status_code: int | None = None
             error: str | None = None
@@ -537,17 +701,10 @@ class SimulatorBackend:
             except (httpx.HTTPError, RuntimeError) as exc:
                 error = f"{type(exc).__name__}: {exc}"
             duration = time.perf_counter() - started
-            self._update(
-                job_id,
-                _append_attempt(
-                    DeliveryAttempt(copy_number, attempt, webhook.url, status_code, error, sent_at, duration)
-                ),
-            )
+            record(DeliveryAttempt(copy_number, attempt, webhook.url, status_code, error, sent_at, duration))
             if status_code is not None and 200 <= status_code < 300:
                 return True
-            if attempt <= len(self._webhook_backoff) and self._stopping.wait(
-                self._webhook_backoff[attempt - 1]
-            ):
+            if attempt <= len(self._webhook_backoff) and interrupt.wait(self._webhook_backoff[attempt - 1]):
                 return False
         return False
 
@@ -571,6 +728,9 @@ class SimulatorBackend:
     # -- lifecycle ------------------------------------------------------------------------------------
     def close(self) -> None:
         self._stopping.set()
+        with self._changed:
+            for control in self._controls.values():
+                control.wake.set()
         self._workers.shutdown(wait=False, cancel_futures=True)
         self._notifiers.shutdown(wait=False, cancel_futures=True)
         self._http.close()
@@ -614,6 +774,32 @@ def _is_loopback_host(host: str) -> bool:
 def _tls_context() -> ssl.SSLContext:
     # Loading the CA bundle is most of the cost of an httpx.Client; simulators in one process share it.
     return ssl.create_default_context()
+
+
+@dataclass
+class _JobControl:
+    """The backend's side of one job's worker. `wake`: set when the job is cancelled or the simulator
+    stops, cutting every wait short. `terminal_sent`: its terminal webhook was handed to delivery."""
+
+    wake: threading.Event = field(default_factory=threading.Event)
+    worker_running: bool = True
+    terminal_sent: bool = False
+
+
+def _start_if_queued(job: SimulatedJob) -> None:
+    if job.status is JobStatus.QUEUED:
+        job.status = JobStatus.PROCESSING
+        job.started_at = time.time()
+
+
+def _if_processing(change: Callable[[SimulatedJob], None]) -> Callable[[SimulatedJob], None]:
+    """`change`, applied only if the job is still processing (not cancelled meanwhile)."""
+
+    def guarded(job: SimulatedJob) -> None:
+        if job.status is JobStatus.PROCESSING:
+            change(job)
+
+    return guarded
 
 
 def _mark_failed(message: str) -> Callable[[SimulatedJob], None]:

@@ -163,6 +163,7 @@ class EachLabsDialect(Dialect):
         if job is None:
             raise Rejection(404, "Prediction not found", f"No prediction with id {prediction_id!r}")
         status, message = {
+            JobStatus.QUEUED: ("starting", "Prediction is starting"),
             JobStatus.PROCESSING: ("processing", "Prediction is processing"),
             JobStatus.SUCCEEDED: ("success", "Prediction completed successfully"),
             JobStatus.FAILED: ("error", "Prediction failed"),

@@ -31,8 +31,10 @@ _WHOLE_NUMBER_KNOBS = (
     "ambiguous_creates",
     "reject_creates_count",
 )
+_SWITCH_KNOBS = ("hold_in_queue",)
 FAULT_KNOBS = (
     *_WHOLE_NUMBER_KNOBS,
+    *_SWITCH_KNOBS,
     "webhook_delay_seconds",
     "reject_creates_with_status",
     "reject_creates_retry_after",
@@ -83,6 +85,11 @@ class SimulatorFaults:
 
     ``ambiguous_creates``: the next N creates that pass validation (and the limit) are accepted, but the
     connection is closed without a response.
+
+    ``hold_in_queue`` (boolean, persistent): while true, new jobs start ``queued`` and every queued job
+    stays queued (counted as active) until it is set back to false or the job is cancelled; then each
+    starts processing (its ``processing_seconds`` counted from then). Off by default: jobs start
+    processing at once, as they always did.
     """
 
     cut_downloads: int = 0
@@ -96,6 +103,7 @@ class SimulatorFaults:
     reject_creates_with_status: int | None = None
     reject_creates_retry_after: float | None = None
     max_active_per_key: int | None = None
+    hold_in_queue: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
 
     def take(self, counter: FaultCounter) -> bool:
@@ -127,7 +135,7 @@ class SimulatorFaults:
 
     def apply(self, patch: Mapping[str, JSONValue]) -> None:
         """Merge knob values; raises ValueError naming the first bad knob, leaving all knobs unchanged."""
-        updates: dict[str, int | float | None] = {}
+        updates: dict[str, bool | int | float | None] = {}
         for name, value in patch.items():
             updates[name] = _validated_knob(name, value)
         if "reject_creates_count" in updates:
@@ -140,7 +148,11 @@ class SimulatorFaults:
                 setattr(self, name, value)
 
 
-def _validated_knob(name: str, value: JSONValue) -> int | float | None:
+def _validated_knob(name: str, value: JSONValue) -> bool | int | float | None:
+    if name in _SWITCH_KNOBS:
+        if not isinstance(value, bool):
+            raise ValueError(f"{name} must be true or false")
+        return value
     is_integer = isinstance(value, int) and not isinstance(value, bool)
     is_number = isinstance(value, int | float) and not isinstance(value, bool)
     if name in _WHOLE_NUMBER_KNOBS:

@@ -206,7 +206,7 @@ def _task_head(job: SimulatedJob) -> JSONObject:
 
 def _presented(job: SimulatedJob, observed: _Observed) -> tuple[str, int]:
     """The (status, progress) to show now: queued on the first read, then the job's state."""
-    if observed.reads == 0:
+    if observed.reads == 0 or job.status is JobStatus.QUEUED:
         return "queued", 0
     if job.status is JobStatus.SUCCEEDED:
         return "completed", 100

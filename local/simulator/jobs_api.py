@@ -5,8 +5,8 @@ Mounted at ``/jobs_api``; ``Authorization: Bearer <key>`` on every route:
 - ``POST /v1/jobs``: create ``{"model": "seedance-2.0/text-to-video", "input": {...}}``; answers
   ``{id: "job_<hex>", object: "job", status: "processing", model, created, request_id}``.
 - ``GET /v1/jobs/{id}``: the same object plus ``output: {task_id, status, videos: [{url, content_type}]}``
-  and ``error: null | {code, message}``; ``status`` is processing, succeeded or failed (``queued`` is in
-  the vocabulary but the simulator never uses it).
+  and ``error: null | {code, message}``; ``status`` is processing, succeeded or failed (``queued`` only while
+  jobs are held in the simulator's queue).
 - ``POST /v1/files/upload``: multipart/form-data parts ``kind`` (image|video|audio), ``purpose``
   (reference) and ``file`` (with a file name); answers ``{id: "file_<hex>", object: "file", kind, purpose,
   filename, bytes, url}``; served back without auth at ``/jobs_api/files/{id}/{filename}``.
@@ -66,6 +66,7 @@ UPLOAD_PURPOSES = ("reference",)
 
 _STATUS_PREFIX = "/v1/jobs/"
 _STATUS_WORDS = {
+    JobStatus.QUEUED: "queued",
     JobStatus.PROCESSING: "processing",
     JobStatus.SUCCEEDED: "succeeded",
     JobStatus.FAILED: "failed",

@@ -39,9 +39,34 @@ class LoggedRequest(TypedDict):
 
 
 class JobStatus(StrEnum):
+    """The simulator's status words. A job starts ``queued`` only while jobs are held in the queue (the
+    ``hold_in_queue`` fault, ``queue_seconds``); otherwise it starts ``processing``, as it always did. It
+    ends ``succeeded``, ``failed`` or ``cancelled`` (`Host.cancel`) and never moves again."""
+
+    QUEUED = "queued"
     PROCESSING = "processing"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        """Terminal: succeeded, failed or cancelled."""
+        return self not in (JobStatus.QUEUED, JobStatus.PROCESSING)
+
+
+class CancelOutcome(StrEnum):
+    """What `Host.cancel` did; each dialect turns it into its own answer (and its own rule about which
+    jobs may be cancelled, through ``allow_running``)."""
+
+    CANCELLED = "cancelled"
+    """The job was queued (or processing, when running jobs may be cancelled) and now is ``cancelled``."""
+    ALREADY_FINISHED = "already_finished"
+    """The job had already succeeded, failed or been cancelled; nothing changed."""
+    NOT_FOUND = "not_found"
+    """No such job (for that provider)."""
+    RUNNING = "running"
+    """The job is processing and running jobs may not be cancelled; nothing changed."""
 
 
 class WebhookState(StrEnum):
@@ -193,6 +218,37 @@ class DeliveryAttempt:
     #: How long the receiver took to answer (or to fail), in seconds.
     duration: float = 0.0
 
+    def to_json(self) -> JSONObject:
+        return {
+            "copy": self.copy,
+            "attempt": self.attempt,
+            "url": self.url,
+            "status_code": self.status_code,
+            "error": self.error,
+            "sent_at": self.sent_at,
+            "duration_seconds": self.duration,
+        }
+
+
+@dataclass(frozen=True)
+class StatusWebhook:
+    """One status-change notification (`Dialect.webhook_on_change`) and how its delivery went."""
+
+    status: JobStatus
+    url: str
+    body: str
+    delivered: bool
+    attempts: tuple[DeliveryAttempt, ...]
+
+    def to_json(self) -> JSONObject:
+        return {
+            "status": self.status.value,
+            "url": self.url,
+            "body": self.body,
+            "delivered": self.delivered,
+            "attempts": [attempt.to_json() for attempt in self.attempts],
+        }
+
 
 @dataclass
 class SimulatedJob:
@@ -214,6 +270,10 @@ class SimulatedJob:
     media_fetches: list[MediaFetch] = field(default_factory=list)
     created_at: float = field(default_factory=time.time)
     status: JobStatus = JobStatus.PROCESSING
+    #: Seconds the job is held ``queued`` before it starts (``queue_seconds`` when it was created).
+    queue_seconds: float = 0.0
+    #: When it left the queue and started processing (its creation, unless it was queued).
+    started_at: float | None = None
     completed_at: float | None = None
     output_url: str | None = None
     output_path: Path | None = None
@@ -227,11 +287,12 @@ class SimulatedJob:
     webhook_body: str | None = None
     webhook_headers: dict[str, str] = field(default_factory=dict)
     webhook_attempts: list[DeliveryAttempt] = field(default_factory=list)
+    status_webhooks: list[StatusWebhook] = field(default_factory=list)
 
     @property
     def settled(self) -> bool:
         """Finished, and nothing more will happen to its webhook."""
-        return self.status is not JobStatus.PROCESSING and self.webhook_state not in (
+        return self.status.finished and self.webhook_state not in (
             WebhookState.PENDING,
             WebhookState.DELIVERING,
         )
@@ -260,31 +321,22 @@ class SimulatedJob:
             "meta": copy.deepcopy(self.meta),
             "media_fetches": [fetch.to_json() for fetch in self.media_fetches],
             "created_at": self.created_at,
+            "started_at": self.started_at,
             "completed_at": self.completed_at,
             "webhook": {
                 "url": self.webhook_url,
                 "state": self.webhook_state.value,
                 "body": self.webhook_body,
                 "headers": dict(self.webhook_headers),
-                "attempts": [
-                    {
-                        "copy": attempt.copy,
-                        "attempt": attempt.attempt,
-                        "url": attempt.url,
-                        "status_code": attempt.status_code,
-                        "error": attempt.error,
-                        "sent_at": attempt.sent_at,
-                        "duration_seconds": attempt.duration,
-                    }
-                    for attempt in self.webhook_attempts
-                ],
+                "attempts": [attempt.to_json() for attempt in self.webhook_attempts],
             },
+            "status_webhooks": [sent.to_json() for sent in self.status_webhooks],
         }
 
 
 class KeyUsage(TypedDict):
-    """One API key's jobs: processing now (stalled ones included), the most processing at once since the
-    last usage reset, and the jobs it created since then."""
+    """One API key's jobs: queued or processing now (stalled ones included), the most active at once
+    since the last usage reset, and the jobs it created since then."""
 
     active: int
     peak: int
@@ -294,12 +346,24 @@ class KeyUsage(TypedDict):
 class Dialect(ABC):
     """One provider's wire format, mounted at ``/{provider}``.
 
-    Subclasses implement `route`; a `Rejection` raised anywhere in it becomes `error(...)`. A dialect that
-    takes uploads names the path segment its files are served under in `uploads_route`.
+    Subclasses implement `route` (any method: GET, HEAD, POST, PUT, PATCH, DELETE reach it); a `Rejection`
+    raised anywhere in it becomes `error(...)`. A dialect that takes uploads names the path segment its
+    files are served under in `uploads_route`.
+
+    Webhooks: `webhook_for` gives the one terminal notification (retried, and subject to the
+    ``drop_webhooks``, ``duplicate_webhooks`` and ``webhook_delay_seconds`` faults). A dialect whose
+    provider also calls back on every status change overrides `webhook_on_change`. To sign, a dialect
+    takes the shared ring (`Host.signing_keys`) or a ring of its own (`key_ring`, ``host.key_ring(name)``)
+    and signs any bytes it likes with ``ring.sign(message)``; ``POST /_sim/keys/rotate`` rotates every ring.
+
+    Cancellation: a cancel route calls `cancel`, which applies `cancels_running_jobs` (False: only queued
+    jobs may be cancelled) and returns a `CancelOutcome` for the dialect to word.
     """
 
     provider: ClassVar[str]
     uploads_route: ClassVar[str | None] = None
+    #: Whether `cancel` may cancel a job that is already processing (not only a queued one).
+    cancels_running_jobs: ClassVar[bool] = False
 
     def __init__(self, host: Host) -> None:
         self.host = host
@@ -325,7 +389,26 @@ class Dialect(ABC):
 
     @abstractmethod
     def webhook_for(self, job: SimulatedJob) -> OutgoingWebhook | None:
-        """The notification to send once `job` has finished, or None if the caller asked for none."""
+        """The notification to send once `job` has finished (``succeeded``, ``failed`` or ``cancelled``),
+        or None if the caller asked for none."""
+
+    def webhook_on_change(self, job: SimulatedJob) -> OutgoingWebhook | None:
+        """The notification to send when `job` enters a status that is not terminal: ``queued`` (at create,
+        when jobs are held) and ``processing`` (at create, or when it leaves the queue); None (the default)
+        sends nothing. The terminal change is `webhook_for`'s.
+
+        Status-change webhooks of one job are sent in order, from the job's own worker, each before the
+        next status change and before the terminal webhook; each is retried like the terminal one but no
+        fault drops, delays or duplicates it. They are recorded in the job's ``status_webhooks``."""
+        return None
+
+    def cancel(self, job_id: str) -> CancelOutcome:
+        """Cancel one of this provider's jobs by the dialect's rule (`cancels_running_jobs`)."""
+        return self.host.cancel(job_id, self.provider, allow_running=self.cancels_running_jobs)
+
+    def key_ring(self) -> Ed25519KeyRing:
+        """This provider's own Ed25519 key ring (named after it), created on first use."""
+        return self.host.key_ring(self.provider)
 
     # -- helpers for subclasses -----------------------------------------------------------------------
     def require_bearer(self, request: SimRequest) -> None:
@@ -440,4 +523,15 @@ class Host(Protocol):
         self, *, provider: str, upload_id: str, filename: str, content_type: str, data: bytes
     ) -> StoredUpload:
         """Keep an uploaded file, served under the dialect's `Dialect.uploads_route`."""
+        ...
+
+    def cancel(self, job_id: str, provider: str | None = None, *, allow_running: bool) -> CancelOutcome:
+        """Cancel a queued job (a processing one too when `allow_running`). A cancelled job never renders
+        or succeeds afterwards, stops counting as active for its API key, and gets its terminal webhook
+        (`Dialect.webhook_for` sees status ``cancelled``) if the dialect returns one."""
+        ...
+
+    def key_ring(self, name: str) -> Ed25519KeyRing:
+        """The Ed25519 key ring called `name`, created on first use (``"default"`` is `signing_keys`).
+        ``POST /_sim/keys/rotate`` rotates every ring."""
         ...

@@ -16,7 +16,8 @@ Routes
 ``/_sim/predictions``                        GET: every job record.
 ``/_sim/predictions/{job_id}``               GET: one job record (status, output, request, webhook).
 ``/_sim/uploads``                            GET: every stored upload (id, provider, file name, size, URL).
-``/_sim/keys/rotate``                        POST: a new Ed25519 webhook signing key; ``{"kid": <new kid>}``.
+``/_sim/keys/rotate``                        POST: a new key in every Ed25519 key ring; ``{"kid": <the
+                                             shared ring's new kid>}``.
 ``/_sim/api-keys``                           GET: ``{provider: [accepted keys]}``; POST
                                              ``{"provider", "key"}`` accepts one more key (400: unknown
                                              provider, empty key); answers ``{"provider", "keys"}``.
@@ -48,6 +49,7 @@ from typing import Literal, Self, cast
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from local.simulator.backend import (
+    DEFAULT_KEY_RING,
     DEFAULT_WEBHOOK_BACKOFF_SECONDS,
     ApiKeys,
     SimulatorBackend,
@@ -244,7 +246,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
             case ("GET", "/uploads"):
                 return SimResponse(200, [upload.to_json() for upload in backend.uploads()])
             case ("POST", "/keys/rotate"):
-                return SimResponse(200, {"kid": backend.signing_keys.rotate()})
+                return SimResponse(200, {"kid": backend.rotate_key_rings()[DEFAULT_KEY_RING]})
             case ("GET", "/api-keys"):
                 return SimResponse(200, cast(JSONValue, backend.api_keys))
             case ("POST", "/api-keys"):
@@ -405,7 +407,9 @@ class ProviderSimulator:
     accepted; a provider without a key refuses every call. More keys can be added while running
     (`add_api_key`, ``POST /_sim/api-keys``). Jobs are counted per (provider, key): `usage`.
     `allow_loopback_media`: accept http(s) media URLs on a loopback host (e.g. the local stack's presigned
-    moto S3 URLs) and fetch each once at create time; see the module docstring.
+    moto S3 URLs) and fetch each once at create time; see the module docstring. `queue_seconds`: each new
+    job stays ``queued`` that long before it starts processing (default 0: it starts at once); the
+    ``hold_in_queue`` fault holds jobs queued until it is switched off.
     """
 
     def __init__(
@@ -421,6 +425,7 @@ class ProviderSimulator:
         media_cache_dir: Path | None = None,
         dialects: Sequence[Callable[[Host], Dialect]] | None = None,
         allow_loopback_media: bool = False,
+        queue_seconds: float = 0.0,
     ) -> None:
         self._host = host
         self._port = port
@@ -432,6 +437,7 @@ class ProviderSimulator:
             webhook_timeout_seconds=webhook_timeout_seconds,
             media_cache_dir=media_cache_dir,
             allow_loopback_media=allow_loopback_media,
+            queue_seconds=queue_seconds,
         )
         for make_dialect in BUILTIN_DIALECTS if dialects is None else dialects:
             self._backend.mount(make_dialect(self._backend))
@@ -501,9 +507,14 @@ class ProviderSimulator:
         """The Ed25519 keys that sign webhooks (Atlas Cloud); what the JWKS endpoints publish."""
         return self._backend.signing_keys
 
+    def key_ring(self, name: str) -> Ed25519KeyRing:
+        """The key ring called `name` (a dialect's own ring is named after its provider)."""
+        return self._backend.key_ring(name)
+
     def rotate_signing_key(self) -> str:
-        """Same as ``POST /_sim/keys/rotate``: sign with a new key from now on; returns its kid."""
-        return self._backend.signing_keys.rotate()
+        """Same as ``POST /_sim/keys/rotate``: every ring signs with a new key from now on; returns the
+        shared ring's new kid."""
+        return self._backend.rotate_key_rings()[DEFAULT_KEY_RING]
 
     def uploads(self) -> list[StoredUpload]:
         return self._backend.uploads()
@@ -533,6 +544,15 @@ class ProviderSimulator:
     @processing_seconds.setter
     def processing_seconds(self, seconds: float) -> None:
         self._backend.processing_seconds = seconds
+
+    @property
+    def queue_seconds(self) -> float:
+        """How long each new job stays ``queued`` before it starts processing (0: it starts at once)."""
+        return self._backend.queue_seconds
+
+    @queue_seconds.setter
+    def queue_seconds(self, seconds: float) -> None:
+        self._backend.queue_seconds = seconds
 
     @property
     def requests(self) -> list[LoggedRequest]:
