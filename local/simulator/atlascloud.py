@@ -126,6 +126,9 @@ class AtlasCloudDialect(Dialect):
                 raise self.method_not_allowed(request)
         raise self.not_found(request)
 
+    def pipeline_settings(self, base_url: str) -> dict[str, str]:
+        return {"ATLASCLOUD_JWKS_URL": f"{base_url}{ATLAS_JWKS_PATH}"}
+
     def error(self, status: int, message: str, details: str = "") -> SimResponse:
         return SimResponse(
             status, {"code": status, "message": f"{message} ({details})" if details else message}

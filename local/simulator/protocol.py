@@ -402,6 +402,11 @@ class Dialect(ABC):
         fault drops, delays or duplicates it. They are recorded in the job's ``status_webhooks``."""
         return None
 
+    def pipeline_settings(self, base_url: str) -> dict[str, str]:
+        """Settings, besides ``<NAME>_BASE_URL``, that point the pipeline at this dialect mounted at
+        `base_url` (Atlas: ``ATLASCLOUD_JWKS_URL``). The local stack sets them."""
+        return {}
+
     def cancel(self, job_id: str) -> CancelOutcome:
         """Cancel one of this provider's jobs by the dialect's rule (`cancels_running_jobs`)."""
         return self.host.cancel(job_id, self.provider, allow_running=self.cancels_running_jobs)

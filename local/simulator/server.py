@@ -490,6 +490,14 @@ class ProviderSimulator:
             raise KeyError(f"no simulated provider named {provider!r}; mounted: {self._backend.providers}")
         return f"{self.base_url}/{provider}"
 
+    def pipeline_settings(self, provider: str) -> dict[str, str]:
+        """The settings that point the pipeline at `provider` here: ``<NAME>_BASE_URL`` and whatever else
+        its dialect names (`Dialect.pipeline_settings`)."""
+        dialect = self._backend.dialect(provider)
+        base_url = self.provider_base_url(provider)
+        assert dialect is not None  # noqa: S101 - provider_base_url raised KeyError otherwise
+        return {f"{provider.upper()}_BASE_URL": base_url, **dialect.pipeline_settings(base_url)}
+
     @property
     def providers(self) -> list[str]:
         return self._backend.providers
