@@ -13,16 +13,19 @@ from local.simulator.eachlabs import EachLabsDialect
 from local.simulator.gateway import GatewayDialect
 from local.simulator.jobs_api import JobsApiDialect
 from local.simulator.protocol import Dialect, Host
+from local.simulator.replicate import ReplicateDialect
 
 BUILTIN_DIALECTS: tuple[Callable[[Host], Dialect], ...] = (
     EachLabsDialect,
     AtlasCloudDialect,
     GatewayDialect,
     JobsApiDialect,
+    ReplicateDialect,
 )
 DEFAULT_API_KEYS: Mapping[str, str] = {
     "eachlabs": "sim-eachlabs-key",
     "atlascloud": "sim-atlascloud-key",
     "gateway": "sim-gateway-key",
     "jobs_api": "sim-jobs-api-key",
+    "replicate": "sim-replicate-key",
 }
