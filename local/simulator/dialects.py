@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 
 from local.simulator.atlascloud import AtlasCloudDialect
 from local.simulator.eachlabs import EachLabsDialect
+from local.simulator.fal import FalDialect
 from local.simulator.gateway import GatewayDialect
 from local.simulator.jobs_api import JobsApiDialect
 from local.simulator.protocol import Dialect, Host
@@ -19,10 +20,12 @@ BUILTIN_DIALECTS: tuple[Callable[[Host], Dialect], ...] = (
     AtlasCloudDialect,
     GatewayDialect,
     JobsApiDialect,
+    FalDialect,
 )
 DEFAULT_API_KEYS: Mapping[str, str] = {
     "eachlabs": "sim-eachlabs-key",
     "atlascloud": "sim-atlascloud-key",
     "gateway": "sim-gateway-key",
     "jobs_api": "sim-jobs-api-key",
+    "fal": "sim-fal-key",
 }

@@ -114,19 +114,20 @@ def created_id(response: httpx.Response) -> str:
 
 
 # -- default keys ---------------------------------------------------------------------------------------
-def test_default_keys_name_all_four_providers() -> None:
+def test_default_keys_name_every_provider() -> None:
     assert DEFAULT_API_KEYS == {
         "eachlabs": "sim-eachlabs-key",
         "atlascloud": "sim-atlascloud-key",
         "gateway": "sim-gateway-key",
         "jobs_api": "sim-jobs-api-key",
+        "fal": "sim-fal-key",
     }
 
 
 def test_every_provider_is_mounted_by_default(sim: ProviderSimulator, http: httpx.Client) -> None:
     health = http.get(f"{sim.base_url}/_sim/health").json()
 
-    assert health == {"status": "ok", "providers": ["atlascloud", "eachlabs", "gateway", "jobs_api"]}
+    assert health == {"status": "ok", "providers": ["atlascloud", "eachlabs", "fal", "gateway", "jobs_api"]}
     assert sim.providers == health["providers"]
 
 

@@ -22,6 +22,7 @@ KEYS: dict[str, list[str]] = {
     "atlascloud": ["atlas-one", "atlas-two"],
     "gateway": ["gateway-one", "gateway-two"],
     "jobs_api": ["jobs-one", "jobs-two"],
+    "fal": ["fal-one", "fal-two"],
 }
 
 
@@ -216,6 +217,7 @@ def test_one_key_or_a_sequence_of_keys_per_provider(clip_cache_dir: Path) -> Non
         "eachlabs": ["solo"],
         "gateway": [],
         "jobs_api": ["j1", "j2"],
+        "fal": [],
     }
     with pytest.raises(ValueError, match="non-empty"):
         quick_simulator(clip_cache_dir, api_keys={"eachlabs": ["ok", ""]})
