@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 
 from local.simulator.atlascloud import AtlasCloudDialect
 from local.simulator.eachlabs import EachLabsDialect
+from local.simulator.fal import FalDialect
 from local.simulator.gateway import GatewayDialect
 from local.simulator.jobs_api import JobsApiDialect
 from local.simulator.protocol import Dialect, Host
@@ -20,6 +21,7 @@ BUILTIN_DIALECTS: tuple[Callable[[Host], Dialect], ...] = (
     AtlasCloudDialect,
     GatewayDialect,
     JobsApiDialect,
+    FalDialect,
     ReplicateDialect,
 )
 DEFAULT_API_KEYS: Mapping[str, str] = {
@@ -27,5 +29,6 @@ DEFAULT_API_KEYS: Mapping[str, str] = {
     "atlascloud": "sim-atlascloud-key",
     "gateway": "sim-gateway-key",
     "jobs_api": "sim-jobs-api-key",
+    "fal": "sim-fal-key",
     "replicate": "sim-replicate-key",
 }

@@ -461,7 +461,9 @@ def test_a_wrong_method_on_a_known_route_is_405_naming_the_allowed_one(method: s
     assert world.jobs.writes == 0
 
 
-@pytest.mark.parametrize(("module", "event_name"), [(status, "get_job"), (callback, "eachlabs_webhook")])
+@pytest.mark.parametrize(
+    ("module", "event_name"), [(status, "get_job"), (callback, "eachlabs_webhook"), (callback, "fal_webhook")]
+)
 def test_a_job_id_that_is_not_a_uuid_is_a_422_naming_it_before_anything_is_read(
     module: Any, event_name: str
 ) -> None:

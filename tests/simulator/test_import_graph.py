@@ -17,7 +17,9 @@ import local.simulator
 PACKAGE = "local.simulator"
 PACKAGE_DIR = Path(local.simulator.__file__).resolve().parent
 HOST_SIDE = {f"{PACKAGE}.backend", f"{PACKAGE}.server", f"{PACKAGE}.dialects"}
-BUILTIN_DIALECT_MODULES = {f"{PACKAGE}.{name}" for name in ("eachlabs", "atlascloud", "gateway", "jobs_api")}
+BUILTIN_DIALECT_MODULES = {
+    f"{PACKAGE}.{name}" for name in ("eachlabs", "atlascloud", "gateway", "jobs_api", "fal")
+}
 
 type Graph = dict[str, set[str]]
 

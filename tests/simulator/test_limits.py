@@ -22,6 +22,7 @@ KEYS: dict[str, list[str]] = {
     "atlascloud": ["atlas-one", "atlas-two"],
     "gateway": ["gateway-one", "gateway-two"],
     "jobs_api": ["jobs-one", "jobs-two"],
+    "fal": ["fal-one", "fal-two"],
     "replicate": ["replicate-one", "replicate-two"],
 }
 
@@ -217,6 +218,7 @@ def test_one_key_or_a_sequence_of_keys_per_provider(clip_cache_dir: Path) -> Non
         "eachlabs": ["solo"],
         "gateway": [],
         "jobs_api": ["j1", "j2"],
+        "fal": [],
         "replicate": [],
     }
     with pytest.raises(ValueError, match="non-empty"):

@@ -51,6 +51,22 @@ class ProviderApi:
             self._client, method, url, provider=self._provider, headers=self._headers(), json=json
         )
 
+    def call_url(self, method: str, url: str, *, json: Any = None) -> Any:
+        """``call`` for an absolute URL the provider handed out (fal's status_url). The dialect checks
+        the URL is the provider's own before the credential goes with it."""
+        return request_json(
+            self._client, method, url, provider=self._provider, headers=self._headers(), json=json
+        )
+
+    def send(self, method: str, url: str) -> httpx.Response:
+        """The provider's answer as it is, error statuses included, for dialects whose error answers
+        carry meaning (fal's result and cancel). Transport failures are ProviderError as in ``call``;
+        ``json_answer`` and ``answer_error`` read the answer the usual way."""
+        try:
+            return self._client.request(method, url, headers=self._headers())
+        except httpx.HTTPError as error:
+            raise _unreachable(self._provider, error) from error
+
     def upload(self, path: str, media: MediaFile, *, fields: Mapping[str, str] | None = None) -> Any:
         return upload_multipart(
             self._client,
@@ -104,13 +120,23 @@ def retry_after_seconds(response: httpx.Response) -> float | None:
     return max(0.0, (moment - datetime.now(UTC)).total_seconds())
 
 
+def json_answer(response: httpx.Response, *, provider: str) -> Any:
+    """A 2xx answer's JSON; any other answer as the ProviderError it means."""
+    return _json_answer(response, provider=provider)
+
+
 def _json_answer(response: httpx.Response, *, provider: str) -> Any:
     if response.is_success:
         try:
             return response.json()
         except ValueError as error:
             raise ProviderError(f"{provider} answered non-JSON", retryable=True) from error
-    raise ProviderError(
+    raise answer_error(response, provider=provider)
+
+
+def answer_error(response: httpx.Response, *, provider: str) -> ProviderError:
+    """The ProviderError a non-2xx answer means: its words, whether to retry, its Retry-After."""
+    return ProviderError(
         f"{provider} answered HTTP {response.status_code}: {_error_text(response)}",
         retryable=response.status_code in RETRYABLE_STATUS,
         status_code=response.status_code,

@@ -1,7 +1,14 @@
 """A provider's published Ed25519 webhook keys (a JWKS document), cached per container.
 
-An unknown key id triggers a refetch, at most one per ``min_refetch_interval``, so a stream of
-forged key ids cannot turn into a stream of requests to the provider.
+Two ways to use it:
+
+- by key id (Atlas Cloud names the signing key in a header): ``key(kid)``; an unknown key id
+  triggers a refetch;
+- by trying every key (fal sends no key id): ``keys()``, and when none of them verifies,
+  ``refreshed(since=...)`` refetches and gives the new set.
+
+Either way a refetch happens at most once per ``min_refetch_interval``, so a stream of forged key ids
+or forged signatures cannot turn into a stream of requests to the provider.
 """
 
 from __future__ import annotations
@@ -9,6 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 import threading
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -38,7 +46,10 @@ class JwksKeys:
         self._provider = provider
         self._clock = clock
         self._min_refetch_interval = min_refetch_interval
+        #: Keys with a kid, for lookups by kid.
         self._keys: dict[str, Ed25519PublicKey] = {}
+        #: Every key the document lists, with or without a kid, in its order.
+        self._all: tuple[Ed25519PublicKey, ...] = ()
         self._fetched_at: datetime | None = None
         self._last_error: ProviderError | None = None
         self._lock = threading.Lock()
@@ -52,28 +63,48 @@ class JwksKeys:
         key = self._keys.get(kid)
         if key is not None:
             return key
+        # Another thread may have fetched while this one waited for the lock.
+        self._refetch_unless(lambda: kid in self._keys)
+        return self._keys.get(kid)
+
+    def keys(self) -> tuple[Ed25519PublicKey, ...]:
+        """Every published key, kid or not: the cache, fetched first when it is empty.
+
+        Raises ProviderError (retryable) as ``key`` does when nothing is cached and the fetch fails.
+        """
+        if not self._all:
+            self._refetch_unless(lambda: bool(self._all))
+        return self._all
+
+    def refreshed(self, *, since: tuple[Ed25519PublicKey, ...]) -> tuple[Ed25519PublicKey, ...]:
+        """After none of ``since`` (what ``keys()`` gave) verified: the keys as they are now, refetched
+        unless another caller already replaced them; () when there is nothing new to try (the refetch
+        interval has not passed). Raises ProviderError (retryable) when the refetch fails."""
+        self._refetch_unless(lambda: self._all is not since)
+        return self._all if self._all is not since else ()
+
+    def _refetch_unless(self, satisfied: Callable[[], bool]) -> None:
         with self._lock:
-            # Another thread may have fetched while this one waited for the lock.
-            key = self._keys.get(kid)
-            if key is not None:
-                return key
+            if satisfied():
+                return
             now = self._clock()
             if self._fetched_at is not None and now - self._fetched_at < self._min_refetch_interval:
                 if self._last_error is not None:
                     raise ProviderError(str(self._last_error), retryable=True)
-                return None
+                return
             self._fetched_at = now
             try:
-                self._keys = self._fetch()
+                entries = self._fetch()
             except ProviderError as error:
                 self._last_error = error
                 logger.warning("jwks fetch failed", provider=self._provider, error=str(error))
                 raise
             self._last_error = None
-            logger.info("jwks fetched", provider=self._provider, kids=sorted(self._keys))
-            return self._keys.get(kid)
+            self._keys = {kid: key for kid, key in entries if kid is not None}
+            self._all = tuple(key for _, key in entries)
+            logger.info("jwks fetched", provider=self._provider, kids=sorted(self._keys), keys=len(self._all))
 
-    def _fetch(self) -> dict[str, Ed25519PublicKey]:
+    def _fetch(self) -> list[tuple[str | None, Ed25519PublicKey]]:
         try:
             document = request_json(self._client, "GET", self._url, provider=self._provider, headers={})
         except ProviderError as error:
@@ -85,14 +116,13 @@ class JwksKeys:
         entries = document.get("keys") if isinstance(document, dict) else None
         if not isinstance(entries, list):
             raise ProviderError(f"{self._provider} webhook keys: no 'keys' list in the JWKS", retryable=True)
-        keys: dict[str, Ed25519PublicKey] = {}
+        keys: list[tuple[str | None, Ed25519PublicKey]] = []
         for entry in entries:
-            parsed = _ed25519_key(entry)
-            if parsed is None:
+            key = _ed25519_key(entry)
+            if key is None:
                 logger.info("jwks key skipped", provider=self._provider, kid=_kid_of(entry))
                 continue
-            kid, key = parsed
-            keys[kid] = key
+            keys.append((_kid_of(entry) or None, key))
         return keys
 
 
@@ -101,10 +131,9 @@ def _kid_of(entry: Any) -> str | None:
     return kid if isinstance(kid, str) else None
 
 
-def _ed25519_key(entry: Any) -> tuple[str, Ed25519PublicKey] | None:
-    """An OKP/Ed25519 signing key with a kid, or None for anything else the document lists."""
-    kid = _kid_of(entry)
-    if not isinstance(entry, dict) or not kid:
+def _ed25519_key(entry: Any) -> Ed25519PublicKey | None:
+    """An OKP/Ed25519 signing key, or None for anything else the document lists."""
+    if not isinstance(entry, dict):
         return None
     if entry.get("kty") != "OKP" or entry.get("crv") != "Ed25519":
         return None
@@ -113,7 +142,7 @@ def _ed25519_key(entry: Any) -> tuple[str, Ed25519PublicKey] | None:
     raw = decode_base64url(entry.get("x"))
     if raw is None or len(raw) != ED25519_KEY_BYTES:
         return None
-    return kid, Ed25519PublicKey.from_public_bytes(raw)
+    return Ed25519PublicKey.from_public_bytes(raw)
 
 
 _BASE64URL_ALPHABET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
