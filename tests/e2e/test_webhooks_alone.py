@@ -22,7 +22,7 @@ Usually no status GET is made at all. Each job is bounded by a 30 s wait.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,9 +74,11 @@ class StatusGetSpy:
     ) -> None:
         original = adapter.get_prediction
 
-        def get_prediction(provider: Any, provider_job_id: str) -> ProviderUpdate:
+        def get_prediction(
+            provider: Any, provider_job_id: str, *, links: Mapping[str, str] | None = None
+        ) -> ProviderUpdate:
             self.stamp(provider_job_id)
-            return original(provider, provider_job_id)
+            return original(provider, provider_job_id, links=links)
 
         # The in-process Lambdas import the same videojobs modules, so they call this.
         monkeypatch.setattr(adapter, "get_prediction", get_prediction)
