@@ -16,6 +16,7 @@ def test_each_providers_key_and_lists_come_from_their_documented_variables(
         "ATLASCLOUD_API_KEY": "k-atlas",
         "GATEWAY_API_KEY": "k-gw",
         "JOBS_API_KEY": "k-jobs",
+        "BYTEPLUS_API_KEY": "k-byteplus",
         "EACHLABS_OUTPUT_HOSTS": "cdn.one.com, *.two.com",
         "INPUT_BUCKET_NAMES": "in-a,in-b",
     }.items():
@@ -29,6 +30,7 @@ def test_each_providers_key_and_lists_come_from_their_documented_variables(
         "atlascloud": ["k-atlas"],
         "gateway": ["k-gw"],
         "jobs_api": ["k-jobs"],
+        "byteplus": ["k-byteplus"],
     }
     assert settings.provider_output_hosts("eachlabs") == ("cdn.one.com", "*.two.com")
     assert settings.input_bucket_names == ("in-a", "in-b")
