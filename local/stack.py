@@ -207,11 +207,8 @@ class LocalStack:
             }
         )
         for name in UNITS:
-            variable = f"{name.upper()}_BASE_URL"
-            if variable not in overrides and name in self.simulator_providers:
-                environment[variable] = self.simulator.provider_base_url(name)
-                if name == "atlascloud":
-                    environment["ATLASCLOUD_JWKS_URL"] = f"{environment[variable]}/api/v1/webhooks/jwks.json"
+            if f"{name.upper()}_BASE_URL" not in overrides and name in self.simulator_providers:
+                environment.update(self.simulator.pipeline_settings(name))
         environment.update(overrides)
         self.environment = environment
         for name, value in environment.items():

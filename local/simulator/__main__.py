@@ -9,7 +9,8 @@ import threading
 from pathlib import Path
 from types import FrameType
 
-from local.simulator.core import DEFAULT_API_KEYS, ProviderSimulator
+from local.simulator.dialects import DEFAULT_API_KEYS
+from local.simulator.server import ProviderSimulator
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -41,7 +41,9 @@ import time
 import uuid
 from typing import cast
 
-from local.simulator.core import (
+from local.simulator.fields import FieldReader, file_part, form_parts, iso8601
+from local.simulator.media import ClipSpec, dimensions_for
+from local.simulator.protocol import (
     Dialect,
     JobPlan,
     JobStatus,
@@ -53,8 +55,6 @@ from local.simulator.core import (
     SimulatedJob,
     invalid,
 )
-from local.simulator.fields import FieldReader, file_part, form_parts, iso8601
-from local.simulator.media import ClipSpec, dimensions_for
 from local.simulator.signing import b64url
 
 TEXT_TO_VIDEO = "bytedance/seedance-2.0/text-to-video"
@@ -97,6 +97,7 @@ VIDEO_EVENT = "video.task.terminal"
 
 _STATUS_PREFIX = "/api/v1/model/prediction/"
 _STATUS_WORDS = {
+    JobStatus.QUEUED: "starting",
     JobStatus.PROCESSING: "processing",
     JobStatus.SUCCEEDED: "completed",
     JobStatus.FAILED: "failed",
@@ -112,7 +113,7 @@ class AtlasCloudDialect(Dialect):
         if path in JWKS_PATHS:
             if request.method != "GET":
                 raise self.method_not_allowed(request)
-            return SimResponse(200, cast(JSONObject, self.backend.signing_keys.jwks()))
+            return SimResponse(200, cast(JSONObject, self.host.signing_keys.jwks()))
         self.require_bearer(request)
         match (request.method, path):
             case ("POST", "/api/v1/model/generateVideo"):
@@ -124,6 +125,9 @@ class AtlasCloudDialect(Dialect):
             case (_, "/api/v1/model/generateVideo" | "/api/v1/model/uploadMedia"):
                 raise self.method_not_allowed(request)
         raise self.not_found(request)
+
+    def pipeline_settings(self, base_url: str) -> dict[str, str]:
+        return {"ATLASCLOUD_JWKS_URL": f"{base_url}{ATLAS_JWKS_PATH}"}
 
     def error(self, status: int, message: str, details: str = "") -> SimResponse:
         return SimResponse(
@@ -144,7 +148,7 @@ class AtlasCloudDialect(Dialect):
         }
         body = json.dumps(envelope, separators=(",", ":")).encode()
         timestamp = str(int(time.time()))
-        kid, signature = self.backend.signing_keys.sign(timestamp.encode() + b"." + body)
+        kid, signature = self.host.signing_keys.sign(timestamp.encode() + b"." + body)
         headers = {
             "Content-Type": "application/json",
             "User-Agent": "AtlasCloud-Webhook-Simulator/1",
@@ -169,7 +173,7 @@ class AtlasCloudDialect(Dialect):
         return _success(data)
 
     def _status(self, prediction_id: str) -> SimResponse:
-        job = self.backend.job(prediction_id, self.provider)
+        job = self.host.job(prediction_id, self.provider)
         if job is None:
             raise Rejection(404, "Prediction not found", f"No prediction with id {prediction_id!r}")
         return _success(_prediction(job))
@@ -178,7 +182,7 @@ class AtlasCloudDialect(Dialect):
         part = file_part(form_parts(request, ("file",)), "file", require_content_type=True)
         if len(part.data) > MAX_UPLOAD_BYTES:
             raise Rejection(413, "File too large", f"Files may be at most {MAX_UPLOAD_BYTES} bytes")
-        upload = self.backend.store_upload(
+        upload = self.host.store_upload(
             provider=self.provider,
             upload_id=uuid.uuid4().hex,
             filename=part.filename or "",

@@ -24,7 +24,9 @@ import uuid
 from dataclasses import dataclass
 from typing import Literal
 
-from local.simulator.core import (
+from local.simulator.fields import is_absolute_http_url, iso8601
+from local.simulator.media import ClipSpec, dimensions_for, duration_seconds_for
+from local.simulator.protocol import (
     Dialect,
     JobPlan,
     JobStatus,
@@ -37,8 +39,6 @@ from local.simulator.core import (
     SimulatedJob,
     invalid,
 )
-from local.simulator.fields import is_absolute_http_url, iso8601
-from local.simulator.media import ClipSpec, dimensions_for, duration_seconds_for
 
 TEXT_TO_VIDEO = "bytedance-seedance-2-0-text-to-video-fast"
 IMAGE_TO_VIDEO = "bytedance-seedance-2-0-image-to-video-fast"
@@ -159,10 +159,11 @@ class EachLabsDialect(Dialect):
         )
 
     def _poll(self, prediction_id: str) -> SimResponse:
-        job = self.backend.job(prediction_id, self.provider)
+        job = self.host.job(prediction_id, self.provider)
         if job is None:
             raise Rejection(404, "Prediction not found", f"No prediction with id {prediction_id!r}")
         status, message = {
+            JobStatus.QUEUED: ("starting", "Prediction is starting"),
             JobStatus.PROCESSING: ("processing", "Prediction is processing"),
             JobStatus.SUCCEEDED: ("success", "Prediction completed successfully"),
             JobStatus.FAILED: ("error", "Prediction failed"),

@@ -13,8 +13,8 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
-from local.simulator.core import JSONObject, JSONValue, Rejection, SimRequest, invalid
 from local.simulator.multipart import FormPart, MultipartError, parse_form_data
+from local.simulator.protocol import JSONObject, JSONValue, Rejection, SimRequest, invalid
 
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 

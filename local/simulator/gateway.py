@@ -36,8 +36,11 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from local.simulator.core import (
+from local.simulator.fields import FieldReader
+from local.simulator.media import ClipSpec, dimensions_for
+from local.simulator.protocol import (
     Dialect,
+    Host,
     JobPlan,
     JobStatus,
     JSONObject,
@@ -47,11 +50,8 @@ from local.simulator.core import (
     SimRequest,
     SimResponse,
     SimulatedJob,
-    SimulatorBackend,
     invalid,
 )
-from local.simulator.fields import FieldReader
-from local.simulator.media import ClipSpec, dimensions_for
 
 RESOLUTION_BY_MODEL = {
     "seedance2.0-480p": "480p",
@@ -108,8 +108,8 @@ class _Observed:
 class GatewayDialect(Dialect):
     provider = "gateway"
 
-    def __init__(self, backend: SimulatorBackend) -> None:
-        super().__init__(backend)
+    def __init__(self, host: Host) -> None:
+        super().__init__(host)
         self._observed: dict[str, _Observed] = {}
         self._observed_lock = threading.Lock()
 
@@ -145,7 +145,7 @@ class GatewayDialect(Dialect):
         )
 
     def _status(self, task_id: str) -> SimResponse:
-        job = self.backend.job(task_id, self.provider)
+        job = self.host.job(task_id, self.provider)
         if job is None:
             raise Rejection(404, "Task not found", f"No task with id {task_id!r}")
         with self._observed_lock:
@@ -206,7 +206,7 @@ def _task_head(job: SimulatedJob) -> JSONObject:
 
 def _presented(job: SimulatedJob, observed: _Observed) -> tuple[str, int]:
     """The (status, progress) to show now: queued on the first read, then the job's state."""
-    if observed.reads == 0:
+    if observed.reads == 0 or job.status is JobStatus.QUEUED:
         return "queued", 0
     if job.status is JobStatus.SUCCEEDED:
         return "completed", 100

@@ -5,8 +5,8 @@ Mounted at ``/jobs_api``; ``Authorization: Bearer <key>`` on every route:
 - ``POST /v1/jobs``: create ``{"model": "seedance-2.0/text-to-video", "input": {...}}``; answers
   ``{id: "job_<hex>", object: "job", status: "processing", model, created, request_id}``.
 - ``GET /v1/jobs/{id}``: the same object plus ``output: {task_id, status, videos: [{url, content_type}]}``
-  and ``error: null | {code, message}``; ``status`` is processing, succeeded or failed (``queued`` is in
-  the vocabulary but the simulator never uses it).
+  and ``error: null | {code, message}``; ``status`` is processing, succeeded or failed (``queued`` only while
+  jobs are held in the simulator's queue).
 - ``POST /v1/files/upload``: multipart/form-data parts ``kind`` (image|video|audio), ``purpose``
   (reference) and ``file`` (with a file name); answers ``{id: "file_<hex>", object: "file", kind, purpose,
   filename, bytes, url}``; served back without auth at ``/jobs_api/files/{id}/{filename}``.
@@ -26,7 +26,9 @@ import json
 import math
 import uuid
 
-from local.simulator.core import (
+from local.simulator.fields import FieldReader, file_part, form_parts, text_part
+from local.simulator.media import ClipSpec, dimensions_for
+from local.simulator.protocol import (
     Dialect,
     JobPlan,
     JobStatus,
@@ -39,8 +41,6 @@ from local.simulator.core import (
     SimulatedJob,
     invalid,
 )
-from local.simulator.fields import FieldReader, file_part, form_parts, text_part
-from local.simulator.media import ClipSpec, dimensions_for
 
 MODEL = "seedance-2.0/text-to-video"
 CREATE_FIELDS = ("model", "input")
@@ -66,6 +66,7 @@ UPLOAD_PURPOSES = ("reference",)
 
 _STATUS_PREFIX = "/v1/jobs/"
 _STATUS_WORDS = {
+    JobStatus.QUEUED: "queued",
     JobStatus.PROCESSING: "processing",
     JobStatus.SUCCEEDED: "succeeded",
     JobStatus.FAILED: "failed",
@@ -116,7 +117,7 @@ class JobsApiDialect(Dialect):
         return SimResponse(200, _job_head(job))
 
     def _status(self, job_id: str) -> SimResponse:
-        job = self.backend.job(job_id, self.provider)
+        job = self.host.job(job_id, self.provider)
         if job is None:
             raise Rejection(404, "Job not found", f"No job with id {job_id!r}")
         return SimResponse(200, _job_object(job))
@@ -126,7 +127,7 @@ class JobsApiDialect(Dialect):
         kind = text_part(parts, "kind", UPLOAD_KINDS)
         purpose = text_part(parts, "purpose", UPLOAD_PURPOSES)
         part = file_part(parts, "file", require_content_type=False)
-        upload = self.backend.store_upload(
+        upload = self.host.store_upload(
             provider=self.provider,
             upload_id=f"file_{uuid.uuid4().hex}",
             filename=part.filename or "",

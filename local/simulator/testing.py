@@ -23,7 +23,7 @@ from typing import Any, Self
 import av
 import httpx
 
-from local.simulator.core import ProviderSimulator
+from local.simulator.server import ProviderSimulator
 
 QUICK_WEBHOOK_BACKOFF_SECONDS = (0.05, 0.05, 0.05)
 _TLS = ssl.create_default_context()  # loading the CA bundle is most of an httpx.Client's cost: once

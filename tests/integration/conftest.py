@@ -4,13 +4,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from moto.server import ThreadedMotoServer
 
 from local.aws import ProvisionedStack, aws_client, provision
 from local.simulator import ProviderSimulator
-from local.simulator.testing import LoopbackPeer, client
+from local.simulator.testing import LoopbackPeer
 from local.template import read_application
 
 
@@ -52,13 +51,6 @@ def simulator() -> Iterator[ProviderSimulator]:
 def clip_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Shared by every simulator in the session, so each distinct clip is rendered once."""
     return tmp_path_factory.mktemp("sim-clips")
-
-
-@pytest.fixture
-def http() -> Iterator[httpx.Client]:
-    """No credentials: for served files and the simulator's control plane."""
-    with client() as plain_client:
-        yield plain_client
 
 
 @pytest.fixture

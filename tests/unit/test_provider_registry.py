@@ -9,6 +9,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from local.template import load_template
 from videojobs.errors import CancelRefused
 from videojobs.models import ProviderName, utc_now
 from videojobs.providers import UNITS
@@ -97,3 +98,9 @@ def test_a_dialect_without_a_documented_cancel_refuses_without_calling(name: Pro
 
     assert refused.value.unsupported
     assert calls == []
+
+
+def test_the_drop_default_provider_parameter_allows_exactly_the_registered_providers() -> None:
+    parameter = load_template(TEMPLATE)["Parameters"]["DropDefaultProvider"]
+
+    assert parameter["AllowedValues"] == ["", *UNITS]

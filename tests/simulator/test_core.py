@@ -15,8 +15,8 @@ import pytest
 
 from local.simulator import DEFAULT_API_KEYS, ProviderSimulator
 from local.simulator.__main__ import _parse_args
-from local.simulator.core import MediaFetch
 from local.simulator.multipart import MultipartError, parse_form_data
+from local.simulator.protocol import MediaFetch
 from local.simulator.testing import LoopbackPeer, quick_simulator
 
 FRAME = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8

@@ -1,0 +1,28 @@
+"""The built-in provider dialects, each mounted at ``/{provider}``, and the API key each accepts by default.
+
+A new dialect is one module written against `local.simulator.protocol` plus one line here (and its default
+key); the dialect modules never import this registry, the backend or the server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from local.simulator.atlascloud import AtlasCloudDialect
+from local.simulator.eachlabs import EachLabsDialect
+from local.simulator.gateway import GatewayDialect
+from local.simulator.jobs_api import JobsApiDialect
+from local.simulator.protocol import Dialect, Host
+
+BUILTIN_DIALECTS: tuple[Callable[[Host], Dialect], ...] = (
+    EachLabsDialect,
+    AtlasCloudDialect,
+    GatewayDialect,
+    JobsApiDialect,
+)
+DEFAULT_API_KEYS: Mapping[str, str] = {
+    "eachlabs": "sim-eachlabs-key",
+    "atlascloud": "sim-atlascloud-key",
+    "gateway": "sim-gateway-key",
+    "jobs_api": "sim-jobs-api-key",
+}

@@ -1,0 +1,184 @@
+"""The simulator's fault knobs (`SimulatorFaults`), what the ``reject_creates_*`` knobs make of a create
+(`CreateRejection`), and the messages injected errors carry."""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal, cast
+
+from local.simulator.protocol import JSONObject, JSONValue, Rejection
+
+FAULT_MESSAGES: Mapping[int, str] = {
+    429: "Rate limit exceeded",
+    500: "Internal server error",
+    502: "Bad gateway",
+    503: "Service unavailable",
+}
+
+
+type FaultCounter = Literal[
+    "cut_downloads", "fail_predictions", "drop_webhooks", "stall_predictions", "ambiguous_creates"
+]
+_WHOLE_NUMBER_KNOBS = (
+    "cut_downloads",
+    "duplicate_webhooks",
+    "fail_predictions",
+    "drop_webhooks",
+    "stall_predictions",
+    "ambiguous_creates",
+    "reject_creates_count",
+)
+_SWITCH_KNOBS = ("hold_in_queue",)
+FAULT_KNOBS = (
+    *_WHOLE_NUMBER_KNOBS,
+    *_SWITCH_KNOBS,
+    "webhook_delay_seconds",
+    "reject_creates_with_status",
+    "reject_creates_retry_after",
+    "max_active_per_key",
+)
+LIMIT_RETRY_AFTER_SECONDS = 1
+
+
+@dataclass(frozen=True)
+class CreateRejection:
+    """What the ``reject_creates_*`` knobs make of one create: its status and optional Retry-After."""
+
+    status: int
+    retry_after_seconds: float | None = None
+
+    @property
+    def headers(self) -> dict[str, str]:
+        if self.retry_after_seconds is None:
+            return {}
+        return {"Retry-After": str(math.ceil(self.retry_after_seconds))}
+
+    def to_rejection(self) -> Rejection:
+        """The error a dialect answers the refused create with, in its own error shape."""
+        return Rejection(
+            self.status,
+            FAULT_MESSAGES.get(self.status, "Simulated provider error"),
+            "Injected by the reject_creates_with_status fault",
+            self.headers,
+        )
+
+
+@dataclass
+class SimulatorFaults:
+    """Fault knobs. Counters are consumed one per use; the others persist until changed.
+
+    ``stall_predictions``: the next N jobs never finish (processing forever, no webhook); a stalled job
+    consumes no ``fail_predictions`` or ``drop_webhooks``.
+
+    ``reject_creates_with_status`` (null or 400-599): the next ``reject_creates_count`` creates are
+    answered with that status (before any validation) and create nothing; then the status clears itself.
+    A patch that sets a status without a count means a count of 1; a patch that sets the count to 0
+    clears the status. (Setting the attributes directly: a status with a count of 0 rejects one create.)
+    ``reject_creates_retry_after`` (null or seconds >= 0, persistent): rejected creates carry
+    ``Retry-After`` with that many seconds, rounded up to an integer.
+
+    ``max_active_per_key`` (null or >= 1, persistent): a create whose API key already has that many jobs
+    processing (stalled ones included) is refused with 429 and ``Retry-After: 1``, creating nothing.
+
+    ``ambiguous_creates``: the next N creates that pass validation (and the limit) are accepted, but the
+    connection is closed without a response.
+
+    ``hold_in_queue`` (boolean, persistent): while true, new jobs start ``queued`` and every queued job
+    stays queued (counted as active) until it is set back to false or the job is cancelled; then each
+    starts processing (its ``processing_seconds`` counted from then). Off by default: jobs start
+    processing at once, as they always did.
+    """
+
+    cut_downloads: int = 0
+    duplicate_webhooks: int = 0
+    fail_predictions: int = 0
+    drop_webhooks: int = 0
+    stall_predictions: int = 0
+    ambiguous_creates: int = 0
+    reject_creates_count: int = 0
+    webhook_delay_seconds: float = 0.0
+    reject_creates_with_status: int | None = None
+    reject_creates_retry_after: float | None = None
+    max_active_per_key: int | None = None
+    hold_in_queue: bool = False
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
+
+    def take(self, counter: FaultCounter) -> bool:
+        with self._lock:
+            remaining: int = getattr(self, counter)
+            if remaining <= 0:
+                return False
+            setattr(self, counter, remaining - 1)
+            return True
+
+    def take_create_rejection(self) -> CreateRejection | None:
+        """The rejection for the create at hand, if the ``reject_creates_*`` knobs call for one."""
+        with self._lock:
+            status = self.reject_creates_with_status
+            if status is None:
+                return None
+            remaining = max(1, self.reject_creates_count) - 1
+            self.reject_creates_count = remaining
+            if remaining == 0:
+                self.reject_creates_with_status = None
+            return CreateRejection(status, self.reject_creates_retry_after)
+
+    def to_json(self) -> JSONObject:
+        with self._lock:
+            return {name: getattr(self, name) for name in FAULT_KNOBS}
+
+    def reset(self) -> None:
+        self.apply(SimulatorFaults().to_json())
+
+    def apply(self, patch: Mapping[str, JSONValue]) -> None:
+        """Merge knob values; raises ValueError naming the first bad knob, leaving all knobs unchanged."""
+        updates: dict[str, bool | int | float | None] = {}
+        for name, value in patch.items():
+            updates[name] = _validated_knob(name, value)
+        if "reject_creates_count" in updates:
+            if updates["reject_creates_count"] == 0:
+                updates["reject_creates_with_status"] = None
+        elif "reject_creates_with_status" in updates:
+            updates["reject_creates_count"] = 0 if updates["reject_creates_with_status"] is None else 1
+        with self._lock:
+            for name, value in updates.items():
+                setattr(self, name, value)
+
+
+def _validated_knob(name: str, value: JSONValue) -> bool | int | float | None:
+    if name in _SWITCH_KNOBS:
+        if not isinstance(value, bool):
+            raise ValueError(f"{name} must be true or false")
+        return value
+    is_integer = isinstance(value, int) and not isinstance(value, bool)
+    is_number = isinstance(value, int | float) and not isinstance(value, bool)
+    if name in _WHOLE_NUMBER_KNOBS:
+        if not is_integer or cast(int, value) < 0:
+            raise ValueError(f"{name} must be a non-negative integer")
+        return cast(int, value)
+    if name == "webhook_delay_seconds":
+        if not is_number or not math.isfinite(cast(float, value)) or cast(float, value) < 0:
+            raise ValueError(f"{name} must be a non-negative number")
+        return float(cast(float, value))
+    if name == "reject_creates_with_status":
+        if value is None:
+            return None
+        if not is_integer or not 400 <= cast(int, value) <= 599:
+            raise ValueError(f"{name} must be null or an HTTP error status (400-599)")
+        return cast(int, value)
+    if name == "reject_creates_retry_after":
+        if value is None:
+            return None
+        if not is_number or not math.isfinite(cast(float, value)) or cast(float, value) < 0:
+            raise ValueError(f"{name} must be null or a non-negative number of seconds")
+        return cast(float, value)
+    if name == "max_active_per_key":
+        if value is None:
+            return None
+        if not is_integer or cast(int, value) < 1:
+            raise ValueError(f"{name} must be null or a positive integer")
+        return cast(int, value)
+    raise ValueError(f"unknown fault knob {name!r}")
