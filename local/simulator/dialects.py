@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from local.simulator.atlascloud import AtlasCloudDialect
+from local.simulator.byteplus import BytePlusDialect
 from local.simulator.eachlabs import EachLabsDialect
 from local.simulator.gateway import GatewayDialect
 from local.simulator.jobs_api import JobsApiDialect
@@ -19,10 +20,12 @@ BUILTIN_DIALECTS: tuple[Callable[[Host], Dialect], ...] = (
     AtlasCloudDialect,
     GatewayDialect,
     JobsApiDialect,
+    BytePlusDialect,
 )
 DEFAULT_API_KEYS: Mapping[str, str] = {
     "eachlabs": "sim-eachlabs-key",
     "atlascloud": "sim-atlascloud-key",
     "gateway": "sim-gateway-key",
     "jobs_api": "sim-jobs-api-key",
+    "byteplus": "sim-byteplus-key",
 }

@@ -95,6 +95,20 @@ DIALECTS = [
         lambda url: {"model": "seedance-2.0/text-to-video", "input": {"prompt": "p", "first_frame_url": url}},
         "input.first_frame_url",
     ),
+    Dialect(
+        "byteplus",
+        "/api/v3/contents/generations/tasks",
+        "/api/v3/contents/generations/tasks/unknown",
+        bearer("byteplus"),
+        lambda url: {
+            "model": "dreamina-seedance-2-0-260128",
+            "content": [
+                {"type": "text", "text": "p"},
+                {"type": "image_url", "image_url": {"url": url}, "role": "first_frame"},
+            ],
+        },
+        "content[1].image_url.url",
+    ),
 ]
 BY_PROVIDER = pytest.mark.parametrize("dialect", DIALECTS, ids=[dialect.provider for dialect in DIALECTS])
 
@@ -114,19 +128,21 @@ def created_id(response: httpx.Response) -> str:
 
 
 # -- default keys ---------------------------------------------------------------------------------------
-def test_default_keys_name_all_four_providers() -> None:
+def test_default_keys_name_every_provider() -> None:
     assert DEFAULT_API_KEYS == {
         "eachlabs": "sim-eachlabs-key",
         "atlascloud": "sim-atlascloud-key",
         "gateway": "sim-gateway-key",
         "jobs_api": "sim-jobs-api-key",
+        "byteplus": "sim-byteplus-key",
     }
 
 
 def test_every_provider_is_mounted_by_default(sim: ProviderSimulator, http: httpx.Client) -> None:
     health = http.get(f"{sim.base_url}/_sim/health").json()
 
-    assert health == {"status": "ok", "providers": ["atlascloud", "eachlabs", "gateway", "jobs_api"]}
+    providers = ["atlascloud", "byteplus", "eachlabs", "gateway", "jobs_api"]
+    assert health == {"status": "ok", "providers": providers}
     assert sim.providers == health["providers"]
 
 

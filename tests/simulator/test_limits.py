@@ -22,6 +22,7 @@ KEYS: dict[str, list[str]] = {
     "atlascloud": ["atlas-one", "atlas-two"],
     "gateway": ["gateway-one", "gateway-two"],
     "jobs_api": ["jobs-one", "jobs-two"],
+    "byteplus": ["ark-one", "ark-two"],
 }
 
 
@@ -80,6 +81,18 @@ def _jobs_api_body(webhook: str | None) -> dict[str, Any]:
     return {"model": "seedance-2.0/text-to-video", "input": job_input}
 
 
+def _byteplus_body(webhook: str | None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "model": "dreamina-seedance-2-0-fast-260128",
+        "content": [{"type": "text", "text": "p"}],
+        "resolution": "480p",
+        "duration": 4,
+    }
+    if webhook is not None:
+        body["callback_url"] = webhook
+    return body
+
+
 EACHLABS = Provider(
     "eachlabs",
     "/v1/prediction",
@@ -120,7 +133,20 @@ JOBS_API = Provider(
     lambda body: body["error"]["code"],
     {401: "unauthorized", 429: "rate_limited", 503: "internal_error"},
 )
-ALL = [EACHLABS, ATLASCLOUD, GATEWAY, JOBS_API]
+BYTEPLUS = Provider(
+    "byteplus",
+    "/api/v3/contents/generations/tasks",
+    "/api/v3/contents/generations/tasks/unknown",
+    _bearer,
+    _byteplus_body,
+    lambda body: (body["error"]["code"], body["error"]["type"]),
+    {
+        401: ("AuthenticationError", "Unauthorized"),
+        429: ("RateLimitExceeded", "TooManyRequests"),
+        503: ("ServiceUnavailable", "ServiceUnavailable"),
+    },
+)
+ALL = [EACHLABS, ATLASCLOUD, GATEWAY, JOBS_API, BYTEPLUS]
 EVERY_PROVIDER = pytest.mark.parametrize("provider", ALL, ids=[p.name for p in ALL])
 # EachLabs authenticates with X-API-Key, the jobs API with a Bearer token.
 HEADER_AND_BEARER = pytest.mark.parametrize("provider", [EACHLABS, JOBS_API], ids=["eachlabs", "jobs_api"])
@@ -213,6 +239,7 @@ def test_one_key_or_a_sequence_of_keys_per_provider(clip_cache_dir: Path) -> Non
 
     assert listed == {
         "atlascloud": [],
+        "byteplus": [],
         "eachlabs": ["solo"],
         "gateway": [],
         "jobs_api": ["j1", "j2"],
