@@ -574,6 +574,15 @@ def test_the_defaults_are_modelark_s_host_models_and_individual_account_limits()
     assert settings.execution_expires_after == 7200
 
 
+def test_an_empty_execution_expires_after_sends_none() -> None:
+    settings = UNITS["byteplus"].read_settings({"byteplus_execution_expires_after": ""})
+
+    assert isinstance(settings, BytePlusSettings)
+    assert settings.execution_expires_after is None
+    _, body = create(JobRequest(provider="byteplus", prompt="p"), execution_expires_after=None)
+    assert "execution_expires_after" not in body
+
+
 @pytest.mark.parametrize(
     ("name", "value"),
     [("byteplus_execution_expires_after", "60"), ("byteplus_mini_model", ""), ("byteplus_fast_model", "a b")],

@@ -8,9 +8,9 @@ The three model ids are settings, so that Volcengine Ark (``doubao-seedance-2-0-
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 
 from videojobs.models import JobRequest, Resolution, Tier
 from videojobs.ports import VideoProvider
@@ -36,6 +36,11 @@ class BytePlusSettings(ProviderSettings):
     #: 3600-259200, ModelArk's own default 172800). Ours: 7200, the pipeline's default JOB_MAX_AGE_SECONDS,
     #: so that a task we have given up on is not rendered (and billed) later.
     execution_expires_after: Annotated[int, Field(ge=3600, le=259_200)] | None = 7200
+
+    @field_validator("execution_expires_after", mode="before")
+    @classmethod
+    def _empty_sends_nothing(cls, value: Any) -> Any:
+        return None if value == "" else value
 
     def model_for(self, tier: Tier) -> str:
         return {"standard": self.standard_model, "fast": self.fast_model, "mini": self.mini_model}[tier]

@@ -53,8 +53,8 @@ AUTO_DURATION = -1
 #: ratio "adaptive" is ModelArk's word for our "auto".
 ADAPTIVE_RATIO = "adaptive"
 STATUS_WORDS = StatusWords.of("byteplus")
-#: Refusals of a DELETE: the task is running or already cancelled (ours: 1520757 does not say which
-#: HTTP status a refused DELETE has; a 4xx other than these means the provider would not).
+#: A DELETE answered with a 4xx other than these is ModelArk refusing the cancel (the task is running or
+#: cancelled already). Ours: 1520757 does not say which status a refused DELETE has.
 _NOT_REFUSALS = frozenset({401, 403, 408, 429})
 
 
