@@ -14,12 +14,14 @@ from local.simulator.eachlabs import EachLabsDialect
 from local.simulator.gateway import GatewayDialect
 from local.simulator.jobs_api import JobsApiDialect
 from local.simulator.protocol import Dialect, Host
+from local.simulator.replicate import ReplicateDialect
 
 BUILTIN_DIALECTS: tuple[Callable[[Host], Dialect], ...] = (
     EachLabsDialect,
     AtlasCloudDialect,
     GatewayDialect,
     JobsApiDialect,
+    ReplicateDialect,
     BytePlusDialect,
 )
 DEFAULT_API_KEYS: Mapping[str, str] = {
@@ -27,5 +29,6 @@ DEFAULT_API_KEYS: Mapping[str, str] = {
     "atlascloud": "sim-atlascloud-key",
     "gateway": "sim-gateway-key",
     "jobs_api": "sim-jobs-api-key",
+    "replicate": "sim-replicate-key",
     "byteplus": "sim-byteplus-key",
 }

@@ -1,5 +1,6 @@
 """Handlers end to end in-process with fake ports, fed the same events/ files as `sam local invoke`."""
 
+import base64
 import io
 import json
 import logging
@@ -23,6 +24,8 @@ from videojobs.models import Job, JobRequest, JobStatus, ProviderState, Provider
 from videojobs.observability import logger
 from videojobs.providers.byteplus.adapter import BytePlusProvider
 from videojobs.providers.eachlabs.adapter import EachLabsProvider
+from videojobs.providers.replicate.adapter import ReplicateProvider
+from videojobs.standard_webhooks import StandardWebhook
 
 Context = FakeLambdaContext
 
@@ -506,6 +509,98 @@ def test_the_openapi_document_declares_every_status_a_route_answers(
         if int(code) >= 400 and int(code) != 422:
             ref = response["content"]["application/json"]["schema"]["$ref"]
             assert ref.endswith("/ErrorBody")
+
+
+# -- Replicate's webhook (events/replicate_webhook.json) ------------------------------------------------
+REPLICATE_SECRET = "whsec_" + base64.b64encode(b"replicate account signing key 32").decode()
+OTHER_REPLICATE_SECRET = "whsec_" + base64.b64encode(b"somebody else's signing key, 32b").decode()
+
+
+def replicate_world() -> tuple[FakeWorld, list[httpx.Request]]:
+    """A world whose replicate adapter is the real one; its only HTTP call is the account secret's GET."""
+    world = FakeWorld()
+    calls: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        return httpx.Response(200, json={"key": REPLICATE_SECRET})
+
+    world.providers["replicate"] = ReplicateProvider(  # type: ignore[assignment]
+        httpx.Client(transport=httpx.MockTransport(answer)),
+        base_url="https://api.replicate.com",
+        api_key=SecretStr("r8_key"),
+        clock=world.clock,
+        max_webhook_age=timedelta(minutes=5),
+    )
+    return world, calls
+
+
+def replicate_job(world: FakeWorld) -> Job:
+    job = Job.new(
+        JobRequest(provider="replicate", prompt="p"), now=world.clock(), retention=timedelta(days=1)
+    )
+    world.jobs.create_if_absent(
+        job.model_copy(
+            update={"status": JobStatus.SUBMITTED, "provider_job_id": "gm3qorzdhgbfurvjtvhg6dckhu"}
+        )
+    )
+    return world.jobs.jobs[job.job_id]
+
+
+def replicate_event(
+    world: FakeWorld, job: Job, *, secret: str = REPLICATE_SECRET, age: int = 0
+) -> dict[str, Any]:
+    event = load_event("replicate_webhook")
+    event["rawPath"] = event["requestContext"]["http"]["path"] = f"/webhooks/replicate/{job.job_id}"
+    event["pathParameters"]["job_id"] = job.job_id
+    token = world.authenticator.token_for(job.job_id)
+    event["queryStringParameters"] = {"token": token}
+    event["rawQueryString"] = f"token={token}"
+    payload = json.loads(event["body"])
+    payload["output"] = "https://cdn.example.com/out.mp4"
+    event["body"] = json.dumps(payload)
+    timestamp = int(world.clock().timestamp()) - age
+    event["headers"].update(
+        StandardWebhook(secret).headers(event["headers"]["webhook-id"], timestamp, event["body"].encode())
+    )
+    return event
+
+
+def test_the_replicate_webhook_event_starts_the_transfer_with_one_fetch_of_the_secret() -> None:
+    world, calls = replicate_world()
+    job = replicate_job(world)
+
+    first = callback.lambda_handler(replicate_event(world, job), Context(), deps=world.deps())
+    again = callback.lambda_handler(replicate_event(world, job), Context(), deps=world.deps())
+
+    assert (first["statusCode"], again["statusCode"]) == (200, 200)
+    assert body_of(first) == {"job_id": job.job_id, "status": "transferring", "effect": "applied"}
+    assert body_of(again)["effect"] == "ignored"
+    assert [t.job_id for t in world.transfers.sent] == [job.job_id]
+    assert [(r.method, str(r.url)) for r in calls] == [
+        ("GET", "https://api.replicate.com/v1/webhooks/default/secret")
+    ]
+
+
+@pytest.mark.parametrize("tamper", ["forged", "stale", "unknown key"])
+def test_a_forged_stale_or_foreign_replicate_signature_is_401_and_changes_nothing(tamper: str) -> None:
+    world, _ = replicate_world()
+    job = replicate_job(world)
+    event = {
+        "forged": replicate_event(world, job),
+        "stale": replicate_event(world, job, age=301),
+        "unknown key": replicate_event(world, job, secret=OTHER_REPLICATE_SECRET),
+    }[tamper]
+    if tamper == "forged":
+        event["headers"]["webhook-signature"] = "v1," + base64.b64encode(bytes(32)).decode()
+    writes = world.jobs.writes
+
+    response = callback.lambda_handler(event, Context(), deps=world.deps())
+
+    assert response["statusCode"] == 401
+    assert body_of(response)["error"]["code"] == "unauthorized"
+    assert world.jobs.writes == writes
+    assert world.transfers.sent == []
 
 
 # -- BytePlus ModelArk: an unsigned callback, confirmed by one status GET --------------------------------

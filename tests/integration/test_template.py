@@ -142,6 +142,7 @@ def test_every_route_and_queue_has_a_handler_and_an_event_file() -> None:
         "eachlabs_webhook",
         "atlascloud_webhook",
         "jobs_api_callback",
+        "replicate_webhook",
         "byteplus_webhook",
         "transfer_message",
         "transfer_dead_letter_message",

@@ -15,6 +15,7 @@ import pytest
 
 from local.simulator import DEFAULT_API_KEYS, ProviderSimulator
 from local.simulator.__main__ import _parse_args
+from local.simulator.dialects import BUILTIN_DIALECTS
 from local.simulator.multipart import MultipartError, parse_form_data
 from local.simulator.protocol import MediaFetch
 from local.simulator.testing import LoopbackPeer, quick_simulator
@@ -95,20 +96,6 @@ DIALECTS = [
         lambda url: {"model": "seedance-2.0/text-to-video", "input": {"prompt": "p", "first_frame_url": url}},
         "input.first_frame_url",
     ),
-    Dialect(
-        "byteplus",
-        "/api/v3/contents/generations/tasks",
-        "/api/v3/contents/generations/tasks/unknown",
-        bearer("byteplus"),
-        lambda url: {
-            "model": "dreamina-seedance-2-0-260128",
-            "content": [
-                {"type": "text", "text": "p"},
-                {"type": "image_url", "image_url": {"url": url}, "role": "first_frame"},
-            ],
-        },
-        "content[1].image_url.url",
-    ),
 ]
 BY_PROVIDER = pytest.mark.parametrize("dialect", DIALECTS, ids=[dialect.provider for dialect in DIALECTS])
 
@@ -128,21 +115,17 @@ def created_id(response: httpx.Response) -> str:
 
 
 # -- default keys ---------------------------------------------------------------------------------------
-def test_default_keys_name_every_provider() -> None:
-    assert DEFAULT_API_KEYS == {
-        "eachlabs": "sim-eachlabs-key",
-        "atlascloud": "sim-atlascloud-key",
-        "gateway": "sim-gateway-key",
-        "jobs_api": "sim-jobs-api-key",
-        "byteplus": "sim-byteplus-key",
-    }
+def test_default_keys_name_every_built_in_dialect() -> None:
+    providers = [getattr(dialect, "provider") for dialect in BUILTIN_DIALECTS]  # noqa: B009
+
+    assert {name: f"sim-{name.replace('_', '-')}-key" for name in providers} == DEFAULT_API_KEYS
+    assert providers[:4] == ["eachlabs", "atlascloud", "gateway", "jobs_api"]
 
 
 def test_every_provider_is_mounted_by_default(sim: ProviderSimulator, http: httpx.Client) -> None:
     health = http.get(f"{sim.base_url}/_sim/health").json()
 
-    providers = ["atlascloud", "byteplus", "eachlabs", "gateway", "jobs_api"]
-    assert health == {"status": "ok", "providers": providers}
+    assert health == {"status": "ok", "providers": sorted(DEFAULT_API_KEYS)}
     assert sim.providers == health["providers"]
 
 

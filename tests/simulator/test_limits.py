@@ -22,6 +22,7 @@ KEYS: dict[str, list[str]] = {
     "atlascloud": ["atlas-one", "atlas-two"],
     "gateway": ["gateway-one", "gateway-two"],
     "jobs_api": ["jobs-one", "jobs-two"],
+    "replicate": ["replicate-one", "replicate-two"],
     "byteplus": ["ark-one", "ark-two"],
 }
 
@@ -243,6 +244,7 @@ def test_one_key_or_a_sequence_of_keys_per_provider(clip_cache_dir: Path) -> Non
         "eachlabs": ["solo"],
         "gateway": [],
         "jobs_api": ["j1", "j2"],
+        "replicate": [],
     }
     with pytest.raises(ValueError, match="non-empty"):
         quick_simulator(clip_cache_dir, api_keys={"eachlabs": ["ok", ""]})
@@ -296,7 +298,7 @@ def test_adding_a_key_refuses_what_cannot_work(
 def test_add_api_key_in_python(sim: ProviderSimulator) -> None:
     assert sim.add_api_key("gateway", "py-key") == [*KEYS["gateway"], "py-key"]
     with pytest.raises(ValueError, match="no simulated provider"):
-        sim.add_api_key("replicate", "k")
+        sim.add_api_key("no-such-provider", "k")
     with pytest.raises(ValueError, match="non-empty"):
         sim.add_api_key("gateway", "")
 

@@ -16,6 +16,7 @@ def test_each_providers_key_and_lists_come_from_their_documented_variables(
         "ATLASCLOUD_API_KEY": "k-atlas",
         "GATEWAY_API_KEY": "k-gw",
         "JOBS_API_KEY": "k-jobs",
+        "REPLICATE_API_KEY": "k-replicate",
         "BYTEPLUS_API_KEY": "k-byteplus",
         "EACHLABS_OUTPUT_HOSTS": "cdn.one.com, *.two.com",
         "INPUT_BUCKET_NAMES": "in-a,in-b",
@@ -30,6 +31,7 @@ def test_each_providers_key_and_lists_come_from_their_documented_variables(
         "atlascloud": ["k-atlas"],
         "gateway": ["k-gw"],
         "jobs_api": ["k-jobs"],
+        "replicate": ["k-replicate"],
         "byteplus": ["k-byteplus"],
     }
     assert settings.provider_output_hosts("eachlabs") == ("cdn.one.com", "*.two.com")

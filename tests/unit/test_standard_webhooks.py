@@ -4,7 +4,7 @@ import base64
 
 import pytest
 
-from videojobs.standard_webhooks import StandardWebhook, WebhookVerificationError
+from videojobs.standard_webhooks import StandardWebhook, WebhookVerificationError, read_delivery
 
 # The test vector from standard-webhooks/standard-webhooks, libraries/python/tests/test_webhooks.py
 # (test_sign_function); the same values appear in the other libraries' tests.
@@ -128,3 +128,39 @@ def test_non_utf8_bodies_sign_and_verify() -> None:
     webhook = StandardWebhook(SECRET)
     body = b"\xff\xfe\x00binary"
     webhook.verify(webhook.headers("msg_1", TIMESTAMP, body), body, now=TIMESTAMP)
+
+
+def test_a_delivery_is_read_before_any_secret_and_then_matched_against_several() -> None:
+    delivery = read_delivery(vector_headers(), now=TIMESTAMP)
+
+    assert (delivery.msg_id, delivery.timestamp, delivery.signatures) == (
+        MSG_ID,
+        str(TIMESTAMP),
+        (SIGNATURE,),
+    )
+    assert StandardWebhook(SECRET).matches(delivery, BODY)
+    assert not StandardWebhook(OTHER_SECRET).matches(delivery, BODY)
+    assert not StandardWebhook(SECRET).matches(delivery, BODY + b" ")
+
+
+@pytest.mark.parametrize(
+    ("headers", "reason"),
+    [
+        (vector_headers(**{"webhook-timestamp": str(TIMESTAMP - 301)}), "too old"),
+        (vector_headers(**{"webhook-timestamp": "soon"}), "not an integer"),
+        ({"webhook-id": MSG_ID, "webhook-timestamp": str(TIMESTAMP)}, "missing"),
+    ],
+)
+def test_reading_a_delivery_refuses_what_needs_no_secret_to_refuse(
+    headers: dict[str, str], reason: str
+) -> None:
+    with pytest.raises(WebhookVerificationError, match=reason):
+        read_delivery(headers, now=TIMESTAMP)
+
+
+def test_only_v1_entries_are_kept_for_matching() -> None:
+    header = f"v1a,abc v2,{SIGNATURE.removeprefix('v1,')} {SIGNATURE} junk"
+
+    delivery = read_delivery(vector_headers(**{"webhook-signature": header}), now=TIMESTAMP)
+
+    assert delivery.signatures == (SIGNATURE,)
