@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from local.simulator.atlascloud import AtlasCloudDialect
+from local.simulator.byteplus import BytePlusDialect
 from local.simulator.eachlabs import EachLabsDialect
 from local.simulator.fal import FalDialect
 from local.simulator.gateway import GatewayDialect
@@ -23,6 +24,7 @@ BUILTIN_DIALECTS: tuple[Callable[[Host], Dialect], ...] = (
     JobsApiDialect,
     FalDialect,
     ReplicateDialect,
+    BytePlusDialect,
 )
 DEFAULT_API_KEYS: Mapping[str, str] = {
     "eachlabs": "sim-eachlabs-key",
@@ -31,4 +33,5 @@ DEFAULT_API_KEYS: Mapping[str, str] = {
     "jobs_api": "sim-jobs-api-key",
     "fal": "sim-fal-key",
     "replicate": "sim-replicate-key",
+    "byteplus": "sim-byteplus-key",
 }

@@ -22,6 +22,7 @@ from functions.transfer import app as transfer
 from tests.support import FakeLambdaContext, FakeWorld, fake_mp4, load_event, sign_eachlabs
 from videojobs.models import Job, JobRequest, JobStatus, ProviderState, ProviderUpdate
 from videojobs.observability import logger
+from videojobs.providers.byteplus.adapter import BytePlusProvider
 from videojobs.providers.eachlabs.adapter import EachLabsProvider
 from videojobs.providers.replicate.adapter import ReplicateProvider
 from videojobs.standard_webhooks import StandardWebhook
@@ -602,3 +603,82 @@ def test_a_forged_stale_or_foreign_replicate_signature_is_401_and_changes_nothin
     assert body_of(response)["error"]["code"] == "unauthorized"
     assert world.jobs.writes == writes
     assert world.transfers.sent == []
+
+
+# -- BytePlus ModelArk: an unsigned callback, confirmed by one status GET --------------------------------
+def byteplus_world(task: dict[str, Any]) -> tuple[FakeWorld, list[httpx.Request]]:
+    """The real BytePlus adapter; ModelArk (a MockTransport) answers every status GET with `task`."""
+    world = FakeWorld()
+    asked: list[httpx.Request] = []
+
+    def modelark(request: httpx.Request) -> httpx.Response:
+        asked.append(request)
+        return httpx.Response(200, json=task)
+
+    world.providers["byteplus"] = BytePlusProvider(  # type: ignore[assignment]
+        httpx.Client(transport=httpx.MockTransport(modelark)),
+        base_url="https://ark.ap-southeast.bytepluses.com/api/v3",
+        api_key=SecretStr("k"),
+        models={"standard": "m", "fast": "m", "mini": "m"},
+    )
+    return world, asked
+
+
+def byteplus_event(world: FakeWorld) -> tuple[dict[str, Any], Job, dict[str, Any]]:
+    event = load_event("byteplus_webhook")
+    claimed = json.loads(event["body"])
+    job = Job.new(JobRequest(provider="byteplus", prompt="p"), now=world.clock(), retention=timedelta(days=1))
+    job = job.model_copy(
+        update={
+            "job_id": event["pathParameters"]["job_id"],
+            "status": JobStatus.SUBMITTED,
+            "provider_job_id": claimed["id"],
+        }
+    )
+    world.jobs.create_if_absent(job)
+    token = world.authenticator.token_for(job.job_id)
+    event["queryStringParameters"] = {"token": token}
+    event["rawQueryString"] = f"token={token}"
+    return event, job, claimed
+
+
+def test_the_byteplus_callback_event_is_believed_once_the_status_get_agrees() -> None:
+    sample = json.loads(load_event("byteplus_webhook")["body"])
+    agreed = {**sample, "content": {"video_url": "https://cdn.example.com/out.mp4"}}
+    world, asked = byteplus_world(agreed)
+    event, job, claimed = byteplus_event(world)
+
+    response = callback.lambda_handler(event, Context(), deps=world.deps())
+
+    assert response["statusCode"] == 200
+    assert body_of(response) == {"job_id": job.job_id, "status": "transferring", "effect": "applied"}
+    assert [(r.method, r.url.path) for r in asked] == [
+        ("GET", f"/api/v3/contents/generations/tasks/{claimed['id']}")
+    ]
+    assert [t.source_url for t in world.transfers.sent] == ["https://cdn.example.com/out.mp4"]
+
+
+def test_the_byteplus_callback_event_changes_nothing_while_modelark_says_running() -> None:
+    world, asked = byteplus_world({"id": "ignored", "status": "running"})
+    event, job, _ = byteplus_event(world)
+
+    response = callback.lambda_handler(event, Context(), deps=world.deps())
+
+    assert response["statusCode"] == 200
+    assert body_of(response) == {"job_id": job.job_id, "status": "processing", "effect": "applied"}
+    assert len(asked) == 1
+    assert world.transfers.sent == []
+    assert world.jobs.jobs[job.job_id].output_url is None
+
+
+def test_the_byteplus_callback_event_without_its_token_is_401_before_any_get() -> None:
+    world, asked = byteplus_world({"id": "x", "status": "succeeded"})
+    event, job, _ = byteplus_event(world)
+    event["queryStringParameters"] = {"token": "forged"}
+    event["rawQueryString"] = "token=forged"
+
+    response = callback.lambda_handler(event, Context(), deps=world.deps())
+
+    assert response["statusCode"] == 401
+    assert asked == []
+    assert world.jobs.jobs[job.job_id].status is JobStatus.SUBMITTED

@@ -144,6 +144,7 @@ def test_every_route_and_queue_has_a_handler_and_an_event_file() -> None:
         "jobs_api_callback",
         "fal_webhook",
         "replicate_webhook",
+        "byteplus_webhook",
         "transfer_message",
         "transfer_dead_letter_message",
         "dispatch_dead_letter_message",

@@ -96,6 +96,20 @@ DIALECTS = [
         lambda url: {"model": "seedance-2.0/text-to-video", "input": {"prompt": "p", "first_frame_url": url}},
         "input.first_frame_url",
     ),
+    Dialect(
+        "byteplus",
+        "/api/v3/contents/generations/tasks",
+        "/api/v3/contents/generations/tasks/unknown",
+        bearer("byteplus"),
+        lambda url: {
+            "model": "dreamina-seedance-2-0-260128",
+            "content": [
+                {"type": "text", "text": "p"},
+                {"type": "image_url", "image_url": {"url": url}, "role": "first_frame"},
+            ],
+        },
+        "content[1].image_url.url",
+    ),
 ]
 BY_PROVIDER = pytest.mark.parametrize("dialect", DIALECTS, ids=[dialect.provider for dialect in DIALECTS])
 

@@ -217,6 +217,13 @@ def test_hold_in_queue_must_be_a_boolean(sim: ProviderSimulator, http: httpx.Cli
             "/v1/jobs/{id}",
             "queued",
         ),
+        (
+            "byteplus",
+            "/api/v3/contents/generations/tasks",
+            {"model": "dreamina-seedance-2-0-fast-260128", "content": [{"type": "text", "text": "x"}]},
+            "/api/v3/contents/generations/tasks/{id}",
+            "queued",
+        ),
     ],
 )
 def test_every_builtin_dialect_words_a_queued_job(

@@ -24,6 +24,7 @@ KEYS: dict[str, list[str]] = {
     "jobs_api": ["jobs-one", "jobs-two"],
     "fal": ["fal-one", "fal-two"],
     "replicate": ["replicate-one", "replicate-two"],
+    "byteplus": ["ark-one", "ark-two"],
 }
 
 
@@ -82,6 +83,18 @@ def _jobs_api_body(webhook: str | None) -> dict[str, Any]:
     return {"model": "seedance-2.0/text-to-video", "input": job_input}
 
 
+def _byteplus_body(webhook: str | None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "model": "dreamina-seedance-2-0-fast-260128",
+        "content": [{"type": "text", "text": "p"}],
+        "resolution": "480p",
+        "duration": 4,
+    }
+    if webhook is not None:
+        body["callback_url"] = webhook
+    return body
+
+
 EACHLABS = Provider(
     "eachlabs",
     "/v1/prediction",
@@ -122,7 +135,20 @@ JOBS_API = Provider(
     lambda body: body["error"]["code"],
     {401: "unauthorized", 429: "rate_limited", 503: "internal_error"},
 )
-ALL = [EACHLABS, ATLASCLOUD, GATEWAY, JOBS_API]
+BYTEPLUS = Provider(
+    "byteplus",
+    "/api/v3/contents/generations/tasks",
+    "/api/v3/contents/generations/tasks/unknown",
+    _bearer,
+    _byteplus_body,
+    lambda body: (body["error"]["code"], body["error"]["type"]),
+    {
+        401: ("AuthenticationError", "Unauthorized"),
+        429: ("RateLimitExceeded", "TooManyRequests"),
+        503: ("ServiceUnavailable", "ServiceUnavailable"),
+    },
+)
+ALL = [EACHLABS, ATLASCLOUD, GATEWAY, JOBS_API, BYTEPLUS]
 EVERY_PROVIDER = pytest.mark.parametrize("provider", ALL, ids=[p.name for p in ALL])
 # EachLabs authenticates with X-API-Key, the jobs API with a Bearer token.
 HEADER_AND_BEARER = pytest.mark.parametrize("provider", [EACHLABS, JOBS_API], ids=["eachlabs", "jobs_api"])
@@ -215,6 +241,7 @@ def test_one_key_or_a_sequence_of_keys_per_provider(clip_cache_dir: Path) -> Non
 
     assert listed == {
         "atlascloud": [],
+        "byteplus": [],
         "eachlabs": ["solo"],
         "gateway": [],
         "jobs_api": ["j1", "j2"],

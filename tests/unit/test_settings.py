@@ -18,6 +18,7 @@ def test_each_providers_key_and_lists_come_from_their_documented_variables(
         "JOBS_API_KEY": "k-jobs",
         "FAL_API_KEY": "k-fal",
         "REPLICATE_API_KEY": "k-replicate",
+        "BYTEPLUS_API_KEY": "k-byteplus",
         "EACHLABS_OUTPUT_HOSTS": "cdn.one.com, *.two.com",
         "INPUT_BUCKET_NAMES": "in-a,in-b",
     }.items():
@@ -33,6 +34,7 @@ def test_each_providers_key_and_lists_come_from_their_documented_variables(
         "jobs_api": ["k-jobs"],
         "fal": ["k-fal"],
         "replicate": ["k-replicate"],
+        "byteplus": ["k-byteplus"],
     }
     assert settings.provider_output_hosts("eachlabs") == ("cdn.one.com", "*.two.com")
     assert settings.input_bucket_names == ("in-a", "in-b")

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema
 
 #: One name per unit in videojobs.providers.UNITS, in the same order (a test holds them equal).
-ProviderName = Literal["eachlabs", "atlascloud", "gateway", "jobs_api", "fal", "replicate"]
+ProviderName = Literal["eachlabs", "atlascloud", "gateway", "jobs_api", "fal", "replicate", "byteplus"]
 Resolution = Literal["480p", "720p", "1080p", "4k"]
 AspectRatio = Literal["auto", "21:9", "16:9", "4:3", "1:1", "3:4", "9:16"]
 Tier = Literal["standard", "fast", "mini"]

@@ -9,9 +9,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from videojobs.models import ProviderName
-from videojobs.providers import atlascloud, eachlabs, fal, gateway, jobs_api, replicate
+from videojobs.providers import atlascloud, byteplus, eachlabs, fal, gateway, jobs_api, replicate
 from videojobs.providers.unit import ProviderUnit
 
 UNITS: Mapping[ProviderName, ProviderUnit[Any]] = {
-    module.UNIT.name: module.UNIT for module in (eachlabs, atlascloud, gateway, jobs_api, fal, replicate)
+    module.UNIT.name: module.UNIT
+    for module in (eachlabs, atlascloud, gateway, jobs_api, fal, replicate, byteplus)
 }
