@@ -6,11 +6,12 @@ own environment, resolved against the local resources, plus the few settings tha
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -146,6 +147,23 @@ class LocalStack:
             else:
                 os.environ[name] = value
         _forget_dependencies()
+
+    @contextlib.contextmanager
+    def environment_overridden(self, **values: str) -> Iterator[None]:
+        """Run the functions with ``values`` in their environment for a while (status checks pushed
+        out for one test module, say), then as before. Their containers are rebuilt both ways."""
+        saved = {name: os.environ.get(name) for name in values}
+        os.environ.update(values)
+        _forget_dependencies()
+        try:
+            yield
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+            _forget_dependencies()
 
     def __enter__(self) -> LocalStack:
         return self.start()

@@ -43,6 +43,17 @@ def start_stack(name: str, **environment: str) -> CheckedStack:
     return CheckedStack(config)
 
 
+#: For "by webhook alone": no status check comes within the few seconds a test's job takes.
+CHECKS_PUSHED_OUT = {"STATUS_CHECK_FIRST_DELAY_SECONDS": "900", "STATUS_CHECK_MAX_DELAY_SECONDS": "900"}
+
+
+@pytest.fixture(scope="module")
+def checks_pushed_out(stack: LocalStack) -> Iterator[None]:
+    """Status checks 15 minutes out for the jobs of the module that asks for this."""
+    with stack.environment_overridden(**CHECKS_PUSHED_OUT):
+        yield
+
+
 @pytest.fixture(scope="package")
 def stack() -> Iterator[LocalStack]:
     with start_stack("e2e") as running:

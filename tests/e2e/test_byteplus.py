@@ -17,14 +17,11 @@ import httpx
 import pytest
 
 from local.stack import LocalStack
-from tests.e2e.conftest import start_stack
 from videojobs.bootstrap import build_dependencies
 from videojobs.errors import CancelRefused
 
 pytestmark = pytest.mark.e2e
 Wait = Callable[..., dict[str, Any]]
-#: No status check within the test's lifetime: a job that finishes did so through its callbacks.
-CHECKS_AN_HOUR_OUT = {"STATUS_CHECK_FIRST_DELAY_SECONDS": "3600", "STATUS_CHECK_MAX_DELAY_SECONDS": "3600"}
 #: Stalled and cancelled tasks keep their slot for the stack's lifetime (their jobs never finish here):
 #: more than the individual account's 3, so that later tests are not paced behind them.
 ROOM = {"BYTEPLUS_MAX_CONCURRENT": "20"}
@@ -40,11 +37,12 @@ PNG_1x1 = base64.b64decode(
 )
 
 
-@pytest.fixture(scope="module")
-def stack() -> Iterator[LocalStack]:
-    with start_stack("e2e-byteplus", **CHECKS_AN_HOUR_OUT, **ROOM) as running:
-        yield running
-        running.drain_events()
+@pytest.fixture(scope="module", autouse=True)
+def room(stack: LocalStack, checks_pushed_out: None) -> Iterator[None]:
+    """Status checks pushed out (a job that finishes did so through its callbacks), and room for more
+    than 3 tasks at once."""
+    with stack.environment_overridden(**ROOM):
+        yield
 
 
 def submit(api: httpx.Client, **fields: Any) -> str:

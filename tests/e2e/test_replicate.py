@@ -16,13 +16,13 @@ from __future__ import annotations
 import base64
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 
-from local.stack import LocalStack, _forget_dependencies
+from local.stack import LocalStack
 from videojobs.standard_webhooks import StandardWebhook
 
 pytestmark = pytest.mark.e2e
@@ -30,7 +30,6 @@ Wait = Callable[..., dict[str, Any]]
 PROVIDER = "replicate"
 TEST_HEADER = "x-test-own-call"
 SECRET_PATH = "/replicate/v1/webhooks/default/secret"
-PUSHED_OUT = {"STATUS_CHECK_FIRST_DELAY_SECONDS": "900", "STATUS_CHECK_MAX_DELAY_SECONDS": "900"}
 JOB = {"provider": PROVIDER, "prompt": "a paper boat on a puddle", "resolution": "480p", "duration": 4}
 PNG_1x1 = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
@@ -39,17 +38,9 @@ FOREIGN_SECRET = "whsec_" + base64.b64encode(b"an account that is not ours 1234"
 
 
 @pytest.fixture(scope="module", autouse=True)
-def checks_pushed_out(stack: LocalStack) -> Iterator[int]:
-    """Status checks 15 minutes out for this module's jobs; yields the secret GETs logged before it."""
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in PUSHED_OUT.items():
-            patch.setenv(name, value)
-        _forget_dependencies()
-        try:
-            yield len(secret_gets(stack))
-        finally:
-            patch.undo()
-            _forget_dependencies()
+def secret_gets_before(stack: LocalStack, checks_pushed_out: None) -> int:
+    """Status checks pushed out for this module's jobs; the secret GETs logged before it."""
+    return len(secret_gets(stack))
 
 
 def replicate_log(stack: LocalStack) -> list[dict[str, Any]]:
@@ -148,7 +139,7 @@ def test_first_and_last_frames_from_s3_end_succeeded_by_webhook_alone(
 
 
 def test_forged_stale_and_foreign_signatures_are_401_and_change_nothing(
-    stack: LocalStack, api: httpx.Client, sim: httpx.Client, wait_for_job: Wait, checks_pushed_out: int
+    stack: LocalStack, api: httpx.Client, sim: httpx.Client, wait_for_job: Wait, secret_gets_before: int
 ) -> None:
     sim.post("/faults", json={"hold_in_queue": True}).raise_for_status()
     job_id = submit(api)
@@ -182,7 +173,7 @@ def test_forged_stale_and_foreign_signatures_are_401_and_change_nothing(
     sim.post("/faults", json={"hold_in_queue": False}).raise_for_status()
     assert_finished_by_webhook_alone(stack, sim, wait_for_job(job_id, timeout=60))
     # One fetch of the account secret served every webhook of this module, the refused ones included.
-    assert len(secret_gets(stack)) - checks_pushed_out == 1
+    assert len(secret_gets(stack)) - secret_gets_before == 1
 
 
 def test_cancel_uses_replicates_own_cancel_and_the_canceled_webhook_fails_the_job(
