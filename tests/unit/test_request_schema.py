@@ -12,10 +12,12 @@ from pydantic import ValidationError
 from videojobs.capabilities import check_request
 from videojobs.errors import RequestRejected
 from videojobs.models import MEDIA_URL_PATTERN, NOTIFY_URL_PATTERN, PROMPT_PATTERN, JobRequest
+from videojobs.providers import UNITS
 
 SCHEMA = Draft202012Validator(JobRequest.model_json_schema())
 IMAGE = "https://cdn.example.com/a.png"
 VIDEO = "s3://inputs/clip.mp4"
+AUDIO = "https://cdn.example.com/a.mp3"
 
 
 def accepted_by_the_intake(request: dict[str, Any]) -> bool:
@@ -28,7 +30,7 @@ def accepted_by_the_intake(request: dict[str, Any]) -> bool:
 
 def random_request(rng: random.Random) -> dict[str, Any]:
     request: dict[str, Any] = {
-        "provider": rng.choice(["eachlabs", "atlascloud", "gateway", "jobs_api"]),
+        "provider": rng.choice(list(UNITS)),
         "prompt": "a lighthouse at dusk",
     }
     choices: dict[str, list[Any]] = {
@@ -39,9 +41,9 @@ def random_request(rng: random.Random) -> dict[str, Any]:
         "generate_audio": [True, False],
         "first_frame_url": [None, IMAGE],
         "last_frame_url": [None, IMAGE],
-        "reference_image_urls": [[], [IMAGE], [IMAGE] * 9],
+        "reference_image_urls": [[], [IMAGE], [IMAGE] * 6, [IMAGE] * 7, [IMAGE] * 8, [IMAGE] * 9],
         "reference_video_urls": [[], [VIDEO], [VIDEO] * 2, [VIDEO] * 3],
-        "reference_audio_urls": [[], ["https://cdn.example.com/a.mp3"]],
+        "reference_audio_urls": [[], [AUDIO], [AUDIO] * 2, [AUDIO] * 3],
         "operation": [None, "reference_to_video", "edit_video", "extend_video", "first_last_frame"],
         "seed": [None, 7],
         "watermark": [None, False],
@@ -78,11 +80,37 @@ def test_the_schema_and_the_intake_agree_on_thousands_of_requests() -> None:
         {"provider": "gateway", "prompt": "p", "operation": "extend_video"},
         {"provider": "eachlabs", "prompt": "p", "operation": "first_last_frame"},
         {"provider": "gateway", "prompt": "p", "duration": 4},
+        # fal: at most 12 media files in all.
+        {
+            "provider": "fal",
+            "prompt": "p",
+            "reference_image_urls": [IMAGE] * 9,
+            "reference_video_urls": [VIDEO] * 3,
+            "reference_audio_urls": [AUDIO],
+        },
     ],
 )
 def test_what_a_provider_cannot_serve_is_outside_the_schema(request_body: dict[str, Any]) -> None:
     assert not accepted_by_the_intake(request_body)
     assert not SCHEMA.is_valid(request_body)
+
+
+@pytest.mark.parametrize(
+    ("images", "videos", "audios"), [(9, 3, 0), (9, 2, 1), (6, 3, 3), (7, 2, 3), (9, 0, 3), (1, 0, 0)]
+)
+def test_fal_references_up_to_twelve_files_in_all_are_inside_the_schema(
+    images: int, videos: int, audios: int
+) -> None:
+    request = {
+        "provider": "fal",
+        "prompt": "p",
+        "reference_image_urls": [IMAGE] * images,
+        "reference_video_urls": [VIDEO] * videos,
+        "reference_audio_urls": [AUDIO] * audios,
+    }
+
+    assert accepted_by_the_intake(request)
+    assert SCHEMA.is_valid(request)
 
 
 @pytest.mark.parametrize(

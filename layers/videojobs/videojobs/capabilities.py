@@ -170,6 +170,12 @@ def _some(name: str) -> JsonSchema:
 
 
 def _tier_rules(caps: ProviderCapabilities) -> JsonSchema:
+    alternatives = _tier_choices(caps)
+    return alternatives[0] if len(alternatives) == 1 else {"anyOf": alternatives}
+
+
+def _tier_choices(caps: ProviderCapabilities) -> list[JsonSchema]:
+    """One alternative per tier: its resolutions; the tier named, or omitted for the default one."""
     default_resolution = JobRequest.model_fields["resolution"].default
     alternatives = []
     for tier, resolutions in caps.tiers.items():
@@ -183,7 +189,7 @@ def _tier_rules(caps: ProviderCapabilities) -> JsonSchema:
         if default_resolution not in resolutions:
             choice.setdefault("required", []).append("resolution")
         alternatives.append(choice)
-    return alternatives[0] if len(alternatives) == 1 else {"anyOf": alternatives}
+    return alternatives
 
 
 def _operation_rules(operation: Operation) -> JsonSchema:
@@ -206,40 +212,42 @@ def _operation_rules(operation: Operation) -> JsonSchema:
     return {"allOf": parts}
 
 
-def _total_media_rule(caps: ProviderCapabilities, max_files: int) -> JsonSchema:
-    """At most ``max_files`` references in all, as one alternative per count of videos and audio clips
-    (JSON Schema cannot add up array lengths). Frames never come with references here."""
-    assert not caps.frames_with_references  # noqa: S101 - a table that needs the frames counted too
+def _total_media_rule(caps: ProviderCapabilities, max_files: int, *, audios_from: int) -> JsonSchema:
+    """At most ``max_files`` references in all. JSON Schema cannot add up array lengths, so this is the
+    union of the largest boxes (at most I images, V videos and A audio clips) within the total: one
+    alternative per count of videos and of audio clips, each with the images that leave room for them.
+    Frames never come with references here."""
     alternatives: list[JsonSchema] = []
     for videos in range(caps.max_reference_videos + 1):
-        for audios in range(caps.max_reference_audios + 1):
+        for audios in range(audios_from, caps.max_reference_audios + 1):
             images = min(caps.max_reference_images, max_files - videos - audios)
             if images < 0:
                 continue
-            alternatives.append(
-                {
-                    "properties": {
-                        "reference_video_urls": {"minItems": videos, "maxItems": videos},
-                        "reference_audio_urls": {"minItems": audios, "maxItems": audios},
-                        "reference_image_urls": {"maxItems": images},
-                    }
-                }
-            )
-    return {"anyOf": alternatives}
+            box = {
+                "reference_image_urls": {"maxItems": images},
+                "reference_video_urls": {"maxItems": videos},
+                "reference_audio_urls": {"maxItems": audios},
+            }
+            # A box inside a larger one adds nothing: keep the maximal ones only.
+            alternatives.append({"properties": box})
+    maximal = [
+        box
+        for box in alternatives
+        if not any(other is not box and _inside(box, other) for other in alternatives)
+    ]
+    return {"anyOf": maximal}
+
+
+def _inside(box: JsonSchema, other: JsonSchema) -> bool:
+    return all(
+        box["properties"][name]["maxItems"] <= other["properties"][name]["maxItems"]
+        for name in box["properties"]
+    )
 
 
 def _provider_rules(name: ProviderName, caps: ProviderCapabilities) -> JsonSchema:
-    duration = {"minimum": caps.min_duration, "maximum": caps.max_duration}
-    ratios = [ratio for ratio in get_args(AspectRatio) if ratio in caps.aspect_ratios]
-    parts: list[JsonSchema] = [
-        {
-            "properties": {
-                "provider": {"enum": [name]},
-                "duration": duration,
-                "aspect_ratio": {"enum": [*ratios, None]},
-            }
-        },
-        _tier_rules(caps),
+    parts = _common_rules(name, caps)
+    parts += [
         # A last frame comes with a first frame.
         {"anyOf": [_absent("last_frame_url"), _present("first_frame_url")]},
         # Reference audio comes with reference images or videos.
@@ -250,9 +258,6 @@ def _provider_rules(name: ProviderName, caps: ProviderCapabilities) -> JsonSchem
                 _some("reference_video_urls"),
             ]
         },
-        _at_most("reference_image_urls", caps.max_reference_images),
-        _at_most("reference_video_urls", caps.max_reference_videos),
-        _at_most("reference_audio_urls", caps.max_reference_audios),
     ]
     if not caps.first_frame:
         parts.append(_absent("first_frame_url"))
@@ -261,8 +266,28 @@ def _provider_rules(name: ProviderName, caps: ProviderCapabilities) -> JsonSchem
     if not caps.frames_with_references:
         no_references = {"allOf": [_at_most(field_name, 0) for field_name in _REFERENCE_FIELDS]}
         parts.append({"anyOf": [_absent("first_frame_url"), no_references]})
-    if caps.max_media_files is not None:
-        parts.append(_total_media_rule(caps, caps.max_media_files))
+    return {"allOf": parts}
+
+
+def _common_rules(
+    name: ProviderName, caps: ProviderCapabilities, tier_rules: JsonSchema | None = None
+) -> list[JsonSchema]:
+    """The rules on everything but how frames and references combine."""
+    duration = {"minimum": caps.min_duration, "maximum": caps.max_duration}
+    ratios = [ratio for ratio in get_args(AspectRatio) if ratio in caps.aspect_ratios]
+    parts: list[JsonSchema] = [
+        {
+            "properties": {
+                "provider": {"enum": [name]},
+                "duration": duration,
+                "aspect_ratio": {"enum": [*ratios, None]},
+            }
+        },
+        _tier_rules(caps) if tier_rules is None else tier_rules,
+        _at_most("reference_image_urls", caps.max_reference_images),
+        _at_most("reference_video_urls", caps.max_reference_videos),
+        _at_most("reference_audio_urls", caps.max_reference_audios),
+    ]
     if not caps.audio_switch:
         parts.append({"properties": {"generate_audio": {"enum": [True]}}})
     unsupported = [field_name for field_name in OPTIONAL_FIELDS if field_name not in caps.optional_fields]
@@ -270,14 +295,45 @@ def _provider_rules(name: ProviderName, caps: ProviderCapabilities) -> JsonSchem
         parts.append(_absent(*unsupported))
     operations = [operation for operation in get_args(Operation) if operation in caps.operations]
     parts.append({"anyOf": [_absent("operation"), *(_operation_rules(op) for op in operations)]})
-    return {"allOf": parts}
+    return parts
 
 
 def request_schema_rules() -> list[JsonSchema]:
     """check_request as JSON Schema: one alternative per provider (for JobRequest's oneOf), so that a
     request the published schema allows is one the intake accepts (s3:// objects and notify_url's
     address aside: they depend on the deployment, not on the request's shape)."""
-    return [_provider_rules(name, caps) for name, caps in CAPABILITIES.items()]
+    return [branch for name, caps in CAPABILITIES.items() for branch in _provider_branches(name, caps)]
+
+
+def _provider_branches(name: ProviderName, caps: ProviderCapabilities) -> list[JsonSchema]:
+    """The provider's rules. With a cap on media files in all (fal), as exclusive alternatives that keep
+    the cap where it can bite, small enough for schema tools (which multiply alternatives out):
+    a first frame and no references; no frames and no reference audio (then the cap cannot be reached);
+    and no frames with reference audio, under the cap, one alternative per tier."""
+    rules = _provider_rules(name, caps)
+    if caps.max_media_files is None:
+        return [rules]
+    assert not caps.frames_with_references  # noqa: S101 - a table that needs the frames counted too
+    no_frames = _absent("first_frame_url", "last_frame_url")
+    with_frame = {
+        "allOf": [rules, _present("first_frame_url"), *(_at_most(name, 0) for name in _REFERENCE_FIELDS)]
+    }
+    without_audio = {"allOf": [*_common_rules(name, caps), no_frames, _at_most("reference_audio_urls", 0)]}
+    if caps.max_reference_images + caps.max_reference_videos > caps.max_media_files:
+        without_audio["allOf"].append(_total_media_rule(caps, caps.max_media_files, audios_from=0))
+    with_audio = [
+        {
+            "allOf": [
+                *_common_rules(name, caps, tier_rules=tier),
+                no_frames,
+                _some("reference_audio_urls"),
+                {"anyOf": [_some("reference_image_urls"), _some("reference_video_urls")]},
+                _total_media_rule(caps, caps.max_media_files, audios_from=1),
+            ]
+        }
+        for tier in _tier_choices(caps)
+    ]
+    return [with_frame, without_audio, *with_audio]
 
 
 def _listed(values: Iterable[str]) -> str:
