@@ -7,6 +7,8 @@ quantity it needs is left to the provider (``duration`` on auto, for instance).
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from videojobs.models import JobRequest, Resolution
 
 SHORT_SIDE: dict[Resolution, int] = {"480p": 480, "720p": 720, "1080p": 1080, "4k": 2160}
@@ -18,6 +20,24 @@ def output_dimensions(resolution: Resolution, aspect_ratio: str) -> tuple[int, i
     short = SHORT_SIDE[resolution]
     long = 2 * round(short * max(ratio_width, ratio_height) / min(ratio_width, ratio_height) / 2)
     return (long, short) if ratio_width >= ratio_height else (short, long)
+
+
+#: Seedance renders 24 frames a second; token prices count frames.
+FRAMES_PER_SECOND = 24
+#: The length of reference videos is not known at submit: they count as the documented maximum of 15
+#: input seconds in all, so an estimate with video inputs is an upper bound.
+MAX_REFERENCE_VIDEO_SECONDS = 15
+
+
+def video_tokens(request: JobRequest) -> Decimal | None:
+    """Seedance 2.0's tokens as Atlas Cloud, fal and ModelArk price them: width × height × (input video
+    seconds + output seconds) × 24 / 1024. None when the duration or the aspect ratio is left to the
+    provider (then the frame count or size is not known)."""
+    if request.duration is None or request.aspect_ratio is None or request.aspect_ratio == "auto":
+        return None
+    width, height = output_dimensions(request.resolution, request.aspect_ratio)
+    input_seconds = MAX_REFERENCE_VIDEO_SECONDS if request.reference_video_urls else 0
+    return Decimal(width * height * (input_seconds + request.duration) * FRAMES_PER_SECOND) / 1024
 
 
 def estimate_cost_usd(request: JobRequest) -> float | None:

@@ -9,7 +9,7 @@ from pydantic import AnyHttpUrl, SecretStr
 
 from videojobs.models import JobRequest
 from videojobs.ports import VideoProvider
-from videojobs.pricing import output_dimensions
+from videojobs.pricing import video_tokens
 from videojobs.providers.unit import (
     ALL_ASPECT_RATIOS,
     AdapterContext,
@@ -23,9 +23,6 @@ from videojobs.providers.unit import (
 #: lower when video inputs are given.
 USD_PER_1000_TOKENS = Decimal("0.0112")
 USD_PER_1000_TOKENS_WITH_VIDEO_INPUT = Decimal("0.00688")
-#: The length of reference videos is not known at submit: with video inputs the estimate counts the
-#: documented maximum of 15 input seconds, an upper bound.
-MAX_REFERENCE_VIDEO_SECONDS = 15
 
 
 class AtlasCloudSettings(ProviderSettings):
@@ -34,14 +31,10 @@ class AtlasCloudSettings(ProviderSettings):
 
 
 def estimate_cost_usd(request: JobRequest) -> float | None:
-    """Null when the duration or the aspect ratio is left to the provider."""
-    if request.duration is None or request.aspect_ratio is None or request.aspect_ratio == "auto":
+    tokens = video_tokens(request)
+    if tokens is None:
         return None
-    width, height = output_dimensions(request.resolution, request.aspect_ratio)
-    with_video = bool(request.reference_video_urls)
-    input_seconds = MAX_REFERENCE_VIDEO_SECONDS if with_video else 0
-    tokens = Decimal(height * width * (input_seconds + request.duration) * 24) / 1024
-    rate = USD_PER_1000_TOKENS_WITH_VIDEO_INPUT if with_video else USD_PER_1000_TOKENS
+    rate = USD_PER_1000_TOKENS_WITH_VIDEO_INPUT if request.reference_video_urls else USD_PER_1000_TOKENS
     return float(round(tokens * rate / 1000, 4))
 
 

@@ -14,7 +14,7 @@ from pydantic import Field, SecretStr, field_validator
 
 from videojobs.models import JobRequest, Resolution, Tier
 from videojobs.ports import VideoProvider
-from videojobs.pricing import output_dimensions
+from videojobs.pricing import video_tokens
 from videojobs.providers.unit import (
     ALL_ASPECT_RATIOS,
     AdapterContext,
@@ -59,27 +59,17 @@ USD_PER_MILLION_TOKENS: dict[Tier, dict[Resolution, tuple[Decimal, Decimal]]] = 
     "fast": {"480p": (Decimal("5.6"), Decimal("3.3")), "720p": (Decimal("5.6"), Decimal("3.3"))},
     "mini": {"480p": (Decimal("3.5"), Decimal("2.1")), "720p": (Decimal("3.5"), Decimal("2.1"))},
 }
-#: tokens = (input video seconds + output seconds) × width × height × frame rate / 1024 (same page).
-FRAMES_PER_SECOND = 24
-#: The length of reference videos is not known at submit: with video inputs the estimate counts the
-#: documented maximum of 15 input seconds, an upper bound (ModelArk also bills a minimum then).
-MAX_REFERENCE_VIDEO_SECONDS = 15
 
 
 def estimate_cost_usd(request: JobRequest) -> float | None:
-    """Null when the duration or the aspect ratio is left to the provider. The frame size is ours
-    (``output_dimensions``); ModelArk's own pixel table differs from it by a few per cent."""
-    if request.duration is None or request.aspect_ratio is None or request.aspect_ratio == "auto":
-        return None
+    """Tokens as the same page counts them (``video_tokens``: the frame size is ours, and ModelArk's own
+    pixel table differs from it by a few per cent), at the tier's and resolution's rate."""
+    tokens = video_tokens(request)
     tier: Tier = request.tier or UNIT.capabilities.default_tier
     rates = USD_PER_MILLION_TOKENS.get(tier, {}).get(request.resolution)
-    if rates is None:
+    if tokens is None or rates is None:
         return None
-    width, height = output_dimensions(request.resolution, request.aspect_ratio)
-    with_video = bool(request.reference_video_urls)
-    seconds = request.duration + (MAX_REFERENCE_VIDEO_SECONDS if with_video else 0)
-    tokens = Decimal(width * height * seconds * FRAMES_PER_SECOND) / 1024
-    rate = rates[1] if with_video else rates[0]
+    rate = rates[1] if request.reference_video_urls else rates[0]
     return float(round(tokens * rate / 1_000_000, 4))
 
 

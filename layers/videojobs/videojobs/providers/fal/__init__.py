@@ -10,7 +10,7 @@ from pydantic import AnyHttpUrl, SecretStr
 
 from videojobs.models import JobRequest
 from videojobs.ports import VideoProvider
-from videojobs.pricing import output_dimensions
+from videojobs.pricing import video_tokens
 from videojobs.providers.unit import (
     ALL_ASPECT_RATIOS,
     AdapterContext,
@@ -28,9 +28,6 @@ USD_PER_1000_TOKENS = {"standard": Decimal("0.014"), "fast": Decimal("0.0112")}
 #: Reference-to-video (https://fal.ai/models/bytedance/seedance-2.0/reference-to-video): the tokens
 #: count input video seconds too, and "if video inputs are provided the price is multiplied by 0.6".
 VIDEO_INPUT_FACTOR = Decimal("0.6")
-#: The length of reference videos is not known at submit: with video inputs the estimate counts the
-#: documented maximum of 15 combined input seconds, an upper bound.
-MAX_REFERENCE_VIDEO_SECONDS = 15
 
 
 class FalSettings(ProviderSettings):
@@ -40,15 +37,11 @@ class FalSettings(ProviderSettings):
 
 
 def estimate_cost_usd(request: JobRequest) -> float | None:
-    """Null when the duration or the aspect ratio is left to the provider."""
-    if request.duration is None or request.aspect_ratio is None or request.aspect_ratio == "auto":
+    tokens = video_tokens(request)
+    if tokens is None:
         return None
-    width, height = output_dimensions(request.resolution, request.aspect_ratio)
-    with_video = bool(request.reference_video_urls)
-    seconds = request.duration + (MAX_REFERENCE_VIDEO_SECONDS if with_video else 0)
-    tokens = Decimal(height * width * seconds * 24) / 1024
     rate = USD_PER_1000_TOKENS["fast" if request.tier == "fast" else "standard"]
-    if with_video:
+    if request.reference_video_urls:
         rate *= VIDEO_INPUT_FACTOR
     return float(round(tokens * rate / 1000, 4))
 
