@@ -19,6 +19,7 @@ from local.simulator.dialects import BUILTIN_DIALECTS
 from local.simulator.multipart import MultipartError, parse_form_data
 from local.simulator.protocol import MediaFetch
 from local.simulator.testing import LoopbackPeer, quick_simulator
+from videojobs.providers import UNITS
 
 FRAME = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8
 
@@ -129,11 +130,15 @@ def created_id(response: httpx.Response) -> str:
 
 
 # -- default keys ---------------------------------------------------------------------------------------
-def test_default_keys_name_every_built_in_dialect() -> None:
-    providers = [getattr(dialect, "provider") for dialect in BUILTIN_DIALECTS]  # noqa: B009
+def test_the_simulator_has_a_dialect_for_every_provider_of_the_pipeline_with_a_default_key() -> None:
+    providers = [dialect.provider for dialect in BUILTIN_DIALECTS]
 
-    assert {name: f"sim-{name.replace('_', '-')}-key" for name in providers} == DEFAULT_API_KEYS
-    assert providers[:4] == ["eachlabs", "atlascloud", "gateway", "jobs_api"]
+    assert providers == list(UNITS)
+    assert list(DEFAULT_API_KEYS) == providers
+    assert (DEFAULT_API_KEYS["eachlabs"], DEFAULT_API_KEYS["jobs_api"]) == (
+        "sim-eachlabs-key",
+        "sim-jobs-api-key",
+    )
 
 
 def test_every_provider_is_mounted_by_default(sim: ProviderSimulator, http: httpx.Client) -> None:
