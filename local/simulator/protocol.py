@@ -403,8 +403,9 @@ class Dialect(ABC):
         return None
 
     def pipeline_settings(self, base_url: str) -> dict[str, str]:
-        """Settings, besides ``<NAME>_BASE_URL``, that point the pipeline at this dialect mounted at
-        `base_url` (Atlas: ``ATLASCLOUD_JWKS_URL``). The local stack sets them."""
+        """Settings that point the pipeline at this dialect mounted at `base_url`, over the default
+        ``<NAME>_BASE_URL=<base_url>`` (Atlas: ``ATLASCLOUD_JWKS_URL``; ModelArk: its base URL with its
+        own ``/api/v3``). The local stack sets them."""
         return {}
 
     def cancel(self, job_id: str) -> CancelOutcome:
