@@ -123,6 +123,9 @@ def end_to_end_rows(jobs: int = 3) -> list[Row]:
             ("eachlabs", "submit -> signed webhook -> S3 -> succeeded"),
             ("atlascloud", "submit -> Ed25519 webhook (JWKS) -> S3 -> succeeded"),
             ("gateway", "submit -> status checks (1 s apart) -> S3 -> succeeded"),
+            ("byteplus", "submit -> unsigned callbacks, each confirmed by a GET -> S3 -> succeeded"),
+            ("fal", "submit -> Ed25519 webhook (kid-less JWKS) -> S3 -> succeeded"),
+            ("replicate", "submit -> Standard Webhooks (account secret) -> S3 -> succeeded"),
         ):
             samples = [job_seconds(api, provider) for _ in range(jobs + 1)][1:]  # the first one warms up
             rows.append(

@@ -25,11 +25,12 @@ from typing import Any
 import httpx
 
 from benchmarks.table import RatioRow
+from videojobs.providers import UNITS
 
 POLLING_CLIENT_MB = 512
 POLLING_CLIENT_SECONDS = 120
 POLLING_GB_SECONDS = POLLING_CLIENT_MB / 1024 * POLLING_CLIENT_SECONDS
-PROVIDERS = ("eachlabs", "atlascloud", "gateway", "jobs_api")
+PROVIDERS = tuple(UNITS)
 TERMINAL = ("succeeded", "failed", "expired")
 
 
