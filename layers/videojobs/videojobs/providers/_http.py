@@ -46,10 +46,7 @@ class ProviderApi:
         return {self._auth_header: self._credential.get_secret_value()}
 
     def call(self, method: str, path: str, *, json: Any = None) -> Any:
-        url = f"{self._base_url}{path}"
-        return request_json(
-            self._client, method, url, provider=self._provider, headers=self._headers(), json=json
-        )
+        return self.call_url(method, f"{self._base_url}{path}", json=json)
 
     def call_url(self, method: str, url: str, *, json: Any = None) -> Any:
         """``call`` for an absolute URL the provider handed out (fal's status_url). The dialect checks
