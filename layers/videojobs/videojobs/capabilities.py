@@ -299,9 +299,9 @@ def _common_rules(
 
 
 def request_schema_rules() -> list[JsonSchema]:
-    """check_request as JSON Schema: one alternative per provider (for JobRequest's oneOf), so that a
-    request the published schema allows is one the intake accepts (s3:// objects and notify_url's
-    address aside: they depend on the deployment, not on the request's shape)."""
+    """check_request as JSON Schema: exclusive alternatives, one or more per provider (for JobRequest's
+    oneOf), so that a request the published schema allows is one the intake accepts (s3:// objects and
+    notify_url's address aside: they depend on the deployment, not on the request's shape)."""
     return [branch for name, caps in CAPABILITIES.items() for branch in _provider_branches(name, caps)]
 
 
@@ -316,7 +316,11 @@ def _provider_branches(name: ProviderName, caps: ProviderCapabilities) -> list[J
     assert not caps.frames_with_references  # noqa: S101 - a table that needs the frames counted too
     no_frames = _absent("first_frame_url", "last_frame_url")
     with_frame = {
-        "allOf": [rules, _present("first_frame_url"), *(_at_most(name, 0) for name in _REFERENCE_FIELDS)]
+        "allOf": [
+            rules,
+            _present("first_frame_url"),
+            *(_at_most(field_name, 0) for field_name in _REFERENCE_FIELDS),
+        ]
     }
     without_audio = {"allOf": [*_common_rules(name, caps), no_frames, _at_most("reference_audio_urls", 0)]}
     if caps.max_reference_images + caps.max_reference_videos > caps.max_media_files:
