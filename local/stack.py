@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from moto.server import ThreadedMotoServer
 
 from local.api_front import ApiFront
 from local.aws import ACCOUNT_ID, REGION, ProvisionedStack, aws_client, provision
 from local.lambdas import LocalFunction
+from local.moto_server import moto_server
 from local.queue_runner import QueuePoller
 from local.sigv4 import SigV4
 from local.simulator import DEFAULT_API_KEYS, ProviderSimulator
@@ -83,7 +83,7 @@ class LocalStack:
     def __init__(self, config: LocalStackConfig | None = None) -> None:
         self.config = config or LocalStackConfig()
         self.application: Application = read_application()
-        self.moto = ThreadedMotoServer(ip_address=HOST, port=self.config.aws_port, verbose=False)
+        self.moto = moto_server(HOST, self.config.aws_port)
         # Presigned URLs of local S3 are plain http on loopback: let the simulator fetch them.
         self.simulator = ProviderSimulator(
             host=HOST, port=self.config.simulator_port, allow_loopback_media=True

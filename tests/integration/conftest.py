@@ -5,9 +5,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from moto.server import ThreadedMotoServer
 
 from local.aws import ProvisionedStack, aws_client, provision
+from local.moto_server import moto_server
 from local.simulator import ProviderSimulator
 from local.simulator.testing import LoopbackPeer
 from local.template import read_application
@@ -15,7 +15,7 @@ from local.template import read_application
 
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server = moto_server("127.0.0.1", 0)
     server.start()
     host, port = server.get_host_and_port()
     yield f"http://{host}:{port}"

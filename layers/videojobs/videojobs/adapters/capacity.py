@@ -5,9 +5,22 @@ One partition per (provider, key id). Items in it:
 - ``slot#NN``, one per allowed concurrent job: ``holder`` (a job id) and ``lease_until`` (epoch
   seconds). A slot is free when it has no holder or its lease has run out, so a holder that crashed
   is reclaimed without anyone's help. Taking and freeing are conditional on the holder.
-- ``rate``: ``tat``, the theoretical arrival time of the generic cell rate algorithm (GCRA). With an
-  emission interval T = 60 s / limit and a tolerance of (limit - 1) x T, no 60-second window ever
-  holds more than ``limit`` creates, and a burst of up to ``limit`` goes out at once.
+- ``rate``: the creates counted in each second of the last minute, one attribute per second
+  (``s<epoch second>``: creates granted in it).
+
+Why counters of seconds and not GCRA: a token bucket that lets a burst of the whole limit through and
+then one create every 60 s / limit lets the first minute after an idle spell hold almost twice the
+limit, and providers count minutes. A sliding log of create times would be exact but grows with the
+limit (up to 100,000 a minute, past DynamoDB's item size); sixty-one counters are small at any limit.
+
+A create is granted at time t only if the creates counted in t's second and the sixty seconds before
+it are fewer than the limit. The check is one conditional increment of t's own counter: the earlier
+seconds no longer change, so their sum, read first, gives the current second's allowance, and
+``counter < allowance`` holds atomically however many functions grant at once. Every create in a
+closed 60-second window lies in the second of the window's last create or in the sixty before it, and
+that last one was granted only after the others were counted, so **no 60-second window, the first
+after an idle spell included, holds more than the limit**. The price is at most one second of each
+minute's allowance. (Times are the granting functions' clocks, which NTP keeps in step on Lambda.)
 
 Nothing here waits: when no key can take the job, the answer says how long until one might.
 """
@@ -15,10 +28,10 @@ Nothing here waits: when no key can take the job, the answer says how long until
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -34,6 +47,56 @@ if TYPE_CHECKING:
 RATE_ITEM = "rate"
 #: How long an emptied item lingers before DynamoDB's TTL removes it.
 IDLE_ITEM_TTL_SECONDS = 7 * 24 * 3600
+#: The window the create rate is counted over, and the sub-windows it is counted in.
+RATE_WINDOW_SECONDS = 60
+#: The rate item's attribute per second: s<epoch second>.
+SECOND_PREFIX = "s"
+
+
+@dataclass(frozen=True)
+class CreateCounts:
+    """A key's creates per second (epoch second -> creates granted in it), as read."""
+
+    per_second: Mapping[int, int]
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any] | None) -> CreateCounts:
+        return cls(
+            {
+                int(name[len(SECOND_PREFIX) :]): int(value["N"])
+                for name, value in (item or {}).items()
+                if name.startswith(SECOND_PREFIX) and name[len(SECOND_PREFIX) :].isdigit()
+            }
+        )
+
+    def allowance(self, now: float, limit: int) -> int:
+        """How many creates the current second may count in all, given the sixty seconds before it."""
+        current = math.floor(now)
+        others = sum(
+            count
+            for second, count in self.per_second.items()
+            if second >= current - RATE_WINDOW_SECONDS and second != current
+        )
+        return limit - others
+
+    def wait_seconds(self, now: float, limit: int) -> float:
+        """0 when a create granted ``now`` keeps every 60-second window within ``limit``; otherwise how
+        long until enough of the counted creates have slid out of the window."""
+        oldest = math.floor(now) - RATE_WINDOW_SECONDS
+        counted = sorted((second, count) for second, count in self.per_second.items() if second >= oldest)
+        total = sum(count for _, count in counted)
+        if total < limit:
+            return 0.0
+        for second, count in counted:
+            total -= count
+            if total < limit:
+                # What was counted in ``second`` counts until the clock is past second + the window.
+                return max(0.0, second + RATE_WINDOW_SECONDS + 1 - now)
+        return 0.0  # not reached: the limit is at least 1
+
+    def expired(self, now: float) -> list[int]:
+        """The seconds that no longer count."""
+        return [second for second in self.per_second if second < math.floor(now) - RATE_WINDOW_SECONDS]
 
 
 @dataclass(frozen=True)
@@ -70,7 +133,7 @@ class DynamoDBCapacity:
             return CapacityWait(seconds=60)
         moment = now.timestamp()
         waits: list[float] = []
-        for key_id in _keys_in_turn(pool.key_ids, job_id):
+        for key_id in _in_turn(pool.key_ids, job_id):
             outcome = self._acquire_at_key(provider, key_id, pool.limits, job_id, moment)
             if isinstance(outcome, CapacityGrant):
                 return outcome
@@ -114,22 +177,21 @@ class DynamoDBCapacity:
         if not free:
             # A slot frees when its job leaves the provider, at a time nobody knows: ask again soon.
             return CapacityWait(seconds=0.0)
-        rate = next((item for item in items if item["sk"]["S"] == RATE_ITEM), None)
-        tat = float(rate["tat"]["N"]) if rate else None
-        interval = 60.0 / limits.max_creates_per_minute
-        tolerance = (limits.max_creates_per_minute - 1) * interval
-        earliest = max(tat or now, now)
-        if earliest - now > tolerance:
-            return CapacityWait(seconds=max(0.5, earliest - now - tolerance))
-        for slot in free:
-            if self._take_slot(partition, slot, job_id, now):
-                break
-        else:
+        counts = CreateCounts.from_item(next((i for i in items if i["sk"]["S"] == RATE_ITEM), None))
+        wait = counts.wait_seconds(now, limits.max_creates_per_minute)
+        if wait > 0:
+            return CapacityWait(seconds=wait)
+        slot = next(
+            (slot for slot in _in_turn(free, job_id) if self._take_slot(partition, slot, job_id, now)), None
+        )
+        if slot is None:
             return CapacityWait(seconds=1.0)  # others took the free slots first
-        if not self._count_create(partition, previous_tat=tat, new_tat=earliest + interval):
-            self.release(f"{partition}#{slot}", job_id)
-            return CapacityWait(seconds=interval)
-        return CapacityGrant(key_id=key_id, slot=f"{partition}#{slot}")
+        if self._count_create(partition, counts, now, limits.max_creates_per_minute):
+            return CapacityGrant(key_id=key_id, slot=f"{partition}#{slot}")
+        # Others used up this second's allowance first.
+        self.release(f"{partition}#{slot}", job_id)
+        counts = CreateCounts.from_item(self._rate_item(partition))
+        return CapacityWait(seconds=max(counts.wait_seconds(now, limits.max_creates_per_minute), 0.5))
 
     def _partition(self, partition: str) -> list[dict[str, Any]]:
         try:
@@ -166,37 +228,55 @@ class DynamoDBCapacity:
             raise DependencyUnavailable("could not take a provider slot") from error
         return True
 
-    def _count_create(self, partition: str, *, previous_tat: float | None, new_tat: float) -> bool:
-        values: dict[str, Any] = {
-            ":tat": {"N": str(Decimal(str(round(new_tat, 3))))},
-            ":ttl": {"N": str(int(new_tat) + IDLE_ITEM_TTL_SECONDS)},
-        }
-        if previous_tat is None:
-            condition = "attribute_not_exists(tat)"
-        else:
-            condition = "tat = :previous"
-            values[":previous"] = {"N": str(Decimal(str(round(previous_tat, 3))))}
+    def _rate_item(self, partition: str) -> dict[str, Any] | None:
+        try:
+            response = self._client.get_item(
+                TableName=self._table,
+                Key={"pk": {"S": partition}, "sk": {"S": RATE_ITEM}},
+                ConsistentRead=True,
+            )
+        except (ClientError, BotoCoreError) as error:
+            raise DependencyUnavailable("could not read the provider's limits") from error
+        return response.get("Item")
+
+    def _count_create(self, partition: str, counts: CreateCounts, now: float, limit: int) -> bool:
+        """Count one create in the current second, if the second's allowance has room for it."""
+        current = math.floor(now)
+        names = {"#now": f"{SECOND_PREFIX}{current}"}
+        names.update(
+            {f"#old{index}": f"{SECOND_PREFIX}{second}" for index, second in enumerate(counts.expired(now))}
+        )
+        removes = ", ".join(["tat", *(name for name in names if name != "#now")])  # tat: the old GCRA's
         try:
             self._client.update_item(
                 TableName=self._table,
                 Key={"pk": {"S": partition}, "sk": {"S": RATE_ITEM}},
-                UpdateExpression="SET tat = :tat, expires_at = :ttl",
-                ConditionExpression=condition,
-                ExpressionAttributeValues=values,
+                UpdateExpression=(
+                    f"SET #now = if_not_exists(#now, :zero) + :one, expires_at = :ttl REMOVE {removes}"
+                ),
+                ConditionExpression="attribute_not_exists(#now) OR #now < :allowance",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues={
+                    ":zero": {"N": "0"},
+                    ":one": {"N": "1"},
+                    ":allowance": {"N": str(counts.allowance(now, limit))},
+                    ":ttl": {"N": str(current + IDLE_ITEM_TTL_SECONDS)},
+                },
             )
         except ClientError as error:
             if _condition_failed(error):
-                return False  # another create counted first: look again
+                return False
             raise DependencyUnavailable("could not count the create") from error
         except BotoCoreError as error:
             raise DependencyUnavailable("could not count the create") from error
         return True
 
 
-def _keys_in_turn(key_ids: Sequence[str], job_id: str) -> list[str]:
-    """Every key, starting at one picked by the job id, so jobs spread over the pool."""
-    start = int(hashlib.sha256(job_id.encode()).hexdigest()[:8], 16) % len(key_ids)
-    return [*key_ids[start:], *key_ids[:start]]
+def _in_turn(names: Sequence[str], job_id: str) -> list[str]:
+    """Every name, starting at one picked by the job id, so that jobs spread over keys and slots
+    instead of all racing for the first."""
+    start = int(hashlib.sha256(job_id.encode()).hexdigest()[:8], 16) % len(names)
+    return [*names[start:], *names[:start]]
 
 
 def _holder(item: Mapping[str, Any]) -> str | None:
