@@ -228,3 +228,23 @@ def test_the_links_a_create_returned_are_kept_on_the_job_and_handed_back_to_the_
     # Then the job keeps them and the status read gets them back
     assert world.jobs.jobs[job.job_id].provider_links == links
     assert world.providers["gateway"].checked_links == [links]
+
+
+def test_a_status_check_asks_through_the_api_key_that_created_the_job() -> None:
+    # Given a gateway pool of two keys, and a job the second key created
+    world = FakeWorld()
+    second_key = world.add_key("gateway", "key-2")
+    world.capacity.key_id = "key-2"
+    job = submitted(world)
+    assert job.provider_key_id == "key-2"
+    assert len(second_key.created) == 1
+    second_key.answers = [done(output_url=OUTPUT)]
+
+    # When its status is checked
+    outcome = check_job_status(StatusCheckRequest(job_id=job.job_id), world.deps())
+
+    # Then the status GET went through the second key's provider, never the first key's
+    assert outcome is CheckOutcome.CHECKED
+    assert second_key.checked == [job.provider_job_id]
+    assert world.providers["gateway"].checked == []
+    assert world.jobs.jobs[job.job_id].status is JobStatus.TRANSFERRING
