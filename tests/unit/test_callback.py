@@ -175,3 +175,35 @@ def test_a_signed_callback_is_believed_without_a_status_call() -> None:
     webhook(world, job, success(job))
 
     assert world.provider.checked == []
+
+
+@pytest.mark.parametrize("provider", ["byteplus", "jobs_api"])
+def test_an_unsigned_callback_is_confirmed_through_the_api_key_that_created_the_job(provider: str) -> None:
+    # Given a pool of two keys, and a job the second key created that its provider says has finished
+    world = FakeWorld()
+    second_key = world.add_key(provider, "key-2")
+    world.capacity.key_id = "key-2"
+    job = submit_job(
+        JobRequest.model_validate({"provider": provider, "prompt": "a lighthouse"}), world.deps()
+    )
+    assert job.provider_key_id == "key-2"
+    finished = ProviderUpdate(
+        provider_job_id=job.provider_job_id or "", state=ProviderState.SUCCEEDED, output_url=OUTPUT
+    )
+    second_key.answers = [finished]
+
+    # When its unsigned callback arrives
+    receipt = receive_webhook(
+        provider,
+        job.job_id,
+        world.authenticator.token_for(job.job_id),
+        {},
+        finished.model_dump_json().encode(),
+        world.deps(),
+    )
+
+    # Then the confirming status GET went through the second key's provider, never the first key's
+    assert second_key.checked == [job.provider_job_id]
+    assert world.providers[provider].checked == []
+    assert receipt.status is JobStatus.TRANSFERRING
+    assert [transfer.source_url for transfer in world.transfers.sent] == [OUTPUT]
