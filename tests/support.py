@@ -292,11 +292,13 @@ class RecordingDispatches:
 
 @dataclass
 class InMemoryCapacity:
-    """ProviderCapacity with ``limit`` slots per provider at one key, ``key_id``; records every grant."""
+    """ProviderCapacity with ``limit`` slots per provider at one key, ``key_id``; records every grant,
+    every release and every call to release (``release_calls``, those that free nothing too)."""
 
     limit: int = 10
     holders: dict[str, str] = field(default_factory=dict)
     released: list[tuple[str, str]] = field(default_factory=list)
+    release_calls: list[tuple[str, str]] = field(default_factory=list)
     wait_seconds: float = 5.0
     key_id: str = "key-1"
 
@@ -312,6 +314,7 @@ class InMemoryCapacity:
         return CapacityWait(seconds=self.wait_seconds)
 
     def release(self, slot: str, job_id: str) -> None:
+        self.release_calls.append((slot, job_id))
         if self.holders.get(slot) == job_id:
             del self.holders[slot]
             self.released.append((slot, job_id))

@@ -1,8 +1,9 @@
 import pytest
 
-from tests.support import FakeWorld, submit_job
+from tests.support import FakeWorld, fake_mp4, submit_job
 from videojobs.errors import DependencyUnavailable, JobNotFound, WebhookConflict, WebhookUnauthorized
 from videojobs.logic.callback import UpdateEffect, receive_webhook
+from videojobs.logic.transfer import transfer_video
 from videojobs.models import Job, JobRequest, JobStatus, ProviderState, ProviderUpdate
 
 OUTPUT = "https://cdn.example.com/out.mp4"
@@ -60,6 +61,35 @@ def test_a_late_failure_after_success_changes_nothing() -> None:
 
     assert world.jobs.jobs[job.job_id].status is JobStatus.TRANSFERRING
     assert world.events.failed == []
+
+
+@pytest.mark.parametrize("copied", [False, True], ids=["transferring", "succeeded"])
+def test_a_failure_after_success_changes_nothing_and_frees_no_slot(copied: bool) -> None:
+    # Given a job its provider reported finished: its video being copied, or copied already
+    world = FakeWorld()
+    job = submitted(world)
+    webhook(world, job, success(job))
+    if copied:
+        world.source.files[OUTPUT] = fake_mp4()
+        transfer_video(world.transfers.sent[-1], world.deps())
+    before = world.jobs.jobs[job.job_id]
+    writes, release_calls = world.jobs.writes, list(world.capacity.release_calls)
+
+    # When the provider then says it failed
+    late = ProviderUpdate(
+        provider_job_id=job.provider_job_id or "", state=ProviderState.FAILED, error_message="late"
+    )
+    receipt = webhook(world, job, late)
+
+    # Then the job, its video and its events stay as they were, and no slot release is even asked for
+    assert receipt.effect is UpdateEffect.IGNORED  # type: ignore[attr-defined]
+    assert world.jobs.jobs[job.job_id] == before
+    assert before.status is (JobStatus.SUCCEEDED if copied else JobStatus.TRANSFERRING)
+    assert (before.video is not None) is copied
+    assert world.jobs.writes == writes
+    assert world.events.failed == []
+    assert len(world.events.succeeded) == (1 if copied else 0)
+    assert world.capacity.release_calls == release_calls
 
 
 def test_a_failure_fails_the_job_once_with_the_provider_reason() -> None:
