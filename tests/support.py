@@ -292,25 +292,29 @@ class RecordingDispatches:
 
 @dataclass
 class InMemoryCapacity:
-    """ProviderCapacity with ``limit`` slots per provider at one key, "key-1"; records every grant."""
+    """ProviderCapacity with ``limit`` slots per provider at one key, ``key_id``; records every grant,
+    every release and every call to release (``release_calls``, those that free nothing too)."""
 
     limit: int = 10
     holders: dict[str, str] = field(default_factory=dict)
     released: list[tuple[str, str]] = field(default_factory=list)
+    release_calls: list[tuple[str, str]] = field(default_factory=list)
     wait_seconds: float = 5.0
+    key_id: str = "key-1"
 
     def acquire(self, provider: Any, job_id: str, *, now: datetime) -> CapacityGrant | CapacityWait:
         for slot, holder in self.holders.items():
             if holder == job_id:
-                return CapacityGrant(key_id="key-1", slot=slot)
+                return CapacityGrant(key_id=self.key_id, slot=slot)
         for index in range(self.limit):
-            slot = f"{provider}#key-1#slot#{index:03d}"
+            slot = f"{provider}#{self.key_id}#slot#{index:03d}"
             if slot not in self.holders:
                 self.holders[slot] = job_id
-                return CapacityGrant(key_id="key-1", slot=slot)
+                return CapacityGrant(key_id=self.key_id, slot=slot)
         return CapacityWait(seconds=self.wait_seconds)
 
     def release(self, slot: str, job_id: str) -> None:
+        self.release_calls.append((slot, job_id))
         if self.holders.get(slot) == job_id:
             del self.holders[slot]
             self.released.append((slot, job_id))
@@ -523,6 +527,8 @@ class FakeWorld:
     providers: dict[str, FakeProvider] = field(
         default_factory=lambda: {name: FakeProvider(name=name) for name in UNITS}
     )
+    #: More API keys in a provider's pool, after "key-1" (``providers``): key id -> its own fake.
+    more_keys: dict[str, dict[str, FakeProvider]] = field(default_factory=dict)
     clock: FixedClock = field(default_factory=FixedClock)
     authenticator: WebhookAuthenticator = field(
         default_factory=lambda: WebhookAuthenticator(TEST_SECRET, lifetime=timedelta(hours=26))
@@ -568,6 +574,12 @@ class FakeWorld:
     def provider(self, provider: Any) -> None:
         self.providers["eachlabs"] = provider
 
+    def add_key(self, provider: str, key_id: str) -> FakeProvider:
+        """A further API key in ``provider``'s pool, with a fake of its own: the one built for that key."""
+        fake = FakeProvider(name=provider)
+        self.more_keys.setdefault(provider, {})[key_id] = fake
+        return fake
+
     def deps(self) -> Dependencies:
         idempotency = IdempotencyGuard.create(self.idempotency_store, expires_after_seconds=3600)
         idempotency.config.register_lambda_context(FakeLambdaContext())
@@ -580,7 +592,9 @@ class FakeWorld:
             status_checks=self.status_checks,
             inputs=self.inputs,
             events=self.events,
-            providers={name: {"key-1": fake} for name, fake in self.providers.items()},  # type: ignore[misc]
+            providers={  # type: ignore[misc]
+                name: {"key-1": fake, **self.more_keys.get(name, {})} for name, fake in self.providers.items()
+            },
             download_policies=policies,
             authenticator=self.authenticator,
             idempotency=idempotency,

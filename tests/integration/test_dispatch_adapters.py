@@ -243,6 +243,117 @@ def test_concurrent_acquires_never_hand_out_more_slots_than_the_limit(
     assert len({grant.slot for grant in grants}) == len(grants)
 
 
+def stored_holders(aws: Any, aws_resources: ProvisionedStack, provider: str, key_id: str) -> dict[str, str]:
+    """The slots of one key that name a holder, as the table stores them: slot (as grants name it) -> job."""
+    partition = f"{provider}#{key_id}"
+    items = aws("dynamodb").query(
+        TableName=aws_resources.refs["ProviderLimitsTable"],
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": partition}},
+        ConsistentRead=True,
+    )["Items"]
+    return {
+        f"{partition}#{item['sk']['S']}": item["holder"]["S"]
+        for item in items
+        if item["sk"]["S"].startswith("slot#") and "holder" in item
+    }
+
+
+class OneRequestAtATime:
+    """A DynamoDB client that lets one request through at a time. DynamoDB applies each conditional
+    write atomically; moto's server checks a condition and then writes without a lock, so on moto two
+    racing writes can both pass one condition. Requests still interleave, so a read can go stale before
+    the write that relies on it: the race the conditions are there for."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        call = getattr(self._client, name)
+
+        def one_at_a_time(*args: Any, **kwargs: Any) -> Any:
+            with self._lock:
+                return call(*args, **kwargs)
+
+        return one_at_a_time
+
+
+def race(limits: DynamoDBCapacity, job_ids: list[str]) -> dict[str, CapacityGrant | CapacityWait]:
+    """Every job asks for a slot at the same moment, each from its own thread."""
+    answers: dict[str, CapacityGrant | CapacityWait] = {}
+    start = threading.Barrier(len(job_ids))
+
+    def take(job_id: str) -> None:
+        start.wait(timeout=10)
+        answers[job_id] = limits.acquire("eachlabs", job_id, now=NOW)
+
+    threads = [threading.Thread(target=take, args=(job_id,)) for job_id in job_ids]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert len(answers) == len(job_ids)
+    return answers
+
+
+@pytest.mark.parametrize("max_concurrent", [1, 2])
+def test_concurrent_acquirers_each_hold_the_slot_they_were_granted_and_no_other(
+    aws: Any, aws_resources: ProvisionedStack, max_concurrent: int
+) -> None:
+    # Given three keys with one or two slots each, and a create rate that never binds
+    key_ids = [f"holders-{max_concurrent}-{round_}" for round_ in range(3)]
+
+    # When ten jobs race for each key's slots
+    grants: dict[str, dict[str, CapacityGrant]] = {}
+    for key_id in key_ids:
+        limits = DynamoDBCapacity(
+            OneRequestAtATime(aws("dynamodb")),
+            aws_resources.refs["ProviderLimitsTable"],
+            {"eachlabs": KeyPool([key_id], KeyLimits(max_concurrent, 100_000))},
+            lease_seconds=600,
+        )
+        answers = race(limits, [f"{key_id}-job-{index}" for index in range(10)])
+        grants[key_id] = {job: answer for job, answer in answers.items() if isinstance(answer, CapacityGrant)}
+
+    # Then no two grants share a slot, each granted slot still names its grantee, and no other job
+    # holds one
+    for key_id, granted in grants.items():
+        assert 1 <= len(granted) <= max_concurrent
+        assert len({grant.slot for grant in granted.values()}) == len(granted)
+        assert stored_holders(aws, aws_resources, "eachlabs", key_id) == {
+            grant.slot: job for job, grant in granted.items()
+        }
+
+
+def test_a_slot_held_on_a_live_lease_is_never_taken_by_another_job(
+    aws: Any, aws_resources: ProvisionedStack
+) -> None:
+    # Given one slot, and job B whose client lets job A take it between B's read and B's write
+    pools = {"eachlabs": KeyPool(["overwrite-a"], KeyLimits(1, 100_000))}
+    job_a = capacity(aws, aws_resources, pools)
+    client_b = aws("dynamodb")
+    job_b = DynamoDBCapacity(client_b, aws_resources.refs["ProviderLimitsTable"], pools, lease_seconds=600)
+    taken_by_a: list[CapacityGrant | CapacityWait] = []
+
+    def a_takes_the_slot_first(params: dict[str, Any], **_: Any) -> None:
+        if params["Key"]["sk"]["S"].startswith("slot#") and not taken_by_a:
+            taken_by_a.append(job_a.acquire("eachlabs", "job-a", now=NOW))
+
+    client_b.meta.events.register("before-parameter-build.dynamodb.UpdateItem", a_takes_the_slot_first)
+
+    # When B's write reaches the table after A's, and B asks again while A's lease runs
+    raced = job_b.acquire("eachlabs", "job-b", now=NOW)
+    later = job_b.acquire("eachlabs", "job-b", now=NOW + timedelta(seconds=300))
+
+    # Then A got the slot, B waits both times, and the slot still names A
+    (grant,) = taken_by_a
+    assert isinstance(grant, CapacityGrant)
+    assert isinstance(raced, CapacityWait)
+    assert isinstance(later, CapacityWait)
+    assert stored_holders(aws, aws_resources, "eachlabs", "overwrite-a") == {grant.slot: "job-a"}
+
+
 def test_input_objects_are_described_and_read_only_as_the_notified_version(
     aws: Any, aws_resources: ProvisionedStack
 ) -> None:

@@ -933,6 +933,37 @@ def test_an_unreachable_jwks_is_retryable_and_stays_so_within_the_refetch_interv
     assert provider.parse_webhook(key.sign(body, now_of(clock)), body, signing_secret="").output_url == OUTPUT
 
 
+def unreachable() -> httpx.Response:
+    raise httpx.ConnectError("connection refused")
+
+
+@pytest.mark.parametrize(
+    "outage",
+    [lambda: httpx.Response(500, json={"code": 500, "message": "internal error"}), unreachable],
+    ids=["500", "connection error"],
+)
+def test_an_unknown_kid_is_refused_while_the_jwks_cannot_be_refetched(
+    outage: Callable[[], httpx.Response],
+) -> None:
+    # Given keys cached from an earlier webhook, then the JWKS endpoint going down
+    key = SigningKey("k1")
+    atlas, clock = FakeAtlas(key), FixedClock()
+    provider = atlas.provider(clock)
+    body = webhook_body()
+    provider.parse_webhook(key.sign(body, now_of(clock)), body, signing_secret="")
+    atlas.jwks_down = outage
+    clock.advance(2)  # past the refetch interval: the unknown kid makes the adapter try to refetch
+
+    # When a webhook signed under a kid no cached entry knows arrives, and again at once
+    for _ in range(2):
+        with pytest.raises(ProviderError) as raised:
+            provider.parse_webhook(SigningKey("k-new").sign(body, now_of(clock)), body, signing_secret="")
+
+        # Then it is refused (retryable, so Atlas sends it again once the keys can be read), never parsed
+        assert raised.value.retryable is True
+    assert atlas.jwks_fetches == 2
+
+
 def test_cached_keys_keep_verifying_while_the_jwks_is_down() -> None:
     key = SigningKey("k1")
     atlas, clock = FakeAtlas(key), FixedClock()

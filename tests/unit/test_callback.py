@@ -1,8 +1,9 @@
 import pytest
 
-from tests.support import FakeWorld, submit_job
+from tests.support import FakeWorld, fake_mp4, submit_job
 from videojobs.errors import DependencyUnavailable, JobNotFound, WebhookConflict, WebhookUnauthorized
 from videojobs.logic.callback import UpdateEffect, receive_webhook
+from videojobs.logic.transfer import transfer_video
 from videojobs.models import Job, JobRequest, JobStatus, ProviderState, ProviderUpdate
 
 OUTPUT = "https://cdn.example.com/out.mp4"
@@ -60,6 +61,35 @@ def test_a_late_failure_after_success_changes_nothing() -> None:
 
     assert world.jobs.jobs[job.job_id].status is JobStatus.TRANSFERRING
     assert world.events.failed == []
+
+
+@pytest.mark.parametrize("copied", [False, True], ids=["transferring", "succeeded"])
+def test_a_failure_after_success_changes_nothing_and_frees_no_slot(copied: bool) -> None:
+    # Given a job its provider reported finished: its video being copied, or copied already
+    world = FakeWorld()
+    job = submitted(world)
+    webhook(world, job, success(job))
+    if copied:
+        world.source.files[OUTPUT] = fake_mp4()
+        transfer_video(world.transfers.sent[-1], world.deps())
+    before = world.jobs.jobs[job.job_id]
+    writes, release_calls = world.jobs.writes, list(world.capacity.release_calls)
+
+    # When the provider then says it failed
+    late = ProviderUpdate(
+        provider_job_id=job.provider_job_id or "", state=ProviderState.FAILED, error_message="late"
+    )
+    receipt = webhook(world, job, late)
+
+    # Then the job, its video and its events stay as they were, and no slot release is even asked for
+    assert receipt.effect is UpdateEffect.IGNORED  # type: ignore[attr-defined]
+    assert world.jobs.jobs[job.job_id] == before
+    assert before.status is (JobStatus.SUCCEEDED if copied else JobStatus.TRANSFERRING)
+    assert (before.video is not None) is copied
+    assert world.jobs.writes == writes
+    assert world.events.failed == []
+    assert len(world.events.succeeded) == (1 if copied else 0)
+    assert world.capacity.release_calls == release_calls
 
 
 def test_a_failure_fails_the_job_once_with_the_provider_reason() -> None:
@@ -175,3 +205,35 @@ def test_a_signed_callback_is_believed_without_a_status_call() -> None:
     webhook(world, job, success(job))
 
     assert world.provider.checked == []
+
+
+@pytest.mark.parametrize("provider", ["byteplus", "jobs_api"])
+def test_an_unsigned_callback_is_confirmed_through_the_api_key_that_created_the_job(provider: str) -> None:
+    # Given a pool of two keys, and a job the second key created that its provider says has finished
+    world = FakeWorld()
+    second_key = world.add_key(provider, "key-2")
+    world.capacity.key_id = "key-2"
+    job = submit_job(
+        JobRequest.model_validate({"provider": provider, "prompt": "a lighthouse"}), world.deps()
+    )
+    assert job.provider_key_id == "key-2"
+    finished = ProviderUpdate(
+        provider_job_id=job.provider_job_id or "", state=ProviderState.SUCCEEDED, output_url=OUTPUT
+    )
+    second_key.answers = [finished]
+
+    # When its unsigned callback arrives
+    receipt = receive_webhook(
+        provider,
+        job.job_id,
+        world.authenticator.token_for(job.job_id),
+        {},
+        finished.model_dump_json().encode(),
+        world.deps(),
+    )
+
+    # Then the confirming status GET went through the second key's provider, never the first key's
+    assert second_key.checked == [job.provider_job_id]
+    assert world.providers[provider].checked == []
+    assert receipt.status is JobStatus.TRANSFERRING
+    assert [transfer.source_url for transfer in world.transfers.sent] == [OUTPUT]

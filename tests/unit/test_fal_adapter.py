@@ -801,6 +801,38 @@ def test_a_jwks_outage_is_a_retryable_provider_error_not_a_401(outage: Callable[
     assert raised.value.retryable is True
 
 
+def unreachable() -> httpx.Response:
+    raise httpx.ConnectError("connection refused")
+
+
+@pytest.mark.parametrize(
+    "outage",
+    [lambda: httpx.Response(500, json={"detail": "internal error"}), unreachable],
+    ids=["500", "connection error"],
+)
+def test_an_unknown_key_is_refused_while_the_jwks_cannot_be_refetched(
+    outage: Callable[[], httpx.Response],
+) -> None:
+    # Given keys cached from an earlier webhook, then the JWKS endpoint going down
+    key, impostor = SigningKey(), SigningKey()
+    fal, clock = FakeFal(key), FixedClock()
+    provider = fal.provider(clock)
+    body = webhook_body()
+    provider.parse_webhook(key.sign(body, now_of(clock)), body, signing_secret="")
+    fal.jwks_down = outage
+    clock.advance(2)  # past the refetch interval: the unknown key makes the adapter try to refetch
+
+    # When a webhook signed by a key no cached entry knows arrives, and again at once
+    for _ in range(2):
+        with pytest.raises(ProviderError) as raised:
+            provider.parse_webhook(impostor.sign(body, now_of(clock)), body, signing_secret="")
+
+        # Then it is refused (retryable, so fal sends it again once the keys can be read), never parsed
+        assert raised.value.retryable is True
+    assert fal.jwks_fetches == 2
+    assert fal.api_calls() == []
+
+
 def test_cached_keys_keep_verifying_while_the_jwks_is_down() -> None:
     key = SigningKey()
     fal, clock = FakeFal(key), FixedClock()

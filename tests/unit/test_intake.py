@@ -138,3 +138,24 @@ def test_an_unconfigured_provider_is_refused_naming_the_field() -> None:
 
     assert raised.value.field == "provider"
     assert world.jobs.jobs == {}
+
+
+@pytest.mark.parametrize(
+    ("fields", "usd"),
+    [
+        # EachLabs's document: a 6-second 720p clip at $0.2419 a second is about $1.45.
+        ({"provider": "eachlabs", "resolution": "720p", "duration": 6}, 1.4514),
+        # Replicate publishes no price we could read: no estimate, though every quantity is known.
+        ({"provider": "replicate", "resolution": "720p", "duration": 6, "aspect_ratio": "16:9"}, None),
+    ],
+    ids=["eachlabs", "replicate"],
+)
+def test_the_stored_job_carries_the_cost_estimate_of_its_request(
+    fields: dict[str, object], usd: float | None
+) -> None:
+    world = FakeWorld()
+
+    intake = accept_job(request(**fields), HttpOrigin(), world.deps())
+
+    assert world.jobs.jobs[intake.job.job_id].cost_estimate_usd == usd
+    assert intake.job.cost_estimate_usd == usd

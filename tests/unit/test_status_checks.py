@@ -1,15 +1,19 @@
 """Deferred status checks: one GET per delivery, then finish, schedule the next, or expire."""
 
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
 
-from tests.support import FakeWorld, submit_job
+from tests.support import FakeProvider, FakeWorld, fake_mp4, submit_job
 from videojobs.dependencies import StatusCheckPolicy
 from videojobs.errors import DependencyUnavailable, ProviderError
+from videojobs.logic.callback import apply_provider_update
 from videojobs.logic.dispatch import dispatch_job
 from videojobs.logic.hops import MAX_QUEUE_DELAY_SECONDS
 from videojobs.logic.status_checks import CheckOutcome, check_job_status
+from videojobs.logic.transfer import transfer_video
 from videojobs.models import (
     DispatchRequest,
     Job,
@@ -228,3 +232,74 @@ def test_the_links_a_create_returned_are_kept_on_the_job_and_handed_back_to_the_
     # Then the job keeps them and the status read gets them back
     assert world.jobs.jobs[job.job_id].provider_links == links
     assert world.providers["gateway"].checked_links == [links]
+
+
+def test_a_status_check_asks_through_the_api_key_that_created_the_job() -> None:
+    # Given a gateway pool of two keys, and a job the second key created
+    world = FakeWorld()
+    second_key = world.add_key("gateway", "key-2")
+    world.capacity.key_id = "key-2"
+    job = submitted(world)
+    assert job.provider_key_id == "key-2"
+    assert len(second_key.created) == 1
+    second_key.answers = [done(output_url=OUTPUT)]
+
+    # When its status is checked
+    outcome = check_job_status(StatusCheckRequest(job_id=job.job_id), world.deps())
+
+    # Then the status GET went through the second key's provider, never the first key's
+    assert outcome is CheckOutcome.CHECKED
+    assert second_key.checked == [job.provider_job_id]
+    assert world.providers["gateway"].checked == []
+    assert world.jobs.jobs[job.job_id].status is JobStatus.TRANSFERRING
+
+
+@dataclass
+class AnsweredLate(FakeProvider):
+    """A status GET whose answer comes back only after ``meanwhile`` has run (a webhook landing)."""
+
+    meanwhile: Callable[[], None] = lambda: None
+
+    def get_prediction(
+        self, provider_job_id: str, *, links: Mapping[str, str] | None = None
+    ) -> ProviderUpdate:
+        self.meanwhile()
+        return super().get_prediction(provider_job_id, links=links)
+
+
+@pytest.mark.parametrize("copied", [False, True], ids=["transferring", "succeeded"])
+def test_a_failure_read_after_the_job_succeeded_changes_nothing_and_frees_no_slot(copied: bool) -> None:
+    # Given a status check whose GET answers "failed" only after the job's success webhook has landed
+    # (and, in one case, its video has been copied)
+    world = FakeWorld()
+    provider = AnsweredLate(name="eachlabs", answers=[done(ProviderState.FAILED, error_message="late")])
+    world.provider = provider
+    job = submitted(world, "eachlabs")
+    after_success: list[tuple[Job, int, list[tuple[str, str]]]] = []
+
+    def success_lands() -> None:
+        apply_provider_update(world.jobs.jobs[job.job_id], done(output_url=OUTPUT), world.deps())
+        if copied:
+            world.source.files[OUTPUT] = fake_mp4()
+            transfer_video(world.transfers.sent[-1], world.deps())
+        after_success.append(
+            (world.jobs.jobs[job.job_id], world.jobs.writes, list(world.capacity.release_calls))
+        )
+
+    provider.meanwhile = success_lands
+
+    # When the check applies that answer
+    outcome = check_job_status(StatusCheckRequest(job_id=job.job_id), world.deps())
+
+    # Then the job, its video and its events stay as the success left them, and no slot release is
+    # even asked for
+    ((finished, writes, release_calls),) = after_success
+    assert outcome is CheckOutcome.CHECKED
+    assert provider.checked == [job.provider_job_id]
+    assert finished.status is (JobStatus.SUCCEEDED if copied else JobStatus.TRANSFERRING)
+    assert (finished.video is not None) is copied
+    assert world.jobs.jobs[job.job_id] == finished
+    assert world.jobs.writes == writes
+    assert world.events.failed == []
+    assert len(world.events.succeeded) == (1 if copied else 0)
+    assert world.capacity.release_calls == release_calls
