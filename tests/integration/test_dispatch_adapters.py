@@ -259,26 +259,6 @@ def stored_holders(aws: Any, aws_resources: ProvisionedStack, provider: str, key
     }
 
 
-class OneRequestAtATime:
-    """A DynamoDB client that lets one request through at a time. DynamoDB applies each conditional
-    write atomically; moto's server checks a condition and then writes without a lock, so on moto two
-    racing writes can both pass one condition. Requests still interleave, so a read can go stale before
-    the write that relies on it: the race the conditions are there for."""
-
-    def __init__(self, client: Any) -> None:
-        self._client = client
-        self._lock = threading.Lock()
-
-    def __getattr__(self, name: str) -> Any:
-        call = getattr(self._client, name)
-
-        def one_at_a_time(*args: Any, **kwargs: Any) -> Any:
-            with self._lock:
-                return call(*args, **kwargs)
-
-        return one_at_a_time
-
-
 def race(limits: DynamoDBCapacity, job_ids: list[str]) -> dict[str, CapacityGrant | CapacityWait]:
     """Every job asks for a slot at the same moment, each from its own thread."""
     answers: dict[str, CapacityGrant | CapacityWait] = {}
@@ -308,7 +288,7 @@ def test_concurrent_acquirers_each_hold_the_slot_they_were_granted_and_no_other(
     grants: dict[str, dict[str, CapacityGrant]] = {}
     for key_id in key_ids:
         limits = DynamoDBCapacity(
-            OneRequestAtATime(aws("dynamodb")),
+            aws("dynamodb"),  # one request at a time, as DynamoDB orders them (local/moto_server.py)
             aws_resources.refs["ProviderLimitsTable"],
             {"eachlabs": KeyPool([key_id], KeyLimits(max_concurrent, 100_000))},
             lease_seconds=600,
