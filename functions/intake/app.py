@@ -6,12 +6,11 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Header
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import Json
 
 from videojobs.api import install_error_handlers, install_idempotency_error_handlers, route_responses
 from videojobs.dependencies import Dependencies
 from videojobs.entry import SqsRecord, http_routes, lambda_entry, sqs_batch
-from videojobs.logic.doors import IntakeEvent, take_intake_event
+from videojobs.logic.doors import take_intake_message
 from videojobs.logic.intake import accept_http_job_once, accept_job
 from videojobs.models import HttpOrigin, JobRequest, JobView
 from videojobs.observability import metrics, tracer
@@ -49,13 +48,9 @@ def create_job(
     return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=accepted.view())
 
 
-class IntakeMessage(SqsRecord):
-    body: Json[IntakeEvent]  # type: ignore[assignment]
-
-
 @tracer.capture_method
-def intake_record(record: IntakeMessage, deps: Dependencies) -> None:
-    for outcome in take_intake_event(record.body, deps):
+def intake_record(record: SqsRecord, deps: Dependencies) -> None:
+    for outcome in take_intake_message(record.body, deps):
         metrics.add_metric(name=f"Intake{outcome.value.title()}", unit="Count", value=1)
 
 
@@ -63,7 +58,7 @@ answer_http = http_routes(
     app, method="POST", max_body_bytes=lambda deps: deps.intake_policy.max_request_bytes, json_bodies=True
 )
 # A record whose job could not be stored or queued is reported failed, so SQS delivers it again.
-take_records = sqs_batch(IntakeMessage, intake_record)
+take_records = sqs_batch(SqsRecord, intake_record)
 
 
 def handle(event: dict[str, Any], context: LambdaContext, deps: Dependencies) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from videojobs.errors import (
     WebhookConflict,
     WebhookUnauthorized,
 )
+from videojobs.json_limits import MAX_JSON_DEPTH
 from videojobs.models import ValidationDetail
 from videojobs.observability import logger
 from videojobs.validation import detail_from_items, detail_from_rejection
@@ -73,7 +74,10 @@ JobIdPath = Annotated[
 
 #: What each status means, for the OpenAPI document.
 _MEANING: dict[int, str] = {
-    400: "Malformed: the body is not valid JSON, or a webhook body is not what its provider sends",
+    400: (
+        f"Malformed: the body is not valid JSON, nests deeper than {MAX_JSON_DEPTH} levels, or a webhook"
+        " body is not what its provider sends"
+    ),
     401: "Missing, wrong or expired webhook token, or a bad or stale signature",
     404: "No such job, or no such route",
     405: "The route exists, with other methods (see Allow)",
@@ -118,6 +122,16 @@ def proxy_error(status: HTTPStatus, code: str, message: str, *, allow: str | Non
         "statusCode": status.value,
         "headers": headers,
         "body": json.dumps({"error": {"code": code, "message": message}}),
+        "isBase64Encoded": False,
+    }
+
+
+def proxy_unprocessable(loc: list[str | int], msg: str, type_: str) -> dict[str, Any]:
+    """A 422 answered before the router runs, in the shape of the router's own validation errors."""
+    return {
+        "statusCode": HTTPStatus.UNPROCESSABLE_ENTITY.value,
+        "headers": {"Content-Type": content_types.APPLICATION_JSON},
+        "body": json.dumps({"detail": [{"loc": loc, "msg": msg, "type": type_}]}),
         "isBase64Encoded": False,
     }
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict
 
+from videojobs import json_limits
 from videojobs.bootstrap import build_dependencies
 from videojobs.dependencies import Dependencies
 from videojobs.observability import logger, metrics, tracer
@@ -67,10 +68,12 @@ def http_routes(
 
     Before anything is parsed: a request that came through the path's ``ANY`` route (API Gateway's
     choice when no route has its method) is 405, naming ``method``; a body over ``max_body_bytes``
-    is 413; and with ``json_bodies`` a body that does not say it is JSON is 415.
+    is 413; a body whose JSON nests deeper than ``MAX_JSON_DEPTH`` is 400. With ``json_bodies``, a
+    body that does not say it is JSON is 415, one that is not JSON is 400, and one that is JSON but
+    not an object is 422 (Powertools would take the first item of an array for the object).
     """
     # Here, not at the top: a function on SQS alone never loads the HTTP side.
-    from videojobs.api import proxy_error
+    from videojobs.api import proxy_error, proxy_unprocessable
 
     def handle(event: Event, context: LambdaContext, deps: Dependencies) -> dict[str, Any]:
         if str(event.get("routeKey", "")).startswith("ANY "):
@@ -88,21 +91,34 @@ def http_routes(
         if json_bodies and body and media_type != "application/json":
             message = "send the body as application/json"
             return proxy_error(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", message)
-        if json_bodies and event.get("isBase64Encoded") and not _is_utf8(body):
+        text = _text_of(body, base64_encoded=bool(event.get("isBase64Encoded")))
+        if json_bodies and body and text is None:
             # JSON is UTF-8; API Gateway hands on any other body base64-encoded.
             return proxy_error(HTTPStatus.BAD_REQUEST, "malformed_json", "the body is not valid JSON")
+        if text:
+            try:
+                if not json_bodies:
+                    json_limits.check_depth(text)  # the provider's adapter parses it
+                elif not isinstance(json_limits.loads(text), dict):
+                    return proxy_unprocessable(["body"], "the body must be a JSON object", "dict_type")
+            except json_limits.JsonTooDeep as too_deep:
+                return proxy_error(HTTPStatus.BAD_REQUEST, "malformed_json", str(too_deep))
+            except ValueError:
+                return proxy_error(HTTPStatus.BAD_REQUEST, "malformed_json", "the body is not valid JSON")
         app.append_context(deps=deps)  # type: ignore[no-untyped-call]
         return app.resolve(event, context)
 
     return handle
 
 
-def _is_utf8(encoded_body: str) -> bool:
+def _text_of(body: str, *, base64_encoded: bool) -> str | None:
+    """The body as text; None when it is not UTF-8."""
+    if not base64_encoded:
+        return body
     try:
-        base64.b64decode(encoded_body).decode()
+        return base64.b64decode(body).decode()
     except (ValueError, UnicodeDecodeError):
-        return False
-    return True
+        return None
 
 
 def sqs_batch[RecordT: SqsRecord](

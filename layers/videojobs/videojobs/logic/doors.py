@@ -13,13 +13,13 @@ Drops:
 
 from __future__ import annotations
 
-import json
 import posixpath
 from enum import StrEnum
 from typing import Any
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
+from videojobs import json_limits
 from videojobs.adapters.eventbridge import JOB_REQUESTED
 from videojobs.dependencies import Dependencies
 from videojobs.errors import RequestRejected
@@ -85,6 +85,25 @@ class DoorOutcome(StrEnum):
     IGNORED = "ignored"
 
 
+def take_intake_message(body: str, deps: Dependencies) -> list[DoorOutcome]:
+    """An intake queue message: the EventBridge event a rule delivered. A job request in it nested too
+    deep to parse is rejected from its envelope alone, so the caller learns why."""
+    try:
+        event = IntakeEvent.model_validate(json_limits.loads(body, max_depth=json_limits.MAX_JSON_DEPTH + 1))
+    except json_limits.JsonTooDeep:
+        # The detail is one level down the envelope: the envelope without it still names the event.
+        envelope = IntakeEvent.model_validate_json(json_limits.without_deep_values(body, max_depth=1))
+        if envelope.detail_type != JOB_REQUESTED:
+            logger.warning(
+                "event nested too deep ignored", source=envelope.source, detail_type=envelope.detail_type
+            )
+            return [DoorOutcome.IGNORED]
+        origin = EventOrigin(event_id=envelope.id, source=envelope.source)
+        reject(origin, None, [_too_deep(json_limits.JsonTooDeep(json_limits.MAX_JSON_DEPTH))], deps)
+        return [DoorOutcome.REJECTED]
+    return take_intake_event(event, deps)
+
+
 def take_intake_event(event: IntakeEvent, deps: Dependencies) -> list[DoorOutcome]:
     if event.source == "aws.s3" and event.detail_type == "Object Created":
         dropped = ObjectCreatedDetail.model_validate(event.detail)
@@ -145,13 +164,20 @@ def _take_manifest(content: bytes, origin: S3Origin, deps: Dependencies, folder:
 
 def _take_text(text: bytes, origin: S3Origin, deps: Dependencies, folder: str) -> DoorOutcome:
     try:
-        data = json.loads(text)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        data = json_limits.loads(text)
+    except json_limits.JsonTooDeep as too_deep:
+        reject(origin, None, [_too_deep(too_deep)], deps)
+        return DoorOutcome.REJECTED
+    except ValueError as error:  # not JSON, or not UTF-8
         reason = getattr(error, "msg", None) or "not UTF-8"
         detail = ValidationDetail(loc=["body"], msg=f"JSON decode error: {reason}", type="json_invalid")
         reject(origin, None, [detail], deps)
         return DoorOutcome.REJECTED
     return _take(data, origin, deps, drop_folder=folder)
+
+
+def _too_deep(error: json_limits.JsonTooDeep) -> ValidationDetail:
+    return ValidationDetail(loc=["body"], msg=str(error), type="json_too_deep")
 
 
 def _take_image(location: S3Location, origin: S3Origin, deps: Dependencies) -> DoorOutcome:
@@ -162,6 +188,9 @@ def _take_image(location: S3Location, origin: S3Origin, deps: Dependencies) -> D
     fields: dict[str, Any] = {
         field: info.metadata[name] for name, field in METADATA_FIELDS.items() if info.metadata.get(name)
     }
+    if "duration" in fields:
+        # User metadata is text; the request model takes no strings for numbers, so the door converts.
+        fields["duration"] = _whole_number(fields["duration"])
     fields.setdefault("prompt", policy.drop_default_prompt)
     if not fields["prompt"]:
         logger.info("image dropped without a prompt: taken as media for another drop", key=location.key)
@@ -177,6 +206,12 @@ def _take_image(location: S3Location, origin: S3Origin, deps: Dependencies) -> D
         return DoorOutcome.REJECTED
     fields["first_frame_url"] = f"s3://{location.bucket}/{location.key}"
     return _take(fields, origin, deps, drop_folder=None)
+
+
+def _whole_number(text: str) -> int | str:
+    """``"5"`` as 5; anything else unchanged, for validation to refuse by name."""
+    stripped = text.strip()
+    return int(stripped) if stripped.isascii() and stripped.isdigit() else text
 
 
 def _take(
