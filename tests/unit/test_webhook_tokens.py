@@ -66,3 +66,25 @@ def test_after_the_rotation_the_previous_secrets_tokens_are_refused() -> None:
 
     with pytest.raises(WebhookUnauthorized):
         authenticator(CURRENT, clock=clock).verify_token("job-1", old_token)
+
+
+def test_a_genuine_token_stating_an_expiry_ten_years_out_is_refused_like_a_forged_one() -> None:
+    clock = FixedClock()
+    auth = authenticator(CURRENT, clock=clock)
+    decade = auth.token_for("job-1", expires_at=clock.now + timedelta(days=3650))
+
+    with pytest.raises(WebhookUnauthorized) as refused:
+        auth.verify_token("job-1", decade)
+    assert str(refused.value) == "missing or wrong webhook token"  # says no more than for a forgery
+
+
+def test_a_token_may_state_no_expiry_beyond_the_longest_a_job_needs_plus_the_clock_skew() -> None:
+    clock = FixedClock()
+    auth = WebhookAuthenticator(CURRENT, lifetime=LIFETIME, clock=clock, max_clock_skew=timedelta(minutes=5))
+    # Minted by a function whose clock runs five minutes ahead: still a token we could have made.
+    ahead = auth.token_for("job-1", expires_at=clock.now + LIFETIME + timedelta(minutes=5))
+    too_far = auth.token_for("job-1", expires_at=clock.now + LIFETIME + timedelta(minutes=5, seconds=1))
+
+    assert auth.verify_token("job-1", ahead) == auth.signing_secret_for("job-1")
+    with pytest.raises(WebhookUnauthorized):
+        auth.verify_token("job-1", too_far)

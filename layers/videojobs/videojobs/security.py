@@ -2,6 +2,8 @@
 
 A webhook URL carries ``token = "{expiry}.{HMAC-SHA256(secret, job id and expiry)}"``: it names its
 own expiry (the job's maximum age plus the provider's retry window), and is checked in constant time.
+An expiry further out than a token made now could have (that lifetime plus ``max_clock_skew``) is
+refused like a forged token, so no token lives longer than a job can need, whoever minted it.
 ``WEBHOOK_TOKEN_SECRET`` may hold the current secret and the previous one (comma-separated): new jobs
 get the current one, and both are accepted, so a rotation breaks no job in flight.
 """
@@ -18,16 +20,25 @@ from videojobs.errors import WebhookUnauthorized
 from videojobs.models import ProviderName, WebhookTarget, utc_now
 from videojobs.ports import Clock
 
+#: How far the clock of the function that minted a token may run ahead of the one checking it.
+DEFAULT_MAX_CLOCK_SKEW = timedelta(minutes=5)
+
 
 class WebhookAuthenticator:
     def __init__(
-        self, secrets: bytes | Sequence[bytes], *, lifetime: timedelta, clock: Clock = utc_now
+        self,
+        secrets: bytes | Sequence[bytes],
+        *,
+        lifetime: timedelta,
+        clock: Clock = utc_now,
+        max_clock_skew: timedelta = DEFAULT_MAX_CLOCK_SKEW,
     ) -> None:
         self._secrets = [secrets] if isinstance(secrets, bytes) else list(secrets)
         if not self._secrets:
             raise ValueError("at least one webhook token secret is needed")
         self._lifetime = lifetime
         self._clock = clock
+        self._max_clock_skew = max_clock_skew
 
     @staticmethod
     def _derive(secret: bytes, purpose: str, job_id: str) -> str:
@@ -47,7 +58,8 @@ class WebhookAuthenticator:
         expiry, _, digest = (token or "").partition(".")
         if not expiry.isdigit() or not digest:
             raise WebhookUnauthorized("missing or wrong webhook token")
-        if datetime.fromtimestamp(int(expiry), UTC) <= self._clock():
+        expires_at, now = datetime.fromtimestamp(int(expiry), UTC), self._clock()
+        if not now < expires_at <= now + self._lifetime + self._max_clock_skew:
             raise WebhookUnauthorized("missing or wrong webhook token")
         for secret in self._secrets:
             expected = self._derive(secret, f"webhook-token:{expiry}", job_id)
