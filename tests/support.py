@@ -374,6 +374,8 @@ class FakeProvider:
     links: dict[str, str] = field(default_factory=dict)
     checked_links: list[Mapping[str, str] | None] = field(default_factory=list)
     cancelled: list[tuple[str, Mapping[str, str] | None]] = field(default_factory=list)
+    #: Raised by each cancel call (after it is recorded), when set.
+    cancel_error: Exception | None = None
 
     def create_prediction(self, request: JobRequest, webhook: WebhookTarget) -> ProviderReceipt:
         if self.error is not None:
@@ -383,6 +385,8 @@ class FakeProvider:
 
     def cancel(self, provider_job_id: str, *, links: Mapping[str, str] | None = None) -> None:
         self.cancelled.append((provider_job_id, links))
+        if self.cancel_error is not None:
+            raise self.cancel_error
 
     def parse_webhook(
         self, headers: Mapping[str, str], body: bytes, *, signing_secret: str

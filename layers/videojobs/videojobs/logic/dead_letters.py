@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from videojobs.dependencies import Dependencies
 from videojobs.logic.dispatch import fail_dead_lettered_dispatch
-from videojobs.logic.outcomes import deliver_pending_event, fail_job
+from videojobs.logic.outcomes import expire_job, fail_job, settle_ended_job
 from videojobs.logic.transfer import fail_dead_lettered_transfer
 from videojobs.models import (
     AWAITING_PROVIDER,
@@ -44,7 +44,8 @@ def end_dead_lettered(message: DeadLetter, deps: Dependencies) -> Job | None:
     """The job it names, failed (or expired); None when the job had already moved on."""
     ended = _end(message, deps)
     if ended is None:
-        deliver_pending_event(deps.jobs.get(message.job_id), deps)
+        # The last delivery there will be: what the job's end still owes is done now or never.
+        settle_ended_job(deps.jobs.get(message.job_id), deps, last_try=True)
     return ended
 
 
@@ -65,9 +66,6 @@ def fail_dead_lettered_check(request: StatusCheckRequest, deps: Dependencies) ->
         return None
     max_age = timedelta(seconds=deps.status_check_policy.job_max_age_seconds)
     if deps.clock() >= job.started_at + max_age:
-        message = (
-            f"{job.provider} gave no result within {deps.status_check_policy.job_max_age_seconds} seconds"
-        )
-        return fail_job(job, JobError(code="job_expired", message=message), deps, status=JobStatus.EXPIRED)
+        return expire_job(job, deps, last_try=True)
     message = "its status checks kept failing and were dead-lettered; the provider's result is unknown"
     return fail_job(job, JobError(code="status_checks_failed", message=message), deps)

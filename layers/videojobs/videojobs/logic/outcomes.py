@@ -17,8 +17,16 @@ from datetime import timedelta
 
 from videojobs.adapters.eventbridge import JOB_FAILED, JOB_SUCCEEDED
 from videojobs.dependencies import Dependencies
-from videojobs.errors import DependencyUnavailable
-from videojobs.models import AWAITING_PROVIDER, TERMINAL, Job, JobError, JobStatus
+from videojobs.errors import CancelRefused, DependencyUnavailable, ProviderError
+from videojobs.models import (
+    AWAITING_PROVIDER,
+    TERMINAL,
+    Job,
+    JobError,
+    JobStatus,
+    ProviderCancel,
+    ProviderCancelStatus,
+)
 from videojobs.observability import logger
 
 
@@ -30,13 +38,15 @@ def fail_job(
     allowed_from: frozenset[JobStatus] = AWAITING_PROVIDER,
     status: JobStatus = JobStatus.FAILED,
 ) -> Job | None:
-    """Move the job to ``status`` (failed, or expired) and announce it as "Video Job Failed"."""
+    """Move the job to ``status`` (failed, or expired) and announce it as "Video Job Failed".
+
+    An expired job's prediction may still be running at the provider: the same write records that a
+    cancel is owed (see `expire_job`)."""
+    changes = {"error": error.model_dump(), "create_sent_at": None, **pending(JOB_FAILED, deps)}
+    if status is JobStatus.EXPIRED and job.provider_job_id is not None:
+        changes["provider_cancel"] = ProviderCancel(status=ProviderCancelStatus.PENDING).model_dump()
     failed = deps.jobs.transition(
-        job.job_id,
-        to=status,
-        allowed_from=allowed_from,
-        changes={"error": error.model_dump(), "create_sent_at": None, **pending(JOB_FAILED, deps)},
-        now=deps.clock(),
+        job.job_id, to=status, allowed_from=allowed_from, changes=changes, now=deps.clock()
     )
     if failed is None:
         logger.info("job already moved on; failure ignored", job_id=job.job_id, error_code=error.code)
@@ -45,6 +55,55 @@ def fail_job(
     logger.info("job failed", job_id=job.job_id, error_code=error.code)
     announce(failed, deps)
     return failed
+
+
+def expire_job(job: Job, deps: Dependencies, *, last_try: bool = False) -> Job | None:
+    """The job is past its maximum age: end it as expired, and ask its provider to stop the prediction
+    (see `stop_at_provider` for ``last_try``)."""
+    max_age = deps.status_check_policy.job_max_age_seconds
+    error = JobError(code="job_expired", message=f"{job.provider} gave no result within {max_age} seconds")
+    expired = fail_job(job, error, deps, status=JobStatus.EXPIRED)
+    return None if expired is None else stop_at_provider(expired, deps, last_try=last_try)
+
+
+def stop_at_provider(job: Job, deps: Dependencies, *, last_try: bool = False) -> Job:
+    """Ask the provider to cancel the prediction of a job that owes a cancel, and record its answer.
+
+    A retryable failure leaves the cancel owed and raises the ProviderError, so the message that got
+    here is delivered again and whoever finds the job next asks again (`settle_ended_job`); with
+    ``last_try`` it is recorded as failed instead. Returns the job as recorded."""
+    owed = job.provider_cancel
+    if owed is None or owed.status is not ProviderCancelStatus.PENDING or job.provider_job_id is None:
+        return job
+    try:
+        deps.provider(job.provider, job.provider_key_id).cancel(job.provider_job_id, links=job.provider_links)
+    except CancelRefused as refused:
+        status = ProviderCancelStatus.UNSUPPORTED if refused.unsupported else ProviderCancelStatus.REFUSED
+        outcome = ProviderCancel(status=status, message=str(refused))
+    except ProviderError as error:
+        if error.retryable and not last_try:
+            logger.warning("provider cancel failed; will ask again", job_id=job.job_id, error=str(error))
+            raise
+        outcome = ProviderCancel(status=ProviderCancelStatus.FAILED, message=str(error))
+    else:
+        outcome = ProviderCancel(status=ProviderCancelStatus.CANCELED)
+    logger.info("provider cancel", job_id=job.job_id, outcome=outcome.status.value)
+    recorded = deps.jobs.transition(
+        job.job_id,
+        to=job.status,
+        allowed_from={job.status},
+        changes={"provider_cancel": outcome.model_dump()},
+        now=deps.clock(),
+    )
+    return recorded or job
+
+
+def settle_ended_job(job: Job | None, deps: Dependencies, *, last_try: bool = False) -> None:
+    """A delivery found the job already ended: do what its end still owes (its outcome event, the
+    cancel of its prediction), in case the one who ended it could not."""
+    deliver_pending_event(job, deps)
+    if job is not None and job.status in TERMINAL:
+        stop_at_provider(job, deps, last_try=last_try)
 
 
 #: How long the caller that claimed a pending event has to publish it before another may.

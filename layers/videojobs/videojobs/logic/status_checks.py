@@ -14,8 +14,8 @@ from videojobs.dependencies import Dependencies
 from videojobs.errors import ProviderError
 from videojobs.logic.callback import apply_provider_update
 from videojobs.logic.hops import hop_towards, is_early
-from videojobs.logic.outcomes import deliver_pending_event, fail_job
-from videojobs.models import AWAITING_PROVIDER, Job, JobError, JobStatus, StatusCheckRequest
+from videojobs.logic.outcomes import expire_job, settle_ended_job
+from videojobs.models import AWAITING_PROVIDER, Job, JobStatus, StatusCheckRequest
 from videojobs.observability import logger
 
 
@@ -34,8 +34,8 @@ def schedule_first_check(job: Job, deps: Dependencies, *, dispatch_attempt: int)
 
 
 def check_job_status(request: StatusCheckRequest, deps: Dependencies) -> CheckOutcome:
-    """Look at the job once. Raises DependencyUnavailable if the next check cannot be scheduled,
-    so the queue delivers this one again."""
+    """Look at the job once. Raises DependencyUnavailable if the next check cannot be scheduled, and
+    ProviderError if an expired job's cancel failed for now, so the queue delivers this one again."""
     job = deps.jobs.get(request.job_id)
     # A queued job belongs to the submit function; a chain of an earlier create attempt has been
     # replaced by the chain of the latest one.
@@ -46,7 +46,7 @@ def check_job_status(request: StatusCheckRequest, deps: Dependencies) -> CheckOu
         or (request.dispatch_attempt is not None and request.dispatch_attempt != job.dispatch_attempts)
     ):
         logger.info("status check not needed", job_id=request.job_id, status=job.status if job else None)
-        deliver_pending_event(job, deps)
+        settle_ended_job(job, deps)
         return CheckOutcome.NOT_NEEDED
     now = deps.clock()
     if is_early(request.due_at, now):
@@ -56,8 +56,7 @@ def check_job_status(request: StatusCheckRequest, deps: Dependencies) -> CheckOu
     policy = deps.status_check_policy
     expires_at = job.started_at + timedelta(seconds=policy.job_max_age_seconds)
     if now >= expires_at:
-        message = f"{job.provider} gave no result within {policy.job_max_age_seconds} seconds"
-        fail_job(job, JobError(code="job_expired", message=message), deps, status=JobStatus.EXPIRED)
+        expire_job(job, deps)
         return CheckOutcome.EXPIRED
 
     if job.provider_job_id is not None:
