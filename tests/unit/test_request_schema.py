@@ -3,6 +3,8 @@ is one the model and the capability checks accept, and the other way round."""
 
 import random
 import re
+import sys
+import unicodedata
 from typing import Any
 
 import pytest
@@ -50,9 +52,22 @@ def random_request(rng: random.Random) -> dict[str, Any]:
         "camera_fixed": [None, True],
         "return_last_frame": [None, True],
         "end_user_id": [None, "user-1"],
+        "notify_url": [None, "https://hooks.example.com/n"],
+    }
+    # Now and then, types the schema refuses that pydantic's lax mode would convert, and text it refuses.
+    wrong_types: dict[str, list[Any]] = {
+        "prompt": ["\u200b\u200e", "a\u0000b", "two\nlines"],
+        "notify_url": ["https://hooks.example.com/a\r\nX: 1"],
+        "duration": ["5", 5.0],
+        "seed": ["7", 7.0],
+        "generate_audio": [1, "true"],
+        "watermark": [0.0, "false"],
     }
     for name, values in choices.items():
         if rng.random() < 0.5:  # absent half the time: absent and null both mean "not given"
+            request[name] = rng.choice(values)
+    for name, values in wrong_types.items():
+        if rng.random() < 0.05:
             request[name] = rng.choice(values)
     return request
 
@@ -131,6 +146,19 @@ def test_fal_references_up_to_twelve_files_in_all_are_inside_the_schema(
         "ftp://host/a",
         "cdn.example.com/a.png",
         "",
+        "https://example.com/a\r\nX-Injected: 1",
+        "https://example.com/a b",
+        "https://example.com/a\tb",
+        "https://example.com/a\n",
+        "https://example.com/\x00",
+        "https://example.com/\x7f",
+        "https://example.com/\x9b",
+        "https://example.com/\u3000",
+        "https://example.com/\u00a0",
+        "https:// example.com",
+        "s3://bucket/key with space",
+        "s3://buck\tet/key",
+        "https://example.com/caf\u00e9",
     ],
 )
 def test_the_media_and_notify_url_patterns_say_what_the_validators_check(url: str) -> None:
@@ -141,7 +169,76 @@ def test_the_media_and_notify_url_patterns_say_what_the_validators_check(url: st
     assert (re.search(NOTIFY_URL_PATTERN, url) is not None) == notify_ok
 
 
-def test_the_prompt_pattern_calls_blank_exactly_what_str_strip_strips() -> None:
-    for code_point in range(0x3100):  # every whitespace character str.isspace knows is below U+3100
+def prompt_accepted(prompt: str) -> bool:
+    return accepted_by_the_intake({"provider": "atlascloud", "prompt": prompt})
+
+
+def test_the_prompt_pattern_and_the_intake_agree_on_every_character_alone_and_beside_a_letter() -> None:
+    # Every code point below U+3100 (all of str.isspace and the C0/C1 controls), and the invisible
+    # ones above it; a surrogate cannot be sent as UTF-8, so none is tried.
+    above = [0x3000, 0x3164, 0xFE0F, 0xFEFF, 0xFFA0, 0xFFF9, 0x110BD, 0x1BCA0, 0x1D173, 0xE0001, 0xE0100]
+    for code_point in [*range(0x3100), *above]:
         character = chr(code_point)
-        assert (re.fullmatch(PROMPT_PATTERN, character) is None) == character.isspace(), hex(code_point)
+        for prompt in (character, f"a{character}", f"{character}a"):
+            by_schema = re.search(PROMPT_PATTERN, prompt) is not None
+            assert by_schema == prompt_accepted(prompt), (hex(code_point), prompt)
+
+
+@pytest.mark.parametrize(
+    ("prompt", "accepted"),
+    [
+        ("a lighthouse at dusk", True),
+        ("line one\nline two\twith a tab", True),
+        ("  padded  ", True),
+        ("\u200b\u200e\u200f\u2060\ufeff", False),  # zero-width and direction marks only
+        ("\u202e\u2066 \u3164\u115f", False),  # bidi controls, a space and Hangul fillers
+        ("a\u0000b", False),  # NUL
+        ("a\rb", False),  # CR is a control character; a prompt takes tab and newline only
+        ("a\x1bb", False),  # ESC
+        ("a\x85b", False),  # NEL, a C1 control
+        ("a\u200bb", True),  # an invisible character beside visible ones is left alone
+    ],
+)
+def test_a_prompt_needs_a_visible_character_and_no_control_but_tab_and_newline(
+    prompt: str, accepted: bool
+) -> None:
+    assert prompt_accepted(prompt) is accepted
+    assert SCHEMA.is_valid({"provider": "atlascloud", "prompt": prompt}) is accepted
+
+
+def test_every_format_character_counts_as_invisible() -> None:
+    invisible = [
+        chr(code_point)
+        for code_point in range(sys.maxunicode + 1)
+        if unicodedata.category(chr(code_point)) == "Cf"
+    ]
+    assert len(invisible) > 150
+    assert [c for c in invisible if prompt_accepted(f"{c}{c}")] == []
+    assert all(prompt_accepted(f"x{c}") for c in invisible)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"provider": "atlascloud", "prompt": "p", "duration": "5"},
+        {"provider": "atlascloud", "prompt": "p", "duration": 5.5},
+        {"provider": "atlascloud", "prompt": "p", "duration": True},
+        {"provider": "byteplus", "prompt": "p", "watermark": 0.0},
+        {"provider": "byteplus", "prompt": "p", "watermark": "false"},
+        {"provider": "atlascloud", "prompt": "p", "generate_audio": 1},
+        {"provider": "atlascloud", "prompt": "p", "seed": "7"},
+        {"provider": "atlascloud", "prompt": "p", "reference_image_urls": "https://cdn.example.com/a.png"},
+        {"provider": "atlascloud", "prompt": 5},
+    ],
+)
+def test_wrongly_typed_fields_are_refused_as_the_schema_refuses_them(body: dict[str, Any]) -> None:
+    assert not SCHEMA.is_valid(body)
+    assert not accepted_by_the_intake(body)
+
+
+def test_a_whole_number_written_with_a_fraction_of_zero_is_an_integer_as_json_schema_says() -> None:
+    body = {"provider": "atlascloud", "prompt": "p", "duration": 5.0, "seed": 7.0}
+
+    assert SCHEMA.is_valid(body)
+    assert accepted_by_the_intake(body)
+    assert JobRequest.model_validate(body).duration == 5

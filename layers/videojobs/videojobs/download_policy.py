@@ -72,9 +72,10 @@ def address_problem(address: IPAddress, *, allow_loopback: bool) -> str | None:
     return f"{address} is not a public address (private, link-local, CGNAT, multicast or reserved)"
 
 
-def callback_url_problem(url: str, *, allow_loopback: bool) -> str | None:
-    """Why the pipeline may not POST to ``url``, or None. Host names are checked as written; an
-    address they resolve to is checked when the call is made."""
+def public_url_problem(url: str, *, allow_loopback: bool) -> str | None:
+    """Why ``url`` is not a public https URL, or None: the test for a caller's notify_url and media
+    URLs. Host names are checked as written (an address one resolves to is checked when we connect;
+    a provider fetching a media URL makes its own checks)."""
     parts = urlsplit(url)
     try:
         host = (parts.hostname or "").lower()

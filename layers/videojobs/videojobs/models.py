@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+)
 
 #: One name per unit in videojobs.providers.UNITS, in the same order (a test holds them equal).
 ProviderName = Literal["eachlabs", "atlascloud", "gateway", "jobs_api", "fal", "replicate", "byteplus"]
@@ -34,7 +43,33 @@ class S3Location:
         return cls(bucket, key) if bucket and key else None
 
 
+#: C0 and C1 control characters (DEL among them): in no URL, and in a prompt only tab and newline.
+_CONTROL = "\x00-\x1f\x7f-\x9f"
+_PROMPT_CONTROL = "\x00-\x08\x0b-\x1f\x7f-\x9f"
+#: Whitespace (str.isspace) that is not a control character.
+_SPACE = "\x20\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+#: Characters that show nothing: every format character (Unicode category Cf) and Unicode's other
+#: default-ignorable code points (Hangul fillers, variation selectors, ...). A test holds it to Cf.
+_INVISIBLE = (
+    "\u00ad\u034f\u0600-\u0605\u061c\u06dd\u070f\u0890-\u0891\u08e2\u115f-\u1160\u17b4-\u17b5"
+    "\u180b-\u180f\u200b-\u200f\u202a-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufffb"
+    "\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a"
+    "\U000e0000-\U000e0fff"
+)
+#: What no URL may hold.
+_NOT_IN_URLS = _CONTROL + _SPACE
+_URL_CHARACTER_PROBLEM = re.compile(f"[{_NOT_IN_URLS}]")
+_PROMPT_CONTROL_CHARACTER = re.compile(f"[{_PROMPT_CONTROL}]")
+_VISIBLE_CHARACTER = re.compile(f"[^{_CONTROL}{_SPACE}{_INVISIBLE}]")
+
+
+def _url_characters(url: str) -> None:
+    if _URL_CHARACTER_PROBLEM.search(url):
+        raise ValueError("must not contain whitespace or control characters")
+
+
 def _require_https_or_s3(url: str) -> str:
+    _url_characters(url)
     if url.startswith("s3://"):
         if S3Location.parse(url) is None:
             raise ValueError("must be s3://bucket/key")
@@ -45,9 +80,15 @@ def _require_https_or_s3(url: str) -> str:
     return url
 
 
+#: The end of the text, in JSON Schema's regular expressions and Python's alike (Python's ``$`` also
+#: matches before a final newline, and schema tools written in Python would then make one).
+_END = r"(?![\s\S])"
 #: The published patterns say what the validators above check; a test holds them to it.
-MEDIA_URL_PATTERN = r"^(?:[Hh][Tt][Tt][Pp][Ss]://[^/]|s3://[^/]+/[\s\S])"
-NOTIFY_URL_PATTERN = r"^[Hh][Tt][Tt][Pp][Ss]?://[^/]"
+MEDIA_URL_PATTERN = (
+    rf"^(?:[Hh][Tt][Tt][Pp][Ss]://[^/{_NOT_IN_URLS}]|s3://[^/{_NOT_IN_URLS}]+/[^{_NOT_IN_URLS}])"
+    rf"[^{_NOT_IN_URLS}]*{_END}"
+)
+NOTIFY_URL_PATTERN = rf"^[Hh][Tt][Tt][Pp][Ss]?://[^/{_NOT_IN_URLS}][^{_NOT_IN_URLS}]*{_END}"
 
 MediaUrl = Annotated[
     str,
@@ -58,6 +99,7 @@ MediaUrl = Annotated[
 
 
 def _require_http_url(url: str) -> str:
+    _url_characters(url)
     scheme, sep, rest = url.partition("://")
     if scheme.lower() not in ("https", "http") or not sep or not rest or rest.startswith("/"):
         raise ValueError("must be an https:// URL")
@@ -72,22 +114,35 @@ NotifyUrl = Annotated[
     # Like a private address, plain http is refused by the intake outside local mode: deployment, not shape.
     WithJsonSchema({"type": "string", "maxLength": 2048, "pattern": NOTIFY_URL_PATTERN}),
 ]
-#: What str.strip() strips (str.isspace), spelled out so that the schema's pattern means the same.
-_WHITESPACE = "\t\n\x0b\x0c\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
-PROMPT_PATTERN = f"[^{_WHITESPACE}]"
+#: Tab, newline and the other whitespace and invisible characters a prompt may hold, but not only them.
+_BLANK = f"\t\n{_SPACE}{_INVISIBLE}"
+#: No control character but tab and newline, and at least one visible character.
+PROMPT_PATTERN = f"^[{_BLANK}]*[^{_PROMPT_CONTROL}{_BLANK}][^{_PROMPT_CONTROL}]*{_END}"
 
 
-def _stripped_not_blank(text: str) -> str:
+def _clean_prompt(text: str) -> str:
+    if _PROMPT_CONTROL_CHARACTER.search(text):
+        raise ValueError("must not contain control characters other than tab and newline")
     stripped = text.strip()
-    if not stripped:
-        raise ValueError("must not be blank")
+    if not _VISIBLE_CHARACTER.search(stripped):
+        raise ValueError(
+            "must hold a visible character, not only whitespace, zero-width or format characters"
+        )
     return stripped
 
+
+def _integral(value: Any) -> Any:
+    """A JSON number with no fractional part (5.0) is an integer, as JSON Schema says."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+#: An integer; never a string or a boolean, even where pydantic's lax mode would convert one.
+WholeNumber = Annotated[int, BeforeValidator(_integral)]
 
 Prompt = Annotated[
     str,
     StringConstraints(min_length=1, max_length=5000),
-    AfterValidator(_stripped_not_blank),
+    AfterValidator(_clean_prompt),
     WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 5000, "pattern": PROMPT_PATTERN}),
 ]
 ClientReference = Annotated[str, StringConstraints(min_length=1, max_length=256)]
@@ -103,7 +158,10 @@ def _with_capability_rules(schema: dict[str, Any]) -> None:
 class JobRequest(BaseModel):
     """A Seedance 2.0 job as users submit it. Field names are a public contract."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=_with_capability_rules)
+    # Strict, as the published schema is: "5" is not a duration, 0.0 not a boolean, [{...}] not a job.
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, strict=True, json_schema_extra=_with_capability_rules
+    )
 
     provider: ProviderName
     prompt: Prompt
@@ -113,12 +171,12 @@ class JobRequest(BaseModel):
     reference_video_urls: list[MediaUrl] = Field(default_factory=list, max_length=3)
     reference_audio_urls: list[MediaUrl] = Field(default_factory=list, max_length=3)
     resolution: Resolution = "720p"
-    duration: int | None = Field(
+    duration: WholeNumber | None = Field(
         default=None, ge=4, le=15, description="Seconds; omit for the provider's auto"
     )
     aspect_ratio: AspectRatio | None = None
     generate_audio: bool = True
-    seed: int | None = Field(default=None, ge=0, le=2**32 - 1)
+    seed: WholeNumber | None = Field(default=None, ge=0, le=2**32 - 1)
     watermark: bool | None = None
     camera_fixed: bool | None = None
     return_last_frame: bool | None = None
@@ -225,6 +283,28 @@ class Notification(BaseModel):
     last_error: str | None = None
 
 
+class ProviderCancelStatus(StrEnum):
+    #: Owed: the job has ended here while its prediction may still run at the provider.
+    PENDING = "pending"
+    #: The provider took the cancel.
+    CANCELED = "canceled"
+    #: The provider would not: the prediction has finished, or has started and it cancels only queued ones.
+    REFUSED = "refused"
+    #: The provider has no cancel call.
+    UNSUPPORTED = "unsupported"
+    #: The call failed, every time it was tried.
+    FAILED = "failed"
+
+
+class ProviderCancel(BaseModel):
+    """What came of asking the provider to stop the job's prediction."""
+
+    model_config = ConfigDict(frozen=True)
+
+    status: ProviderCancelStatus
+    message: str | None = None
+
+
 class Job(BaseModel):
     """A job as stored: the state machine only moves forward (see ``JobStore.transition``)."""
 
@@ -255,6 +335,8 @@ class Job(BaseModel):
     #: Whoever is publishing ``pending_event`` holds it until then (epoch seconds); others wait.
     event_claimed_until: int | None = None
     notification: Notification | None = None
+    #: Set when the job ended here (expired) while its prediction may still run at the provider.
+    provider_cancel: ProviderCancel | None = None
     provider_job_id: str | None = None
     #: ProviderReceipt.links, when the provider returned any.
     provider_links: dict[str, str] | None = None
@@ -313,6 +395,7 @@ class JobView(BaseModel):
     cost_estimate_usd: float | None
     error: JobError | None
     notification: Notification | None
+    provider_cancel: ProviderCancel | None = None
     created_at: datetime
     updated_at: datetime
     request: JobRequest

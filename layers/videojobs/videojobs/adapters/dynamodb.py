@@ -38,8 +38,19 @@ def _to_item(job: Job) -> dict[str, Any]:
     return {key: _to_attribute(value) for key, value in data.items()}
 
 
+def _plain(value: Any) -> Any:
+    """DynamoDB's numbers (Decimal) as the JSON numbers they were: the request model is strict."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return value
+
+
 def _from_item(item: Mapping[str, Any]) -> Job:
-    return Job.model_validate({key: _deserializer.deserialize(value) for key, value in item.items()})
+    return Job.model_validate({key: _plain(_deserializer.deserialize(value)) for key, value in item.items()})
 
 
 class DynamoDBJobStore:

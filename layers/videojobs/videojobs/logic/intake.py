@@ -16,9 +16,9 @@ from pydantic import BaseModel
 
 from videojobs.capabilities import check_request
 from videojobs.dependencies import Dependencies
-from videojobs.download_policy import callback_url_problem
+from videojobs.download_policy import public_url_problem
 from videojobs.errors import DependencyUnavailable, RequestRejected
-from videojobs.logic.media import check_s3_inputs
+from videojobs.logic.media import check_media_inputs
 from videojobs.logic.outcomes import fail_job
 from videojobs.models import (
     DispatchRequest,
@@ -65,9 +65,9 @@ def accept_job(request: JobRequest, origin: AnyOrigin, deps: Dependencies) -> In
     check_request(request)
     if not deps.providers.get(request.provider):
         raise RequestRejected("provider", f"{request.provider} is not configured in this deployment")
-    check_s3_inputs(request, deps)
+    check_media_inputs(request, deps)
     if request.notify_url is not None:
-        problem = callback_url_problem(
+        problem = public_url_problem(
             request.notify_url, allow_loopback=deps.intake_policy.allow_loopback_urls
         )
         if problem:

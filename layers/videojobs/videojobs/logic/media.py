@@ -9,6 +9,7 @@ from typing import Any
 
 from videojobs.capabilities import capabilities_of
 from videojobs.dependencies import Dependencies
+from videojobs.download_policy import public_url_problem
 from videojobs.errors import RequestRejected
 from videojobs.models import JobRequest, MediaKind, S3Location
 from videojobs.ports import MediaUploader, VideoProvider
@@ -33,12 +34,16 @@ def _map_media(request: JobRequest, change: Callable[[str, str, MediaKind], str]
     return changes
 
 
-def check_s3_inputs(request: JobRequest, deps: Dependencies) -> None:
-    """Raise RequestRejected naming the field of the first s3:// input we may not or cannot read."""
+def check_media_inputs(request: JobRequest, deps: Dependencies) -> None:
+    """Raise RequestRejected naming the field of the first input URL that names a private, loopback,
+    link-local or reserved host, or of the first s3:// input we may not or cannot read."""
 
     def check(field_name: str, url: str, kind: MediaKind) -> str:
         location = S3Location.parse(url)
         if location is None:
+            problem = public_url_problem(url, allow_loopback=deps.intake_policy.allow_loopback_urls)
+            if problem:
+                raise RequestRejected(field_name, problem)
             return url
         if location.bucket not in deps.input_policy.buckets:
             raise RequestRejected(

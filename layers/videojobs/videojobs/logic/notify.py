@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from videojobs.adapters.eventbridge import JOB_FAILED, JOB_SUCCEEDED
 from videojobs.dependencies import Dependencies
-from videojobs.download_policy import callback_url_problem
+from videojobs.download_policy import public_url_problem
 from videojobs.errors import NotificationUndelivered
 from videojobs.logic.hops import hop_towards, is_early
 from videojobs.models import JobView, Notification, NotificationStatus
@@ -82,7 +82,7 @@ def notify_caller(message: NotifyMessage, deps: Dependencies) -> NotifyOutcome:
         _schedule(message, message.attempt, message.due_at, deps)
         return NotifyOutcome.WAITING
 
-    problem = callback_url_problem(url, allow_loopback=deps.intake_policy.allow_loopback_urls)
+    problem = public_url_problem(url, allow_loopback=deps.intake_policy.allow_loopback_urls)
     if deps.notify_signing_secret is None:
         problem = "no NOTIFY_SIGNING_SECRET is configured"
     if problem is not None:
