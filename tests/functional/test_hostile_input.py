@@ -216,3 +216,15 @@ def test_an_image_drop_takes_its_duration_from_metadata_text_and_refuses_one_tha
     assert job.request.duration == 5
     (rejection,) = world.events.rejected
     assert rejection.detail[0].loc == ["body", "duration"]
+
+
+@pytest.mark.parametrize("field", ["first_frame_url", "notify_url"])
+def test_a_url_whose_host_cannot_be_parsed_is_a_422_not_a_500(field: str) -> None:
+    world = FakeWorld()
+
+    response = post(world, json.dumps({**BASE, "provider": "atlascloud", field: "https://[0:a/b.png"}))
+
+    assert response["statusCode"] == 422
+    (problem,) = body_of(response)["detail"]
+    assert problem["loc"] == ["body", field]
+    assert problem["msg"] == "must be a valid URL"

@@ -28,6 +28,7 @@ def test_tokens_are_per_job_and_verified() -> None:
         ("https://127.0.0.1:9000/o.mp4", False),
         ("http://127.0.0.1:9000/o.mp4", False),
         ("file:///etc/passwd", False),
+        ("https://[cdn.eachlabs.ai/o.mp4", False),  # not a URL at all: refused, not an unexpected error
     ],
 )
 def test_only_https_to_listed_hosts(url: str, allowed: bool) -> None:

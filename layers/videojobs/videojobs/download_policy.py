@@ -76,10 +76,10 @@ def public_url_problem(url: str, *, allow_loopback: bool) -> str | None:
     """Why ``url`` is not a public https URL, or None: the test for a caller's notify_url and media
     URLs. Host names are checked as written (an address one resolves to is checked when we connect;
     a provider fetching a media URL makes its own checks)."""
-    parts = urlsplit(url)
     try:
+        parts = urlsplit(url)
         host = (parts.hostname or "").lower()
-    except ValueError:
+    except ValueError:  # "https://[x": an unclosed IPv6 literal
         return "must be a valid URL"
     if not host:
         return "must name a host"
@@ -110,8 +110,11 @@ class HostAllowlist:
         self._allow_loopback = allow_loopback
 
     def check(self, url: str) -> None:
-        parts = urlsplit(url)
-        host = (parts.hostname or "").lower()
+        try:
+            parts = urlsplit(url)
+            host = (parts.hostname or "").lower()
+        except ValueError:
+            raise OutputRejected(f"output URL is not a valid URL: {url!r}") from None
         if not host:
             raise OutputRejected(f"output URL has no host: {url!r}")
         if self._allow_loopback and parts.scheme in ("http", "https") and _is_loopback(host):
