@@ -154,8 +154,7 @@ TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
 
 def pipeline_events() -> dict[str, type[pydantic.BaseModel]]:
     """Detail type -> the model of its detail. Imported late: the layer reads its environment on import."""
-    from videojobs.adapters.eventbridge import JOB_FAILED, JOB_REJECTED, JOB_SUCCEEDED
-    from videojobs.models import JobEvent, JobRejection
+    from videojobs.models import JOB_FAILED, JOB_REJECTED, JOB_SUCCEEDED, JobEvent, JobRejection
 
     return {JOB_SUCCEEDED: JobEvent, JOB_FAILED: JobEvent, JOB_REJECTED: JobRejection}
 

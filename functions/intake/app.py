@@ -8,11 +8,12 @@ from aws_lambda_powertools.event_handler.openapi.params import Header
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from videojobs.api import install_error_handlers, install_idempotency_error_handlers, route_responses
+from videojobs.catalog.request_schema import PublishedJobRequest
 from videojobs.dependencies import Dependencies
 from videojobs.entry import SqsRecord, http_routes, lambda_entry, sqs_batch
 from videojobs.logic.doors import take_intake_message
 from videojobs.logic.intake import accept_http_job_once, accept_job
-from videojobs.models import HttpOrigin, JobRequest, JobView
+from videojobs.models import HttpOrigin, JobView
 from videojobs.observability import metrics, tracer
 
 app = APIGatewayHttpResolver(enable_validation=True)
@@ -28,7 +29,7 @@ install_idempotency_error_handlers(app)
 )
 @tracer.capture_method
 def create_job(
-    job: JobRequest,
+    job: PublishedJobRequest,
     idempotency_key: Annotated[
         str | None,
         Header(

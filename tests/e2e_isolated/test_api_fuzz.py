@@ -34,11 +34,11 @@ from local.openapi import api_document
 from local.sigv4 import SigV4
 from local.stack import LocalStack
 from tests.e2e.conftest import start_stack
-from videojobs.models import JobRequest
+from videojobs.catalog.request_schema import PublishedJobRequest
 
 pytestmark = pytest.mark.e2e
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
-JOB_REQUEST = Draft202012Validator(JobRequest.model_json_schema())
+JOB_REQUEST = Draft202012Validator(PublishedJobRequest.model_json_schema())
 MEDIA_FIELDS = ("first_frame_url", "last_frame_url")
 MEDIA_LISTS = ("reference_image_urls", "reference_video_urls", "reference_audio_urls")
 #: Cases per operation and mode: bounded, a few seconds each on two cores.

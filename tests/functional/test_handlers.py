@@ -620,6 +620,7 @@ def byteplus_world(task: dict[str, Any]) -> tuple[FakeWorld, list[httpx.Request]
         base_url="https://ark.ap-southeast.bytepluses.com/api/v3",
         api_key=SecretStr("k"),
         models={"standard": "m", "fast": "m", "mini": "m"},
+        default_tier="standard",
     )
     return world, asked
 

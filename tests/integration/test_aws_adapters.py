@@ -14,12 +14,13 @@ from botocore.config import Config
 from local.aws import ProvisionedStack
 from tests.support import fake_mp4
 from videojobs.adapters.dynamodb import DynamoDBJobStore
-from videojobs.adapters.eventbridge import JOB_SUCCEEDED, EventBridgePublisher
+from videojobs.adapters.eventbridge import EventBridgePublisher
 from videojobs.adapters.s3 import S3InputMedia, S3VideoStore
 from videojobs.adapters.sqs import SqsStatusChecks, SqsTransferQueue
 from videojobs.errors import TransferFailed
 from videojobs.models import (
     AWAITING_PROVIDER,
+    JOB_SUCCEEDED,
     Job,
     JobRequest,
     JobStatus,

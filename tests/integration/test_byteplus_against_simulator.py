@@ -41,6 +41,7 @@ def byteplus(sim: ProviderSimulator) -> Iterator[BytePlusProvider]:
             base_url=sim.pipeline_settings("byteplus")["BYTEPLUS_BASE_URL"],
             api_key=SecretStr(DEFAULT_API_KEYS["byteplus"]),
             models={tier: settings.model_for(tier) for tier in ("standard", "fast", "mini")},
+            default_tier="standard",
             execution_expires_after=settings.execution_expires_after,
         )
 

@@ -11,10 +11,11 @@ from botocore.stub import Stubber
 from local.aws import ProvisionedStack
 from videojobs.adapters.capacity import DynamoDBCapacity, KeyPool
 from videojobs.adapters.dynamodb import DynamoDBJobStore
-from videojobs.adapters.eventbridge import JOB_SUCCEEDED, EventBridgePublisher, job_event
+from videojobs.adapters.eventbridge import EventBridgePublisher, job_event
 from videojobs.adapters.s3 import S3InputMedia
 from videojobs.errors import DependencyUnavailable
 from videojobs.models import (
+    JOB_SUCCEEDED,
     Job,
     JobRequest,
     JobStatus,

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import local.simulator
+from tests.import_graph import Graph, find_cycle, imported_modules, reachable
 
 PACKAGE = "local.simulator"
 PACKAGE_DIR = Path(local.simulator.__file__).resolve().parent
@@ -21,75 +22,15 @@ BUILTIN_DIALECT_MODULES = {
     f"{PACKAGE}.{name}" for name in ("eachlabs", "atlascloud", "gateway", "jobs_api", "fal")
 }
 
-type Graph = dict[str, set[str]]
-
 
 def module_name(path: Path) -> str:
     return PACKAGE if path.stem == "__init__" else f"{PACKAGE}.{path.stem}"
-
-
-def imported_modules(tree: ast.AST, importer: str, known: set[str]) -> set[str]:
-    """The modules of `known` that `tree` imports anywhere (any depth, relative imports resolved)."""
-    found: set[str] = set()
-    package = importer if importer == PACKAGE else importer.rpartition(".")[0]
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            targets = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                anchor = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
-                base = f"{anchor}.{base}" if base else anchor
-            # `from package import module` imports the submodule; `from module import name`, the module.
-            targets = [f"{base}.{alias.name}" for alias in node.names if f"{base}.{alias.name}" in known]
-            targets = targets or [base]
-        else:
-            continue
-        found.update(target for target in targets if target in known and target != importer)
-    return found
 
 
 def simulator_import_graph() -> tuple[Graph, dict[str, ast.Module]]:
     trees = {module_name(path): ast.parse(path.read_text(), str(path)) for path in PACKAGE_DIR.glob("*.py")}
     known = set(trees)
     return {name: imported_modules(tree, name, known) for name, tree in trees.items()}, trees
-
-
-def find_cycle(graph: Graph) -> list[str] | None:
-    """One import cycle as a path that returns to its start, or None."""
-    visiting: list[str] = []
-    done: set[str] = set()
-
-    def visit(node: str) -> list[str] | None:
-        if node in visiting:
-            return [*visiting[visiting.index(node) :], node]
-        if node in done:
-            return None
-        visiting.append(node)
-        for target in sorted(graph.get(node, ())):
-            cycle = visit(target)
-            if cycle is not None:
-                return cycle
-        visiting.pop()
-        done.add(node)
-        return None
-
-    for start in sorted(graph):
-        cycle = visit(start)
-        if cycle is not None:
-            return cycle
-    return None
-
-
-def reachable(graph: Graph, start: str) -> set[str]:
-    seen: set[str] = set()
-    stack = [start]
-    while stack:
-        for target in graph.get(stack.pop(), ()):
-            if target not in seen:
-                seen.add(target)
-                stack.append(target)
-    return seen
 
 
 def defines_dialect(tree: ast.Module) -> bool:

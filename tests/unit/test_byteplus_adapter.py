@@ -45,6 +45,7 @@ def capture(
         base_url=f"{BASE_URL}/",
         api_key=SecretStr("ark-key"),
         models=MODELS,
+        default_tier="standard",
         execution_expires_after=execution_expires_after,
     )
     return seen, provider
@@ -229,6 +230,7 @@ def test_a_create_whose_answer_was_lost_is_ambiguous_and_never_retried_here(erro
         base_url=BASE_URL,
         api_key=SecretStr("ark-key"),
         models=MODELS,
+        default_tier="standard",
     )
 
     with pytest.raises(ProviderError, match="gave no answer") as raised:
@@ -247,6 +249,7 @@ def test_a_create_that_never_left_is_not_ambiguous() -> None:
         base_url=BASE_URL,
         api_key=SecretStr("ark-key"),
         models=MODELS,
+        default_tier="standard",
     )
 
     with pytest.raises(ProviderError, match="unreachable") as raised:
@@ -527,6 +530,7 @@ def test_a_delete_that_gets_no_answer_is_a_retryable_provider_error() -> None:
         base_url=BASE_URL,
         api_key=SecretStr("ark-key"),
         models=MODELS,
+        default_tier="standard",
     )
 
     with pytest.raises(ProviderError) as raised:

@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from videojobs.capabilities import CAPABILITIES, check_request, effective_tier
+from videojobs.catalog.capabilities import CAPABILITIES, check_request, effective_tier
 from videojobs.errors import RequestRejected
 from videojobs.models import JobRequest
 

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from pydantic import SecretStr
 
 from tests.support import FixedClock
-from videojobs.capabilities import check_request
+from videojobs.catalog.capabilities import check_request
 from videojobs.errors import (
     CancelRefused,
     InvalidWebhook,

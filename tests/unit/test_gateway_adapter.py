@@ -28,7 +28,9 @@ def capture(responses: list[httpx.Response]) -> tuple[list[httpx.Request], Gatew
         return responses.pop(0)
 
     client = httpx.Client(transport=httpx.MockTransport(handle))
-    return seen, GatewayProvider(client, base_url=f"{BASE_URL}/", api_key=SecretStr("sk-gateway"))
+    return seen, GatewayProvider(
+        client, base_url=f"{BASE_URL}/", api_key=SecretStr("sk-gateway"), default_tier="standard"
+    )
 
 
 def task(**fields: object) -> dict[str, object]:
@@ -215,7 +217,10 @@ def test_transport_errors_are_retryable() -> None:
         raise httpx.ReadError("connection reset", request=request)
 
     provider = GatewayProvider(
-        httpx.Client(transport=httpx.MockTransport(reset)), base_url=BASE_URL, api_key=SecretStr("sk-gateway")
+        httpx.Client(transport=httpx.MockTransport(reset)),
+        base_url=BASE_URL,
+        api_key=SecretStr("sk-gateway"),
+        default_tier="standard",
     )
 
     with pytest.raises(ProviderError, match="gave no answer") as raised:

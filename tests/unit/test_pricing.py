@@ -4,8 +4,9 @@ from typing import Any
 
 import pytest
 
+from videojobs.catalog.estimates import estimate_cost_usd
 from videojobs.models import JobRequest
-from videojobs.pricing import estimate_cost_usd, output_dimensions
+from videojobs.pricing import output_dimensions
 from videojobs.providers import UNITS, byteplus, eachlabs, fal
 
 

@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from videojobs.capabilities import markdown_table
+from videojobs.catalog.capabilities import markdown_table
 from videojobs.settings import setting_names
 
 README = Path(__file__).resolve().parents[2] / "README.md"

@@ -1,7 +1,7 @@
 import pytest
 from pydantic import ValidationError
 
-from videojobs.capabilities import CAPABILITIES, check_request
+from videojobs.catalog.capabilities import CAPABILITIES, check_request
 from videojobs.errors import RequestRejected
 from videojobs.models import JobRequest
 

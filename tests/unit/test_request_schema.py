@@ -11,12 +11,13 @@ import pytest
 from jsonschema import Draft202012Validator
 from pydantic import ValidationError
 
-from videojobs.capabilities import check_request
+from videojobs.catalog.capabilities import check_request
+from videojobs.catalog.request_schema import PublishedJobRequest
 from videojobs.errors import RequestRejected
 from videojobs.models import MEDIA_URL_PATTERN, NOTIFY_URL_PATTERN, PROMPT_PATTERN, JobRequest
 from videojobs.providers import UNITS
 
-SCHEMA = Draft202012Validator(JobRequest.model_json_schema())
+SCHEMA = Draft202012Validator(PublishedJobRequest.model_json_schema())
 IMAGE = "https://cdn.example.com/a.png"
 VIDEO = "s3://inputs/clip.mp4"
 AUDIO = "https://cdn.example.com/a.mp3"

@@ -148,20 +148,13 @@ Prompt = Annotated[
 ClientReference = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 
 
-def _with_capability_rules(schema: dict[str, Any]) -> None:
-    # capabilities.py imports this module, so its rules are fetched when a schema is built.
-    from videojobs.capabilities import request_schema_rules
-
-    schema["oneOf"] = request_schema_rules()
-
-
 class JobRequest(BaseModel):
-    """A Seedance 2.0 job as users submit it. Field names are a public contract."""
+    """A Seedance 2.0 job as users submit it: the command every door hands the intake. Field names are a
+    public contract. What each provider can serve is the catalog's to check (``catalog.capabilities``)
+    and to publish (``catalog.request_schema.PublishedJobRequest``)."""
 
-    # Strict, as the published schema is: "5" is not a duration, 0.0 not a boolean, [{...}] not a job.
-    model_config = ConfigDict(
-        extra="forbid", frozen=True, strict=True, json_schema_extra=_with_capability_rules
-    )
+    # Strict, as the published schema is: "5" is not a duration, 0.0 not a boolean.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     provider: ProviderName
     prompt: Prompt
@@ -196,6 +189,13 @@ class JobRequest(BaseModel):
     @property
     def is_image_to_video(self) -> bool:
         return self.first_frame_url is not None
+
+
+#: The detail-types of the events the pipeline announces on its bus, and of the one it takes.
+JOB_SUCCEEDED = "Video Job Succeeded"
+JOB_FAILED = "Video Job Failed"
+JOB_REJECTED = "Video Job Rejected"
+JOB_REQUESTED = "Video Job Requested"
 
 
 class HttpOrigin(BaseModel):

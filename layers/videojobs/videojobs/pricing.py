@@ -1,8 +1,7 @@
-"""Cost estimates from the providers' published prices, recorded on each job at submit.
+"""The arithmetic the providers' prices share: output frame sizes and Seedance's token count.
 
-Each provider's price function lives in its unit (``videojobs.providers.<name>``); a provider that
-publishes no prices has none, and its jobs' estimate is null. An estimate is also null whenever a
-quantity it needs is left to the provider (``duration`` on auto, for instance).
+The price functions themselves live in the units (``videojobs.providers.<name>``), and the estimate a
+job records comes from ``videojobs.catalog.estimates``.
 """
 
 from __future__ import annotations
@@ -38,11 +37,3 @@ def video_tokens(request: JobRequest) -> Decimal | None:
     width, height = output_dimensions(request.resolution, request.aspect_ratio)
     input_seconds = MAX_REFERENCE_VIDEO_SECONDS if request.reference_video_urls else 0
     return Decimal(width * height * (input_seconds + request.duration) * FRAMES_PER_SECOND) / 1024
-
-
-def estimate_cost_usd(request: JobRequest) -> float | None:
-    # The units import this module for output_dimensions: the registry is looked up when called.
-    from videojobs.providers import UNITS
-
-    estimate = UNITS[request.provider].estimate_cost_usd
-    return None if estimate is None else estimate(request)

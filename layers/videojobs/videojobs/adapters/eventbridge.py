@@ -9,17 +9,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel
 
 from videojobs.errors import DependencyUnavailable
-from videojobs.models import Job, JobEvent, JobRejection
+from videojobs.models import JOB_FAILED, JOB_REJECTED, JOB_SUCCEEDED, Job, JobEvent, JobRejection
 
 if TYPE_CHECKING:
     from mypy_boto3_events import EventBridgeClient
-
-JOB_SUCCEEDED = "Video Job Succeeded"
-JOB_FAILED = "Video Job Failed"
-JOB_REJECTED = "Video Job Rejected"
-#: What callers put on the pipeline's bus to ask for a video.
-JOB_REQUESTED = "Video Job Requested"
-
 
 _EVENT_IDS = uuid.UUID("9b3f2c7e-4d1a-4e8b-a6f5-2c9d8e7b1a30")
 

@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel
 
-from videojobs.capabilities import Callbacks, capabilities_of
+from videojobs.catalog.capabilities import Callbacks, capabilities_of
 from videojobs.dependencies import Dependencies
 from videojobs.errors import DependencyUnavailable, JobNotFound, WebhookConflict
 from videojobs.logic.outcomes import deliver_pending_event, fail_job, left_provider

@@ -20,12 +20,11 @@ from typing import Any
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
 from videojobs import json_limits
-from videojobs.adapters.eventbridge import JOB_REQUESTED
 from videojobs.dependencies import Dependencies
 from videojobs.errors import RequestRejected
 from videojobs.logic.intake import accept_job, reject
 from videojobs.logic.media import LISTED_MEDIA_FIELDS, SINGLE_MEDIA_FIELDS
-from videojobs.models import EventOrigin, JobRequest, S3Location, S3Origin, ValidationDetail
+from videojobs.models import JOB_REQUESTED, EventOrigin, JobRequest, S3Location, S3Origin, ValidationDetail
 from videojobs.observability import logger
 from videojobs.validation import detail_from_rejection, detail_from_validation_error
 

@@ -14,7 +14,8 @@ from aws_lambda_powertools.utilities.idempotency import idempotent_function
 from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
 from pydantic import BaseModel
 
-from videojobs.capabilities import check_request
+from videojobs.catalog.capabilities import check_request
+from videojobs.catalog.estimates import estimate_cost_usd
 from videojobs.dependencies import Dependencies
 from videojobs.download_policy import public_url_problem
 from videojobs.errors import DependencyUnavailable, RequestRejected
@@ -33,7 +34,6 @@ from videojobs.models import (
     ValidationDetail,
 )
 from videojobs.observability import logger, trace_job
-from videojobs.pricing import estimate_cost_usd
 
 #: Job and rejection ids of S3 and EventBridge requests are UUIDv5s of their origin in this namespace.
 ORIGIN_NAMESPACE = uuid.UUID("5f0c7a2e-3c1b-4f7e-9d86-2b1f6c0e9a41")

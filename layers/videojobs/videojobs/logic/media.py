@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from videojobs.capabilities import capabilities_of
+from videojobs.catalog.capabilities import capabilities_of
 from videojobs.dependencies import Dependencies
 from videojobs.download_policy import public_url_problem
 from videojobs.errors import RequestRejected

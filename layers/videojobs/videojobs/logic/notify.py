@@ -16,12 +16,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from videojobs.adapters.eventbridge import JOB_FAILED, JOB_SUCCEEDED
 from videojobs.dependencies import Dependencies
 from videojobs.download_policy import public_url_problem
 from videojobs.errors import NotificationUndelivered
 from videojobs.logic.hops import hop_towards, is_early
-from videojobs.models import JobView, Notification, NotificationStatus
+from videojobs.models import JOB_FAILED, JOB_SUCCEEDED, JobView, Notification, NotificationStatus
 from videojobs.observability import logger
 from videojobs.standard_webhooks import StandardWebhook
 

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from videojobs.adapters.eventbridge import JOB_FAILED, JOB_SUCCEEDED
 from videojobs.dependencies import Dependencies
 from videojobs.errors import CancelRefused, DependencyUnavailable, ProviderError
 from videojobs.models import (
     AWAITING_PROVIDER,
+    JOB_FAILED,
+    JOB_SUCCEEDED,
     TERMINAL,
     Job,
     JobError,

@@ -6,11 +6,10 @@ import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
-from videojobs.adapters.eventbridge import JOB_SUCCEEDED
 from videojobs.dependencies import Dependencies
 from videojobs.errors import OutputRejected, TransferFailed
 from videojobs.logic.outcomes import announce, deliver_pending_event, fail_job, pending
-from videojobs.models import Job, JobError, JobStatus, StoredFile, TransferRequest
+from videojobs.models import JOB_SUCCEEDED, Job, JobError, JobStatus, StoredFile, TransferRequest
 from videojobs.observability import logger
 
 TRANSFERRING_ONLY = frozenset({JobStatus.TRANSFERRING})

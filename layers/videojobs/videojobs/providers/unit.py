@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any, cast
@@ -63,9 +63,38 @@ class ProviderCapabilities:
     def default_tier(self) -> Tier:
         return next(iter(self.tiers))
 
+    def differing(self, **differences: Any) -> ProviderCapabilities:
+        """This row with ``differences``: how a provider's row is written, from ``SEEDANCE``."""
+        return replace(self, **differences)
+
     @property
     def resolutions(self) -> frozenset[Resolution]:
         return frozenset().union(*self.tiers.values())
+
+
+#: Seedance 2.0 as ByteDance serves it (BytePlus ModelArk, docs.byteplus.com/en/docs/ModelArk/1520757):
+#: three tiers (4K on the standard one), 4-15 s, every aspect ratio, a first and a last frame or up to 9
+#: reference images, 3 videos and 3 audio clips (audio only beside an image or a video), never frames
+#: and references together, and an audio switch. The dialect-side fields (optional parameters, how
+#: callbacks come, uploads) are what most of our providers have. Each unit states where it differs.
+SEEDANCE = ProviderCapabilities(
+    tiers={
+        "standard": frozenset({"480p", "720p", "1080p", "4k"}),
+        "fast": frozenset({"480p", "720p"}),
+        "mini": frozenset({"480p", "720p"}),
+    },
+    min_duration=4,
+    max_duration=15,
+    aspect_ratios=ALL_ASPECT_RATIOS,
+    first_frame=True,
+    last_frame=True,
+    max_reference_images=9,
+    max_reference_videos=3,
+    max_reference_audios=3,
+    optional_fields=frozenset({"seed"}),
+    callbacks=Callbacks.SIGNED,
+    uploads=False,
+)
 
 
 @dataclass(frozen=True)

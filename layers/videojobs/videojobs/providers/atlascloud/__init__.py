@@ -11,10 +11,8 @@ from videojobs.models import JobRequest
 from videojobs.ports import VideoProvider
 from videojobs.pricing import video_tokens
 from videojobs.providers.unit import (
-    ALL_ASPECT_RATIOS,
+    SEEDANCE,
     AdapterContext,
-    Callbacks,
-    ProviderCapabilities,
     ProviderSettings,
     ProviderUnit,
 )
@@ -57,20 +55,7 @@ UNIT = ProviderUnit(
     name="atlascloud",
     # Up to 9 images and 3 video or audio clips; the resolutions (ours) are Seedance 2.0's
     # 480p/720p/1080p; Ed25519-signed webhooks; uploadMedia.
-    capabilities=ProviderCapabilities(
-        tiers={"standard": frozenset({"480p", "720p", "1080p"})},
-        min_duration=4,
-        max_duration=15,
-        aspect_ratios=ALL_ASPECT_RATIOS,
-        first_frame=True,
-        last_frame=True,
-        max_reference_images=9,
-        max_reference_videos=3,
-        max_reference_audios=3,
-        optional_fields=frozenset({"seed"}),
-        callbacks=Callbacks.SIGNED,
-        uploads=True,
-    ),
+    capabilities=SEEDANCE.differing(tiers={"standard": frozenset({"480p", "720p", "1080p"})}, uploads=True),
     settings_model=AtlasCloudSettings,
     setting_defaults={
         "base_url": "https://api.atlascloud.ai",

@@ -16,10 +16,9 @@ from videojobs.models import JobRequest, Resolution, Tier
 from videojobs.ports import VideoProvider
 from videojobs.pricing import video_tokens
 from videojobs.providers.unit import (
-    ALL_ASPECT_RATIOS,
+    SEEDANCE,
     AdapterContext,
     Callbacks,
-    ProviderCapabilities,
     ProviderSettings,
     ProviderUnit,
 )
@@ -83,6 +82,7 @@ def _adapter(
         base_url=base_url,
         api_key=api_key,
         models={tier: settings.model_for(tier) for tier in ("standard", "fast", "mini")},
+        default_tier=UNIT.capabilities.default_tier,
         execution_expires_after=settings.execution_expires_after,
     )
 
@@ -93,23 +93,8 @@ UNIT = ProviderUnit(
     # ratio adaptive (our auto) or one of six; first frame, first + last frame, or references (up to 9
     # images, 3 videos, 3 audio clips, audio only with an image or a video) - never frames and references
     # together; seed, watermark, return_last_frame; callback_url (unsigned); media as URLs, no upload.
-    capabilities=ProviderCapabilities(
-        tiers={
-            "standard": frozenset({"480p", "720p", "1080p", "4k"}),
-            "fast": frozenset({"480p", "720p"}),
-            "mini": frozenset({"480p", "720p"}),
-        },
-        min_duration=4,
-        max_duration=15,
-        aspect_ratios=ALL_ASPECT_RATIOS,
-        first_frame=True,
-        last_frame=True,
-        max_reference_images=9,
-        max_reference_videos=3,
-        max_reference_audios=3,
-        optional_fields=frozenset({"seed", "watermark", "return_last_frame"}),
-        callbacks=Callbacks.UNSIGNED,
-        uploads=False,
+    capabilities=SEEDANCE.differing(
+        optional_fields=frozenset({"seed", "watermark", "return_last_frame"}), callbacks=Callbacks.UNSIGNED
     ),
     settings_model=BytePlusSettings,
     setting_defaults={

@@ -27,7 +27,6 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
-from videojobs.capabilities import effective_tier
 from videojobs.errors import CancelRefused, InvalidWebhook, ProviderError
 from videojobs.models import (
     JobRequest,
@@ -137,6 +136,7 @@ class BytePlusProvider:
         base_url: str,
         api_key: SecretStr,
         models: Mapping[Tier, str],
+        default_tier: Tier,
         execution_expires_after: int | None = None,
     ) -> None:
         self._api = ProviderApi.with_bearer_key(
@@ -146,12 +146,14 @@ class BytePlusProvider:
         self._base_url = base_url.rstrip("/")
         self._api_key = api_key
         self._models = dict(models)
+        #: The model tier of a request that names none (the unit's default).
+        self._default_tier = default_tier
         self._execution_expires_after = execution_expires_after
 
     def _body(self, request: JobRequest, webhook: WebhookTarget) -> dict[str, Any]:
         ratio = ADAPTIVE_RATIO if request.aspect_ratio == "auto" else request.aspect_ratio
         fields: dict[str, Any] = {
-            "model": self._models[effective_tier(request)],
+            "model": self._models[request.tier or self._default_tier],
             "content": _content(request),
             # Unsigned: webhook.signing_secret has nowhere to go; the URL's token authenticates it.
             "callback_url": webhook.url,

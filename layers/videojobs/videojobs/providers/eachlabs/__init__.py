@@ -9,10 +9,8 @@ from pydantic import SecretStr
 from videojobs.models import JobRequest, Resolution
 from videojobs.ports import VideoProvider
 from videojobs.providers.unit import (
-    ALL_ASPECT_RATIOS,
+    SEEDANCE,
     AdapterContext,
-    Callbacks,
-    ProviderCapabilities,
     ProviderSettings,
     ProviderUnit,
 )
@@ -46,19 +44,12 @@ UNIT = ProviderUnit(
     name="eachlabs",
     # The two "fast" slugs, 480p/720p, 4-15 s or auto, seed and end_user_id; webhooks signed with the
     # per-job webhook_secret; no upload endpoint.
-    capabilities=ProviderCapabilities(
+    capabilities=SEEDANCE.differing(
         tiers={"fast": frozenset({"480p", "720p"})},
-        min_duration=4,
-        max_duration=15,
-        aspect_ratios=ALL_ASPECT_RATIOS,
-        first_frame=True,
-        last_frame=True,
         max_reference_images=0,
         max_reference_videos=0,
         max_reference_audios=0,
         optional_fields=frozenset({"seed", "end_user_id"}),
-        callbacks=Callbacks.SIGNED,
-        uploads=False,
     ),
     settings_model=ProviderSettings,
     setting_defaults={

@@ -12,10 +12,8 @@ from videojobs.models import JobRequest
 from videojobs.ports import VideoProvider
 from videojobs.pricing import video_tokens
 from videojobs.providers.unit import (
-    ALL_ASPECT_RATIOS,
+    SEEDANCE,
     AdapterContext,
-    Callbacks,
-    ProviderCapabilities,
     ProviderSettings,
     ProviderUnit,
 )
@@ -68,19 +66,8 @@ UNIT = ProviderUnit(
     # aspect ratio auto or six ratios; image_url/end_image_url; up to 9 images, 3 videos and 3 audio
     # clips, "total files across all modalities must not exceed 12"; seed; signed webhooks; no upload
     # endpoint of the queue's own (fal's CDN upload is a separate API: s3:// inputs go as presigned URLs).
-    capabilities=ProviderCapabilities(
+    capabilities=SEEDANCE.differing(
         tiers={"standard": frozenset({"480p", "720p", "1080p"}), "fast": frozenset({"480p", "720p"})},
-        min_duration=4,
-        max_duration=15,
-        aspect_ratios=ALL_ASPECT_RATIOS,
-        first_frame=True,
-        last_frame=True,
-        max_reference_images=9,
-        max_reference_videos=3,
-        max_reference_audios=3,
-        optional_fields=frozenset({"seed"}),
-        callbacks=Callbacks.SIGNED,
-        uploads=False,
         max_media_files=12,
     ),
     settings_model=FalSettings,

@@ -7,9 +7,9 @@ from pydantic import SecretStr
 
 from videojobs.ports import VideoProvider
 from videojobs.providers.unit import (
+    SEEDANCE,
     AdapterContext,
     Callbacks,
-    ProviderCapabilities,
     ProviderSettings,
     ProviderUnit,
 )
@@ -20,30 +20,20 @@ def _adapter(
 ) -> VideoProvider:
     from videojobs.providers.gateway.adapter import GatewayProvider
 
-    return GatewayProvider(context.client, base_url=base_url, api_key=api_key)
+    return GatewayProvider(
+        context.client, base_url=base_url, api_key=api_key, default_tier=UNIT.capabilities.default_tier
+    )
 
 
 UNIT = ProviderUnit(
     name="gateway",
     # The eight models, duration 5-15, three aspect ratios, extra_body switches and the compat
     # operations; no webhook, no upload endpoint.
-    capabilities=ProviderCapabilities(
-        tiers={
-            "standard": frozenset({"480p", "720p", "1080p", "4k"}),
-            "fast": frozenset({"480p", "720p"}),
-            "mini": frozenset({"480p", "720p"}),
-        },
+    capabilities=SEEDANCE.differing(
         min_duration=5,
-        max_duration=15,
         aspect_ratios=frozenset({"9:16", "1:1", "16:9"}),
-        first_frame=True,
-        last_frame=True,
-        max_reference_images=9,
-        max_reference_videos=3,
-        max_reference_audios=3,
         optional_fields=frozenset({"seed", "watermark", "camera_fixed", "return_last_frame"}),
         callbacks=Callbacks.NONE,
-        uploads=False,
         operations=frozenset({"reference_to_video", "edit_video", "extend_video", "first_last_frame"}),
     ),
     settings_model=ProviderSettings,

@@ -19,9 +19,8 @@ from urllib.parse import quote
 import httpx
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr
 
-from videojobs.capabilities import effective_tier
 from videojobs.errors import CancelRefused, InvalidWebhook
-from videojobs.models import JobRequest, ProviderReceipt, ProviderState, ProviderUpdate, WebhookTarget
+from videojobs.models import JobRequest, ProviderReceipt, ProviderState, ProviderUpdate, Tier, WebhookTarget
 from videojobs.providers._http import ProviderApi, parse_wire
 from videojobs.providers._status import StatusWords
 
@@ -57,15 +56,15 @@ class _Task(BaseModel):
         return self.error or None
 
 
-def model_id(request: JobRequest) -> str:
+def model_id(request: JobRequest, default_tier: Tier) -> str:
     """seedance2.0-720p (standard), seedance2.0-fast-480p, seedance2.0-mini-720p, ..."""
-    tier = effective_tier(request)
+    tier = request.tier or default_tier
     if tier == "standard":
         return f"{MODEL_PREFIX}-{request.resolution}"
     return f"{MODEL_PREFIX}-{tier}-{request.resolution}"
 
 
-def _body(request: JobRequest) -> dict[str, Any]:
+def _body(request: JobRequest, default_tier: Tier) -> dict[str, Any]:
     extra_body: dict[str, Any] = {
         "generate_audio": request.generate_audio,
         "seed": request.seed,
@@ -75,7 +74,7 @@ def _body(request: JobRequest) -> dict[str, Any]:
         "operation": request.operation,
     }
     fields: dict[str, Any] = {
-        "model": model_id(request),
+        "model": model_id(request, default_tier),
         "prompt": request.prompt,
         "duration": request.duration,
         "aspect_ratio": request.aspect_ratio,
@@ -92,14 +91,18 @@ def _body(request: JobRequest) -> dict[str, Any]:
 class GatewayProvider:
     name: Literal["gateway"] = "gateway"
 
-    def __init__(self, client: httpx.Client, *, base_url: str, api_key: SecretStr) -> None:
+    def __init__(
+        self, client: httpx.Client, *, base_url: str, api_key: SecretStr, default_tier: Tier
+    ) -> None:
         self._api = ProviderApi.with_bearer_key(
             client, provider=self.name, base_url=base_url, api_key=api_key
         )
+        #: The model tier of a request that names none (the unit's default).
+        self._default_tier = default_tier
 
     def create_prediction(self, request: JobRequest, webhook: WebhookTarget) -> ProviderReceipt:
         # The gateway has no callback: ``webhook`` goes unused and the job is followed by status checks.
-        data = self._api.call("POST", "/v1/video/generations", json=_body(request))
+        data = self._api.call("POST", "/v1/video/generations", json=_body(request, self._default_tier))
         return ProviderReceipt(provider_job_id=parse_wire(_CreatedTask, data, provider=self.name).task_id)
 
     def get_prediction(

@@ -8,9 +8,9 @@ from pydantic import SecretStr
 from videojobs.ports import VideoProvider
 from videojobs.providers.unit import (
     ALL_ASPECT_RATIOS,
+    SEEDANCE,
     AdapterContext,
     Callbacks,
-    ProviderCapabilities,
     ProviderSettings,
     ProviderUnit,
 )
@@ -28,17 +28,10 @@ UNIT = ProviderUnit(
     name="jobs_api",
     # Its input schema has frames, reference images and videos, resolution, duration, aspect_ratio,
     # seed and callback_url; no audio switch; files/upload.
-    capabilities=ProviderCapabilities(
+    capabilities=SEEDANCE.differing(
         tiers={"standard": frozenset({"480p", "720p", "1080p"})},
-        min_duration=4,
-        max_duration=15,
         aspect_ratios=ALL_ASPECT_RATIOS - {"auto"},
-        first_frame=True,
-        last_frame=True,
-        max_reference_images=9,
-        max_reference_videos=3,
         max_reference_audios=0,
-        optional_fields=frozenset({"seed"}),
         callbacks=Callbacks.UNSIGNED,
         uploads=True,
         audio_switch=False,

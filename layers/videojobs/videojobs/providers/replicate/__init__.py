@@ -10,10 +10,8 @@ from pydantic import SecretStr
 
 from videojobs.ports import VideoProvider
 from videojobs.providers.unit import (
-    ALL_ASPECT_RATIOS,
+    SEEDANCE,
     AdapterContext,
-    Callbacks,
-    ProviderCapabilities,
     ProviderSettings,
     ProviderUnit,
 )
@@ -43,22 +41,8 @@ UNIT = ProviderUnit(
     # with "adaptive" for our auto; image and last_frame_image, which "cannot be combined with
     # reference images"; up to 9 reference images, 3 videos and 3 audio clips; seed. No upload
     # endpoint is needed: inputs are HTTP URLs.
-    capabilities=ProviderCapabilities(
-        tiers={
-            "standard": frozenset({"480p", "720p", "1080p", "4k"}),
-            "fast": frozenset({"480p", "720p"}),
-        },
-        min_duration=4,
-        max_duration=15,
-        aspect_ratios=ALL_ASPECT_RATIOS,
-        first_frame=True,
-        last_frame=True,
-        max_reference_images=9,
-        max_reference_videos=3,
-        max_reference_audios=3,
-        optional_fields=frozenset({"seed"}),
-        callbacks=Callbacks.SIGNED,
-        uploads=False,
+    capabilities=SEEDANCE.differing(
+        tiers={"standard": frozenset({"480p", "720p", "1080p", "4k"}), "fast": frozenset({"480p", "720p"})},
     ),
     settings_model=ProviderSettings,
     setting_defaults={
