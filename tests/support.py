@@ -54,6 +54,7 @@ from videojobs.ports import (
     CapacityWait,
     Download,
     DownloadPolicy,
+    Lost,
     MediaFile,
     ObjectInfo,
     StoredObject,
@@ -131,13 +132,13 @@ class InMemoryJobStore:
         changes: Mapping[str, Any] | None = None,
         expect: Mapping[str, Any] | None = None,
         now: datetime,
-    ) -> Job | None:
+    ) -> Job | Lost:
         with self._lock:
             job = self.jobs.get(job_id)
             if job is None or job.status not in set(allowed_from):
-                return None
+                return Lost(job)
             if any(getattr(job, field) != value for field, value in (expect or {}).items()):
-                return None
+                return Lost(job)
             data = job.model_dump()
             data.update(changes or {})
             data.update(status=to, updated_at=now)

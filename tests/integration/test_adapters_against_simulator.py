@@ -52,9 +52,10 @@ def atlas(sim: ProviderSimulator, client: httpx.Client) -> AtlasCloudProvider:
 def bearer_provider(
     kind: type[GatewayProvider] | type[JobsApiProvider], sim: ProviderSimulator, client: httpx.Client
 ) -> VideoProvider:
-    return kind(
-        client, base_url=sim.provider_base_url(kind.name), api_key=SecretStr(DEFAULT_API_KEYS[kind.name])
-    )
+    base_url, api_key = sim.provider_base_url(kind.name), SecretStr(DEFAULT_API_KEYS[kind.name])
+    if kind is GatewayProvider:
+        return GatewayProvider(client, base_url=base_url, api_key=api_key, default_tier="standard")
+    return kind(client, base_url=base_url, api_key=api_key)
 
 
 def finished(provider: VideoProvider, provider_job_id: str) -> ProviderUpdate:

@@ -29,6 +29,7 @@ from videojobs.models import (
     StoredFile,
     TransferRequest,
 )
+from videojobs.ports import Lost
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 MIB = 1024 * 1024
@@ -74,12 +75,13 @@ def test_transitions_only_move_forward(store: DynamoDBJobStore) -> None:
     )
     late = store.transition(job.job_id, to=JobStatus.FAILED, allowed_from=AWAITING_PROVIDER, now=NOW)
 
-    assert submitted is not None
+    assert isinstance(submitted, Job)
     assert submitted.provider_job_id == "p"
-    assert succeeded is not None
+    assert isinstance(succeeded, Job)
     assert succeeded.video == video
     assert succeeded.provider_job_id is None
-    assert late is None
+    # The lost write hands back the job as it was, from the same request (no second read).
+    assert late == Lost(succeeded)
     assert store.get(job.job_id) == succeeded
 
 
@@ -94,7 +96,7 @@ def test_concurrent_transitions_have_exactly_one_winner(store: DynamoDBJobStore)
         result = store.transition(
             job.job_id, to=JobStatus.TRANSFERRING, allowed_from=AWAITING_PROVIDER, now=NOW
         )
-        if result is not None:
+        if isinstance(result, Job):
             winners.append(result)
 
     threads = [threading.Thread(target=claim) for _ in range(8)]
@@ -107,7 +109,9 @@ def test_concurrent_transitions_have_exactly_one_winner(store: DynamoDBJobStore)
 
 
 def test_a_transition_of_an_unknown_job_creates_nothing(store: DynamoDBJobStore) -> None:
-    assert store.transition("ghost", to=JobStatus.FAILED, allowed_from=AWAITING_PROVIDER, now=NOW) is None
+    assert store.transition("ghost", to=JobStatus.FAILED, allowed_from=AWAITING_PROVIDER, now=NOW) == Lost(
+        None
+    )
     assert store.get("ghost") is None
 
 

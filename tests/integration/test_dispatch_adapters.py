@@ -23,7 +23,7 @@ from videojobs.models import (
     NotificationStatus,
     S3Location,
 )
-from videojobs.ports import CapacityGrant, CapacityWait
+from videojobs.ports import CapacityGrant, CapacityWait, Lost
 from videojobs.settings import KeyLimits
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
@@ -81,7 +81,7 @@ def test_expect_guards_a_transition_on_a_field_set_unset_or_equal(store: DynamoD
         now=NOW,
     )
     # The time read back from the store must match itself in a condition.
-    assert claimed is not None
+    assert isinstance(claimed, Job)
     resent = store.transition(
         job.job_id,
         to=JobStatus.QUEUED,
@@ -92,8 +92,8 @@ def test_expect_guards_a_transition_on_a_field_set_unset_or_equal(store: DynamoD
     )
 
     assert claimed.create_sent_at == sent_at
-    assert lost is None
-    assert resent is not None
+    assert lost == Lost(claimed)
+    assert isinstance(resent, Job)
     assert resent.create_sent_at is None
 
 

@@ -3,8 +3,9 @@ import pytest
 from tests.support import FakeWorld, fake_mp4, submit_job
 from videojobs.errors import DependencyUnavailable, JobNotFound, WebhookConflict, WebhookUnauthorized
 from videojobs.logic.callback import UpdateEffect, receive_webhook
+from videojobs.logic.status_checks import CheckOutcome, check_job_status
 from videojobs.logic.transfer import transfer_video
-from videojobs.models import Job, JobRequest, JobStatus, ProviderState, ProviderUpdate
+from videojobs.models import Job, JobRequest, JobStatus, ProviderState, ProviderUpdate, StatusCheckRequest
 
 OUTPUT = "https://cdn.example.com/out.mp4"
 
@@ -151,18 +152,44 @@ def test_a_webhook_about_another_prediction_is_a_conflict() -> None:
     assert world.jobs.jobs[job.job_id].status is JobStatus.SUBMITTED
 
 
-def test_when_the_queue_is_down_the_claim_is_undone_so_the_retry_can_succeed() -> None:
+def test_when_the_queue_is_down_the_job_stays_transferring_and_the_retry_queues_what_it_owes() -> None:
     world = FakeWorld()
     job = submitted(world)
     world.transfers.fail_next = 1
 
+    # The queue refuses: the webhook is answered 503, and the job still moves only forward.
     with pytest.raises(DependencyUnavailable):
         webhook(world, job, success(job))
-    assert world.jobs.jobs[job.job_id].status is JobStatus.SUBMITTED
+    owed = world.jobs.jobs[job.job_id]
+    assert owed.status is JobStatus.TRANSFERRING
+    assert owed.transfer_owed is True
+    assert world.transfers.sent == []
+    assert world.capacity.holders == {}  # it left the provider all the same
 
+    # The provider retries: the job has moved on, and the retry pays what the first call owed.
+    receipt = webhook(world, job, success(job))
+
+    assert receipt.effect is UpdateEffect.IGNORED
+    assert [sent.job_id for sent in world.transfers.sent] == [job.job_id]
+    assert world.transfers.sent[0].source_url == OUTPUT
+    assert world.jobs.jobs[job.job_id].transfer_owed is None
+    # Paid once: a third delivery queues nothing more.
     webhook(world, job, success(job))
-    assert world.jobs.jobs[job.job_id].status is JobStatus.TRANSFERRING
     assert len(world.transfers.sent) == 1
+
+
+def test_a_status_check_that_finds_a_transfer_still_owed_queues_it() -> None:
+    world = FakeWorld()
+    job = submitted(world)
+    world.transfers.fail_next = 1
+    with pytest.raises(DependencyUnavailable):
+        webhook(world, job, success(job))
+
+    outcome = check_job_status(StatusCheckRequest(job_id=job.job_id, attempt=2), world.deps())
+
+    assert outcome is CheckOutcome.NOT_NEEDED
+    assert [sent.job_id for sent in world.transfers.sent] == [job.job_id]
+    assert world.jobs.jobs[job.job_id].transfer_owed is None
 
 
 def test_success_without_output_fails_the_job() -> None:

@@ -342,6 +342,9 @@ class Job(BaseModel):
     provider_links: dict[str, str] | None = None
     output_url: str | None = None
     last_frame_url: str | None = None
+    #: Set with ``-> transferring`` and cleared once the transfer message is queued: while it is set,
+    #: whoever finds the job queues it (the outbox the outcome events use, for the transfer).
+    transfer_owed: bool | None = None
     video: StoredFile | None = None
     last_frame: StoredFile | None = None
     cost_estimate_usd: float | None = None

@@ -155,6 +155,14 @@ class NotificationRetries(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class Lost:
+    """A conditional write whose condition did not hold (a duplicate, late or out-of-order update): the
+    job as the store had it then, or None when there is no such job. The caller does nothing more."""
+
+    current: Job | None
+
+
 class JobStore(Protocol):
     def create_if_absent(self, job: Job) -> Job | None:
         """Store ``job`` unless its id is taken; returns the job already stored under it, or None."""
@@ -171,12 +179,12 @@ class JobStore(Protocol):
         changes: Mapping[str, Any] | None = None,
         expect: Mapping[str, Any] | None = None,
         now: datetime,
-    ) -> Job | None:
+    ) -> Job | Lost:
         """Move the job to ``to`` if its status is one of ``allowed_from``, atomically.
 
         ``expect`` adds conditions: each field must hold that value (None: the field is unset).
-        Returns the job after the write, or None when a condition did not hold (a duplicate,
-        late or out-of-order update): the caller then does nothing more.
+        Returns the job after the write, or ``Lost`` with the job as it was when a condition did not
+        hold (read with the same request, never by a second one).
         """
         ...
 

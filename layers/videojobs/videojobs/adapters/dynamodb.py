@@ -14,6 +14,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from videojobs.errors import DependencyUnavailable
 from videojobs.models import Job, JobStatus, Notification
 from videojobs.observability import logger
+from videojobs.ports import Lost
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -51,6 +52,44 @@ def _plain(value: Any) -> Any:
 
 def _from_item(item: Mapping[str, Any]) -> Job:
     return Job.model_validate({key: _plain(_deserializer.deserialize(value)) for key, value in item.items()})
+
+
+def _update_expression(changes: Mapping[str, Any], names: dict[str, str], values: dict[str, Any]) -> str:
+    """SET the status, the time and each change; REMOVE each change to None. Fills names and values."""
+    sets = ["#status = :to", "#updated_at = :now"]
+    removes: list[str] = []
+    for index, (field, value) in enumerate(changes.items()):
+        names[f"#f{index}"] = field
+        if value is None:
+            removes.append(f"#f{index}")
+        else:
+            values[f":f{index}"] = _to_attribute(value)
+            sets.append(f"#f{index} = :f{index}")
+    return "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
+
+
+def _condition(
+    allowed_from: Iterable[JobStatus],
+    expect: Mapping[str, Any],
+    names: dict[str, str],
+    values: dict[str, Any],
+) -> str:
+    """The job exists, its status is one of ``allowed_from`` and each expected field holds its value
+    (None: is unset). Fills names and values."""
+    allowed = sorted(status.value for status in allowed_from)
+    for index, status in enumerate(allowed):
+        values[f":from{index}"] = {"S": status}
+    condition = "attribute_exists(#job_id) AND #status IN ({})".format(
+        ", ".join(f":from{index}" for index in range(len(allowed)))
+    )
+    for index, (field, value) in enumerate(expect.items()):
+        names[f"#e{index}"] = field
+        if value is None:
+            condition += f" AND attribute_not_exists(#e{index})"
+        else:
+            values[f":e{index}"] = _to_attribute(value)
+            condition += f" AND #e{index} = :e{index}"
+    return condition
 
 
 class DynamoDBJobStore:
@@ -94,32 +133,11 @@ class DynamoDBJobStore:
         changes: Mapping[str, Any] | None = None,
         expect: Mapping[str, Any] | None = None,
         now: datetime,
-    ) -> Job | None:
+    ) -> Job | Lost:
         names = {"#status": "status", "#updated_at": "updated_at", "#job_id": "job_id"}
         values: dict[str, Any] = {":to": {"S": to.value}, ":now": _to_attribute(now.isoformat())}
-        sets = ["#status = :to", "#updated_at = :now"]
-        removes: list[str] = []
-        for index, (field, value) in enumerate((changes or {}).items()):
-            names[f"#f{index}"] = field
-            if value is None:
-                removes.append(f"#f{index}")
-            else:
-                values[f":f{index}"] = _to_attribute(value)
-                sets.append(f"#f{index} = :f{index}")
-        allowed = sorted(status.value for status in allowed_from)
-        for index, status in enumerate(allowed):
-            values[f":from{index}"] = {"S": status}
-        condition = "attribute_exists(#job_id) AND #status IN ({})".format(
-            ", ".join(f":from{index}" for index in range(len(allowed)))
-        )
-        for index, (field, value) in enumerate((expect or {}).items()):
-            names[f"#e{index}"] = field
-            if value is None:
-                condition += f" AND attribute_not_exists(#e{index})"
-            else:
-                values[f":e{index}"] = _to_attribute(value)
-                condition += f" AND #e{index} = :e{index}"
-        expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
+        expression = _update_expression(changes or {}, names, values)
+        condition = _condition(allowed_from, expect or {}, names, values)
         try:
             response = self._client.update_item(
                 TableName=self._table,
@@ -129,10 +147,12 @@ class DynamoDBJobStore:
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
                 ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as error:
             if _condition_failed(error):
-                return None
+                found: Mapping[str, Any] | None = error.response.get("Item")  # type: ignore[assignment]
+                return Lost(_from_item(found) if found else None)
             raise DependencyUnavailable("could not update the job") from error
         except BotoCoreError as error:
             raise DependencyUnavailable("could not update the job") from error

@@ -9,8 +9,8 @@ from pydantic import BaseModel
 
 from videojobs.catalog.capabilities import Callbacks, capabilities_of
 from videojobs.dependencies import Dependencies
-from videojobs.errors import DependencyUnavailable, JobNotFound, WebhookConflict
-from videojobs.logic.outcomes import deliver_pending_event, fail_job, left_provider
+from videojobs.errors import JobNotFound, WebhookConflict
+from videojobs.logic.outcomes import fail_job, left_provider, queue_owed_transfer, settle_owed_work
 from videojobs.models import (
     AWAITING_PROVIDER,
     Job,
@@ -19,9 +19,9 @@ from videojobs.models import (
     ProviderName,
     ProviderState,
     ProviderUpdate,
-    TransferRequest,
 )
 from videojobs.observability import logger
+from videojobs.ports import Lost
 
 
 class UpdateEffect(StrEnum):
@@ -63,8 +63,9 @@ def receive_webhook(
 
 
 def apply_provider_update(job: Job, update: ProviderUpdate, deps: Dependencies) -> WebhookReceipt:
-    """Move the job forward on the provider's word; a duplicate or late word changes nothing."""
-    changed: Job | None
+    """Move the job forward on the provider's word; a duplicate or late word changes nothing, but does
+    what the job still owes (a transfer message, an outcome event) if its first bearer could not."""
+    changed: Job | Lost | None
     if update.state is ProviderState.SUCCEEDED and update.output_url:
         changed = _start_transfer(job, update, update.output_url, deps)
     elif update.state is ProviderState.SUCCEEDED:
@@ -82,15 +83,19 @@ def apply_provider_update(job: Job, update: ProviderUpdate, deps: Dependencies) 
             changes={"provider_job_id": update.provider_job_id, "create_sent_at": None},
             now=deps.clock(),
         )
-    if changed is None:
-        current = deps.jobs.get(job.job_id) or job
-        logger.info("provider update ignored", job_id=job.job_id, status=current.status, state=update.state)
-        deliver_pending_event(current, deps)
-        return WebhookReceipt(job_id=job.job_id, status=current.status, effect=UpdateEffect.IGNORED)
-    return WebhookReceipt(job_id=job.job_id, status=changed.status, effect=UpdateEffect.APPLIED)
+    if isinstance(changed, Job):
+        return WebhookReceipt(job_id=job.job_id, status=changed.status, effect=UpdateEffect.APPLIED)
+    # fail_job answers None when it lost: only then is the job read again.
+    current = (changed.current if changed is not None else deps.jobs.get(job.job_id)) or job
+    logger.info("provider update ignored", job_id=job.job_id, status=current.status, state=update.state)
+    settle_owed_work(current, deps)
+    return WebhookReceipt(job_id=job.job_id, status=current.status, effect=UpdateEffect.IGNORED)
 
 
-def _start_transfer(job: Job, update: ProviderUpdate, output_url: str, deps: Dependencies) -> Job | None:
+def _start_transfer(job: Job, update: ProviderUpdate, output_url: str, deps: Dependencies) -> Job | Lost:
+    """Whoever wins ``-> transferring`` owes the transfer message: the same write records the debt, and
+    a queue that refuses it leaves it owed (raised, so the provider's retry or the next status check
+    pays it) instead of writing the job back."""
     transferring = deps.jobs.transition(
         job.job_id,
         to=JobStatus.TRANSFERRING,
@@ -100,24 +105,11 @@ def _start_transfer(job: Job, update: ProviderUpdate, output_url: str, deps: Dep
             "output_url": output_url,
             "last_frame_url": update.last_frame_url,
             "create_sent_at": None,
+            "transfer_owed": True,
         },
         now=deps.clock(),
     )
-    if transferring is None:
-        return None
-    transfer = TransferRequest(job_id=job.job_id, source_url=output_url, last_frame_url=update.last_frame_url)
-    try:
-        deps.transfers.enqueue(transfer)
-    except DependencyUnavailable:
-        # Undo the claim so the provider's retry of this webhook can start the transfer again.
-        deps.jobs.transition(
-            job.job_id,
-            to=job.status,
-            allowed_from={JobStatus.TRANSFERRING},
-            changes={"output_url": None, "last_frame_url": None},
-            now=deps.clock(),
-        )
-        raise
+    if isinstance(transferring, Lost):
+        return transferring
     left_provider(transferring, deps)
-    logger.info("transfer enqueued", job_id=job.job_id)
-    return transferring
+    return queue_owed_transfer(transferring, deps)

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from videojobs.dependencies import Dependencies
 from videojobs.logic.dispatch import fail_dead_lettered_dispatch
-from videojobs.logic.outcomes import expire_job, fail_job, settle_ended_job
+from videojobs.logic.outcomes import expire_job, fail_job, settle_owed_work
 from videojobs.logic.transfer import fail_dead_lettered_transfer
 from videojobs.models import (
     AWAITING_PROVIDER,
@@ -45,7 +45,7 @@ def end_dead_lettered(message: DeadLetter, deps: Dependencies) -> Job | None:
     ended = _end(message, deps)
     if ended is None:
         # The last delivery there will be: what the job's end still owes is done now or never.
-        settle_ended_job(deps.jobs.get(message.job_id), deps, last_try=True)
+        settle_owed_work(deps.jobs.get(message.job_id), deps, last_try=True)
     return ended
 
 

@@ -25,11 +25,11 @@ from videojobs.dependencies import Dependencies
 from videojobs.errors import ProviderError
 from videojobs.logic.hops import hop_towards, is_early
 from videojobs.logic.media import with_fetchable_media
-from videojobs.logic.outcomes import deliver_pending_event, fail_job
+from videojobs.logic.outcomes import fail_job, settle_owed_work
 from videojobs.logic.status_checks import schedule_first_check
-from videojobs.models import AWAITING_PROVIDER, DispatchRequest, Job, JobError, JobStatus
+from videojobs.models import AWAITING_PROVIDER, DispatchRequest, Job, JobError, JobStatus, ProviderReceipt
 from videojobs.observability import logger
-from videojobs.ports import CapacityWait
+from videojobs.ports import CapacityGrant, CapacityWait, Lost
 
 QUEUED_ONLY = frozenset({JobStatus.QUEUED})
 
@@ -48,49 +48,94 @@ def dispatch_job(request: DispatchRequest, deps: Dependencies) -> DispatchOutcom
     job = deps.jobs.get(request.job_id)
     if job is None or job.status is not JobStatus.QUEUED:
         logger.info("dispatch not needed", job_id=request.job_id, status=job.status if job else None)
-        deliver_pending_event(job, deps)
+        settle_owed_work(job, deps)
         return DispatchOutcome.NOT_NEEDED
     now = deps.clock()
-    if is_early(request.due_at, now):
-        _requeue(job, request.due_at, deps)
-        return DispatchOutcome.WAITING_FOR_CAPACITY
-    policy = deps.dispatch_policy
-    if job.create_sent_at is not None:
-        waited = (now - job.create_sent_at).total_seconds()
-        if waited < policy.uncertain_grace_seconds:
-            _requeue(job, job.create_sent_at + timedelta(seconds=policy.uncertain_grace_seconds), deps)
-            return DispatchOutcome.AWAITING_WEBHOOK
-        if job.dispatch_attempts >= policy.max_attempts:
-            message = "the provider never answered the create call, and no webhook came for it"
-            fail_job(
-                job, JobError(code="provider_no_answer", message=message), deps, allowed_from=QUEUED_ONLY
-            )
-            return DispatchOutcome.FAILED
-        logger.warning("no webhook adopted the unanswered create; sending it once more", job_id=job.job_id)
+    held = _not_yet_due(job, request.due_at, now, deps) or _after_an_unanswered_create(job, now, deps)
+    if held is not None:
+        return held
     if deps.public_base_url is None:
-        error = JobError(
-            code="not_configured", message="no public callback URL is configured (PUBLIC_BASE_URL)"
-        )
-        fail_job(job, error, deps, allowed_from=QUEUED_ONLY)
-        return DispatchOutcome.FAILED
-
+        return _fail_unconfigured(job, deps)
     grant = deps.capacity.acquire(job.provider, job.job_id, now=now)
     if isinstance(grant, CapacityWait):
-        delay = max(grant.seconds, policy.capacity_retry_seconds) * random.uniform(1.0, 1.5)  # noqa: S311
-        _requeue(job, now + timedelta(seconds=math.ceil(delay)), deps)
-        logger.info("provider at its limits; job waits", job_id=job.job_id, delay_seconds=math.ceil(delay))
-        return DispatchOutcome.WAITING_FOR_CAPACITY
+        return _wait_for_capacity(job, grant, now, deps)
+    return _create(job, grant, deps.public_base_url, now, deps)
 
+
+def _not_yet_due(
+    job: Job, due_at: datetime | None, now: datetime, deps: Dependencies
+) -> DispatchOutcome | None:
+    """A wait longer than the queue's delay arrives in hops: an early hop goes back on the queue."""
+    if not is_early(due_at, now):
+        return None
+    _requeue(job, due_at, deps)
+    return DispatchOutcome.WAITING_FOR_CAPACITY
+
+
+def _after_an_unanswered_create(job: Job, now: datetime, deps: Dependencies) -> DispatchOutcome | None:
+    """The last create got no answer: wait out the grace for its webhook, then send it once more, unless
+    the attempts are spent. None: go on and send."""
+    if job.create_sent_at is None:
+        return None
+    policy = deps.dispatch_policy
+    if (now - job.create_sent_at).total_seconds() < policy.uncertain_grace_seconds:
+        _requeue(job, job.create_sent_at + timedelta(seconds=policy.uncertain_grace_seconds), deps)
+        return DispatchOutcome.AWAITING_WEBHOOK
+    if job.dispatch_attempts >= policy.max_attempts:
+        message = "the provider never answered the create call, and no webhook came for it"
+        fail_job(job, JobError(code="provider_no_answer", message=message), deps, allowed_from=QUEUED_ONLY)
+        return DispatchOutcome.FAILED
+    logger.warning("no webhook adopted the unanswered create; sending it once more", job_id=job.job_id)
+    return None
+
+
+def _fail_unconfigured(job: Job, deps: Dependencies) -> DispatchOutcome:
+    error = JobError(code="not_configured", message="no public callback URL is configured (PUBLIC_BASE_URL)")
+    fail_job(job, error, deps, allowed_from=QUEUED_ONLY)
+    return DispatchOutcome.FAILED
+
+
+def _wait_for_capacity(job: Job, wait: CapacityWait, now: datetime, deps: Dependencies) -> DispatchOutcome:
+    delay = max(wait.seconds, deps.dispatch_policy.capacity_retry_seconds) * random.uniform(1.0, 1.5)  # noqa: S311
+    _requeue(job, now + timedelta(seconds=math.ceil(delay)), deps)
+    logger.info("provider at its limits; job waits", job_id=job.job_id, delay_seconds=math.ceil(delay))
+    return DispatchOutcome.WAITING_FOR_CAPACITY
+
+
+def _create(
+    job: Job, grant: CapacityGrant, public_base_url: str, now: datetime, deps: Dependencies
+) -> DispatchOutcome:
+    """One create at the provider, on the key and slot of ``grant``: the first status check, the
+    inputs, the claim on the job, the call, and its receipt recorded."""
     attempt = job.dispatch_attempts + 1
     # The safety net goes first: a job whose webhook never comes is still looked at.
     schedule_first_check(job, deps, dispatch_attempt=attempt)
     provider = deps.provider(job.provider, grant.key_id)
     try:
-        request_to_send = with_fetchable_media(job.request, provider, deps)
+        request = with_fetchable_media(job.request, provider, deps)
     except ProviderError as error:
         return _after_refusal(job, error, attempt, grant.slot, deps)
+    claimed = _claim(job, grant, attempt, now, deps)
+    if isinstance(claimed, Lost):
+        return _lost_the_claim(job, claimed.current, grant.slot, deps)
+    webhook = deps.authenticator.target_for(public_base_url, job.provider, job.job_id)
+    try:
+        receipt = provider.create_prediction(request, webhook)
+    except ProviderError as error:
+        if error.ambiguous:
+            # The provider may have the job: keep the slot and the marker, and wait for its webhook.
+            logger.warning("create got no answer; waiting for a webhook", job_id=job.job_id, error=str(error))
+            _requeue(claimed, now + timedelta(seconds=deps.dispatch_policy.uncertain_grace_seconds), deps)
+            return DispatchOutcome.AWAITING_WEBHOOK
+        return _after_refusal(claimed, error, attempt, grant.slot, deps)
+    _record(job, receipt, grant, deps)
+    return DispatchOutcome.SUBMITTED
 
-    claimed = deps.jobs.transition(
+
+def _claim(job: Job, grant: CapacityGrant, attempt: int, now: datetime, deps: Dependencies) -> Job | Lost:
+    """Mark the create as sent, on the condition that nobody has sent one since ``job`` was read: a
+    create whose answer is lost leaves this mark, and the next delivery knows its fate is unknown."""
+    return deps.jobs.transition(
         job.job_id,
         to=JobStatus.QUEUED,
         allowed_from=QUEUED_ONLY,
@@ -104,20 +149,9 @@ def dispatch_job(request: DispatchRequest, deps: Dependencies) -> DispatchOutcom
         },
         now=now,
     )
-    if claimed is None:
-        return _lost_the_claim(job, grant.slot, deps)
 
-    webhook = deps.authenticator.target_for(deps.public_base_url, job.provider, job.job_id)
-    try:
-        receipt = provider.create_prediction(request_to_send, webhook)
-    except ProviderError as error:
-        if error.ambiguous:
-            # The provider may have the job: keep the slot and the marker, and wait for its webhook.
-            logger.warning("create got no answer; waiting for a webhook", job_id=job.job_id, error=str(error))
-            _requeue(claimed, now + timedelta(seconds=policy.uncertain_grace_seconds), deps)
-            return DispatchOutcome.AWAITING_WEBHOOK
-        return _after_refusal(claimed, error, attempt, grant.slot, deps)
 
+def _record(job: Job, receipt: ProviderReceipt, grant: CapacityGrant, deps: Dependencies) -> None:
     submitted = deps.jobs.transition(
         job.job_id,
         to=JobStatus.SUBMITTED,
@@ -136,9 +170,9 @@ def dispatch_job(request: DispatchRequest, deps: Dependencies) -> DispatchOutcom
         provider=job.provider,
         provider_job_id=receipt.provider_job_id,
         key_id=grant.key_id,
-        recorded=submitted is not None,  # False: its webhook got here first and moved the job on
+        # False: its webhook got here first and moved the job on
+        recorded=not isinstance(submitted, Lost),
     )
-    return DispatchOutcome.SUBMITTED
 
 
 def _after_refusal(
@@ -154,7 +188,7 @@ def _after_refusal(
             changes={"create_sent_at": None, "dispatch_attempts": attempt, "last_dispatch_error": str(error)},
             now=deps.clock(),
         )
-        if retried is None:
+        if isinstance(retried, Lost):
             return DispatchOutcome.NOT_NEEDED
         delay = retry_delay(attempt, error.retry_after_seconds, deps)
         logger.warning(
@@ -168,9 +202,8 @@ def _after_refusal(
     return DispatchOutcome.FAILED
 
 
-def _lost_the_claim(job: Job, slot: str, deps: Dependencies) -> DispatchOutcome:
+def _lost_the_claim(job: Job, current: Job | None, slot: str, deps: Dependencies) -> DispatchOutcome:
     """Another delivery of this job's message, or its webhook, changed it first."""
-    current = deps.jobs.get(job.job_id)
     if current is None or current.status not in AWAITING_PROVIDER:
         deps.capacity.release(slot, job.job_id)  # the slot was taken again for a job already done
     logger.info("job changed under the dispatch; nothing sent", job_id=job.job_id)

@@ -27,8 +27,10 @@ from videojobs.models import (
     JobStatus,
     ProviderCancel,
     ProviderCancelStatus,
+    TransferRequest,
 )
 from videojobs.observability import logger
+from videojobs.ports import Lost
 
 
 def fail_job(
@@ -49,7 +51,7 @@ def fail_job(
     failed = deps.jobs.transition(
         job.job_id, to=status, allowed_from=allowed_from, changes=changes, now=deps.clock()
     )
-    if failed is None:
+    if isinstance(failed, Lost):
         logger.info("job already moved on; failure ignored", job_id=job.job_id, error_code=error.code)
         return None
     left_provider(failed, deps)
@@ -71,7 +73,7 @@ def stop_at_provider(job: Job, deps: Dependencies, *, last_try: bool = False) ->
     """Ask the provider to cancel the prediction of a job that owes a cancel, and record its answer.
 
     A retryable failure leaves the cancel owed and raises the ProviderError, so the message that got
-    here is delivered again and whoever finds the job next asks again (`settle_ended_job`); with
+    here is delivered again and whoever finds the job next asks again (`settle_owed_work`); with
     ``last_try`` it is recorded as failed instead. Returns the job as recorded."""
     owed = job.provider_cancel
     if owed is None or owed.status is not ProviderCancelStatus.PENDING or job.provider_job_id is None:
@@ -96,15 +98,36 @@ def stop_at_provider(job: Job, deps: Dependencies, *, last_try: bool = False) ->
         changes={"provider_cancel": outcome.model_dump()},
         now=deps.clock(),
     )
-    return recorded or job
+    return job if isinstance(recorded, Lost) else recorded
 
 
-def settle_ended_job(job: Job | None, deps: Dependencies, *, last_try: bool = False) -> None:
-    """A delivery found the job already ended: do what its end still owes (its outcome event, the
-    cancel of its prediction), in case the one who ended it could not."""
+def settle_owed_work(job: Job | None, deps: Dependencies, *, last_try: bool = False) -> None:
+    """A delivery found the job moved on: do what the move still owes (its transfer message, its
+    outcome event, the cancel of its prediction) in case whoever moved it could not."""
+    if job is None:
+        return
+    queue_owed_transfer(job, deps)
     deliver_pending_event(job, deps)
-    if job is not None and job.status in TERMINAL:
+    if job.status in TERMINAL:
         stop_at_provider(job, deps, last_try=last_try)
+
+
+def queue_owed_transfer(job: Job, deps: Dependencies) -> Job:
+    """Queue the transfer message of a transferring job that still owes it (``transfer_owed``), then
+    clear the debt. Raises DependencyUnavailable when the queue refuses, leaving it owed."""
+    if job.status is not JobStatus.TRANSFERRING or not job.transfer_owed or job.output_url is None:
+        return job
+    request = TransferRequest(job_id=job.job_id, source_url=job.output_url, last_frame_url=job.last_frame_url)
+    deps.transfers.enqueue(request)
+    logger.info("transfer enqueued", job_id=job.job_id)
+    paid = deps.jobs.transition(
+        job.job_id,
+        to=JobStatus.TRANSFERRING,
+        allowed_from={JobStatus.TRANSFERRING},
+        changes={"transfer_owed": None},
+        now=deps.clock(),
+    )
+    return job if isinstance(paid, Lost) else paid
 
 
 #: How long the caller that claimed a pending event has to publish it before another may.

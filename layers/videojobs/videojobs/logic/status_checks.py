@@ -14,7 +14,7 @@ from videojobs.dependencies import Dependencies
 from videojobs.errors import ProviderError
 from videojobs.logic.callback import apply_provider_update
 from videojobs.logic.hops import hop_towards, is_early
-from videojobs.logic.outcomes import expire_job, settle_ended_job
+from videojobs.logic.outcomes import expire_job, settle_owed_work
 from videojobs.models import AWAITING_PROVIDER, Job, JobStatus, StatusCheckRequest
 from videojobs.observability import logger
 
@@ -46,7 +46,7 @@ def check_job_status(request: StatusCheckRequest, deps: Dependencies) -> CheckOu
         or (request.dispatch_attempt is not None and request.dispatch_attempt != job.dispatch_attempts)
     ):
         logger.info("status check not needed", job_id=request.job_id, status=job.status if job else None)
-        settle_ended_job(job, deps)
+        settle_owed_work(job, deps)
         return CheckOutcome.NOT_NEEDED
     now = deps.clock()
     if is_early(request.due_at, now):

@@ -11,6 +11,7 @@ from videojobs.errors import OutputRejected, TransferFailed
 from videojobs.logic.outcomes import announce, deliver_pending_event, fail_job, pending
 from videojobs.models import JOB_SUCCEEDED, Job, JobError, JobStatus, StoredFile, TransferRequest
 from videojobs.observability import logger
+from videojobs.ports import Lost
 
 TRANSFERRING_ONLY = frozenset({JobStatus.TRANSFERRING})
 
@@ -121,9 +122,10 @@ def transfer_video(request: TransferRequest, deps: Dependencies) -> Job | None:
     succeeded = deps.jobs.transition(
         job.job_id, to=JobStatus.SUCCEEDED, allowed_from=TRANSFERRING_ONLY, changes=changes, now=deps.clock()
     )
-    if succeeded is not None:
-        logger.info("video stored", job_id=job.job_id, key=video.key, size_bytes=video.size_bytes)
-        announce(succeeded, deps)
+    if isinstance(succeeded, Lost):
+        return None
+    logger.info("video stored", job_id=job.job_id, key=video.key, size_bytes=video.size_bytes)
+    announce(succeeded, deps)
     return succeeded
 
 
