@@ -21,6 +21,13 @@ from pydantic import (
 
 #: One name per unit in videojobs.providers.UNITS, in the same order (a test holds them equal).
 ProviderName = Literal["eachlabs", "atlascloud", "gateway", "jobs_api", "fal", "replicate", "byteplus"]
+#: A provider's name as requests and events carry it: validated against ProviderName, published as a
+#: plain name, so that a new provider changes no published event schema (the API's request schema names
+#: each provider in its capability rules).
+Provider = Annotated[
+    ProviderName,
+    WithJsonSchema({"type": "string", "pattern": "^[a-z][a-z0-9_]*$", "description": "A provider's name"}),
+]
 Resolution = Literal["480p", "720p", "1080p", "4k"]
 AspectRatio = Literal["auto", "21:9", "16:9", "4:3", "1:1", "3:4", "9:16"]
 Tier = Literal["standard", "fast", "mini"]
@@ -156,7 +163,7 @@ class JobRequest(BaseModel):
     # Strict, as the published schema is: "5" is not a duration, 0.0 not a boolean.
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
-    provider: ProviderName
+    provider: Provider
     prompt: Prompt
     first_frame_url: MediaUrl | None = None
     last_frame_url: MediaUrl | None = None
@@ -388,7 +395,7 @@ class JobView(BaseModel):
     """What the API returns and what events carry. The provider's output URLs stay private."""
 
     job_id: str
-    provider: ProviderName
+    provider: Provider
     status: JobStatus
     origin: Origin
     client_reference: str | None
