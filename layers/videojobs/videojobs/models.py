@@ -34,6 +34,8 @@ Tier = Literal["standard", "fast", "mini"]
 #: The gateway's compat-layer modes (extra_body.operation).
 Operation = Literal["reference_to_video", "edit_video", "extend_video", "first_last_frame"]
 MediaKind = Literal["image", "video", "audio"]
+#: What a job's video is made from; providers with an endpoint or model per mode choose by it.
+Mode = Literal["text_to_video", "image_to_video", "reference_to_video"]
 
 
 @dataclass(frozen=True)
@@ -194,8 +196,13 @@ class JobRequest(BaseModel):
     )
 
     @property
-    def is_image_to_video(self) -> bool:
-        return self.first_frame_url is not None
+    def mode(self) -> Mode:
+        """What the video is made from: a first frame, else reference media, else the prompt alone."""
+        if self.first_frame_url is not None:
+            return "image_to_video"
+        if self.reference_image_urls or self.reference_video_urls or self.reference_audio_urls:
+            return "reference_to_video"
+        return "text_to_video"
 
 
 #: The detail-types of the events the pipeline announces on its bus, and of the one it takes.

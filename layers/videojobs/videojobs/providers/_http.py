@@ -20,6 +20,11 @@ from videojobs.ports import MediaFile
 RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 
 
+def without_nones(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields that are set: a provider takes an absent field for its default, and may refuse a null."""
+    return {key: value for key, value in fields.items() if value is not None}
+
+
 class ProviderApi:
     """One provider's HTTP API: its base URL and credential in one place, every failure a ProviderError."""
 

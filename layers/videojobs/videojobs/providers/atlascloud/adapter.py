@@ -28,7 +28,7 @@ from cryptography.exceptions import InvalidSignature
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from videojobs.errors import CancelRefused, InvalidWebhook, ProviderError, WebhookUnauthorized
-from videojobs.models import JobRequest, ProviderReceipt, ProviderState, ProviderUpdate, WebhookTarget
+from videojobs.models import JobRequest, Mode, ProviderReceipt, ProviderState, ProviderUpdate, WebhookTarget
 from videojobs.observability import logger
 from videojobs.ports import Clock, MediaFile
 from videojobs.providers._http import (
@@ -36,6 +36,7 @@ from videojobs.providers._http import (
     ProviderApi,
     describe_validation_error,
     parse_wire,
+    without_nones,
 )
 from videojobs.providers._jwks import JwksKeys, decode_base64url
 from videojobs.providers._status import StatusWords
@@ -108,17 +109,16 @@ class _Upload(_Enveloped):
     download_url: str = Field(min_length=1)
 
 
-def _model(request: JobRequest) -> str:
-    if request.first_frame_url is not None:
-        return IMAGE_TO_VIDEO
-    if request.reference_image_urls or request.reference_video_urls or request.reference_audio_urls:
-        return REFERENCE_TO_VIDEO
-    return TEXT_TO_VIDEO
+MODELS: dict[Mode, str] = {
+    "text_to_video": TEXT_TO_VIDEO,
+    "image_to_video": IMAGE_TO_VIDEO,
+    "reference_to_video": REFERENCE_TO_VIDEO,
+}
 
 
 def _body(request: JobRequest, webhook: WebhookTarget) -> dict[str, Any]:
     fields: dict[str, Any] = {
-        "model": _model(request),
+        "model": MODELS[request.mode],
         "prompt": request.prompt,
         "image": request.first_frame_url,
         "last_image": request.last_frame_url,
@@ -132,7 +132,7 @@ def _body(request: JobRequest, webhook: WebhookTarget) -> dict[str, Any]:
         "seed": request.seed,
         "webhook_url": webhook.url,
     }
-    return {key: value for key, value in fields.items() if value is not None}
+    return without_nones(fields)
 
 
 def _text(value: object) -> str | None:

@@ -43,6 +43,7 @@ from videojobs.providers._http import (
     describe_validation_error,
     parse_wire,
     retry_after_seconds,
+    without_nones,
 )
 from videojobs.providers._status import StatusWords, normalized
 
@@ -166,7 +167,7 @@ class BytePlusProvider:
             "return_last_frame": request.return_last_frame,
             "execution_expires_after": self._execution_expires_after,
         }
-        return {key: value for key, value in fields.items() if value is not None}
+        return without_nones(fields)
 
     def create_prediction(self, request: JobRequest, webhook: WebhookTarget) -> ProviderReceipt:
         data = self._api.call("POST", TASKS_PATH, json=self._body(request, webhook))

@@ -22,7 +22,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr
 from videojobs.errors import CancelRefused, WebhookUnauthorized
 from videojobs.models import JobRequest, ProviderReceipt, ProviderState, ProviderUpdate, WebhookTarget
 from videojobs.ports import Clock
-from videojobs.providers._http import ProviderApi, parse_webhook_body, parse_wire
+from videojobs.providers._http import ProviderApi, parse_webhook_body, parse_wire, without_nones
 from videojobs.providers._status import StatusWords
 from videojobs.security import hmac_sha256_hex
 
@@ -71,7 +71,7 @@ def _input(request: JobRequest) -> dict[str, Any]:
         "seed": str(request.seed) if request.seed is not None else None,
         "end_user_id": request.end_user_id,
     }
-    return {key: value for key, value in fields.items() if value is not None}
+    return without_nones(fields)
 
 
 class EachLabsProvider:
@@ -94,7 +94,7 @@ class EachLabsProvider:
 
     def create_prediction(self, request: JobRequest, webhook: WebhookTarget) -> ProviderReceipt:
         body = {
-            "model": IMAGE_TO_VIDEO if request.is_image_to_video else TEXT_TO_VIDEO,
+            "model": IMAGE_TO_VIDEO if request.mode == "image_to_video" else TEXT_TO_VIDEO,
             "version": MODEL_VERSION,
             "input": _input(request),
             "webhook_url": webhook.url,

@@ -39,7 +39,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from videojobs.errors import CancelRefused, InvalidWebhook, ProviderError, WebhookUnauthorized
-from videojobs.models import JobRequest, ProviderReceipt, ProviderState, ProviderUpdate, WebhookTarget
+from videojobs.models import JobRequest, Mode, ProviderReceipt, ProviderState, ProviderUpdate, WebhookTarget
 from videojobs.observability import logger
 from videojobs.ports import Clock
 from videojobs.providers._http import (
@@ -48,6 +48,7 @@ from videojobs.providers._http import (
     describe_validation_error,
     json_answer,
     parse_wire,
+    without_nones,
 )
 from videojobs.providers._jwks import JwksKeys
 from videojobs.providers._status import StatusWords
@@ -121,14 +122,16 @@ class _Webhook(BaseModel):
     payload_error: Any = None
 
 
+ENDPOINTS: dict[Mode, str] = {
+    "text_to_video": TEXT_TO_VIDEO,
+    "image_to_video": IMAGE_TO_VIDEO,
+    "reference_to_video": REFERENCE_TO_VIDEO,
+}
+
+
 def _endpoint(request: JobRequest) -> str:
-    if request.first_frame_url is not None:
-        mode = IMAGE_TO_VIDEO
-    elif request.reference_image_urls or request.reference_video_urls or request.reference_audio_urls:
-        mode = REFERENCE_TO_VIDEO
-    else:
-        mode = TEXT_TO_VIDEO
-    return f"{APP}/fast/{mode}" if request.tier == "fast" else f"{APP}/{mode}"
+    endpoint = ENDPOINTS[request.mode]
+    return f"{APP}/fast/{endpoint}" if request.tier == "fast" else f"{APP}/{endpoint}"
 
 
 def _body(request: JobRequest) -> dict[str, Any]:
@@ -147,7 +150,7 @@ def _body(request: JobRequest) -> dict[str, Any]:
         "generate_audio": request.generate_audio,
         "seed": request.seed,
     }
-    return {key: value for key, value in fields.items() if value is not None}
+    return without_nones(fields)
 
 
 def _text(value: object) -> str | None:

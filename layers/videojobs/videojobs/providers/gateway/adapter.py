@@ -21,7 +21,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr
 
 from videojobs.errors import CancelRefused, InvalidWebhook
 from videojobs.models import JobRequest, ProviderReceipt, ProviderState, ProviderUpdate, Tier, WebhookTarget
-from videojobs.providers._http import ProviderApi, parse_wire
+from videojobs.providers._http import ProviderApi, parse_wire, without_nones
 from videojobs.providers._status import StatusWords
 
 MODEL_PREFIX = "seedance2.0"
@@ -83,9 +83,9 @@ def _body(request: JobRequest, default_tier: Tier) -> dict[str, Any]:
         "images": request.reference_image_urls or None,
         "videos": request.reference_video_urls or None,
         "audios": request.reference_audio_urls or None,
-        "extra_body": {key: value for key, value in extra_body.items() if value is not None},
+        "extra_body": without_nones(extra_body),
     }
-    return {key: value for key, value in fields.items() if value is not None}
+    return without_nones(fields)
 
 
 class GatewayProvider:

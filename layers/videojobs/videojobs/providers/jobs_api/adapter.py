@@ -27,7 +27,7 @@ from videojobs.errors import CancelRefused, InvalidWebhook
 from videojobs.models import JobRequest, ProviderReceipt, ProviderState, ProviderUpdate, WebhookTarget
 from videojobs.observability import logger
 from videojobs.ports import MediaFile
-from videojobs.providers._http import ProviderApi, describe_validation_error, parse_wire
+from videojobs.providers._http import ProviderApi, describe_validation_error, parse_wire, without_nones
 from videojobs.providers._status import StatusWords
 
 MODEL = "seedance-2.0/text-to-video"
@@ -132,7 +132,7 @@ def _input(request: JobRequest, webhook: WebhookTarget) -> dict[str, Any]:
         "seed": request.seed,
         "callback_url": webhook.url,
     }
-    return {key: value for key, value in fields.items() if value is not None}
+    return without_nones(fields)
 
 
 class JobsApiProvider:

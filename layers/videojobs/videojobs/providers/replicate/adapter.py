@@ -28,7 +28,7 @@ from videojobs.errors import CancelRefused, ProviderError, WebhookUnauthorized
 from videojobs.models import JobRequest, ProviderReceipt, ProviderState, ProviderUpdate, WebhookTarget
 from videojobs.observability import logger
 from videojobs.ports import Clock
-from videojobs.providers._http import ProviderApi, parse_webhook_body, parse_wire
+from videojobs.providers._http import ProviderApi, parse_webhook_body, parse_wire, without_nones
 from videojobs.providers._status import StatusWords
 from videojobs.standard_webhooks import (
     SignedDelivery,
@@ -110,7 +110,7 @@ def _input(request: JobRequest) -> dict[str, Any]:
         "generate_audio": request.generate_audio,
         "seed": request.seed,
     }
-    return {key: value for key, value in fields.items() if value is not None}
+    return without_nones(fields)
 
 
 def _text(value: object) -> str | None:
