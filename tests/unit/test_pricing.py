@@ -60,7 +60,7 @@ def test_an_estimate_is_null_when_a_quantity_or_a_price_is_unknown(fields: dict[
 VIDEO = {"reference_video_urls": ["https://cdn.example.com/reference.mp4"]}
 
 #: One request per row of every price table: 16:9 and 5 output seconds, plus 15 input seconds when a
-#: reference video is given. The prices are the documents' as README "Pricing" and
+#: reference video is given. The prices are the documents' as docs/providers.md "Pricing" and
 #: docs/provider-dialects.md give them, worked out by hand. Tokens a second, width × height × 24 / 1024:
 #: 480p 854 × 480 = 9,607.5; 720p 1280 × 720 = 21,600; 1080p 1920 × 1080 = 48,600; 4K 3840 × 2160 = 194,400.
 PRICED_ROWS = [

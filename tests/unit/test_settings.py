@@ -1,4 +1,4 @@
-"""Settings come from the environment variables the README names."""
+"""Settings come from the environment variables the configuration table (docs/configuration.md) names."""
 
 import pytest
 

@@ -167,7 +167,7 @@ def _listed_resolutions(values: Iterable[Resolution]) -> str:
 
 
 def markdown_table() -> str:
-    """The capability table as the README shows it (a test keeps the README in step)."""
+    """The capability table as docs/providers.md shows it (a test keeps that page in step)."""
     lines = [
         "| provider | tiers: resolutions | duration (s) | aspect ratios | first / last frame "
         "| reference images / videos / audio | optional fields | operations | callbacks | s3:// inputs |",
