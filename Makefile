@@ -29,8 +29,12 @@ demo: install ## one job end to end on the local stack; the MP4 lands in ./out/
 local: install ## the local stack in the foreground (LOCAL_API_PORT, LOCAL_AWS_PORT, LOCAL_SIMULATOR_PORT)
 	$(BIN)/python -m local
 
+# pytest on every core, at most two (CI has two). Each local stack's tests stay in one worker (tests/conftest.py);
+# in file order, so the stacks' long units start first. PYTEST_ARGS comes last: PYTEST_ARGS="-n 0" runs in one process.
+PYTEST_PARALLEL := -n auto --maxprocesses=2 --dist loadscope --no-loadscope-reorder
+
 test: install lint ## every check and every test, then a real `sam build`
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(PYTEST_PARALLEL) $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory check-build
 
 lint: install

@@ -104,6 +104,20 @@ class FixedClock:
         self.now += timedelta(seconds=seconds)
 
 
+class SteppedClock:
+    """Real time plus the seconds a test has stepped it on: for code that checks real timestamps
+    (webhook ages) and also counts intervals (a JWKS refetched at most once a second)."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta()
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += timedelta(seconds=seconds)
+
+
 class InMemoryJobStore:
     """Same contract as DynamoDBJobStore, conditional writes included."""
 

@@ -9,7 +9,8 @@ import pytest
 
 from local.event_schemas import pipeline_events
 from local.stack import LocalStack, LocalStackConfig
-from tests.support import NOTIFY_SECRET, assert_valid_event
+from tests.support import NOTIFY_SECRET, SteppedClock, assert_valid_event
+from videojobs import bootstrap
 
 TERMINAL = {"succeeded", "failed", "expired"}
 #: Status checks a second after submit, then every 2 s: jobs without a webhook finish in seconds.
@@ -59,6 +60,19 @@ def stack() -> Iterator[LocalStack]:
     with start_stack("e2e") as running:
         yield running
         running.drain_events()  # the events no test read are checked too
+
+
+@pytest.fixture
+def functions_clock(stack: LocalStack) -> Iterator[SteppedClock]:
+    """The clock the functions run on (their adapters' included), stepped by the test: real time plus
+    its steps. The stack runs the functions in this process, so their composition root's clock can be
+    swapped; their containers are rebuilt on it, and rebuilt on the real clock once the test is over."""
+    clock = SteppedClock()
+    # Outermost, so the last rebuild comes after the real clock is back.
+    with stack.environment_overridden(), pytest.MonkeyPatch.context() as patched:
+        patched.setattr(bootstrap, "utc_now", clock)
+        with stack.environment_overridden():
+            yield clock
 
 
 @pytest.fixture

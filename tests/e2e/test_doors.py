@@ -176,20 +176,50 @@ def test_a_video_job_requested_event_ends_succeeded_with_its_reference(stack: Lo
 @pytest.mark.usefixtures("fresh_events")
 def test_the_pipelines_own_events_never_start_a_job(stack: LocalStack) -> None:
     before = stack.job_count()
-    stack.client("events").put_events(
-        Entries=[
-            {
-                "EventBusName": stack.ref("VideoEventsBus"),
-                "Source": "seedance.video-pipeline",
-                "DetailType": "Video Job Requested",
-                "Detail": json.dumps({"provider": "eachlabs", "prompt": "loop?"}),
-            }
-        ]
-    )
-    time.sleep(3)
+    request = {"provider": "eachlabs", "prompt": "loop?"}
+    entries = [
+        {
+            "EventBusName": stack.ref("VideoEventsBus"),
+            "Source": "seedance.video-pipeline",
+            "DetailType": "Video Job Requested",
+            "Detail": json.dumps(request),
+        },
+        # Right behind it, through the same door: an outside request the intake rejects (no job).
+        # Once its rejection is out and the intake queue is empty, the event before it has had
+        # every chance to start a job.
+        {
+            "EventBusName": stack.ref("VideoEventsBus"),
+            "Source": "com.example.storyboards",
+            "DetailType": "Video Job Requested",
+            "Detail": json.dumps({**request, "duration": 99, "client_reference": "own-events-marker"}),
+        },
+    ]
 
-    after = stack.job_count()
-    assert after == before
+    answer = stack.client("events").put_events(Entries=entries)
+
+    assert answer["FailedEntryCount"] == 0
+    (marker,) = stack.wait_for_outcomes(1, timeout=60)
+    assert (marker["detail-type"], marker["detail"]["client_reference"]) == (
+        "Video Job Rejected",
+        "own-events-marker",
+    )
+    wait_until_taken_in(stack)
+    assert stack.job_count() == before
+
+
+def wait_until_taken_in(stack: LocalStack, *, timeout: float = 30) -> None:
+    """Until the intake queue holds no message, waiting or in flight: every event routed to the
+    intake has been handled."""
+    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    deadline = time.monotonic() + timeout
+    while True:
+        attributes = stack.client("sqs").get_queue_attributes(
+            QueueUrl=stack.ref("IntakeQueue"), AttributeNames=names
+        )["Attributes"]
+        if all(attributes[name] == "0" for name in names):
+            return
+        assert time.monotonic() < deadline, f"the intake queue never emptied: {attributes}"
+        time.sleep(0.1)
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ import pytest
 
 from local.simulator.media import render_mp4
 from local.stack import LocalStack
+from tests.support import SteppedClock
 
 pytestmark = pytest.mark.e2e
 Wait = Callable[..., dict[str, Any]]
@@ -161,12 +162,16 @@ def test_a_forged_or_stale_atlas_signature_is_401_and_changes_nothing(
 
 
 def test_rotated_atlas_keys_are_picked_up(
-    stack: LocalStack, api: httpx.Client, sim: httpx.Client, wait_for_job: Wait
+    stack: LocalStack,
+    api: httpx.Client,
+    sim: httpx.Client,
+    wait_for_job: Wait,
+    functions_clock: SteppedClock,
 ) -> None:
-    wait_for_job(submit(api, provider="atlascloud")["job_id"])
+    wait_for_job(submit(api, provider="atlascloud")["job_id"])  # the adapter holds the keys of now
     new_kid = sim.post("/keys/rotate").raise_for_status().json()["kid"]
     jwks_fetches = sum(1 for r in requests_to(sim, "atlascloud") if r["path"].endswith("jwks.json"))
-    time.sleep(1.1)  # the adapter refetches an unknown key at most once a second
+    functions_clock.advance(1)  # the adapter refetches an unknown key at most once a second
 
     job = wait_for_job(submit(api, provider="atlascloud")["job_id"])
 

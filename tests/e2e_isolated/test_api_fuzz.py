@@ -6,9 +6,16 @@ content type as declared; and no request the document allows is refused (POST /j
 every schema-valid body). Requests outside the schema are refused with a 4xx.
 
 What no schema can say is supplied as state, not relaxed in the checks: s3:// inputs point at an
-object uploaded first (the intake checks that it exists), notify_url at a loopback address (the
+object uploaded first (the intake checks that it exists), https media inputs (first_frame_url,
+last_frame_url, reference_*_urls) at a public host, path kept (the intake refuses private, loopback
+and link-local IP literals, localhost, .internal and .local), notify_url at a loopback address (the
 intake checks the address; local mode allows loopback), and every valid Idempotency-Key is fresh (a
 reused one means another request).
+
+The cases are the same on every run: derandomized, no example database, and Hypothesis' pool of
+"local constants" held empty. Hypothesis otherwise mixes in string and number literals from the
+source of every project module the process has imported so far, so what it generated here depended
+on which other tests had run first in the same process (or pytest-xdist worker).
 """
 
 import uuid
@@ -20,6 +27,7 @@ import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from hypothesis.internal.conjecture import providers as hypothesis_providers
 from jsonschema import Draft202012Validator
 from schemathesis import Case, GenerationMode
 from schemathesis.checks import not_a_server_error
@@ -41,6 +49,8 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 JOB_REQUEST = Draft202012Validator(PublishedJobRequest.model_json_schema())
 MEDIA_FIELDS = ("first_frame_url", "last_frame_url")
 MEDIA_LISTS = ("reference_image_urls", "reference_video_urls", "reference_audio_urls")
+#: Where https media inputs point: a public host the intake accepts and nothing ever fetches.
+PUBLIC_MEDIA_HOST = "cdn.example.com"
 #: Cases per operation and mode: bounded, a few seconds each on two cores.
 EXAMPLES = {"POST /jobs": 50, "GET /jobs/{job_id}": 20, "POST /webhooks/{provider}/{job_id}": 20}
 
@@ -51,20 +61,46 @@ def stack() -> Iterator[LocalStack]:
         yield running
 
 
+@pytest.fixture
+def same_cases_on_every_run(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Hypothesis' local constants held empty (see the module docstring), its cache of them cleared
+    before and after; its own built-in constants are still drawn."""
+    empty = hypothesis_providers.Constants()
+    monkeypatch.setattr(hypothesis_providers, "_get_local_constants", lambda: empty)
+    hypothesis_providers.CONSTANTS_CACHE.cache.clear()
+    yield
+    hypothesis_providers.CONSTANTS_CACHE.cache.clear()
+
+
+def on_public_host(url: str) -> str:
+    """An https URL with its authority (host, port, userinfo) replaced by PUBLIC_MEDIA_HOST, the rest
+    kept; anything else, and an https URL with no authority at all, as it is."""
+    scheme = "https://"
+    if url[: len(scheme)].lower() != scheme:
+        return url
+    rest = url[len(scheme) :]
+    end = min((index for index in map(rest.find, "/?#") if index >= 0), default=len(rest))
+    return url if end == 0 else url[: len(scheme)] + PUBLIC_MEDIA_HOST + rest[end:]
+
+
 def with_state(stack: LocalStack, body: Any) -> Any:
     """The body with its deployment-dependent values replaced by ones that exist here."""
     if not isinstance(body, dict):
         return body
     existing = f"s3://{stack.ref('InputsBucket')}/fuzz/frame.png"
+
+    def media(url: Any) -> Any:
+        if not isinstance(url, str):
+            return url
+        return existing if url.startswith("s3://") else on_public_host(url)
+
     body = dict(body)
     for name in MEDIA_FIELDS:
-        if isinstance(body.get(name), str) and body[name].startswith("s3://"):
-            body[name] = existing
+        if name in body:
+            body[name] = media(body[name])
     for name in MEDIA_LISTS:
         if isinstance(body.get(name), list):
-            body[name] = [
-                existing if isinstance(url, str) and url.startswith("s3://") else url for url in body[name]
-            ]
+            body[name] = [media(url) for url in body[name]]
     if isinstance(body.get("notify_url"), str):
         # https (as the schema says) to a loopback port nothing listens on: the calls fail, bounded.
         body["notify_url"] = "https://127.0.0.1:9/notify-sink"
@@ -161,6 +197,7 @@ def answered(case: Case, sent: Sent) -> str | None:
     return None
 
 
+@pytest.mark.usefixtures("same_cases_on_every_run")
 def test_the_api_keeps_its_openapi_document_under_a_bounded_fuzz(stack: LocalStack) -> None:
     stack.client("s3").put_object(
         Bucket=stack.ref("InputsBucket"),

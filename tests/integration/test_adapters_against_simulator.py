@@ -1,7 +1,6 @@
 """The Atlas Cloud, gateway and jobs API adapters against the simulator, over real loopback HTTP."""
 
 import hashlib
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -12,11 +11,12 @@ from pydantic import SecretStr
 
 from local.simulator import DEFAULT_API_KEYS, ProviderSimulator
 from local.simulator.testing import LoopbackPeer, poll, quick_simulator
+from tests.support import SteppedClock
 from videojobs.adapters.http_source import HttpVideoSource
 from videojobs.download_policy import HostAllowlist
 from videojobs.errors import ProviderError, WebhookUnauthorized
 from videojobs.models import JobRequest, ProviderState, ProviderUpdate, WebhookTarget, utc_now
-from videojobs.ports import MediaFile, VideoProvider
+from videojobs.ports import Clock, MediaFile, VideoProvider
 from videojobs.providers.atlascloud.adapter import AtlasCloudProvider
 from videojobs.providers.gateway.adapter import GatewayProvider
 from videojobs.providers.jobs_api.adapter import JobsApiProvider
@@ -37,14 +37,14 @@ def http_client() -> Iterator[httpx.Client]:
         yield client
 
 
-def atlas(sim: ProviderSimulator, client: httpx.Client) -> AtlasCloudProvider:
+def atlas(sim: ProviderSimulator, client: httpx.Client, clock: Clock = utc_now) -> AtlasCloudProvider:
     base_url = sim.provider_base_url("atlascloud")
     return AtlasCloudProvider(
         client,
         base_url=base_url,
         api_key=SecretStr(DEFAULT_API_KEYS["atlascloud"]),
         jwks_url=f"{base_url}/api/v1/webhooks/jwks.json",
-        clock=utc_now,
+        clock=clock,
         max_webhook_age=timedelta(minutes=5),
     )
 
@@ -110,7 +110,8 @@ def test_atlas_failed_prediction_webhook_says_failed_with_the_same_message_as_th
 def test_atlas_picks_up_a_rotated_key_and_refuses_a_tampered_body(
     sim: ProviderSimulator, http_client: httpx.Client, peer: LoopbackPeer
 ) -> None:
-    provider = atlas(sim, http_client)
+    clock = SteppedClock()
+    provider = atlas(sim, http_client, clock)
     request = JobRequest(provider="atlascloud", prompt="p", resolution="480p", duration=4)
     hook = WebhookTarget(url=f"{peer.url}/hook", signing_secret="x")
     provider.create_prediction(request, hook)
@@ -120,7 +121,7 @@ def test_atlas_picks_up_a_rotated_key_and_refuses_a_tampered_body(
     new_kid = sim.rotate_signing_key()
     provider.create_prediction(request, hook)
     second = peer.wait_for(2, timeout=30)[1]
-    time.sleep(1.05)  # the adapter refetches keys at most once a second
+    clock.advance(1)  # the adapter refetches keys at most once a second
 
     assert second.headers["x-atlascloud-webhook-key-id"] == new_kid
     assert (

@@ -2,7 +2,6 @@
 signed webhooks checked against the simulator's JWKS (rotation included), cancel with fal's own
 ``PUT cancel_url`` (seen in the request log), and a submit whose answer is lost is never sent twice."""
 
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -13,6 +12,7 @@ from pydantic import SecretStr
 
 from local.simulator import DEFAULT_API_KEYS, JobStatus, ProviderSimulator
 from local.simulator.testing import LoopbackPeer, ReceivedCall, poll, quick_simulator
+from tests.support import SteppedClock
 from videojobs.adapters.http_source import HttpVideoSource
 from videojobs.download_policy import HostAllowlist
 from videojobs.errors import CancelRefused, ProviderError, WebhookUnauthorized
@@ -22,7 +22,6 @@ from videojobs.models import (
     ProviderState,
     ProviderUpdate,
     WebhookTarget,
-    utc_now,
 )
 from videojobs.providers.fal.adapter import FalProvider
 
@@ -43,14 +42,19 @@ def http_client() -> Iterator[httpx.Client]:
 
 
 @pytest.fixture
-def fal(sim: ProviderSimulator, http_client: httpx.Client) -> FalProvider:
+def clock() -> SteppedClock:
+    return SteppedClock()
+
+
+@pytest.fixture
+def fal(sim: ProviderSimulator, http_client: httpx.Client, clock: SteppedClock) -> FalProvider:
     settings = sim.pipeline_settings("fal")
     return FalProvider(
         http_client,
         base_url=settings["FAL_BASE_URL"],
         api_key=SecretStr(DEFAULT_API_KEYS["fal"]),
         jwks_url=settings["FAL_JWKS_URL"],
-        clock=utc_now,
+        clock=clock,
         max_webhook_age=timedelta(minutes=5),
     )
 
@@ -166,7 +170,7 @@ def test_a_failed_generation_fails_by_webhook_and_by_status_alike(
 
 
 def test_a_rotated_key_is_picked_up_and_a_tampered_or_stale_webhook_is_refused(
-    fal: FalProvider, sim: ProviderSimulator, peer: LoopbackPeer
+    fal: FalProvider, sim: ProviderSimulator, peer: LoopbackPeer, clock: SteppedClock
 ) -> None:
     request = JobRequest(provider="fal", prompt="p", resolution="480p")
     fal.create_prediction(request, target(peer))
@@ -174,7 +178,7 @@ def test_a_rotated_key_is_picked_up_and_a_tampered_or_stale_webhook_is_refused(
     assert webhook_update(fal, first).state is ProviderState.SUCCEEDED
 
     sim.rotate_signing_key()
-    time.sleep(1.05)  # the adapter refetches the JWKS at most once a second
+    clock.advance(1)  # the adapter refetches the JWKS at most once a second
     fal.create_prediction(request, target(peer))
     second = peer.wait_for(2, timeout=30)[1]
 

@@ -276,8 +276,12 @@ def test_the_completed_webhook_is_the_prediction_signed_with_the_account_secret(
     )["id"]
 
     (webhook,) = peer.wait_for(1)
-    time.sleep(0.3)  # nothing else follows
+    finished(api, prediction_id)
+    # Nothing else follows: a marker made after it finished has its webhook in first.
+    marker = create(api, {**t2v(), "webhook": f"{peer.url}/marker", "webhook_events_filter": ["completed"]})
+    peer.wait_for(2)
 
+    assert [call.json()["id"] for call in peer.calls("POST")] == [prediction_id, marker["id"]]
     assert webhook.path == "/hook?token=t"
     assert webhook.headers["content-type"] == "application/json"
     assert re.fullmatch(r"msg_[A-Za-z0-9_-]+", webhook.headers["webhook-id"])
@@ -288,7 +292,6 @@ def test_the_completed_webhook_is_the_prediction_signed_with_the_account_secret(
     assert body == api.get(f"/v1/predictions/{prediction_id}").json()
     assert body["status"] == "succeeded"
     assert body["output"].endswith(f"/replicate/outputs/{prediction_id}.mp4")
-    assert len(peer.calls("POST")) == 1
 
 
 def test_start_and_completed_webhooks_come_in_order_when_asked_for(
@@ -311,11 +314,14 @@ def test_without_a_filter_the_webhook_comes_at_completion_and_without_a_url_none
     without = create(api, t2v())["id"]
 
     (webhook,) = peer.wait_for(1)
+    finished(api, with_url)
     finished(api, without)
-    time.sleep(0.3)
+    # A marker made after both finished: once its webhook is in, theirs would have been too.
+    marker = create(api, {**t2v(), "webhook": f"{peer.url}/marker", "webhook_events_filter": ["completed"]})
+    peer.wait_for(2)
 
     assert webhook.json()["id"] == with_url
-    assert len(peer.calls("POST")) == 1
+    assert [call.json()["id"] for call in peer.calls("POST")] == [with_url, marker["id"]]
 
 
 def test_a_retried_webhook_keeps_its_id_and_signature(api: httpx.Client, peer: LoopbackPeer) -> None:
