@@ -243,3 +243,26 @@ def test_a_whole_number_written_with_a_fraction_of_zero_is_an_integer_as_json_sc
     assert SCHEMA.is_valid(body)
     assert accepted_by_the_intake(body)
     assert JobRequest.model_validate(body).duration == 5
+
+
+def test_the_published_schema_speaks_json_schema_only_so_no_bound_is_lost() -> None:
+    """pydantic publishes a bound it cannot place as ``ge``/``le``, which JSON Schema ignores: a seed
+    of -13 would then be inside the schema and refused by the intake (the fuzz run found it)."""
+    unknown_words = {"ge", "le", "gt", "lt", "strict", "multiple_of", "min_length", "max_length"}
+
+    def walk(node: Any, path: str) -> list[str]:
+        if isinstance(node, dict):
+            found = [
+                f"{path}.{key}"
+                for key in node
+                if key in unknown_words and path.split(".")[-1] != "properties"
+            ]
+            return found + [hit for key, value in node.items() for hit in walk(value, f"{path}.{key}")]
+        if isinstance(node, list):
+            return [hit for index, value in enumerate(node) for hit in walk(value, f"{path}[{index}]")]
+        return []
+
+    schema = PublishedJobRequest.model_json_schema()
+    assert walk(schema, "$") == []
+    assert not SCHEMA.is_valid({"provider": "byteplus", "prompt": "p", "seed": -13})
+    assert not SCHEMA.is_valid({"provider": "byteplus", "prompt": "p", "duration": 16})

@@ -145,8 +145,10 @@ def _integral(value: Any) -> Any:
     return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
-#: An integer; never a string or a boolean, even where pydantic's lax mode would convert one.
-WholeNumber = Annotated[int, BeforeValidator(_integral)]
+# Integers: never a string or a boolean, as the request model is strict. The bounds go before the
+# validator: after it, pydantic would publish them as ``ge``/``le``, which JSON Schema does not know.
+DurationSeconds = Annotated[int, Field(ge=4, le=15), BeforeValidator(_integral)]
+Seed = Annotated[int, Field(ge=0, le=2**32 - 1), BeforeValidator(_integral)]
 
 Prompt = Annotated[
     str,
@@ -173,12 +175,12 @@ class JobRequest(BaseModel):
     reference_video_urls: list[MediaUrl] = Field(default_factory=list, max_length=3)
     reference_audio_urls: list[MediaUrl] = Field(default_factory=list, max_length=3)
     resolution: Resolution = "720p"
-    duration: WholeNumber | None = Field(
-        default=None, ge=4, le=15, description="Seconds; omit for the provider's auto"
+    duration: DurationSeconds | None = Field(
+        default=None, description="Seconds; omit for the provider's auto"
     )
     aspect_ratio: AspectRatio | None = None
     generate_audio: bool = True
-    seed: WholeNumber | None = Field(default=None, ge=0, le=2**32 - 1)
+    seed: Seed | None = None
     watermark: bool | None = None
     camera_fixed: bool | None = None
     return_last_frame: bool | None = None
