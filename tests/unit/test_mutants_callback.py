@@ -1,7 +1,10 @@
 """Survivors of `make mutate` in logic/callback.py: what a provider's word writes on the job (the error
 codes a caller reads, and the output and last frame a transfer starts from)."""
 
+import pytest
+
 from tests.support import FakeWorld, submit_job
+from videojobs.errors import DependencyUnavailable
 from videojobs.logic.callback import receive_webhook
 from videojobs.models import Job, JobRequest, JobStatus, ProviderState, ProviderUpdate
 
@@ -65,3 +68,21 @@ def test_success_records_the_output_and_the_last_frame_on_the_job() -> None:
     assert [(t.source_url, t.last_frame_url) for t in world.transfers.sent] == [
         ("https://cdn.example.com/out.mp4", "https://cdn.example.com/last.png")
     ]
+
+
+def test_a_transfer_that_cannot_be_enqueued_leaves_the_job_as_it_was() -> None:
+    world = FakeWorld()
+    job = submitted(world)
+    world.transfers.fail_next = 1
+    update = ProviderUpdate(
+        provider_job_id=job.provider_job_id or "",
+        state=ProviderState.SUCCEEDED,
+        output_url="https://cdn.example.com/out.mp4",
+        last_frame_url="https://cdn.example.com/last.png",
+    )
+
+    with pytest.raises(DependencyUnavailable):
+        deliver(world, job, update)
+
+    stored = world.jobs.jobs[job.job_id]
+    assert (stored.status, stored.output_url, stored.last_frame_url) == (job.status, None, None)

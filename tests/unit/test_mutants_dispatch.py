@@ -130,3 +130,10 @@ def test_a_dead_lettered_dispatch_without_an_error_says_its_message_was_dead_let
         "dispatch_failed",
         "the job could not be submitted: its dispatch message was dead-lettered",
     )
+
+
+def test_a_message_for_a_job_that_is_gone_sends_nothing() -> None:
+    world = FakeWorld()
+
+    assert dispatch_job(DispatchRequest(job_id="gone"), world.deps()) is DispatchOutcome.NOT_NEEDED
+    assert world.provider.created == []

@@ -13,8 +13,15 @@ from videojobs.security import WebhookAuthenticator
 from videojobs.standard_webhooks import StandardWebhook
 
 
-@pytest.mark.parametrize("base_url", ["https://api.example.com", "https://api.example.com/"])
-def test_a_webhook_target_is_the_jobs_own_url_token_and_signing_secret(base_url: str) -> None:
+@pytest.mark.parametrize(
+    ("base_url", "route"),
+    [
+        ("https://api.example.com", "https://api.example.com/webhooks"),
+        ("https://api.example.com/", "https://api.example.com/webhooks"),
+        ("https://api.example.com/stageX/", "https://api.example.com/stageX/webhooks"),
+    ],
+)
+def test_a_webhook_target_is_the_jobs_own_url_token_and_signing_secret(base_url: str, route: str) -> None:
     # Given the pipeline's authenticator
     auth = WebhookAuthenticator(b"s" * 32, lifetime=timedelta(hours=26), clock=FixedClock())
 
@@ -23,9 +30,7 @@ def test_a_webhook_target_is_the_jobs_own_url_token_and_signing_secret(base_url:
 
     # Then its URL is the webhook route under the base URL, once, with a token for that job
     parts = urlsplit(target.url)
-    assert (
-        f"{parts.scheme}://{parts.netloc}{parts.path}" == "https://api.example.com/webhooks/eachlabs/job%201"
-    )
+    assert f"{parts.scheme}://{parts.netloc}{parts.path}" == f"{route}/eachlabs/job%201"
     token = parse_qs(parts.query)["token"][0]
     assert auth.verify_token("job 1", token) == auth.signing_secret_for("job 1")
     assert target.signing_secret == auth.signing_secret_for("job 1")
