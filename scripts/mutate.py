@@ -1,7 +1,9 @@
 """`make mutate`: mutmut over the modules where a defect costs money or lets someone in, with the fast tests.
 
-Prints one row per module (mutants, killed, survived, not reached, timeouts, killed %) and every mutant
-that no test told apart from the code (module, line, the line before and after). Asserts nothing.
+Prints one row per module (mutants, killed, survived, timeouts, killed %, the survivors by kind) and
+every mutant that no test told apart from the code (module, line, kind, the line before and after), and
+writes the same to .tools/mutate-run/report.md. Asserts nothing. A survivor's kind is "message" when
+only the text of a raised error changed, "log" inside a logger call, else "code": the ones to read.
 
 mutmut names a mutant after its file's path, and the tests import the layer as ``videojobs`` from
 ``layers/videojobs``: a run from the repository would name ``layers.videojobs.videojobs.security`` what
