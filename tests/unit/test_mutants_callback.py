@@ -70,7 +70,7 @@ def test_success_records_the_output_and_the_last_frame_on_the_job() -> None:
     ]
 
 
-def test_a_transfer_that_cannot_be_enqueued_leaves_the_job_as_it_was() -> None:
+def test_a_transfer_that_cannot_be_enqueued_leaves_the_job_transferring_with_the_transfer_owed() -> None:
     world = FakeWorld()
     job = submitted(world)
     world.transfers.fail_next = 1
@@ -85,4 +85,10 @@ def test_a_transfer_that_cannot_be_enqueued_leaves_the_job_as_it_was() -> None:
         deliver(world, job, update)
 
     stored = world.jobs.jobs[job.job_id]
-    assert (stored.status, stored.output_url, stored.last_frame_url) == (job.status, None, None)
+    assert (stored.status, stored.output_url, stored.last_frame_url, stored.transfer_owed) == (
+        JobStatus.TRANSFERRING,
+        "https://cdn.example.com/out.mp4",
+        "https://cdn.example.com/last.png",
+        True,
+    )
+    assert world.transfers.sent == []

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from videojobs.adapters.capacity import DynamoDBCapacity, KeyPool, _keys_in_turn
+from videojobs.adapters.capacity import DynamoDBCapacity, KeyPool, _in_turn
 from videojobs.ports import CapacityWait
 from videojobs.settings import KeyLimits
 
@@ -28,11 +28,11 @@ def test_a_provider_without_keys_waits_a_minute_without_reading_the_table(pools:
 
 def test_every_key_is_tried_once_starting_at_one_the_job_id_picks() -> None:
     keys = ["a", "b", "c", "d"]
-    turns = {job_id: _keys_in_turn(keys, job_id) for job_id in (f"job-{n}" for n in range(40))}
+    turns = {job_id: _in_turn(keys, job_id) for job_id in (f"job-{n}" for n in range(40))}
 
     assert all(sorted(turn) == keys for turn in turns.values())
     assert all(
         turn == [*keys[keys.index(turn[0]) :], *keys[: keys.index(turn[0])]] for turn in turns.values()
     )
     assert {turn[0] for turn in turns.values()} == set(keys)
-    assert turns["job-1"] == _keys_in_turn(keys, "job-1")
+    assert turns["job-1"] == _in_turn(keys, "job-1")
