@@ -136,3 +136,17 @@ def test_a_job_that_failed_for_another_reason_owes_no_cancel() -> None:
     assert world.jobs.jobs[job.job_id].status is JobStatus.FAILED
     assert world.jobs.jobs[job.job_id].provider_cancel is None
     assert world.providers["fal"].cancelled == []
+
+
+def test_a_provider_taken_out_of_the_deployment_since_records_the_cancel_failed_instead_of_looping() -> None:
+    world = FakeWorld()
+    job = running_job(world, "replicate")
+    del world.providers["replicate"]  # its key is gone: deps.provider raises ProviderNotConfigured
+    world.clock.advance(MAX_AGE)
+
+    assert check(world, job) is CheckOutcome.EXPIRED
+
+    cancel = world.jobs.jobs[job.job_id].provider_cancel
+    assert cancel is not None
+    assert cancel.status is ProviderCancelStatus.FAILED
+    assert "replicate" in (cancel.message or "")

@@ -16,7 +16,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from videojobs.dependencies import Dependencies
-from videojobs.errors import CancelRefused, DependencyUnavailable, ProviderError
+from videojobs.errors import CancelRefused, DependencyUnavailable, ProviderError, ProviderNotConfigured
 from videojobs.models import (
     AWAITING_PROVIDER,
     JOB_FAILED,
@@ -87,6 +87,8 @@ def stop_at_provider(job: Job, deps: Dependencies, *, last_try: bool = False) ->
         if error.retryable and not last_try:
             logger.warning("provider cancel failed; will ask again", job_id=job.job_id, error=str(error))
             raise
+        outcome = ProviderCancel(status=ProviderCancelStatus.FAILED, message=str(error))
+    except ProviderNotConfigured as error:  # its key was taken out of the deployment since
         outcome = ProviderCancel(status=ProviderCancelStatus.FAILED, message=str(error))
     else:
         outcome = ProviderCancel(status=ProviderCancelStatus.CANCELED)
