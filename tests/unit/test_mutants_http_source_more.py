@@ -222,3 +222,81 @@ def test_a_body_timing_out_before_the_deadline_is_reported_as_a_timeout(clock: F
 
     with pytest.raises(TransferFailed, match="ReadTimeout"):
         read(cdn.source())
+
+
+# -- redirects: how many, and which answers are one ----------------------------------------------------
+def chain(hops: int) -> dict[str, str]:
+    """``hops`` redirects from FIRST_HOP, each to the next /hop-N.mp4."""
+    urls = [FIRST_HOP, *(f"https://cdn.example.com/hop-{n}.mp4" for n in range(1, hops + 1))]
+    return dict(zip(urls, urls[1:], strict=False))
+
+
+class RedirectingCdn:
+    """Answers a URL in ``redirects`` with a 302 to its Location (None: a 302 without one), anything else
+    with ``status`` and an MP4; records every URL requested."""
+
+    def __init__(self, redirects: dict[str, str | None], status: int = 200, **headers: str) -> None:
+        self.redirects = redirects
+        self.status = status
+        self.headers = headers
+        self.requested: list[str] = []
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        self.requested.append(str(request.url))
+        if str(request.url) in self.redirects:
+            location = self.redirects[str(request.url)]
+            return httpx.Response(302, headers={} if location is None else {"location": location})
+        return httpx.Response(self.status, content=b"mp4", headers=self.headers)
+
+    def source(self, **client_options: bool) -> HttpVideoSource:
+        return HttpVideoSource(httpx.Client(transport=httpx.MockTransport(self.handle), **client_options))
+
+
+def test_three_redirects_are_followed() -> None:
+    cdn = RedirectingCdn(chain(3))
+
+    assert read(cdn.source()) == b"mp4"
+    assert len(cdn.requested) == 4
+
+
+def test_a_fourth_redirect_is_refused_without_being_requested() -> None:
+    cdn = RedirectingCdn(chain(4))
+
+    with pytest.raises(OutputRejected):
+        read(cdn.source())
+
+    assert len(cdn.requested) == 4
+
+
+def test_a_relative_location_is_followed_on_the_same_host() -> None:
+    cdn = RedirectingCdn({FIRST_HOP: "/moved.mp4"})
+
+    assert read(cdn.source()) == b"mp4"
+    assert cdn.requested == [FIRST_HOP, SECOND_HOP]
+
+
+def test_a_redirect_without_a_location_is_refused() -> None:
+    cdn = RedirectingCdn({FIRST_HOP: None})
+
+    with pytest.raises(OutputRejected):
+        read(cdn.source())
+
+    assert cdn.requested == [FIRST_HOP]
+
+
+def test_a_location_on_a_200_is_not_a_redirect() -> None:
+    cdn = RedirectingCdn({}, location="https://elsewhere.example.net/out.mp4")
+
+    assert read(cdn.source()) == b"mp4"
+    assert cdn.requested == [FIRST_HOP]
+
+
+def test_a_client_that_follows_redirects_by_itself_still_has_every_hop_checked() -> None:
+    # Given a client of the caller's that would follow redirects, and a hop off the policy
+    cdn = RedirectingCdn({FIRST_HOP: "https://videos.elsewhere.example.net/out.mp4"})
+
+    with pytest.raises(OutputRejected):
+        read(cdn.source(follow_redirects=True))
+
+    # Then the hop off the policy was never requested
+    assert cdn.requested == [FIRST_HOP]
