@@ -13,8 +13,10 @@ from test_pinned_http.py.
 from __future__ import annotations
 
 import ipaddress
+import socket
 import ssl
 import tempfile
+import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -140,15 +142,19 @@ class ScriptedNetwork:
     takes: dict[str, float] = field(default_factory=dict)
     ops: list[Op] = field(default_factory=list)
     opened: list[tuple[str, int]] = field(default_factory=list)
+    options: list[dict[str, Any]] = field(default_factory=list)
     streams: list[ScriptedStream] = field(default_factory=list)
     tls: list[tuple[ssl.SSLContext, str | None]] = field(default_factory=list)
 
     def reply(self, *steps: Step) -> None:
         self.replies.extend(steps)
 
-    def connect_tcp(self, host: str, port: int, timeout: float | None = None, **_: Any) -> ScriptedStream:
+    def connect_tcp(
+        self, host: str, port: int, timeout: float | None = None, **options: Any
+    ) -> ScriptedStream:
         assert ipaddress.ip_address(host).is_loopback, f"the test tried to connect to {host}"
         self.opened.append((host, port))
+        self.options.append(options)
         self.ops.append(Op("connect", timeout, self.clock.now))
         step = self.connects.popleft() if self.connects else Step()
         self.clock.now += step.takes + self.takes.get("connect", 0.0)
@@ -398,6 +404,60 @@ def test_the_pinned_backend_sleeps_the_time_it_is_asked(clock: FrozenClock) -> N
     PinnedBackend(resolver=StubResolver({}), allow_loopback=True).sleep(0.25)
 
     assert clock.slept == [0.25]
+
+
+def test_the_pinned_backend_keeps_the_local_address_and_socket_options_it_is_given(
+    network: ScriptedNetwork,
+) -> None:
+    # The httpcore backend contract: a pool built with them (keepalive probes, a source address) gets them.
+    options = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
+    backend = PinnedBackend(resolver=resolving(MADE_UP, "127.0.0.1"), allow_loopback=True)
+
+    backend.connect_tcp(MADE_UP, 8080, local_address="127.0.0.1", socket_options=options)
+
+    assert network.options == [{"local_address": "127.0.0.1", "socket_options": options}]
+
+
+# -- the limits a transport is given are the pool's -----------------------------------------------------
+def transport_with(limits: httpx.Limits) -> PinnedTransport:
+    return PinnedTransport(allow_loopback=True, resolver=resolving(MADE_UP, "127.0.0.1"), limits=limits)
+
+
+def test_a_transport_allowed_one_connection_makes_a_second_request_wait_for_it(
+    network: ScriptedNetwork,
+) -> None:
+    network.reply(Step(OK), Step(BODY))
+    transport = transport_with(httpx.Limits(max_connections=1))
+
+    with (
+        httpx.Client(transport=transport, timeout=httpx.Timeout(5.0, pool=0.01)) as http,
+        http.stream("GET", URL),
+        pytest.raises(httpx.PoolTimeout),
+    ):
+        http.get(URL)
+
+    assert network.opened == [("127.0.0.1", 8080)]
+
+
+def test_a_transport_keeping_no_idle_connection_opens_one_per_request(network: ScriptedNetwork) -> None:
+    network.reply(Step(OK), Step(BODY), Step(OK), Step(BODY))
+
+    with httpx.Client(transport=transport_with(httpx.Limits(max_keepalive_connections=0))) as http:
+        assert http.get(URL).content == BODY
+        assert http.get(URL).content == BODY
+
+    assert len(network.opened) == 2
+
+
+def test_an_idle_connection_is_not_reused_after_its_keepalive_expiry(network: ScriptedNetwork) -> None:
+    network.reply(Step(OK), Step(BODY), Step(OK), Step(BODY))
+
+    with httpx.Client(transport=transport_with(httpx.Limits(keepalive_expiry=0.01))) as http:
+        assert http.get(URL).content == BODY
+        time.sleep(0.05)  # httpcore's own clock: past the expiry
+        assert http.get(URL).content == BODY
+
+    assert len(network.opened) == 2
 
 
 # -- the defaults: loopback refused, no redirect followed, no proxy -------------------------------------
