@@ -16,9 +16,11 @@ import ipaddress
 import socket
 import ssl
 import tempfile
+import threading
 import time
 from collections import deque
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -423,20 +425,66 @@ def transport_with(limits: httpx.Limits) -> PinnedTransport:
     return PinnedTransport(allow_loopback=True, resolver=resolving(MADE_UP, "127.0.0.1"), limits=limits)
 
 
+def waiting_for_the_pool(http: httpx.Client) -> BaseException | None:
+    """What a GET does while every connection the pool may open is taken: with a pool timeout of 10 ms
+    it raises PoolTimeout. Run in a thread given 2 s, so that a pool that waited without end fails
+    the test instead of hanging it."""
+    outcome: list[BaseException | None] = []
+
+    def get() -> None:
+        try:
+            http.get(URL, timeout=httpx.Timeout(5.0, pool=0.01))
+            outcome.append(None)
+        except Exception as error:  # noqa: BLE001 - handed to the test
+            outcome.append(error)
+
+    thread = threading.Thread(target=get, daemon=True)
+    thread.start()
+    thread.join(2.0)
+    assert outcome, "the request neither got a connection nor timed out waiting for one"
+    return outcome[0]
+
+
 def test_a_transport_allowed_one_connection_makes_a_second_request_wait_for_it(
     network: ScriptedNetwork,
 ) -> None:
-    network.reply(Step(OK), Step(BODY))
-    transport = transport_with(httpx.Limits(max_connections=1))
+    network.reply(Step(OK + BODY))
 
     with (
-        httpx.Client(transport=transport, timeout=httpx.Timeout(5.0, pool=0.01)) as http,
+        httpx.Client(transport=transport_with(httpx.Limits(max_connections=1))) as http,
         http.stream("GET", URL),
-        pytest.raises(httpx.PoolTimeout),
     ):
-        http.get(URL)
+        assert isinstance(waiting_for_the_pool(http), httpx.PoolTimeout)
 
     assert network.opened == [("127.0.0.1", 8080)]
+
+
+def test_by_default_a_transport_opens_at_most_100_connections_at_once(network: ScriptedNetwork) -> None:
+    network.reply(*[Step(OK + BODY)] * 100)
+    transport = PinnedTransport(allow_loopback=True, resolver=resolving(MADE_UP, "127.0.0.1"))
+
+    with httpx.Client(transport=transport) as http, ExitStack() as responses:
+        for _ in range(100):
+            responses.enter_context(http.stream("GET", URL))
+        assert isinstance(waiting_for_the_pool(http), httpx.PoolTimeout)
+
+    assert len(network.opened) == 100
+
+
+def test_by_default_a_transport_keeps_at_most_20_idle_connections(network: ScriptedNetwork) -> None:
+    network.reply(*[Step(OK + BODY)] * 21)
+    transport = PinnedTransport(allow_loopback=True, resolver=resolving(MADE_UP, "127.0.0.1"))
+
+    with httpx.Client(transport=transport) as http:
+        # Given 21 responses open at once
+        with ExitStack() as open_responses:
+            responses = [open_responses.enter_context(http.stream("GET", URL)) for _ in range(21)]
+            # When they are all read
+            for response in responses:
+                response.read()
+        # Then one connection is closed and 20 wait for reuse
+        assert len(network.streams) == 21
+        assert sum(stream.closed for stream in network.streams) == 1
 
 
 def test_a_transport_keeping_no_idle_connection_opens_one_per_request(network: ScriptedNetwork) -> None:
