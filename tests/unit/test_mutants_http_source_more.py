@@ -1,10 +1,16 @@
 """Survivors of `make mutate` in adapters/http_source.py: a body over the cap is stopped while it is
 streamed, each timeout of a hop is the time left when that is smaller, every hop carries the one
-deadline of the whole download, and the deadline's edges.
+deadline of the whole download, the deadline's edges, and the redirects followed.
 
 At the HTTP boundary (httpx.MockTransport) with ``http_source``'s clock frozen: the handlers and the
 bodies move it by the time a hop or a chunk is scripted to take, so the edges (exactly at the
 deadline) are seen and nothing sleeps.
+
+The survivors left are equivalent (no test can tell them from the code): ``"LOCATION"`` for
+``"location"`` and ``"ACCEPT-ENCODING"`` for ``"accept-encoding"`` (httpx's headers ignore case, and so
+does HTTP), ``"get"`` for ``"GET"`` (httpx upper-cases the method), and ``follow_redirects=None`` in
+``send`` (an explicit None overrides the client's default as False does, and is as false where httpx
+decides).
 """
 
 from __future__ import annotations

@@ -1,13 +1,25 @@
 """Survivors of `make mutate` in adapters/pinned_http.py: the deadline on every network operation and
-its edges, the last connect error, the inner stream closed, the defaults of pinned_client() and a
-request's own SNI name.
+its edges, the last connect error, the inner stream closed, the pool's limits, the defaults of
+pinned_client() and a request's own SNI name.
 
 Most tests run on a scripted network and a frozen clock: httpcore's socket backend is replaced by
 ``ScriptedNetwork``, whose streams answer scripted bytes, record the timeout of every operation and
 move the clock by the time each operation is scripted to take; ``pinned_http``'s clock is frozen
-until they move it. No socket is opened and nothing sleeps, so the exact timeouts and the edges of
-the deadline (left == 0) are seen. The certificate and proxy checks run against loopback servers
-from test_pinned_http.py.
+until they move it. No socket is opened, so the exact timeouts and the edges of the deadline
+(left == 0) are seen; only httpcore's own clock is waited on (a 10 ms pool timeout, a 50 ms
+keep-alive). The SNI checks run against a TLS server on 127.0.0.1 from test_pinned_http.py.
+
+The survivors left are equivalent (no test can tell them from the code):
+- ``getaddrinfo`` without ``type=SOCK_STREAM``: each address then comes once per socket type, in the
+  same order, and the duplicates are dropped;
+- ``last_error`` starting as ``""``: it is read only after every checked address failed, and each
+  failure sets it (``checked_addresses`` never answers an empty list);
+- ``getattr(inner, "close")`` without its default: httpcore's response stream always has ``close``;
+- ``follow_redirects=None`` or left out: httpx's default is False, and None is as false where httpx
+  decides (``follow_redirects=True`` is killed below);
+- ``trust_env`` True, None or left out: httpx 0.28.1 reads proxy variables only for a client built
+  without a transport (``allow_env_proxies = trust_env and transport is None``) and uses trust_env
+  for nothing else; ``test_a_proxy_in_the_environment_is_not_used`` fails if that ever changes.
 """
 
 from __future__ import annotations
