@@ -41,7 +41,7 @@ MUTMUT = Path(sys.executable).parent / "mutmut"
 #: tests are there, against a moto server in the test process (a few seconds).
 TESTS = ["tests/unit", "tests/functional", "tests/integration/test_dispatch_adapters.py"]
 #: What the tests read besides themselves, linked into the run folder and copied by mutmut.
-ALSO_COPY = ["local", "functions", "events", "schemas", "template.yaml", "README.md", "layers"]
+ALSO_COPY = ["local", "functions", "events", "schemas", "template.yaml", "README.md", "docs", "layers"]
 
 #: Each forked test run starts its own moto server, but moto keeps its accounts in module globals that
 #: a fork inherits: a session that starts from a clean moto can create the template's tables again.
