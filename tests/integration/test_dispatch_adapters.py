@@ -390,3 +390,189 @@ def test_a_partial_or_failed_put_events_is_an_error_the_outbox_retries(answer: A
         publisher.job_succeeded(new_job())
 
     assert "bus" not in str(raised.value).replace("EventBridge", "")  # no endpoint or bus details leak
+
+
+# -- DynamoDBCapacity: what a redelivered dispatch gets, how long a job waits, what the table keeps --
+
+WEEK = 7 * 24 * 3600
+T = int(NOW.timestamp())
+
+
+def stored_item(aws: Any, aws_resources: ProvisionedStack, partition: str, sort_key: str) -> dict[str, Any]:
+    item: dict[str, Any] = aws("dynamodb").get_item(
+        TableName=aws_resources.refs["ProviderLimitsTable"],
+        Key={"pk": {"S": partition}, "sk": {"S": sort_key}},
+        ConsistentRead=True,
+    )["Item"]
+    return item
+
+
+def test_a_redelivered_dispatch_renews_the_slot_it_holds_and_takes_no_second_one(
+    aws: Any, aws_resources: ProvisionedStack
+) -> None:
+    from videojobs.adapters.capacity import _in_turn
+
+    # Given a job that holds the slot it tried second, the one it tries first having been busy then
+    limits = capacity(aws, aws_resources, {"eachlabs": KeyPool(["renew-a"], KeyLimits(2, 100))})
+    occupier = limits.acquire("eachlabs", "occupier", now=NOW)
+    assert isinstance(occupier, CapacityGrant)
+    job_id = next(
+        job_id
+        for job_id in (f"renew-{n}" for n in range(20))
+        if f"eachlabs#renew-a#{_in_turn(['slot#000', 'slot#001'], job_id)[0]}" == occupier.slot
+    )
+    held = limits.acquire("eachlabs", job_id, now=NOW)
+    assert isinstance(held, CapacityGrant)
+    limits.release(occupier.slot, "occupier")
+
+    # When its dispatch message is delivered again, with its first choice free now
+    again = limits.acquire("eachlabs", job_id, now=NOW + timedelta(seconds=100))
+
+    # Then it gets the slot it holds, on a lease counted from now, and holds no other
+    assert again == held
+    assert stored_holders(aws, aws_resources, "eachlabs", "renew-a") == {held.slot: job_id}
+    slot = stored_item(aws, aws_resources, "eachlabs#renew-a", held.slot.removeprefix("eachlabs#renew-a#"))
+    assert slot["lease_until"] == {"N": str(T + 100 + 600)}
+
+
+def test_full_slots_answer_soon_and_a_lease_holds_its_slot_through_its_last_second(
+    aws: Any, aws_resources: ProvisionedStack
+) -> None:
+    # Given the key's one slot, held on a lease of 600 s
+    limits = capacity(aws, aws_resources, {"eachlabs": KeyPool(["soon-a"], KeyLimits(1, 100))})
+    assert isinstance(limits.acquire("eachlabs", "holder", now=NOW), CapacityGrant)
+
+    # When another job asks while the lease runs, and at its last second
+    answers = [limits.acquire("eachlabs", "next", now=NOW + timedelta(seconds=s)) for s in (0, 600)]
+
+    # Then it is told to ask again soon (0: when a slot frees nobody knows), not after the create rate's
+    # wait or a second's, and the slot is still the holder's
+    assert answers == [CapacityWait(seconds=0.0), CapacityWait(seconds=0.0)]
+    assert list(stored_holders(aws, aws_resources, "eachlabs", "soon-a").values()) == ["holder"]
+
+
+def test_a_job_whose_free_slot_another_took_first_asks_again_in_a_second(
+    aws: Any, aws_resources: ProvisionedStack
+) -> None:
+    # Given one free slot, and job B whose client lets job A take it between B's read and B's write
+    pools = {"eachlabs": KeyPool(["second-a"], KeyLimits(1, 100))}
+    job_a = capacity(aws, aws_resources, pools)
+    client_b = aws("dynamodb")
+    job_b = DynamoDBCapacity(client_b, aws_resources.refs["ProviderLimitsTable"], pools, lease_seconds=600)
+    taken_by_a: list[CapacityGrant | CapacityWait] = []
+
+    def a_takes_the_slot_first(params: dict[str, Any], **_: Any) -> None:
+        if params["Key"]["sk"]["S"].startswith("slot#") and not taken_by_a:
+            taken_by_a.append(job_a.acquire("eachlabs", "job-a", now=NOW))
+
+    client_b.meta.events.register("before-parameter-build.dynamodb.UpdateItem", a_takes_the_slot_first)
+
+    # When B's write reaches the table after A's
+    raced = job_b.acquire("eachlabs", "job-b", now=NOW)
+
+    # Then B asks again in a second: another slot may free as soon as a job finishes
+    assert isinstance(taken_by_a[0], CapacityGrant)
+    assert raced == CapacityWait(seconds=1.0)
+
+
+def race_for_the_last_create(
+    aws: Any, aws_resources: ProvisionedStack, key_id: str, limit: int, now: datetime
+) -> tuple[CapacityGrant | CapacityWait, CapacityGrant | CapacityWait, list[dict[str, Any]]]:
+    """Job B takes a slot, and job A counts the window's last create between B's read and B's count.
+    Returns B's answer, A's, and every read B made (its parameters)."""
+    pools = {"eachlabs": KeyPool([key_id], KeyLimits(3, limit))}
+    job_a = capacity(aws, aws_resources, pools)
+    client_b = aws("dynamodb")
+    job_b = DynamoDBCapacity(client_b, aws_resources.refs["ProviderLimitsTable"], pools, lease_seconds=600)
+    counted_by_a: list[CapacityGrant | CapacityWait] = []
+    reads: list[dict[str, Any]] = []
+
+    def a_counts_first(params: dict[str, Any], **_: Any) -> None:
+        if params["Key"]["sk"]["S"] == "rate" and not counted_by_a:
+            counted_by_a.append(job_a.acquire("eachlabs", "job-a", now=now))
+
+    client_b.meta.events.register("before-parameter-build.dynamodb.UpdateItem", a_counts_first)
+    for operation in ("Query", "GetItem"):
+        client_b.meta.events.register(
+            f"before-parameter-build.dynamodb.{operation}", lambda params, **_: reads.append(dict(params))
+        )
+    raced = job_b.acquire("eachlabs", "job-b", now=now)
+    return raced, counted_by_a[0], reads
+
+
+def test_a_create_another_job_counted_first_frees_the_slot_and_waits_for_the_window_to_move(
+    aws: Any, aws_resources: ProvisionedStack
+) -> None:
+    # Given one create a minute, and job A granted the minute's create while job B was taking a slot
+    raced, grant, _ = race_for_the_last_create(aws, aws_resources, "counted-a", 1, NOW)
+
+    # Then B waits until A's create has left the window (the second NOW is in, and the sixty after
+    # it), and holds no slot: only A does
+    assert isinstance(grant, CapacityGrant)
+    assert raced == CapacityWait(seconds=61.0)
+    assert stored_holders(aws, aws_resources, "eachlabs", "counted-a") == {grant.slot: "job-a"}
+
+
+def test_a_lost_count_waits_at_least_half_a_second(aws: Any, aws_resources: ProvisionedStack) -> None:
+    # Given two creates a minute, one counted sixty seconds ago, and job A granted the other while
+    # job B was taking a slot, 0.9 s into the second: the old create leaves the window in 0.1 s
+    limits = capacity(aws, aws_resources, {"eachlabs": KeyPool(["half-a"], KeyLimits(3, 2))})
+    assert isinstance(limits.acquire("eachlabs", "early", now=NOW - timedelta(seconds=60)), CapacityGrant)
+
+    raced, grant, _ = race_for_the_last_create(aws, aws_resources, "half-a", 2, NOW + timedelta(seconds=0.9))
+
+    # Then B asks again in half a second, not at once
+    assert isinstance(grant, CapacityGrant)
+    assert raced == CapacityWait(seconds=0.5)
+
+
+def test_the_limits_are_read_with_strongly_consistent_reads(
+    aws: Any, aws_resources: ProvisionedStack
+) -> None:
+    # An eventually consistent read may miss a create counted a moment ago by another function, and
+    # grant this second an allowance the window no longer has
+    _, _, reads = race_for_the_last_create(aws, aws_resources, "consistent-a", 1, NOW)
+
+    assert len(reads) == 2  # the partition, then the rate item after the lost count
+    assert all(read["ConsistentRead"] is True for read in reads)
+
+
+def test_a_held_slot_and_the_create_counts_stay_in_the_table_a_week_past_their_use(
+    aws: Any, aws_resources: ProvisionedStack
+) -> None:
+    # DynamoDB's TTL deletes an item once its expires_at has passed: a slot deleted while its lease
+    # runs, or counts deleted within their minute, would let more jobs through than the key allows
+    limits = capacity(aws, aws_resources, {"eachlabs": KeyPool(["ttl-a"], KeyLimits(1, 100))})
+
+    grant = limits.acquire("eachlabs", "job-1", now=NOW)
+
+    assert isinstance(grant, CapacityGrant)
+    slot = stored_item(aws, aws_resources, "eachlabs#ttl-a", grant.slot.removeprefix("eachlabs#ttl-a#"))
+    assert (slot["lease_until"], slot["expires_at"]) == ({"N": str(T + 600)}, {"N": str(T + 600 + WEEK)})
+    assert stored_item(aws, aws_resources, "eachlabs#ttl-a", "rate")["expires_at"] == {"N": str(T + WEEK)}
+
+
+def test_the_rate_item_keeps_only_the_seconds_that_still_count(
+    aws: Any, aws_resources: ProvisionedStack
+) -> None:
+    # Given a rate item with a second that still counts, one that no longer does, and the attribute
+    # the create rate was kept in before it was counted per second
+    aws("dynamodb").put_item(
+        TableName=aws_resources.refs["ProviderLimitsTable"],
+        Item={
+            "pk": {"S": "eachlabs#tidy-a"},
+            "sk": {"S": "rate"},
+            f"s{T - 61}": {"N": "4"},
+            f"s{T - 60}": {"N": "1"},
+            "tat": {"N": str(T + 5)},
+        },
+    )
+    limits = capacity(aws, aws_resources, {"eachlabs": KeyPool(["tidy-a"], KeyLimits(1, 100))})
+
+    # When a create is counted
+    assert isinstance(limits.acquire("eachlabs", "job-1", now=NOW), CapacityGrant)
+
+    # Then the item holds that second and the one that still counts, and nothing else that grows
+    item = stored_item(aws, aws_resources, "eachlabs#tidy-a", "rate")
+    assert sorted(item) == sorted(["pk", "sk", "expires_at", f"s{T - 60}", f"s{T}"])
+    assert item[f"s{T}"] == {"N": "1"}

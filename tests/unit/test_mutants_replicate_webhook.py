@@ -1,6 +1,6 @@
 """Survivors of `make mutate` in Replicate's webhook check: the account secret is fetched again once the
-interval has passed (not one tick later), and a secret that is not one is a provider error no retry
-fixes."""
+interval has passed (not one tick later), a secret that is not one is a provider error no retry
+fixes, and the age a webhook may have is the one configured."""
 
 import base64
 import json
@@ -11,7 +11,7 @@ import pytest
 from pydantic import SecretStr
 
 from tests.support import FixedClock
-from videojobs.errors import ProviderError
+from videojobs.errors import ProviderError, WebhookUnauthorized
 from videojobs.models import ProviderState
 from videojobs.providers.replicate.adapter import SECRET_REFRESH_INTERVAL, ReplicateProvider
 from videojobs.standard_webhooks import StandardWebhook
@@ -29,7 +29,9 @@ BODY = json.dumps(
 ).encode()
 
 
-def replicate(secrets: list[str], clock: FixedClock) -> ReplicateProvider:
+def replicate(
+    secrets: list[str], clock: FixedClock, *, max_webhook_age: timedelta = timedelta(minutes=5)
+) -> ReplicateProvider:
     def handle(request: httpx.Request) -> httpx.Response:
         assert request.url.path == "/v1/webhooks/default/secret"
         return httpx.Response(200, json={"key": secrets[0]})
@@ -39,7 +41,7 @@ def replicate(secrets: list[str], clock: FixedClock) -> ReplicateProvider:
         base_url="https://api.replicate.com/",
         api_key=SecretStr("key-123"),
         clock=clock,
-        max_webhook_age=timedelta(minutes=5),
+        max_webhook_age=max_webhook_age,
     )
 
 
@@ -70,3 +72,17 @@ def test_an_account_secret_that_is_not_whsec_base64_is_an_error_no_retry_fixes()
         replicate(["not base64!"], clock).parse_webhook(signed(FIRST, clock), BODY, signing_secret="unused")
 
     assert raised.value.retryable is False
+
+
+def test_a_webhook_older_than_a_narrower_configured_age_is_refused() -> None:
+    # Given a receiver that takes webhooks up to a minute old (the standard's own default is five)
+    clock = FixedClock()
+    provider = replicate([FIRST], clock, max_webhook_age=timedelta(minutes=1))
+    headers = signed(FIRST, clock)
+
+    # When a genuine delivery arrives two minutes after it was signed
+    clock.advance(120)
+
+    # Then it is refused as a replay would be
+    with pytest.raises(WebhookUnauthorized):
+        provider.parse_webhook(headers, BODY, signing_secret="unused")
