@@ -307,11 +307,12 @@ def test_concurrent_acquirers_each_hold_the_slot_they_were_granted_and_no_other(
         }
 
 
-def test_a_slot_held_on_a_live_lease_is_never_taken_by_another_job(
-    aws: Any, aws_resources: ProvisionedStack
-) -> None:
-    # Given one slot, and job B whose client lets job A take it between B's read and B's write
-    pools = {"eachlabs": KeyPool(["overwrite-a"], KeyLimits(1, 100_000))}
+def slot_race(
+    aws: Any, aws_resources: ProvisionedStack, pool: KeyPool
+) -> tuple[DynamoDBCapacity, list[CapacityGrant | CapacityWait]]:
+    """Job B, whose client lets job A (asking at NOW) take a slot between B's read and B's write.
+    Returns B, and the list that will hold A's answer once B has asked."""
+    pools = {"eachlabs": pool}
     job_a = capacity(aws, aws_resources, pools)
     client_b = aws("dynamodb")
     job_b = DynamoDBCapacity(client_b, aws_resources.refs["ProviderLimitsTable"], pools, lease_seconds=600)
@@ -322,6 +323,14 @@ def test_a_slot_held_on_a_live_lease_is_never_taken_by_another_job(
             taken_by_a.append(job_a.acquire("eachlabs", "job-a", now=NOW))
 
     client_b.meta.events.register("before-parameter-build.dynamodb.UpdateItem", a_takes_the_slot_first)
+    return job_b, taken_by_a
+
+
+def test_a_slot_held_on_a_live_lease_is_never_taken_by_another_job(
+    aws: Any, aws_resources: ProvisionedStack
+) -> None:
+    # Given one slot, and job B whose client lets job A take it between B's read and B's write
+    job_b, taken_by_a = slot_race(aws, aws_resources, KeyPool(["overwrite-a"], KeyLimits(1, 100_000)))
 
     # When B's write reaches the table after A's, and B asks again while A's lease runs
     raced = job_b.acquire("eachlabs", "job-b", now=NOW)
@@ -455,17 +464,7 @@ def test_a_job_whose_free_slot_another_took_first_asks_again_in_a_second(
     aws: Any, aws_resources: ProvisionedStack
 ) -> None:
     # Given one free slot, and job B whose client lets job A take it between B's read and B's write
-    pools = {"eachlabs": KeyPool(["second-a"], KeyLimits(1, 100))}
-    job_a = capacity(aws, aws_resources, pools)
-    client_b = aws("dynamodb")
-    job_b = DynamoDBCapacity(client_b, aws_resources.refs["ProviderLimitsTable"], pools, lease_seconds=600)
-    taken_by_a: list[CapacityGrant | CapacityWait] = []
-
-    def a_takes_the_slot_first(params: dict[str, Any], **_: Any) -> None:
-        if params["Key"]["sk"]["S"].startswith("slot#") and not taken_by_a:
-            taken_by_a.append(job_a.acquire("eachlabs", "job-a", now=NOW))
-
-    client_b.meta.events.register("before-parameter-build.dynamodb.UpdateItem", a_takes_the_slot_first)
+    job_b, taken_by_a = slot_race(aws, aws_resources, KeyPool(["second-a"], KeyLimits(1, 100)))
 
     # When B's write reaches the table after A's
     raced = job_b.acquire("eachlabs", "job-b", now=NOW)
