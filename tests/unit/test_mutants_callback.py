@@ -174,3 +174,29 @@ def test_the_success_webhook_of_a_create_that_got_no_answer_records_its_predicti
         "pred-adopted",
         None,
     )
+
+
+def test_a_late_webhook_answers_from_the_write_it_lost_without_reading_the_job_again() -> None:
+    # Given a job that has already succeeded
+    world = FakeWorld()
+    job = submitted(world)
+    world.jobs.jobs[job.job_id] = job.model_copy(update={"status": JobStatus.SUCCEEDED})
+    reads: list[str] = []
+    read = world.jobs.get
+
+    def counted(job_id: str) -> Job | None:
+        reads.append(job_id)
+        return read(job_id)
+
+    world.jobs.get = counted  # type: ignore[method-assign]
+
+    # When its late "processing" webhook arrives
+    token = world.authenticator.token_for(job.job_id)
+    late = ProviderUpdate(provider_job_id=job.provider_job_id or "", state=ProviderState.PROCESSING)
+    receipt = receive_webhook(
+        "eachlabs", job.job_id, token, {}, late.model_dump_json().encode(), world.deps()
+    )
+
+    # Then the job is read once, before the write: the lost write's answer says it succeeded
+    assert reads == [job.job_id]
+    assert receipt.status is JobStatus.SUCCEEDED

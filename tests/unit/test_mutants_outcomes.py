@@ -11,12 +11,13 @@ from tests.support import FakeWorld, RecordingQueue, submit_job
 from videojobs.errors import ProviderError
 from videojobs.logic.callback import UpdateEffect, apply_provider_update
 from videojobs.logic.dispatch import dispatch_job
-from videojobs.logic.outcomes import deliver_pending_event, expire_job
+from videojobs.logic.outcomes import deliver_pending_event, expire_job, queue_owed_transfer, stop_at_provider
 from videojobs.models import (
     DispatchRequest,
     Job,
     JobRequest,
     JobStatus,
+    ProviderCancel,
     ProviderCancelStatus,
     ProviderState,
     ProviderUpdate,
@@ -169,3 +170,49 @@ def test_a_success_is_applied_even_when_its_transfer_finished_before_the_debt_wa
 
     assert receipt.effect is UpdateEffect.APPLIED
     assert [transfer.job_id for transfer in world.transfers.sent] == [job.job_id]
+
+
+def test_a_paid_transfer_debt_returns_the_job_as_written() -> None:
+    # Given a transferring job that owes its transfer message
+    world = FakeWorld()
+    job = submit_job(JobRequest(provider="eachlabs", prompt="p"), world.deps())
+    owing = job.model_copy(
+        update={
+            "status": JobStatus.TRANSFERRING,
+            "transfer_owed": True,
+            "output_url": "https://cdn.example.com/v.mp4",
+        }
+    )
+    world.jobs.jobs[job.job_id] = owing
+
+    # When the debt is paid
+    paid = queue_owed_transfer(owing, world.deps())
+
+    # Then what comes back is the job without the debt, as stored
+    assert paid.transfer_owed is None
+    assert paid == world.jobs.jobs[job.job_id]
+
+
+def test_a_cancel_whose_record_is_lost_returns_the_job_it_was_given() -> None:
+    # Given an expired job that owes a cancel, and a provider during whose cancel the job moves on
+    world = FakeWorld()
+    job = submit_job(JobRequest(provider="eachlabs", prompt="p"), world.deps())
+    stored = job.model_copy(
+        update={
+            "status": JobStatus.EXPIRED,
+            "provider_cancel": ProviderCancel(status=ProviderCancelStatus.PENDING),
+        }
+    )
+    world.jobs.jobs[job.job_id] = stored
+
+    def job_moves_on(provider_job_id: str, *, links: object = None) -> None:
+        world.jobs.jobs[job.job_id] = stored.model_copy(update={"status": JobStatus.FAILED})
+
+    world.provider.cancel = job_moves_on  # type: ignore[method-assign,assignment]
+
+    # When the answer is recorded
+    returned = stop_at_provider(stored, world.deps(), last_try=False)
+
+    # Then the record was lost, and the job handed in comes back, not the store's answer
+    assert returned is stored
+    assert world.jobs.jobs[job.job_id].provider_cancel == stored.provider_cancel

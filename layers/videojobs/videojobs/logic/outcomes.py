@@ -69,7 +69,7 @@ def expire_job(job: Job, deps: Dependencies, *, last_try: bool = False) -> Job |
     return None if expired is None else stop_at_provider(expired, deps, last_try=last_try)
 
 
-def stop_at_provider(job: Job, deps: Dependencies, *, last_try: bool = False) -> Job:
+def stop_at_provider(job: Job, deps: Dependencies, *, last_try: bool) -> Job:
     """Ask the provider to cancel the prediction of a job that owes a cancel, and record its answer.
 
     A retryable failure leaves the cancel owed and raises the ProviderError, so the message that got
