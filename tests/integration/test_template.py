@@ -125,6 +125,7 @@ def test_every_route_and_queue_has_a_handler_and_an_event_file() -> None:
     assert {(r.method, r.path, r.function_id, r.authorizer) for r in application.routes} == {
         ("POST", "/jobs", "IntakeFunction", "AWS_IAM"),
         ("ANY", "/jobs", "IntakeFunction", "AWS_IAM"),
+        ("GET", "/jobs", "StatusFunction", "AWS_IAM"),
         ("GET", "/jobs/{job_id}", "StatusFunction", "AWS_IAM"),
         ("ANY", "/jobs/{job_id}", "StatusFunction", "AWS_IAM"),
         ("ANY", "$default", "StatusFunction", "AWS_IAM"),
@@ -154,7 +155,7 @@ def test_every_route_and_queue_has_a_handler_and_an_event_file() -> None:
     assert (ROOT / "layers/videojobs/requirements.txt").exists()
 
 
-JOB_ROUTES = {"POST /jobs", "ANY /jobs", "GET /jobs/{job_id}", "ANY /jobs/{job_id}", "$default"}
+JOB_ROUTES = {"POST /jobs", "ANY /jobs", "GET /jobs", "GET /jobs/{job_id}", "ANY /jobs/{job_id}", "$default"}
 WEBHOOK_ROUTES = {"POST /webhooks/{provider}/{job_id}", "ANY /webhooks/{provider}/{job_id}"}
 
 
