@@ -266,9 +266,11 @@ class DynamoDBJobStore:
         plan = plan_query(filters)
         if plan.empty:
             return JobsFound(jobs=[], next_position=None)
-        names = {"#pk": plan.index.partition_key, "#sk": LIST_SORT_KEY}
+        names = {"#pk": plan.index.partition_key}
         values: dict[str, Any] = {":pk": {"S": plan.partition_value}}
         key_condition = "#pk = :pk"
+        if plan.lowest is not None or plan.highest is not None:
+            names["#sk"] = LIST_SORT_KEY
         if plan.lowest is not None and plan.highest is not None:
             values.update({":lo": {"N": str(plan.lowest)}, ":hi": {"N": str(plan.highest)}})
             key_condition += " AND #sk BETWEEN :lo AND :hi"
