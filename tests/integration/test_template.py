@@ -141,6 +141,7 @@ def test_every_route_and_queue_has_a_handler_and_an_event_file() -> None:
         "dispatch_message",
         "notify_message",
         "get_job",
+        "list_jobs",
         "eachlabs_webhook",
         "atlascloud_webhook",
         "jobs_api_callback",

@@ -2,7 +2,7 @@
 
 import base64
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -92,3 +92,14 @@ def test_cursors_issued_before_a_secret_rotation_still_resume_after_it() -> None
     # New cursors are signed with the new secret alone.
     with pytest.raises(InvalidCursor):
         ListCursors(SECRET).resume(rotated.issue(POSITION, FILTERS), FILTERS)
+
+
+def test_the_same_moment_written_with_another_offset_is_the_same_filter() -> None:
+    cursors = ListCursors(SECRET)
+    cursor = cursors.issue(POSITION, FILTERS)
+    assert FILTERS.created_after is not None
+    same_moment = FILTERS.model_copy(
+        update={"created_after": FILTERS.created_after.astimezone(timezone(timedelta(hours=-5)))}
+    )
+
+    assert cursors.resume(cursor, same_moment) == POSITION

@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 
 from videojobs.errors import InvalidCursor
 from videojobs.models import JobListFilters
@@ -31,9 +32,19 @@ def _b64decode(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _canonical(value: object) -> object:
+    # A moment, whatever offset it was written with, as one number: the same listing, the same digest.
+    if isinstance(value, datetime):
+        return (value - _EPOCH) // timedelta(microseconds=1)
+    return str(value)
+
+
 def filters_digest(filters: JobListFilters) -> str:
-    canonical = json.dumps(filters.model_dump(mode="json", exclude_none=True), sort_keys=True)
-    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+    given = {name: _canonical(value) for name, value in filters if value is not None}
+    return hashlib.sha256(json.dumps(given, sort_keys=True).encode()).hexdigest()[:32]
 
 
 class ListCursors:
