@@ -23,6 +23,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 
+from videojobs.cursors import ListCursors
 from videojobs.dependencies import (
     Dependencies,
     DispatchPolicy,
@@ -37,6 +38,7 @@ from videojobs.idempotency import IdempotencyGuard
 from videojobs.models import (
     DispatchRequest,
     Job,
+    JobListFilters,
     JobRejection,
     JobRequest,
     JobStatus,
@@ -54,6 +56,7 @@ from videojobs.ports import (
     CapacityWait,
     Download,
     DownloadPolicy,
+    JobsFound,
     Lost,
     MediaFile,
     ObjectInfo,
@@ -159,6 +162,19 @@ class InMemoryJobStore:
             self.jobs[job_id] = Job.model_validate(data)
             self.writes += 1
             return self.jobs[job_id]
+
+    def list_jobs(
+        self, filters: JobListFilters, *, limit: int, start: Mapping[str, str] | None = None
+    ) -> JobsFound:
+        """Newest first (ties by job id), every page full; a position names the last job given."""
+        order = sorted(self.jobs.values(), key=lambda job: (job.created_at, job.job_id), reverse=True)
+        matching = [job for job in order if filters.matches(job)]
+        if start is not None:
+            ids = [job.job_id for job in matching]
+            matching = matching[ids.index(start["job_id"]) + 1 :] if start["job_id"] in ids else []
+        page = matching[:limit]
+        more = len(matching) > limit
+        return JobsFound(jobs=page, next_position={"job_id": page[-1].job_id} if more else None)
 
     def record_transfer_error(self, job_id: str, message: str, *, now: datetime) -> None:
         with self._lock:
@@ -552,6 +568,7 @@ class FakeWorld:
     authenticator: WebhookAuthenticator = field(
         default_factory=lambda: WebhookAuthenticator(TEST_SECRET, lifetime=timedelta(hours=26))
     )
+    list_cursors: ListCursors = field(default_factory=lambda: ListCursors(TEST_SECRET))
     idempotency_store: InMemoryIdempotencyStore = field(default_factory=InMemoryIdempotencyStore)
     check_policy: StatusCheckPolicy = field(
         default_factory=lambda: StatusCheckPolicy(
@@ -616,6 +633,7 @@ class FakeWorld:
             },
             download_policies=policies,
             authenticator=self.authenticator,
+            list_cursors=self.list_cursors,
             idempotency=idempotency,
             clock=self.clock,
             job_retention=timedelta(days=30),

@@ -55,8 +55,12 @@ def intake_record(record: SqsRecord, deps: Dependencies) -> None:
         metrics.add_metric(name=f"Intake{outcome.value.title()}", unit="Count", value=1)
 
 
+# GET /jobs has a route of its own (the status function); any other method on /jobs comes here.
 answer_http = http_routes(
-    app, method="POST", max_body_bytes=lambda deps: deps.intake_policy.max_request_bytes, json_bodies=True
+    app,
+    method="GET, POST",
+    max_body_bytes=lambda deps: deps.intake_policy.max_request_bytes,
+    json_bodies=True,
 )
 # A record whose job could not be stored or queued is reported failed, so SQS delivers it again.
 take_records = sqs_batch(SqsRecord, intake_record)

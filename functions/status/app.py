@@ -1,11 +1,23 @@
-"""GET /jobs/{job_id}: the job as stored."""
+"""GET /jobs/{job_id}: the job as stored. GET /jobs: the jobs, newest first, filtered and paged."""
+
+import inspect
+from typing import Annotated
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+from aws_lambda_powertools.event_handler.openapi.params import Query
 
-from videojobs.api import JobIdPath, install_error_handlers, route_responses
+from videojobs.api import JobIdPath, install_error_handlers, reject_unknown_query_parameters, route_responses
 from videojobs.entry import http_routes, lambda_entry
-from videojobs.logic.jobs import get_job
-from videojobs.models import JobView
+from videojobs.logic.jobs import get_job, list_jobs
+from videojobs.models import (
+    JobListFilters,
+    JobListPage,
+    JobStatus,
+    JobView,
+    OriginKind,
+    ProviderName,
+    Rfc3339Time,
+)
 from videojobs.observability import trace_job, tracer
 
 app = APIGatewayHttpResolver(enable_validation=True)
@@ -20,5 +32,47 @@ def read_job(job_id: JobIdPath) -> JobView:
     trace_job(job_id)
     return get_job(job_id, app.context["deps"]).view()
 
+
+@app.get(
+    "/jobs",
+    summary="List video jobs, newest first",
+    responses=route_responses(200, JobListPage, "One page of jobs; next_cursor continues it", 400, 503),
+)
+@tracer.capture_method
+def list_job_page(
+    status: Annotated[JobStatus | None, Query(description="Only jobs in this status")] = None,
+    provider: Annotated[ProviderName | None, Query(description="Only this provider's jobs")] = None,
+    client_reference: Annotated[
+        str | None, Query(min_length=1, max_length=256, description="Only jobs with this client_reference")
+    ] = None,
+    end_user_id: Annotated[
+        str | None, Query(min_length=1, max_length=256, description="Only this end user's jobs")
+    ] = None,
+    origin: Annotated[OriginKind | None, Query(description="Only jobs that came through this door")] = None,
+    created_after: Annotated[
+        Rfc3339Time | None, Query(description="Only jobs created after this moment (RFC 3339)")
+    ] = None,
+    created_before: Annotated[
+        Rfc3339Time | None, Query(description="Only jobs created before this moment (RFC 3339)")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=100, description="At most this many jobs")] = 25,
+    cursor: Annotated[
+        str | None, Query(min_length=1, max_length=2048, description="next_cursor of the page before")
+    ] = None,
+) -> JobListPage:
+    reject_unknown_query_parameters(app, LIST_QUERY_PARAMETERS)
+    filters = JobListFilters(
+        status=status,
+        provider=provider,
+        client_reference=client_reference,
+        end_user_id=end_user_id,
+        origin=origin,
+        created_after=created_after,
+        created_before=created_before,
+    )
+    return list_jobs(filters, limit=limit, cursor=cursor, deps=app.context["deps"])
+
+
+LIST_QUERY_PARAMETERS = frozenset(inspect.signature(list_job_page).parameters)
 
 lambda_handler = lambda_entry(http_routes(app, method="GET"))

@@ -23,6 +23,7 @@ from local.template import (
     read_application,
 )
 from tests.support import EVENTS_DIR
+from videojobs.adapters.dynamodb import ALL_JOBS_INDEX, LIST_INDEXES, LIST_SORT_KEY
 
 CFN_LINT = Path(sys.executable).with_name("cfn-lint")
 
@@ -125,6 +126,7 @@ def test_every_route_and_queue_has_a_handler_and_an_event_file() -> None:
     assert {(r.method, r.path, r.function_id, r.authorizer) for r in application.routes} == {
         ("POST", "/jobs", "IntakeFunction", "AWS_IAM"),
         ("ANY", "/jobs", "IntakeFunction", "AWS_IAM"),
+        ("GET", "/jobs", "StatusFunction", "AWS_IAM"),
         ("GET", "/jobs/{job_id}", "StatusFunction", "AWS_IAM"),
         ("ANY", "/jobs/{job_id}", "StatusFunction", "AWS_IAM"),
         ("ANY", "$default", "StatusFunction", "AWS_IAM"),
@@ -139,6 +141,7 @@ def test_every_route_and_queue_has_a_handler_and_an_event_file() -> None:
         "dispatch_message",
         "notify_message",
         "get_job",
+        "list_jobs",
         "eachlabs_webhook",
         "atlascloud_webhook",
         "jobs_api_callback",
@@ -154,7 +157,7 @@ def test_every_route_and_queue_has_a_handler_and_an_event_file() -> None:
     assert (ROOT / "layers/videojobs/requirements.txt").exists()
 
 
-JOB_ROUTES = {"POST /jobs", "ANY /jobs", "GET /jobs/{job_id}", "ANY /jobs/{job_id}", "$default"}
+JOB_ROUTES = {"POST /jobs", "ANY /jobs", "GET /jobs", "GET /jobs/{job_id}", "ANY /jobs/{job_id}", "$default"}
 WEBHOOK_ROUTES = {"POST /webhooks/{provider}/{job_id}", "ANY /webhooks/{provider}/{job_id}"}
 
 
@@ -304,3 +307,27 @@ def test_the_api_document_declares_what_api_gateway_answers_before_a_function_ru
         assert "429" in operation["responses"], label
         signed = label in JOB_ROUTES
         assert ("403" in operation["responses"]) is signed, label
+
+
+def test_every_listing_index_the_job_store_queries_is_on_the_jobs_table() -> None:
+    table = read_application().resources["JobsTable"]["Properties"]
+    declared = {
+        index["IndexName"]: (
+            [(key["AttributeName"], key["KeyType"]) for key in index["KeySchema"]],
+            index["Projection"]["ProjectionType"],
+        )
+        for index in table["GlobalSecondaryIndexes"]
+    }
+    types = {
+        attribute["AttributeName"]: attribute["AttributeType"] for attribute in table["AttributeDefinitions"]
+    }
+
+    assert declared == {
+        index.name: ([(index.partition_key, "HASH"), (LIST_SORT_KEY, "RANGE")], "ALL")
+        for index in (*LIST_INDEXES, ALL_JOBS_INDEX)
+    }
+    assert types == {
+        "job_id": "S",
+        LIST_SORT_KEY: "N",
+        **{index.partition_key: "S" for index in (*LIST_INDEXES, ALL_JOBS_INDEX)},
+    }

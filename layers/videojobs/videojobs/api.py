@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Collection
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -22,6 +23,7 @@ from pydantic import BaseModel
 
 from videojobs.errors import (
     DependencyUnavailable,
+    InvalidCursor,
     InvalidWebhook,
     JobNotFound,
     ProviderError,
@@ -46,6 +48,7 @@ ERROR_STATUS: dict[type[VideoJobError], HTTPStatus] = {
     JobNotFound: HTTPStatus.NOT_FOUND,
     WebhookUnauthorized: HTTPStatus.UNAUTHORIZED,
     InvalidWebhook: HTTPStatus.BAD_REQUEST,
+    InvalidCursor: HTTPStatus.BAD_REQUEST,
     WebhookConflict: HTTPStatus.CONFLICT,
     ProviderNotConfigured: HTTPStatus.SERVICE_UNAVAILABLE,
     DependencyUnavailable: HTTPStatus.SERVICE_UNAVAILABLE,
@@ -76,7 +79,7 @@ JobIdPath = Annotated[
 _MEANING: dict[int, str] = {
     400: (
         f"Malformed: the body is not valid JSON, nests deeper than {MAX_JSON_DEPTH} levels, or a webhook"
-        " body is not what its provider sends"
+        " body is not what its provider sends, or a list cursor that was not issued for these filters"
     ),
     401: "Missing, wrong or expired webhook token, or a bad or stale signature",
     404: "No such job, or no such route",
@@ -211,6 +214,19 @@ def install_idempotency_error_handlers(app: APIGatewayHttpResolver) -> None:
 
     app.exception_handler(IdempotencyValidationError)(_key_reused)
     app.exception_handler(IdempotencyAlreadyInProgressError)(_key_in_progress)
+
+
+def reject_unknown_query_parameters(app: APIGatewayHttpResolver, known: Collection[str]) -> None:
+    """A 422 naming each query parameter the route does not take (Powertools ignores them), so a
+    misspelt filter is never read as no filter at all."""
+    unknown = sorted(set(app.current_event.query_string_parameters or {}) - set(known))
+    if unknown:
+        raise RequestValidationError(
+            [
+                {"loc": ("query", name), "msg": "unknown query parameter", "type": "extra_forbidden"}
+                for name in unknown
+            ]
+        )
 
 
 def raw_body(app: APIGatewayHttpResolver) -> bytes:

@@ -21,6 +21,7 @@ from aws_lambda_powertools.utilities import parameters
 from botocore.config import Config
 from pydantic import SecretStr
 
+from videojobs.cursors import ListCursors
 from videojobs.dependencies import (
     Dependencies,
     DispatchPolicy,
@@ -295,6 +296,10 @@ class _Ports(Dependencies):
         settings = self._settings
         lifetime = timedelta(seconds=settings.job_max_age_seconds + settings.webhook_retry_window_seconds)
         return WebhookAuthenticator(settings.webhook_token_secrets(), lifetime=lifetime)
+
+    @cached_property
+    def list_cursors(self) -> ListCursors:
+        return ListCursors(self._settings.webhook_token_secrets())
 
     @cached_property
     def clock(self) -> Clock:

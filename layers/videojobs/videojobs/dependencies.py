@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from videojobs.cursors import ListCursors
 from videojobs.errors import ProviderNotConfigured
 from videojobs.models import ProviderName
 from videojobs.ports import (
@@ -102,6 +103,7 @@ class Dependencies:
     providers: Mapping[ProviderName, Mapping[str, VideoProvider]]
     download_policies: Mapping[ProviderName, DownloadPolicy]
     authenticator: WebhookAuthenticator
+    list_cursors: ListCursors
     idempotency: IdempotencyGuard
     clock: Clock
     job_retention: timedelta

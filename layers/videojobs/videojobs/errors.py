@@ -28,6 +28,12 @@ class JobNotFound(VideoJobError):
         self.job_id = job_id
 
 
+class InvalidCursor(VideoJobError):
+    """A GET /jobs cursor we did not issue, or issued for other filters."""
+
+    code = "invalid_cursor"
+
+
 class WebhookUnauthorized(VideoJobError):
     """Missing or wrong token, forged or stale signature."""
 

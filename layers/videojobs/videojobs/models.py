@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
+    AwareDatetime,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -418,6 +419,57 @@ class JobView(BaseModel):
     created_at: datetime
     updated_at: datetime
     request: JobRequest
+
+
+#: Which door a job came through (``origin.kind``).
+OriginKind = Literal["http", "s3", "event"]
+
+_RFC3339 = re.compile(r"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d(?:\.\d+)?(?:[Zz]|[+-]\d\d:\d\d)")
+
+
+def _rfc3339_text(value: Any) -> Any:
+    # pydantic alone would also take "1700000000" or a date without a time as a datetime.
+    if isinstance(value, str) and not _RFC3339.fullmatch(value):
+        raise ValueError("must be an RFC 3339 date-time with an offset, e.g. 2026-01-31T12:00:00Z")
+    return value
+
+
+#: A moment as RFC 3339 text with its offset.
+Rfc3339Time = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text)]
+
+
+class JobListFilters(BaseModel):
+    """What GET /jobs narrows the list to; every field optional, all of them combined."""
+
+    model_config = ConfigDict(frozen=True)
+
+    status: JobStatus | None = None
+    provider: ProviderName | None = None
+    client_reference: str | None = None
+    end_user_id: str | None = None
+    origin: OriginKind | None = None
+    #: Jobs created strictly after this moment.
+    created_after: datetime | None = None
+    #: Jobs created strictly before this moment.
+    created_before: datetime | None = None
+
+    def matches(self, job: Job) -> bool:
+        return (
+            (self.status is None or job.status == self.status)
+            and (self.provider is None or job.provider == self.provider)
+            and (self.client_reference is None or job.request.client_reference == self.client_reference)
+            and (self.end_user_id is None or job.request.end_user_id == self.end_user_id)
+            and (self.origin is None or job.origin.kind == self.origin)
+            and (self.created_after is None or job.created_at > self.created_after)
+            and (self.created_before is None or job.created_at < self.created_before)
+        )
+
+
+class JobListPage(BaseModel):
+    """One page of GET /jobs, newest first; ``next_cursor`` continues it (null: the list is done)."""
+
+    jobs: list[JobView]
+    next_cursor: str | None
 
 
 class JobEvent(JobView):

@@ -11,6 +11,7 @@ from typing import Any, Protocol, runtime_checkable
 from videojobs.models import (
     DispatchRequest,
     Job,
+    JobListFilters,
     JobRejection,
     JobRequest,
     JobStatus,
@@ -163,6 +164,14 @@ class Lost:
     current: Job | None
 
 
+@dataclass(frozen=True)
+class JobsFound:
+    """One page of a listing, newest first, and where the next one starts (None: no more)."""
+
+    jobs: list[Job]
+    next_position: dict[str, str] | None
+
+
 class JobStore(Protocol):
     def create_if_absent(self, job: Job) -> Job | None:
         """Store ``job`` unless its id is taken; returns the job already stored under it, or None."""
@@ -186,6 +195,14 @@ class JobStore(Protocol):
         Returns the job after the write, or ``Lost`` with the job as it was when a condition did not
         hold (read with the same request, never by a second one).
         """
+        ...
+
+    def list_jobs(
+        self, filters: JobListFilters, *, limit: int, start: Mapping[str, str] | None = None
+    ) -> JobsFound:
+        """Jobs that match ``filters``, newest first: at most ``limit``, and possibly fewer while more
+        remain (``next_position`` then says where to go on). ``start``: a ``next_position`` this
+        store gave for the same filters."""
         ...
 
     def record_transfer_error(self, job_id: str, message: str, *, now: datetime) -> None: ...

@@ -1,20 +1,29 @@
-"""JobStore on DynamoDB: one item per job, every status change a conditional update."""
+"""JobStore on DynamoDB: one item per job, every status change a conditional update.
+
+GET /jobs reads the table's global secondary indexes (template.yaml, JobsTable), never a Scan. Each
+index is keyed by one filter's value and sorted by ``list_created`` (the creation time in epoch
+microseconds); ``plan_query`` picks the one index a listing queries and filters the rest. The status
+and provider indexes are keyed by the job's own ``status`` and ``provider`` attributes, so the
+conditional update that changes a job's status moves it between the status index's partitions in the
+same write. The other keys are written once, with the job (``_to_item``), and never change.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
-from videojobs.errors import DependencyUnavailable
-from videojobs.models import Job, JobStatus, Notification
+from videojobs.errors import DependencyUnavailable, InvalidCursor
+from videojobs.models import Job, JobListFilters, JobStatus, Notification
 from videojobs.observability import logger
-from videojobs.ports import Lost
+from videojobs.ports import JobsFound, Lost
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -34,9 +43,99 @@ def _to_attribute(value: Any) -> Any:
     return _serializer.serialize(plain)
 
 
+#: The sort key of every listing index: when the job was created, in epoch microseconds. A number,
+#: not the ISO text of ``created_at``, which drops zero microseconds and so does not sort as text.
+LIST_SORT_KEY = "list_created"
+#: The partition key of JobsByCreation, the index of every job, and its one value.
+LIST_ALL_KEY = "list_all"
+LIST_ALL_VALUE = "job"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+@dataclass(frozen=True)
+class ListIndex:
+    name: str
+    #: The filter (a JobListFilters field) whose value is the partition key.
+    filter_name: str
+    #: The item attribute that holds it.
+    partition_key: str
+
+
+#: Most selective first: a client_reference names about one job, an end user a handful; a status or
+#: provider a share of all jobs, an origin most of them. A listing queries the first whose filter it
+#: has and filters the rest.
+LIST_INDEXES = (
+    ListIndex("JobsByClientReference", "client_reference", "list_client_reference"),
+    ListIndex("JobsByEndUser", "end_user_id", "list_end_user_id"),
+    ListIndex("JobsByStatus", "status", "status"),
+    ListIndex("JobsByProvider", "provider", "provider"),
+    ListIndex("JobsByOrigin", "origin", "list_origin"),
+)
+ALL_JOBS_INDEX = ListIndex("JobsByCreation", "", LIST_ALL_KEY)
+
+
+@dataclass(frozen=True)
+class QueryPlan:
+    index: ListIndex
+    partition_value: str
+    #: The other filters, as (item attribute, value), applied by a FilterExpression.
+    filtered: tuple[tuple[str, str], ...]
+    #: Inclusive bounds on LIST_SORT_KEY, from created_after and created_before (both exclusive).
+    lowest: int | None
+    highest: int | None
+
+    @property
+    def empty(self) -> bool:
+        return self.lowest is not None and self.highest is not None and self.lowest > self.highest
+
+
+def _microseconds(moment: datetime) -> int:
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return (aware - _EPOCH) // _MICROSECOND
+
+
+def plan_query(filters: JobListFilters) -> QueryPlan:
+    """Which index a listing with these filters queries, and what it filters on the way."""
+    given = {
+        index.filter_name: str(value)
+        for index in LIST_INDEXES
+        if (value := getattr(filters, index.filter_name)) is not None
+    }
+    chosen = next((index for index in LIST_INDEXES if index.filter_name in given), None)
+    filtered = tuple(
+        (index.partition_key, given[index.filter_name])
+        for index in LIST_INDEXES
+        if index is not chosen and index.filter_name in given
+    )
+    after, before = filters.created_after, filters.created_before
+    return QueryPlan(
+        index=chosen or ALL_JOBS_INDEX,
+        partition_value=given[chosen.filter_name] if chosen else LIST_ALL_VALUE,
+        filtered=filtered,
+        lowest=_microseconds(after) + 1 if after is not None else None,
+        highest=_microseconds(before) - 1 if before is not None else None,
+    )
+
+
+def _list_keys(job: Job) -> dict[str, Any]:
+    """The listing indexes' keys, beside the job's own ``status`` and ``provider``. The optional ones
+    are left out when unset, so those indexes stay sparse."""
+    keys: dict[str, str | int] = {
+        LIST_SORT_KEY: _microseconds(job.created_at),
+        LIST_ALL_KEY: LIST_ALL_VALUE,
+        "list_origin": job.origin.kind,
+    }
+    if job.request.client_reference is not None:
+        keys["list_client_reference"] = job.request.client_reference
+    if job.request.end_user_id is not None:
+        keys["list_end_user_id"] = job.request.end_user_id
+    return {name: _serializer.serialize(value) for name, value in keys.items()}
+
+
 def _to_item(job: Job) -> dict[str, Any]:
     data = job.model_dump(mode="json", exclude_none=True)
-    return {key: _to_attribute(value) for key, value in data.items()}
+    return {**{key: _to_attribute(value) for key, value in data.items()}, **_list_keys(job)}
 
 
 def _plain(value: Any) -> Any:
@@ -158,6 +257,58 @@ class DynamoDBJobStore:
             raise DependencyUnavailable("could not update the job") from error
         return _from_item(response["Attributes"])
 
+    def list_jobs(
+        self, filters: JobListFilters, *, limit: int, start: Mapping[str, str] | None = None
+    ) -> JobsFound:
+        """One Query of the index ``plan_query`` picks, newest first. DynamoDB applies ``Limit`` before
+        the FilterExpression, so with filters beyond the index's a page may hold fewer than ``limit``
+        jobs (none, even) while ``next_position`` says more remain."""
+        plan = plan_query(filters)
+        if plan.empty:
+            return JobsFound(jobs=[], next_position=None)
+        names = {"#pk": plan.index.partition_key}
+        values: dict[str, Any] = {":pk": {"S": plan.partition_value}}
+        key_condition = "#pk = :pk"
+        if plan.lowest is not None or plan.highest is not None:
+            names["#sk"] = LIST_SORT_KEY
+        if plan.lowest is not None and plan.highest is not None:
+            values.update({":lo": {"N": str(plan.lowest)}, ":hi": {"N": str(plan.highest)}})
+            key_condition += " AND #sk BETWEEN :lo AND :hi"
+        elif plan.lowest is not None:
+            values[":lo"] = {"N": str(plan.lowest)}
+            key_condition += " AND #sk >= :lo"
+        elif plan.highest is not None:
+            values[":hi"] = {"N": str(plan.highest)}
+            key_condition += " AND #sk <= :hi"
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": plan.index.name,
+            "KeyConditionExpression": key_condition,
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        if plan.filtered:
+            conditions = []
+            for index, (attribute, value) in enumerate(plan.filtered):
+                names[f"#f{index}"] = attribute
+                values[f":f{index}"] = {"S": value}
+                conditions.append(f"#f{index} = :f{index}")
+            request["FilterExpression"] = " AND ".join(conditions)
+        if start is not None:
+            request["ExclusiveStartKey"] = _start_key(plan.index, start)
+        request.update(ExpressionAttributeNames=names, ExpressionAttributeValues=values)
+        try:
+            response = self._client.query(**request)
+        except (ClientError, BotoCoreError) as error:
+            raise DependencyUnavailable("could not list the jobs") from error
+        last = response.get("LastEvaluatedKey")
+        return JobsFound(
+            jobs=[_from_item(item) for item in response.get("Items", [])],
+            next_position={name: str(_deserializer.deserialize(value)) for name, value in last.items()}
+            if last
+            else None,
+        )
+
     def record_transfer_error(self, job_id: str, message: str, *, now: datetime) -> None:
         try:
             self._client.update_item(
@@ -240,6 +391,17 @@ class DynamoDBJobStore:
             raise DependencyUnavailable("could not record the event as published") from error
         except BotoCoreError as error:
             raise DependencyUnavailable("could not record the event as published") from error
+
+
+def _start_key(index: ListIndex, position: Mapping[str, str]) -> dict[str, Any]:
+    """A position this store gave (a LastEvaluatedKey of ``index``) as an ExclusiveStartKey."""
+    expected = {"job_id", index.partition_key, LIST_SORT_KEY}
+    if set(position) != expected or not str(position[LIST_SORT_KEY]).lstrip("-").isdigit():
+        raise InvalidCursor("the cursor does not belong to this listing")
+    return {
+        name: {"N": str(value)} if name == LIST_SORT_KEY else {"S": str(value)}
+        for name, value in position.items()
+    }
 
 
 def _condition_failed(error: ClientError) -> bool:
