@@ -23,11 +23,21 @@ from enum import StrEnum
 
 from videojobs.dependencies import Dependencies
 from videojobs.errors import ProviderError
+from videojobs.logic.cancel import ask_provider_to_stop
 from videojobs.logic.hops import hop_towards, is_early
 from videojobs.logic.media import with_fetchable_media
 from videojobs.logic.outcomes import fail_job, settle_owed_work
 from videojobs.logic.status_checks import schedule_first_check
-from videojobs.models import AWAITING_PROVIDER, DispatchRequest, Job, JobError, JobStatus, ProviderReceipt
+from videojobs.models import (
+    AWAITING_PROVIDER,
+    DispatchRequest,
+    Job,
+    JobError,
+    JobStatus,
+    ProviderCancel,
+    ProviderCancelStatus,
+    ProviderReceipt,
+)
 from videojobs.observability import logger
 from videojobs.ports import CapacityGrant, CapacityWait, Lost
 
@@ -173,6 +183,29 @@ def _record(job: Job, receipt: ProviderReceipt, grant: CapacityGrant, deps: Depe
         # False: its webhook got here first and moved the job on
         recorded=not isinstance(submitted, Lost),
     )
+    if isinstance(submitted, Lost) and submitted.current is not None:
+        _canceled_during_create(submitted.current, receipt, deps)
+
+
+def _canceled_during_create(job: Job, receipt: ProviderReceipt, deps: Dependencies) -> None:
+    """The job was canceled while its create was on the wire: the prediction it made is owed a cancel."""
+    if job.status is not JobStatus.CANCELED or job.provider_job_id is not None:
+        return
+    owing = deps.jobs.transition(
+        job.job_id,
+        to=JobStatus.CANCELED,
+        allowed_from={JobStatus.CANCELED},
+        expect={"provider_job_id": None},
+        changes={
+            "provider_job_id": receipt.provider_job_id,
+            "provider_links": dict(receipt.links) or None,
+            "create_sent_at": None,
+            "provider_cancel": ProviderCancel(status=ProviderCancelStatus.PENDING).model_dump(),
+        },
+        now=deps.clock(),
+    )
+    if isinstance(owing, Job):
+        ask_provider_to_stop(owing, deps)
 
 
 def _after_refusal(
