@@ -12,7 +12,7 @@ from local.stack import LocalStack, LocalStackConfig
 from tests.support import NOTIFY_SECRET, SteppedClock, assert_valid_event
 from videojobs import bootstrap
 
-TERMINAL = {"succeeded", "failed", "expired"}
+TERMINAL = {"succeeded", "failed", "expired", "canceled"}
 #: Status checks a second after submit, then every 2 s: jobs without a webhook finish in seconds.
 FAST_CHECKS = {
     "STATUS_CHECK_FIRST_DELAY_SECONDS": "1",

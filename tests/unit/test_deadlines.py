@@ -255,3 +255,21 @@ def test_the_deadline_counts_from_acceptance_not_from_the_first_create() -> None
 
     assert check_job_status(check.request, world.deps()) is CheckOutcome.CANCELED
     assert world.jobs.jobs[job.job_id].status is JobStatus.CANCELED
+
+
+def test_a_job_still_waiting_for_a_slot_when_its_dispatch_comes_back_past_its_deadline_is_not_sent() -> None:
+    world = FakeWorld()
+    world.capacity.limit = 0
+    job = accepted(world, deadline_seconds=60)
+    assert world.dispatch_all() == [DispatchOutcome.WAITING_FOR_CAPACITY]
+    world.capacity.limit = 10
+    world.clock.advance(60)
+
+    assert world.dispatch_all() == [DispatchOutcome.CANCELED]
+
+    canceled = world.jobs.jobs[job.job_id]
+    assert canceled.status is JobStatus.CANCELED
+    assert canceled.error is not None
+    assert canceled.error.code == "deadline_exceeded"
+    assert world.providers["fal"].created == []
+    assert world.capacity.holders == {}

@@ -8,6 +8,7 @@ on the queue with a delay.
   leaves the provider (`outcomes.left_provider`).
 - 429 and 5xx: retried with exponential backoff and jitter, never sooner than Retry-After, up to
   ``max_attempts``; then the job fails with the provider's last answer. Other 4xx fail it at once.
+- A job past its deadline (``deadline_seconds``) is canceled instead of sent.
 - An ambiguous create (no answer after the request went out) is not sent again blindly: the job
   waits ``uncertain_grace_seconds`` for its webhook, which adopts it. Only if none comes is the create
   sent once more: at worst one extra provider job, never a lost one, and never a loop, since every
@@ -23,7 +24,7 @@ from enum import StrEnum
 
 from videojobs.dependencies import Dependencies
 from videojobs.errors import ProviderError
-from videojobs.logic.cancel import ask_provider_to_stop
+from videojobs.logic.cancel import ask_provider_to_stop, cancel_at_deadline
 from videojobs.logic.hops import hop_towards, is_early
 from videojobs.logic.media import with_fetchable_media
 from videojobs.logic.outcomes import fail_job, settle_owed_work
@@ -51,6 +52,7 @@ class DispatchOutcome(StrEnum):
     RETRY_SCHEDULED = "retry_scheduled"
     AWAITING_WEBHOOK = "awaiting_webhook"
     FAILED = "failed"
+    CANCELED = "canceled"
 
 
 def dispatch_job(request: DispatchRequest, deps: Dependencies) -> DispatchOutcome:
@@ -61,6 +63,10 @@ def dispatch_job(request: DispatchRequest, deps: Dependencies) -> DispatchOutcom
         settle_owed_work(job, deps)
         return DispatchOutcome.NOT_NEEDED
     now = deps.clock()
+    if job.deadline is not None and now >= job.deadline:
+        # Its deadline message cancels it too; a job waiting for a slot is not sent past its deadline.
+        cancel_at_deadline(job, deps)
+        return DispatchOutcome.CANCELED
     held = _not_yet_due(job, request.due_at, now, deps) or _after_an_unanswered_create(job, now, deps)
     if held is not None:
         return held
