@@ -52,7 +52,12 @@ MEDIA_LISTS = ("reference_image_urls", "reference_video_urls", "reference_audio_
 #: Where https media inputs point: a public host the intake accepts and nothing ever fetches.
 PUBLIC_MEDIA_HOST = "cdn.example.com"
 #: Cases per operation and mode: bounded, a few seconds each on two cores.
-EXAMPLES = {"POST /jobs": 50, "GET /jobs/{job_id}": 20, "POST /webhooks/{provider}/{job_id}": 20}
+EXAMPLES = {
+    "POST /jobs": 50,
+    "GET /jobs/{job_id}": 20,
+    "POST /jobs/{job_id}/cancel": 20,
+    "POST /webhooks/{provider}/{job_id}": 20,
+}
 
 
 @pytest.fixture(scope="module")
