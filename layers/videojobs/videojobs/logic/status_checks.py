@@ -97,11 +97,11 @@ def check_job_status(request: StatusCheckRequest, deps: Dependencies) -> CheckOu
 
 
 def _at_deadline(request: StatusCheckRequest, job: Job | None, deps: Dependencies) -> CheckOutcome:
-    if job is None or job.status not in AWAITING_PROVIDER:
+    deadline = None if job is None else job.deadline
+    if job is None or deadline is None or job.status not in AWAITING_PROVIDER:
         settle_owed_work(job, deps)
         return CheckOutcome.NOT_NEEDED
-    deadline = job.deadline
-    if deadline is not None and deadline > deps.clock():
+    if deadline > deps.clock():
         _schedule(request, deadline, deps)
         return CheckOutcome.WAITING
     cancel_at_deadline(job, deps)
