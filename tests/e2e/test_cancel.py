@@ -13,7 +13,10 @@ from typing import Any
 import httpx
 import pytest
 
+from local.simulator.testing import LoopbackPeer
 from local.stack import LocalStack
+from tests.support import NOTIFY_SECRET
+from videojobs.standard_webhooks import StandardWebhook
 
 pytestmark = pytest.mark.e2e
 Wait = Callable[..., dict[str, Any]]
@@ -162,3 +165,23 @@ def test_the_cancel_route_wants_a_signed_request(stack: LocalStack, api: httpx.C
     job_id = submit(api, "eachlabs")
     unsigned = httpx.post(f"{stack.api_url}/jobs/{job_id}/cancel", timeout=10)
     assert unsigned.status_code == 403
+
+
+def test_a_canceled_job_with_a_notify_url_gets_a_signed_video_job_canceled_post(
+    api: httpx.Client, sim: httpx.Client, wait_for_job: Wait
+) -> None:
+    sim.post("/faults", json={"hold_in_queue": True}).raise_for_status()
+    with LoopbackPeer() as receiver:
+        job_id = submit(api, "replicate", notify_url=f"{receiver.url}/hooks/video", client_reference="c-9")
+        wait_for_job(job_id, until={"submitted", "processing"}, timeout=30)
+
+        assert cancel(api, job_id).status_code == 202
+        (posted,) = receiver.wait_for(1, timeout=30)
+
+    StandardWebhook(NOTIFY_SECRET).verify(
+        posted.headers, posted.body, now=int(time.time()), tolerance_seconds=60
+    )
+    body = posted.json()
+    assert body["type"] == "video.job.canceled"
+    assert (body["data"]["job_id"], body["data"]["status"]) == (job_id, "canceled")
+    assert body["data"]["cancel"]["provider_cancel"] == "accepted"
