@@ -10,6 +10,7 @@ from tests.support import FakeWorld, InMemoryJobStore, submit_job
 from videojobs.errors import CancelRefused, JobNotCancelable, JobNotFound, ProviderError
 from videojobs.logic.callback import apply_provider_update
 from videojobs.logic.cancel import cancel_job
+from videojobs.logic.dead_letters import end_dead_lettered
 from videojobs.logic.dispatch import DispatchOutcome, dispatch_job
 from videojobs.logic.intake import accept_job
 from videojobs.logic.notify import NotifyMessage, NotifyOutcome, notify_caller
@@ -365,3 +366,17 @@ def test_the_cancel_is_announced_once_as_video_job_canceled_and_notified_as_vide
     assert body["type"] == "video.job.canceled"
     assert body["data"]["status"] == "canceled"
     assert body["data"]["cancel"]["requested_at"]
+
+
+def test_a_dead_lettered_check_of_a_canceled_prediction_frees_its_slot_since_nobody_will_look_again() -> None:
+    world = FakeWorld()
+    job = running_job(world)
+    world.providers["fal"].cancel_error = CancelRefused("running", unsupported=True)
+    cancel_job(job.job_id, world.deps())
+    assert list(world.capacity.holders.values()) == [job.job_id]
+
+    assert end_dead_lettered(StatusCheckRequest(job_id=job.job_id, dispatch_attempt=1), world.deps()) is None
+
+    assert world.capacity.holders == {}
+    assert stored(world, job).status is JobStatus.CANCELED
+    assert world.events.failed == []
