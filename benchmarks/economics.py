@@ -25,13 +25,14 @@ from typing import Any
 import httpx
 
 from benchmarks.table import RatioRow
+from videojobs.models import TERMINAL as FINAL_STATUSES
 from videojobs.providers import UNITS
 
 POLLING_CLIENT_MB = 512
 POLLING_CLIENT_SECONDS = 120
 POLLING_GB_SECONDS = POLLING_CLIENT_MB / 1024 * POLLING_CLIENT_SECONDS
 PROVIDERS = tuple(UNITS)
-TERMINAL = ("succeeded", "failed", "expired")
+TERMINAL = {status.value for status in FINAL_STATUSES}
 
 
 class InvocationClock:

@@ -22,9 +22,10 @@ import av
 
 from local.simulator import dimensions_for, encode_png
 from local.stack import LocalStack, LocalStackConfig
+from videojobs.models import TERMINAL as FINAL_STATUSES
 from videojobs.providers import UNITS
 
-TERMINAL = {"succeeded", "failed", "expired"}
+TERMINAL = {status.value for status in FINAL_STATUSES}
 #: x-amz-meta-<name> on the dropped image -> the request field it carries.
 DROP_METADATA = {
     "prompt": "prompt",

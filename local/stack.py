@@ -30,7 +30,9 @@ from videojobs.settings import Settings, api_key_setting, api_keys_setting
 
 HOST = "127.0.0.1"
 EVENTS_TAP_QUEUE = "events-tap"
-OUTCOME_DETAIL_TYPES = frozenset({"Video Job Succeeded", "Video Job Failed", "Video Job Rejected"})
+OUTCOME_DETAIL_TYPES = frozenset(
+    {"Video Job Succeeded", "Video Job Failed", "Video Job Canceled", "Video Job Rejected"}
+)
 #: Local defaults that keep the feedback loop short; the environment or the config overrides them.
 LOCAL_SETTINGS = {
     "STATUS_CHECK_FIRST_DELAY_SECONDS": "3",

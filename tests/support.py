@@ -275,6 +275,7 @@ class RecordingEvents:
 
     succeeded: list[Job] = field(default_factory=list)
     failed: list[Job] = field(default_factory=list)
+    canceled: list[Job] = field(default_factory=list)
     rejected: list[JobRejection] = field(default_factory=list)
     fail_next: int = 0
 
@@ -292,6 +293,10 @@ class RecordingEvents:
     def job_failed(self, job: Job) -> None:
         self._refuse()
         self.failed.append(job)
+
+    def job_canceled(self, job: Job) -> None:
+        self._refuse()
+        self.canceled.append(job)
 
     def job_rejected(self, rejection: JobRejection) -> None:
         self.rejected.append(rejection)

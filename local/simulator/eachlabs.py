@@ -2,7 +2,12 @@
 
 Mounted at ``/eachlabs``:
 ``POST /v1/prediction``        create; ``{"status": "success", "message": ..., "predictionID": ...}``.
-``GET /v1/prediction/{id}``    poll; ``status`` is ``processing``, ``success`` or ``error``.
+``GET /v1/prediction/{id}``    poll; ``status`` is ``processing``, ``success``, ``error`` or ``cancelled``.
+``POST /v1/prediction/{id}/cancel``  cancel (docs.eachlabs.ai/api-reference/ai-models-prediction/
+                               cancel-model-prediction): 200 ``{"status": "cancelled", "message",
+                               "predictionID"}`` for a starting or processing prediction. The page documents
+                               no other answer; ours: a finished one is 400 ``{"status": "error", ...}``, an
+                               unknown one 404.
 ``GET /v1/model?slug=...``     the "check schema" step; the doc names it but not its response shape, so
                                this answers with a JSON schema built from the field table we validate with.
 
@@ -22,11 +27,12 @@ import json
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 from local.simulator.fields import is_absolute_http_url, iso8601
 from local.simulator.media import ClipSpec, dimensions_for, duration_seconds_for
 from local.simulator.protocol import (
+    CancelOutcome,
     Dialect,
     JobPlan,
     JobStatus,
@@ -52,6 +58,7 @@ SIGNATURE_HEADER = "X-Webhook-Signature"
 TIMESTAMP_HEADER = "X-Webhook-Timestamp"
 
 _BOTH_MODELS = frozenset({TEXT_TO_VIDEO, IMAGE_TO_VIDEO})
+_ENDED_WORD = {JobStatus.CANCELLED: "cancelled"}
 _IMAGE_MODEL_ONLY = frozenset({IMAGE_TO_VIDEO})
 
 
@@ -98,6 +105,8 @@ _INPUT_FIELDS_BY_NAME = {input_field.name: input_field for input_field in _INPUT
 
 class EachLabsDialect(Dialect):
     provider = "eachlabs"
+    #: "Cancel a running prediction by ID" (best-effort upstream; the simulator's upstream always stops).
+    cancels_running_jobs: ClassVar[bool] = True
 
     def route(self, request: SimRequest) -> SimResponse:
         self._authenticate(request)
@@ -105,6 +114,8 @@ class EachLabsDialect(Dialect):
         match (request.method, path):
             case ("POST", "/v1/prediction"):
                 return self._create(request)
+            case ("POST", _) if path.startswith("/v1/prediction/") and path.endswith("/cancel"):
+                return self._cancel(path.removeprefix("/v1/prediction/").removesuffix("/cancel"))
             case ("GET", "/v1/model"):
                 return self._model_schema(request)
             case ("GET", _) if path.startswith("/v1/prediction/"):
@@ -123,7 +134,7 @@ class EachLabsDialect(Dialect):
         body = json.dumps(
             {
                 "exec_id": job.id,
-                "status": "succeeded" if succeeded else "failed",
+                "status": "succeeded" if succeeded else _ENDED_WORD.get(job.status, "failed"),
                 "output": job.output_url if succeeded else "",
                 "error": "" if succeeded else (job.error or "Prediction failed"),
             },
@@ -167,6 +178,7 @@ class EachLabsDialect(Dialect):
             JobStatus.PROCESSING: ("processing", "Prediction is processing"),
             JobStatus.SUCCEEDED: ("success", "Prediction completed successfully"),
             JobStatus.FAILED: ("error", "Prediction failed"),
+            JobStatus.CANCELLED: ("cancelled", "Prediction cancelled"),
         }[job.status]
         return SimResponse(
             200,
@@ -181,6 +193,21 @@ class EachLabsDialect(Dialect):
                 "input": job.request.get("input"),
                 "created_at": iso8601(job.created_at),
                 "completed_at": None if job.completed_at is None else iso8601(job.completed_at),
+            },
+        )
+
+    def _cancel(self, prediction_id: str) -> SimResponse:
+        outcome = self.cancel(prediction_id)
+        if outcome is CancelOutcome.NOT_FOUND:
+            raise Rejection(404, "Prediction not found", f"No prediction with id {prediction_id!r}")
+        if outcome is not CancelOutcome.CANCELLED:
+            raise Rejection(400, "Prediction cannot be cancelled", "The prediction has already finished")
+        return SimResponse(
+            200,
+            {
+                "status": "cancelled",
+                "message": "Prediction canceled successfully",
+                "predictionID": prediction_id,
             },
         )
 

@@ -11,8 +11,9 @@ from local.event_schemas import pipeline_events
 from local.stack import LocalStack, LocalStackConfig
 from tests.support import NOTIFY_SECRET, SteppedClock, assert_valid_event
 from videojobs import bootstrap
+from videojobs.models import TERMINAL as FINAL_STATUSES
 
-TERMINAL = {"succeeded", "failed", "expired"}
+TERMINAL = {status.value for status in FINAL_STATUSES}
 #: Status checks a second after submit, then every 2 s: jobs without a webhook finish in seconds.
 FAST_CHECKS = {
     "STATUS_CHECK_FIRST_DELAY_SECONDS": "1",

@@ -56,6 +56,7 @@ EXAMPLES = {
     "POST /jobs": 50,
     "GET /jobs": 20,
     "GET /jobs/{job_id}": 20,
+    "POST /jobs/{job_id}/cancel": 20,
     "POST /webhooks/{provider}/{job_id}": 20,
 }
 

@@ -14,10 +14,11 @@ import pytest
 
 from local.stack import LocalStack
 from tests.e2e.conftest import start_stack
+from videojobs.models import TERMINAL as FINAL_STATUSES
 
 pytestmark = pytest.mark.e2e
 T2V = {"provider": "eachlabs", "prompt": "a lighthouse", "resolution": "480p", "duration": 4}
-TERMINAL = {"succeeded", "failed", "expired"}
+TERMINAL = {status.value for status in FINAL_STATUSES}
 
 
 def submit_all(stack: LocalStack, count: int) -> list[str]:

@@ -12,6 +12,7 @@ import pytest
 from pydantic import SecretStr
 
 from functions.callback import app as callback
+from functions.cancel import app as cancel
 from functions.dead_letter import app as dead_letter
 from functions.intake import app as intake
 from functions.notify import app as notify
@@ -295,6 +296,33 @@ def test_status_returns_the_view_and_404_for_unknown_ids() -> None:
     assert body_of(missing)["error"]["code"] == "job_not_found"
 
 
+def cancel_event(job_id: str) -> dict[str, Any]:
+    event = load_event("cancel_job")
+    event["pathParameters"]["job_id"] = job_id
+    event["rawPath"] = event["requestContext"]["http"]["path"] = f"/jobs/{job_id}/cancel"
+    return event
+
+
+def test_cancel_answers_202_with_the_view_then_the_same_view_and_409_for_a_finished_job() -> None:
+    world = FakeWorld()
+    job = stored_job(world, "p-1")
+    finished = stored_job(world, "p-2")
+    world.jobs.jobs[finished.job_id] = finished.model_copy(update={"status": JobStatus.SUCCEEDED})
+
+    first = cancel.lambda_handler(cancel_event(job.job_id), Context(), deps=world.deps())
+    again = cancel.lambda_handler(cancel_event(job.job_id), Context(), deps=world.deps())
+    too_late = cancel.lambda_handler(cancel_event(finished.job_id), Context(), deps=world.deps())
+    missing = cancel.lambda_handler(load_event("cancel_job"), Context(), deps=world.deps())
+
+    assert (first["statusCode"], body_of(first)["status"]) == (202, "canceled")
+    assert body_of(first)["cancel"]["provider_cancel"] == "accepted"
+    assert (again["statusCode"], body_of(again)) == (202, body_of(first))
+    assert too_late["statusCode"] == 409
+    assert body_of(too_late)["error"]["code"] == "job_not_cancelable"
+    assert "succeeded" in body_of(too_late)["error"]["message"]
+    assert missing["statusCode"] == 404
+
+
 def test_the_transfer_event_copies_and_a_failed_copy_is_reported_as_a_batch_item_failure() -> None:
     world = FakeWorld()
     job = stored_job(world, "p-1")
@@ -463,14 +491,15 @@ def test_a_wrong_method_on_a_known_route_is_405_naming_the_allowed_one(method: s
 
 
 @pytest.mark.parametrize(
-    ("module", "event_name"), [(status, "get_job"), (callback, "eachlabs_webhook"), (callback, "fal_webhook")]
+    ("module", "event_name"),
+    [(status, "get_job"), (cancel, "cancel_job"), (callback, "eachlabs_webhook"), (callback, "fal_webhook")],
 )
 def test_a_job_id_that_is_not_a_uuid_is_a_422_naming_it_before_anything_is_read(
     module: Any, event_name: str
 ) -> None:
     event = load_event(event_name)
-    prefix = event["rawPath"].rsplit("/", 1)[0]
-    event["rawPath"] = event["requestContext"]["http"]["path"] = f"{prefix}/not-a-job"
+    path = event["rawPath"].replace(event["pathParameters"]["job_id"], "not-a-job")
+    event["rawPath"] = event["requestContext"]["http"]["path"] = path
     event["pathParameters"]["job_id"] = "not-a-job"
     world = FakeWorld()
 
@@ -498,6 +527,7 @@ def test_an_unknown_route_is_404_in_the_error_shape() -> None:
         (intake, "/jobs", "post", {202, 400, 409, 413, 415, 422, 503}),
         (callback, "/webhooks/{provider}/{job_id}", "post", {200, 400, 401, 404, 409, 413, 422, 503}),
         (status, "/jobs/{job_id}", "get", {200, 404, 422, 503}),
+        (cancel, "/jobs/{job_id}/cancel", "post", {202, 404, 409, 422, 503}),
     ],
 )
 def test_the_openapi_document_declares_every_status_a_route_answers(

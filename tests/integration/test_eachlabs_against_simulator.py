@@ -15,7 +15,7 @@ from pydantic import SecretStr
 from local.simulator import DEFAULT_API_KEYS, ProviderSimulator
 from videojobs.adapters.http_source import HttpVideoSource
 from videojobs.download_policy import HostAllowlist
-from videojobs.errors import OutputRejected, ProviderError, TransferFailed
+from videojobs.errors import CancelRefused, OutputRejected, ProviderError, TransferFailed
 from videojobs.models import JobRequest, ProviderState, WebhookTarget, utc_now
 from videojobs.providers.eachlabs.adapter import EachLabsProvider
 
@@ -215,3 +215,25 @@ def test_the_simulator_log_shows_the_exact_documented_request(
         },
         sort_keys=True,
     )
+
+
+def test_cancel_uses_eachlabs_own_post_and_the_prediction_ends_cancelled(
+    eachlabs: EachLabsProvider, simulator: ProviderSimulator, inbox: WebhookInbox
+) -> None:
+    simulator.faults.hold_in_queue = True
+    receipt = eachlabs.create_prediction(
+        JobRequest(provider="eachlabs", prompt="p"), WebhookTarget(url=inbox.url, signing_secret="s")
+    )
+
+    eachlabs.cancel(receipt.provider_job_id)
+    simulator.faults.hold_in_queue = False
+
+    cancel_path = f"/v1/prediction/{receipt.provider_job_id}/cancel"
+    assert [
+        (r["method"], r["status"])
+        for r in simulator.requests_for("eachlabs")
+        if r["path"].endswith(cancel_path)
+    ] == [("POST", 200)]
+    assert eachlabs.get_prediction(receipt.provider_job_id).state is ProviderState.FAILED
+    with pytest.raises(CancelRefused):
+        eachlabs.cancel(receipt.provider_job_id)  # cancelled already: nothing more to stop

@@ -89,7 +89,7 @@ def test_every_function_uses_one_runtime_and_arm64(monkeypatch: pytest.MonkeyPat
     resources = transformed_template(monkeypatch)["Resources"]
     functions = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::Function"]
     layers = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::LayerVersion"]
-    assert len(functions) == 8
+    assert len(functions) == 9
     assert {f["Runtime"] for f in functions} == {"python3.13"}
     assert {tuple(f["Architectures"]) for f in functions} == {("arm64",)}
     assert {tuple(layer["CompatibleRuntimes"]) for layer in layers} == {("python3.13",)}
@@ -130,6 +130,8 @@ def test_every_route_and_queue_has_a_handler_and_an_event_file() -> None:
         ("GET", "/jobs/{job_id}", "StatusFunction", "AWS_IAM"),
         ("ANY", "/jobs/{job_id}", "StatusFunction", "AWS_IAM"),
         ("ANY", "$default", "StatusFunction", "AWS_IAM"),
+        ("POST", "/jobs/{job_id}/cancel", "CancelFunction", "AWS_IAM"),
+        ("ANY", "/jobs/{job_id}/cancel", "CancelFunction", "AWS_IAM"),
         ("POST", "/webhooks/{provider}/{job_id}", "CallbackFunction", "NONE"),
         ("ANY", "/webhooks/{provider}/{job_id}", "CallbackFunction", "NONE"),
     }
@@ -142,6 +144,7 @@ def test_every_route_and_queue_has_a_handler_and_an_event_file() -> None:
         "notify_message",
         "get_job",
         "list_jobs",
+        "cancel_job",
         "eachlabs_webhook",
         "atlascloud_webhook",
         "jobs_api_callback",
@@ -157,7 +160,16 @@ def test_every_route_and_queue_has_a_handler_and_an_event_file() -> None:
     assert (ROOT / "layers/videojobs/requirements.txt").exists()
 
 
-JOB_ROUTES = {"POST /jobs", "ANY /jobs", "GET /jobs", "GET /jobs/{job_id}", "ANY /jobs/{job_id}", "$default"}
+JOB_ROUTES = {
+    "POST /jobs",
+    "ANY /jobs",
+    "GET /jobs",
+    "GET /jobs/{job_id}",
+    "ANY /jobs/{job_id}",
+    "POST /jobs/{job_id}/cancel",
+    "ANY /jobs/{job_id}/cancel",
+    "$default",
+}
 WEBHOOK_ROUTES = {"POST /webhooks/{provider}/{job_id}", "ANY /webhooks/{provider}/{job_id}"}
 
 
@@ -234,7 +246,7 @@ def test_every_function_behind_a_route_lets_the_api_invoke_it(monkeypatch: pytes
         and r["Properties"]["Principal"] == "apigateway.amazonaws.com"
     }
     routed = {route.function_id for route in read_application().routes}
-    assert routed == {"IntakeFunction", "StatusFunction", "CallbackFunction"}
+    assert routed == {"IntakeFunction", "StatusFunction", "CancelFunction", "CallbackFunction"}
     for function_id in routed:
         assert permitted[function_id].endswith(":${HttpApi}/*"), function_id
 

@@ -661,3 +661,34 @@ def test_stop_closes_the_port_and_ends_worker_threads(clip_cache_dir: Path) -> N
     while time.monotonic() < deadline and own_threads():
         time.sleep(0.05)
     assert own_threads() == []
+
+
+# -- cancel ---------------------------------------------------------------------------------------------
+def test_cancel_stops_a_processing_prediction_and_its_webhook_and_status_say_cancelled(
+    sim: ProviderSimulator, api: httpx.Client, receiver: WebhookReceiver
+) -> None:
+    sim.faults.stall_predictions = 1
+    prediction_id = create(api, t2v_body(webhook_url=receiver.url))
+
+    response = api.post(f"/v1/prediction/{prediction_id}/cancel")
+
+    assert response.status_code == 200
+    assert response.json() == {
+        "status": "cancelled",
+        "message": "Prediction canceled successfully",
+        "predictionID": prediction_id,
+    }
+    assert api.get(f"/v1/prediction/{prediction_id}").json()["status"] == "cancelled"
+    (webhook,) = receiver.wait_for(1)
+    assert webhook.json()["status"] == "cancelled"
+
+
+def test_cancelling_a_finished_or_unknown_prediction_is_refused(api: httpx.Client) -> None:
+    prediction_id = create(api, t2v_body())
+    poll_until_done(api, prediction_id)
+
+    finished = api.post(f"/v1/prediction/{prediction_id}/cancel")
+    unknown = api.post("/v1/prediction/nope/cancel")
+
+    assert (finished.status_code, finished.json()["status"]) == (400, "error")
+    assert unknown.status_code == 404

@@ -9,7 +9,7 @@ import pytest
 from pydantic import SecretStr
 
 from tests.support import FixedClock, sign_eachlabs, status_words
-from videojobs.errors import InvalidWebhook, ProviderError, WebhookUnauthorized
+from videojobs.errors import CancelRefused, InvalidWebhook, ProviderError, WebhookUnauthorized
 from videojobs.models import JobRequest, ProviderState, WebhookTarget
 from videojobs.providers.eachlabs.adapter import EachLabsProvider
 
@@ -241,3 +241,46 @@ def test_status_polling_maps_every_documented_status(
 
     assert str(seen[0].url) == "https://api.eachlabs.ai/v1/prediction/pred-9"
     assert update.state is state
+
+
+# -- cancel (docs.eachlabs.ai/api-reference/ai-models-prediction/cancel-model-prediction) ---------------
+def test_cancel_posts_to_the_predictions_cancel_path_and_takes_its_cancelled_answer() -> None:
+    answer = {"status": "cancelled", "message": "Prediction canceled successfully", "predictionID": "p/1"}
+    seen, transport = capture([httpx.Response(200, json=answer)])
+
+    provider(transport).cancel("p/1")
+
+    assert (seen[0].method, str(seen[0].url)) == (
+        "POST",
+        "https://api.eachlabs.ai/v1/prediction/p%2F1/cancel",
+    )
+    assert seen[0].headers["x-api-key"] == "key-123"
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        httpx.Response(400, json={"status": "error", "message": "Prediction cannot be cancelled"}),
+        httpx.Response(404, json={"status": "error", "message": "Prediction not found"}),
+        httpx.Response(200, json={"status": "success", "message": "already done"}),
+    ],
+)
+def test_a_cancel_the_prediction_cannot_take_is_refused_not_unsupported(answer: httpx.Response) -> None:
+    _, transport = capture([answer])
+
+    with pytest.raises(CancelRefused) as refused:
+        provider(transport).cancel("p-1")
+
+    assert refused.value.unsupported is False
+
+
+@pytest.mark.parametrize(("status", "retryable"), [(503, True), (429, True), (401, False)])
+def test_a_cancel_that_failed_for_our_own_or_a_passing_reason_is_a_provider_error(
+    status: int, retryable: bool
+) -> None:
+    _, transport = capture([httpx.Response(status, json={"status": "error", "message": "no"})])
+
+    with pytest.raises(ProviderError) as failed:
+        provider(transport).cancel("p-1")
+
+    assert failed.value.retryable is retryable

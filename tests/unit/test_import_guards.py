@@ -43,6 +43,7 @@ NEVER_ON_IMPORT = (XRAY, *PROVIDER_ADAPTERS, HTTPX, PYDANTIC_SETTINGS, BATCH, PA
 #: And what each function does not use at all.
 NOT_USED: dict[str, tuple[str, ...]] = {
     "callback": (IDEMPOTENCY,),
+    "cancel": (IDEMPOTENCY,),
     "dead_letter": (IDEMPOTENCY, EVENT_HANDLER),
     "intake": (),
     "notify": (IDEMPOTENCY, EVENT_HANDLER),

@@ -83,7 +83,7 @@ def _required() -> dict[str, str]:
     return dict(REQUIRED_SETTINGS)
 
 
-@pytest.mark.parametrize("name", ["eachlabs", "atlascloud", "gateway", "jobs_api"])
+@pytest.mark.parametrize("name", ["atlascloud", "gateway", "jobs_api"])
 def test_a_dialect_without_a_documented_cancel_refuses_without_calling(name: ProviderName) -> None:
     calls: list[httpx.Request] = []
     client = httpx.Client(

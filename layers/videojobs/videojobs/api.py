@@ -25,6 +25,7 @@ from videojobs.errors import (
     DependencyUnavailable,
     InvalidCursor,
     InvalidWebhook,
+    JobNotCancelable,
     JobNotFound,
     ProviderError,
     ProviderNotConfigured,
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
 
 ERROR_STATUS: dict[type[VideoJobError], HTTPStatus] = {
     JobNotFound: HTTPStatus.NOT_FOUND,
+    JobNotCancelable: HTTPStatus.CONFLICT,
     WebhookUnauthorized: HTTPStatus.UNAUTHORIZED,
     InvalidWebhook: HTTPStatus.BAD_REQUEST,
     InvalidCursor: HTTPStatus.BAD_REQUEST,
@@ -84,7 +86,10 @@ _MEANING: dict[int, str] = {
     401: "Missing, wrong or expired webhook token, or a bad or stale signature",
     404: "No such job, or no such route",
     405: "The route exists, with other methods (see Allow)",
-    409: "A webhook about another job or prediction, or an Idempotency-Key still in progress",
+    409: (
+        "A webhook about another job or prediction, an Idempotency-Key still in progress, or a cancel of"
+        " a job that is transferring or has ended (the message names its status)"
+    ),
     413: "The body is larger than this route accepts",
     415: "The body is not application/json",
     503: "A dependency is unavailable; retry",

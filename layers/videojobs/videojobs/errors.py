@@ -34,6 +34,19 @@ class InvalidCursor(VideoJobError):
     code = "invalid_cursor"
 
 
+class JobNotCancelable(VideoJobError):
+    """A cancel of a job that is transferring (its video is already ours) or ended otherwise."""
+
+    code = "job_not_cancelable"
+
+    def __init__(self, job_id: str, status: str) -> None:
+        super().__init__(
+            f"job {job_id} is {status}: only a queued, submitted or processing job can be canceled"
+        )
+        self.job_id = job_id
+        self.status = status
+
+
 class WebhookUnauthorized(VideoJobError):
     """Missing or wrong token, forged or stale signature."""
 

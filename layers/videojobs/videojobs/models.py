@@ -150,6 +150,7 @@ def _integral(value: Any) -> Any:
 # validator: after it, pydantic would publish them as ``ge``/``le``, which JSON Schema does not know.
 DurationSeconds = Annotated[int, Field(ge=4, le=15), BeforeValidator(_integral)]
 Seed = Annotated[int, Field(ge=0, le=2**32 - 1), BeforeValidator(_integral)]
+DeadlineSeconds = Annotated[int, Field(ge=60, le=86_400), BeforeValidator(_integral)]
 
 Prompt = Annotated[
     str,
@@ -195,7 +196,16 @@ class JobRequest(BaseModel):
     )
     notify_url: NotifyUrl | None = Field(
         default=None,
-        description="https URL that gets a signed Standard Webhooks POST when the job succeeds or fails",
+        description=(
+            "https URL that gets a signed Standard Webhooks POST when the job succeeds, fails or is canceled"
+        ),
+    )
+    deadline_seconds: DeadlineSeconds | None = Field(
+        default=None,
+        description=(
+            "Seconds from acceptance (waiting for a provider slot counts): a job not yet transferring"
+            " by then is canceled with error.code deadline_exceeded"
+        ),
     )
 
     @property
@@ -212,6 +222,7 @@ class JobRequest(BaseModel):
 JOB_SUCCEEDED = "Video Job Succeeded"
 JOB_FAILED = "Video Job Failed"
 JOB_REJECTED = "Video Job Rejected"
+JOB_CANCELED = "Video Job Canceled"
 JOB_REQUESTED = "Video Job Requested"
 
 
@@ -256,11 +267,13 @@ class JobStatus(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     EXPIRED = "expired"
+    CANCELED = "canceled"
 
 
-#: Statuses from which a provider's verdict (finished or failed) may still be applied.
+#: Statuses from which a provider's verdict (finished or failed) may still be applied, and from which
+#: a job may be canceled: once it is transferring, its video is ours and a cancel comes too late.
 AWAITING_PROVIDER = frozenset({JobStatus.QUEUED, JobStatus.SUBMITTED, JobStatus.PROCESSING})
-TERMINAL = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.EXPIRED})
+TERMINAL = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.EXPIRED, JobStatus.CANCELED})
 
 
 class JobError(BaseModel):
@@ -322,6 +335,29 @@ class ProviderCancel(BaseModel):
     message: str | None = None
 
 
+class CancelView(BaseModel):
+    """A cancel asked by the caller (POST /jobs/{job_id}/cancel) or by the job's deadline: when, and what
+    the provider said. A summary of the job's ``provider_cancel`` record."""
+
+    model_config = ConfigDict(frozen=True)
+
+    requested_at: datetime
+    #: None while the provider's answer is owed, and when there was nothing to ask (never sent).
+    provider_cancel: Literal["accepted", "refused", "unsupported"] | None
+    #: Why the provider did not stop the prediction (it may still render; its output is never copied).
+    error: str | None
+
+
+_PROVIDER_ANSWER: dict[ProviderCancelStatus, Literal["accepted", "refused", "unsupported"] | None] = {
+    ProviderCancelStatus.PENDING: None,
+    ProviderCancelStatus.CANCELED: "accepted",
+    ProviderCancelStatus.REFUSED: "refused",
+    ProviderCancelStatus.UNSUPPORTED: "unsupported",
+    # The call failed every time it was tried: the provider did not stop it, as far as we know.
+    ProviderCancelStatus.FAILED: "refused",
+}
+
+
 class Job(BaseModel):
     """A job as stored: the state machine only moves forward (see ``JobStore.transition``)."""
 
@@ -352,8 +388,10 @@ class Job(BaseModel):
     #: Whoever is publishing ``pending_event`` holds it until then (epoch seconds); others wait.
     event_claimed_until: int | None = None
     notification: Notification | None = None
-    #: Set when the job ended here (expired) while its prediction may still run at the provider.
+    #: Set when the job ended here (expired or canceled) while its prediction may still run at the provider.
     provider_cancel: ProviderCancel | None = None
+    #: When a cancel ended the job (POST /jobs/{job_id}/cancel or the job's deadline).
+    cancel_requested_at: datetime | None = None
     provider_job_id: str | None = None
     #: ProviderReceipt.links, when the provider returned any.
     provider_links: dict[str, str] | None = None
@@ -396,9 +434,30 @@ class Job(BaseModel):
         """Where the job's maximum age counts from: its first create, or its creation."""
         return self.dispatched_at or self.created_at
 
+    @property
+    def deadline(self) -> datetime | None:
+        """When the job is canceled unless it is transferring by then: its deadline counts from acceptance."""
+        seconds = self.request.deadline_seconds
+        return None if seconds is None else self.created_at + timedelta(seconds=seconds)
+
+    @property
+    def cancel(self) -> CancelView | None:
+        if self.cancel_requested_at is None:
+            return None
+        answer = self.provider_cancel
+        return CancelView(
+            requested_at=self.cancel_requested_at,
+            provider_cancel=None if answer is None else _PROVIDER_ANSWER[answer.status],
+            error=None
+            if answer is None or answer.status is ProviderCancelStatus.CANCELED
+            else answer.message,
+        )
+
     def view(self) -> JobView:
-        data = self.model_dump(include=set(JobView.model_fields))
-        return JobView.model_validate({**data, "client_reference": self.request.client_reference})
+        data = self.model_dump(include=set(JobView.model_fields) - {"cancel"})
+        return JobView.model_validate(
+            {**data, "client_reference": self.request.client_reference, "cancel": self.cancel}
+        )
 
 
 class JobView(BaseModel):
@@ -416,6 +475,7 @@ class JobView(BaseModel):
     error: JobError | None
     notification: Notification | None
     provider_cancel: ProviderCancel | None = None
+    cancel: CancelView | None = None
     created_at: datetime
     updated_at: datetime
     request: JobRequest
@@ -473,8 +533,8 @@ class JobListPage(BaseModel):
 
 
 class JobEvent(JobView):
-    """The detail of "Video Job Succeeded" and "Video Job Failed": the job view, and an id that is
-    the same for every publication of the same outcome, so consumers can drop repeats."""
+    """The detail of "Video Job Succeeded", "Video Job Failed" and "Video Job Canceled": the job view,
+    and an id that is the same for every publication of the same outcome, so consumers can drop repeats."""
 
     event_id: str
 
@@ -536,6 +596,8 @@ class StatusCheckRequest(BaseModel):
     dispatch_attempt: int | None = None
     #: When a wait longer than SQS's 15-minute delay is split into hops, the hop that is due.
     due_at: datetime | None = None
+    #: "deadline": not a look at the provider but the job's deadline, which cancels it if it is due.
+    purpose: Literal["progress", "deadline"] = "progress"
 
 
 class DispatchRequest(BaseModel):

@@ -9,7 +9,15 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel
 
 from videojobs.errors import DependencyUnavailable
-from videojobs.models import JOB_FAILED, JOB_REJECTED, JOB_SUCCEEDED, Job, JobEvent, JobRejection
+from videojobs.models import (
+    JOB_CANCELED,
+    JOB_FAILED,
+    JOB_REJECTED,
+    JOB_SUCCEEDED,
+    Job,
+    JobEvent,
+    JobRejection,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_events import EventBridgeClient
@@ -34,6 +42,9 @@ class EventBridgePublisher:
 
     def job_failed(self, job: Job) -> None:
         self._put(JOB_FAILED, job_event(job, JOB_FAILED))
+
+    def job_canceled(self, job: Job) -> None:
+        self._put(JOB_CANCELED, job_event(job, JOB_CANCELED))
 
     def job_rejected(self, rejection: JobRejection) -> None:
         self._put(JOB_REJECTED, rejection)

@@ -10,7 +10,13 @@ from pydantic import BaseModel
 from videojobs.catalog.capabilities import Callbacks, capabilities_of
 from videojobs.dependencies import Dependencies
 from videojobs.errors import JobNotFound, WebhookConflict
-from videojobs.logic.outcomes import fail_job, left_provider, queue_owed_transfer, settle_owed_work
+from videojobs.logic.outcomes import (
+    fail_job,
+    left_provider,
+    provider_done,
+    queue_owed_transfer,
+    settle_owed_work,
+)
 from videojobs.models import (
     AWAITING_PROVIDER,
     Job,
@@ -89,6 +95,10 @@ def apply_provider_update(job: Job, update: ProviderUpdate, deps: Dependencies) 
     current = (changed.current if changed is not None else deps.jobs.get(job.job_id)) or job
     logger.info("provider update ignored", job_id=job.job_id, status=current.status, state=update.state)
     settle_owed_work(current, deps)
+    if current.status is JobStatus.CANCELED and update.state is not ProviderState.PROCESSING:
+        # A canceled job's prediction rendered (or failed) anyway: nothing is copied, but the provider
+        # is done with it now, and so is its slot.
+        provider_done(current, deps)
     return WebhookReceipt(job_id=job.job_id, status=current.status, effect=UpdateEffect.IGNORED)
 
 

@@ -7,8 +7,9 @@ import json
 from datetime import timedelta
 
 from videojobs.dependencies import Dependencies
+from videojobs.logic.cancel import cancel_at_deadline
 from videojobs.logic.dispatch import fail_dead_lettered_dispatch
-from videojobs.logic.outcomes import expire_job, fail_job, settle_owed_work
+from videojobs.logic.outcomes import expire_job, fail_job, provider_done, settle_owed_work
 from videojobs.logic.transfer import fail_dead_lettered_transfer
 from videojobs.models import (
     AWAITING_PROVIDER,
@@ -53,15 +54,35 @@ def _end(message: DeadLetter, deps: Dependencies) -> Job | None:
     match message:
         case TransferRequest():
             return fail_dead_lettered_transfer(message, deps)
+        case StatusCheckRequest(purpose="deadline"):
+            return cancel_dead_lettered_deadline(message, deps)
         case StatusCheckRequest():
             return fail_dead_lettered_check(message, deps)
         case DispatchRequest():
             return fail_dead_lettered_dispatch(message, deps)
 
 
+def cancel_dead_lettered_deadline(request: StatusCheckRequest, deps: Dependencies) -> Job | None:
+    """The job's deadline message kept failing: if the deadline has passed, cancel the job now."""
+    job = deps.jobs.get(request.job_id)
+    if (
+        job is None
+        or job.status not in AWAITING_PROVIDER
+        or job.deadline is None
+        or job.deadline > deps.clock()
+    ):
+        return None
+    canceled = cancel_at_deadline(job, deps)
+    return canceled if canceled.status is JobStatus.CANCELED else None
+
+
 def fail_dead_lettered_check(request: StatusCheckRequest, deps: Dependencies) -> Job | None:
     """The job lost its safety net: its status checks kept failing for our own reasons."""
     job = deps.jobs.get(request.job_id)
+    if job is not None and job.status is JobStatus.CANCELED:
+        # Nobody watches its prediction any more: free the slot it kept for it.
+        provider_done(job, deps)
+        return None
     if job is None or job.status not in AWAITING_PROVIDER or job.status is JobStatus.QUEUED:
         return None
     max_age = timedelta(seconds=deps.status_check_policy.job_max_age_seconds)

@@ -8,6 +8,7 @@ on the queue with a delay.
   leaves the provider (`outcomes.left_provider`).
 - 429 and 5xx: retried with exponential backoff and jitter, never sooner than Retry-After, up to
   ``max_attempts``; then the job fails with the provider's last answer. Other 4xx fail it at once.
+- A job past its deadline (``deadline_seconds``) is canceled instead of sent.
 - An ambiguous create (no answer after the request went out) is not sent again blindly: the job
   waits ``uncertain_grace_seconds`` for its webhook, which adopts it. Only if none comes is the create
   sent once more: at worst one extra provider job, never a lost one, and never a loop, since every
@@ -23,11 +24,21 @@ from enum import StrEnum
 
 from videojobs.dependencies import Dependencies
 from videojobs.errors import ProviderError
+from videojobs.logic.cancel import ask_provider_to_stop, cancel_at_deadline
 from videojobs.logic.hops import hop_towards, is_early
 from videojobs.logic.media import with_fetchable_media
 from videojobs.logic.outcomes import fail_job, settle_owed_work
 from videojobs.logic.status_checks import schedule_first_check
-from videojobs.models import AWAITING_PROVIDER, DispatchRequest, Job, JobError, JobStatus, ProviderReceipt
+from videojobs.models import (
+    AWAITING_PROVIDER,
+    DispatchRequest,
+    Job,
+    JobError,
+    JobStatus,
+    ProviderCancel,
+    ProviderCancelStatus,
+    ProviderReceipt,
+)
 from videojobs.observability import logger
 from videojobs.ports import CapacityGrant, CapacityWait, Lost
 
@@ -41,6 +52,7 @@ class DispatchOutcome(StrEnum):
     RETRY_SCHEDULED = "retry_scheduled"
     AWAITING_WEBHOOK = "awaiting_webhook"
     FAILED = "failed"
+    CANCELED = "canceled"
 
 
 def dispatch_job(request: DispatchRequest, deps: Dependencies) -> DispatchOutcome:
@@ -51,6 +63,10 @@ def dispatch_job(request: DispatchRequest, deps: Dependencies) -> DispatchOutcom
         settle_owed_work(job, deps)
         return DispatchOutcome.NOT_NEEDED
     now = deps.clock()
+    if job.deadline is not None and now >= job.deadline:
+        # Its deadline message cancels it too; a job waiting for a slot is not sent past its deadline.
+        cancel_at_deadline(job, deps)
+        return DispatchOutcome.CANCELED
     held = _not_yet_due(job, request.due_at, now, deps) or _after_an_unanswered_create(job, now, deps)
     if held is not None:
         return held
@@ -173,6 +189,29 @@ def _record(job: Job, receipt: ProviderReceipt, grant: CapacityGrant, deps: Depe
         # False: its webhook got here first and moved the job on
         recorded=not isinstance(submitted, Lost),
     )
+    if isinstance(submitted, Lost) and submitted.current is not None:
+        _canceled_during_create(submitted.current, receipt, deps)
+
+
+def _canceled_during_create(job: Job, receipt: ProviderReceipt, deps: Dependencies) -> None:
+    """The job was canceled while its create was on the wire: the prediction it made is owed a cancel."""
+    if job.status is not JobStatus.CANCELED or job.provider_job_id is not None:
+        return
+    owing = deps.jobs.transition(
+        job.job_id,
+        to=JobStatus.CANCELED,
+        allowed_from={JobStatus.CANCELED},
+        expect={"provider_job_id": None},
+        changes={
+            "provider_job_id": receipt.provider_job_id,
+            "provider_links": dict(receipt.links) or None,
+            "create_sent_at": None,
+            "provider_cancel": ProviderCancel(status=ProviderCancelStatus.PENDING).model_dump(),
+        },
+        now=deps.clock(),
+    )
+    if isinstance(owing, Job):
+        ask_provider_to_stop(owing, deps)
 
 
 def _after_refusal(

@@ -41,7 +41,10 @@ METADATA_FIELDS = {
     "aspect-ratio": "aspect_ratio",
     "client-reference": "client_reference",
     "notify-url": "notify_url",
+    "deadline-seconds": "deadline_seconds",
 }
+#: The metadata fields the request model takes as whole numbers.
+_NUMBER_FIELDS = ("duration", "deadline_seconds")
 
 
 class IntakeEvent(BaseModel):
@@ -187,9 +190,10 @@ def _take_image(location: S3Location, origin: S3Origin, deps: Dependencies) -> D
     fields: dict[str, Any] = {
         field: info.metadata[name] for name, field in METADATA_FIELDS.items() if info.metadata.get(name)
     }
-    if "duration" in fields:
-        # User metadata is text; the request model takes no strings for numbers, so the door converts.
-        fields["duration"] = _whole_number(fields["duration"])
+    for number in _NUMBER_FIELDS:
+        if number in fields:
+            # User metadata is text; the request model takes no strings for numbers, so the door converts.
+            fields[number] = _whole_number(fields[number])
     fields.setdefault("prompt", policy.drop_default_prompt)
     if not fields["prompt"]:
         logger.info("image dropped without a prompt: taken as media for another drop", key=location.key)

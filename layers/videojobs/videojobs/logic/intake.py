@@ -21,6 +21,7 @@ from videojobs.download_policy import public_url_problem
 from videojobs.errors import DependencyUnavailable, RequestRejected
 from videojobs.logic.media import check_media_inputs
 from videojobs.logic.outcomes import fail_job
+from videojobs.logic.status_checks import schedule_deadline
 from videojobs.models import (
     DispatchRequest,
     EventOrigin,
@@ -87,11 +88,13 @@ def accept_job(request: JobRequest, origin: AnyOrigin, deps: Dependencies) -> In
     if existing is not None:
         if existing.status is JobStatus.QUEUED and existing.dispatch_attempts == 0:
             # Stored by an earlier delivery that may have died before queueing it; the submit
-            # function takes a job once however often it is queued.
+            # function takes a job once however often it is queued, and a deadline ends it once.
+            schedule_deadline(existing, deps)
             deps.dispatches.enqueue(DispatchRequest(job_id=existing.job_id))
         logger.info("request already taken", job_id=existing.job_id, origin=origin.kind)
         return Intake(existing, created=False)
     try:
+        schedule_deadline(job, deps)
         deps.dispatches.enqueue(DispatchRequest(job_id=job.job_id))
     except DependencyUnavailable as error:
         if isinstance(origin, HttpOrigin):

@@ -20,11 +20,22 @@ from videojobs.dependencies import Dependencies
 from videojobs.download_policy import public_url_problem
 from videojobs.errors import NotificationUndelivered
 from videojobs.logic.hops import hop_towards, is_early
-from videojobs.models import JOB_FAILED, JOB_SUCCEEDED, JobView, Notification, NotificationStatus
+from videojobs.models import (
+    JOB_CANCELED,
+    JOB_FAILED,
+    JOB_SUCCEEDED,
+    JobView,
+    Notification,
+    NotificationStatus,
+)
 from videojobs.observability import logger
 from videojobs.standard_webhooks import StandardWebhook
 
-NOTIFICATION_TYPES = {JOB_SUCCEEDED: "video.job.succeeded", JOB_FAILED: "video.job.failed"}
+NOTIFICATION_TYPES = {
+    JOB_SUCCEEDED: "video.job.succeeded",
+    JOB_FAILED: "video.job.failed",
+    JOB_CANCELED: "video.job.canceled",
+}
 _NAMESPACE = uuid.UUID("0d7f6a52-8f4e-4a8c-b1c9-6e3a5d2f7b10")
 
 

@@ -19,6 +19,7 @@ from videojobs.dependencies import Dependencies
 from videojobs.errors import CancelRefused, DependencyUnavailable, ProviderError, ProviderNotConfigured
 from videojobs.models import (
     AWAITING_PROVIDER,
+    JOB_CANCELED,
     JOB_FAILED,
     JOB_SUCCEEDED,
     TERMINAL,
@@ -100,7 +101,34 @@ def stop_at_provider(job: Job, deps: Dependencies, *, last_try: bool) -> Job:
         changes={"provider_cancel": outcome.model_dump()},
         now=deps.clock(),
     )
-    return job if isinstance(recorded, Lost) else recorded
+    if isinstance(recorded, Lost):
+        return job
+    if recorded.status is JobStatus.CANCELED and outcome.status is ProviderCancelStatus.CANCELED:
+        return provider_done(recorded, deps)
+    return recorded
+
+
+def provider_done(job: Job, deps: Dependencies) -> Job:
+    """The provider is done with a canceled job's prediction (it took the cancel, or it finished or
+    failed anyway, or the job is past its maximum age): free the slot the job kept for it, once.
+
+    An expired job gives its slot back as it ends; a canceled one keeps it while the provider may
+    still render, since that prediction still counts against the key's concurrency."""
+    if job.capacity_slot is None:
+        return job
+    freed = deps.jobs.transition(
+        job.job_id,
+        to=job.status,
+        allowed_from={job.status},
+        changes={"capacity_slot": None},
+        expect={"capacity_slot": job.capacity_slot},
+        now=deps.clock(),
+    )
+    if isinstance(freed, Lost):
+        return freed.current or job
+    left_provider(job, deps)
+    logger.info("provider done with a canceled job; slot freed", job_id=job.job_id)
+    return freed
 
 
 def settle_owed_work(job: Job | None, deps: Dependencies, *, last_try: bool = False) -> None:
@@ -151,6 +179,8 @@ def announce(job: Job, deps: Dependencies) -> None:
     try:
         if detail_type == JOB_SUCCEEDED:
             deps.events.job_succeeded(job)
+        elif detail_type == JOB_CANCELED:
+            deps.events.job_canceled(job)
         else:
             deps.events.job_failed(job)
     except DependencyUnavailable:

@@ -3,6 +3,11 @@
 Each check is one delivery of a delayed queue message and makes at most one status GET. It then
 finishes the job, schedules the next check with a longer gap, or expires a job older than the
 maximum age. Nothing waits in a loop: the queue's delay is the wait.
+
+The same queue carries two more kinds of look:
+- a canceled job whose provider did not take the cancel keeps its chain of checks until the provider
+  is done with the prediction (or the maximum age has passed), then frees its slot;
+- a job's deadline (``purpose="deadline"``), scheduled at acceptance, cancels it if it is still due.
 """
 
 from __future__ import annotations
@@ -13,9 +18,10 @@ from enum import StrEnum
 from videojobs.dependencies import Dependencies
 from videojobs.errors import ProviderError
 from videojobs.logic.callback import apply_provider_update
+from videojobs.logic.cancel import cancel_at_deadline
 from videojobs.logic.hops import hop_towards, is_early
-from videojobs.logic.outcomes import expire_job, settle_owed_work
-from videojobs.models import AWAITING_PROVIDER, Job, JobStatus, StatusCheckRequest
+from videojobs.logic.outcomes import expire_job, provider_done, settle_owed_work
+from videojobs.models import AWAITING_PROVIDER, Job, JobStatus, ProviderState, StatusCheckRequest
 from videojobs.observability import logger
 
 
@@ -24,6 +30,7 @@ class CheckOutcome(StrEnum):
     WAITING = "waiting"
     CHECKED = "checked"
     EXPIRED = "expired"
+    CANCELED = "canceled"
 
 
 def schedule_first_check(job: Job, deps: Dependencies, *, dispatch_attempt: int) -> None:
@@ -33,10 +40,24 @@ def schedule_first_check(job: Job, deps: Dependencies, *, dispatch_attempt: int)
     _schedule(request, deps.clock() + first_delay, deps)
 
 
+def schedule_deadline(job: Job, deps: Dependencies) -> None:
+    """The look at the job at its deadline, if it has one. Raises DependencyUnavailable."""
+    if job.deadline is not None:
+        _schedule(StatusCheckRequest(job_id=job.job_id, purpose="deadline"), job.deadline, deps)
+
+
 def check_job_status(request: StatusCheckRequest, deps: Dependencies) -> CheckOutcome:
     """Look at the job once. Raises DependencyUnavailable if the next check cannot be scheduled, and
     ProviderError if an expired job's cancel failed for now, so the queue delivers this one again."""
     job = deps.jobs.get(request.job_id)
+    if request.purpose == "deadline":
+        return _at_deadline(request, job, deps)
+    if (
+        job is not None
+        and _rendering_after_cancel(job)
+        and request.dispatch_attempt in (None, job.dispatch_attempts)
+    ):
+        return _watch_canceled(request, job, deps)
     # A queued job belongs to the submit function; a chain of an earlier create attempt has been
     # replaced by the chain of the latest one.
     if (
@@ -71,13 +92,64 @@ def check_job_status(request: StatusCheckRequest, deps: Dependencies) -> CheckOu
             if receipt.status not in AWAITING_PROVIDER:
                 return CheckOutcome.CHECKED
 
+    _schedule_next(request, job, now, expires_at, deps)
+    return CheckOutcome.CHECKED
+
+
+def _at_deadline(request: StatusCheckRequest, job: Job | None, deps: Dependencies) -> CheckOutcome:
+    deadline = None if job is None else job.deadline
+    if job is None or deadline is None or job.status not in AWAITING_PROVIDER:
+        settle_owed_work(job, deps)
+        return CheckOutcome.NOT_NEEDED
+    if deadline > deps.clock():
+        _schedule(request, deadline, deps)
+        return CheckOutcome.WAITING
+    cancel_at_deadline(job, deps)
+    return CheckOutcome.CANCELED
+
+
+def _rendering_after_cancel(job: Job) -> bool:
+    """A canceled job whose prediction may still run at the provider, holding its slot."""
+    return (
+        job.status is JobStatus.CANCELED and job.capacity_slot is not None and job.provider_job_id is not None
+    )
+
+
+def _watch_canceled(request: StatusCheckRequest, job: Job, deps: Dependencies) -> CheckOutcome:
+    """Ask the provider whether it is done with a canceled job's prediction; free the slot once it is."""
+    now = deps.clock()
+    if is_early(request.due_at, now):
+        _schedule(request, request.due_at, deps)
+        return CheckOutcome.WAITING
+    settle_owed_work(job, deps)  # a cancel that failed for now is asked again
+    expires_at = job.started_at + timedelta(seconds=deps.status_check_policy.job_max_age_seconds)
+    if now >= expires_at:
+        provider_done(job, deps)
+        return CheckOutcome.EXPIRED
+    if job.provider_job_id is not None:
+        try:
+            update = deps.provider(job.provider, job.provider_key_id).get_prediction(
+                job.provider_job_id, links=job.provider_links
+            )
+        except ProviderError as error:
+            logger.warning("status check failed; will look again", job_id=job.job_id, error=str(error))
+        else:
+            if update.state is not ProviderState.PROCESSING:
+                provider_done(job, deps)
+                return CheckOutcome.CHECKED
+    _schedule_next(request, job, now, expires_at, deps)
+    return CheckOutcome.CHECKED
+
+
+def _schedule_next(
+    request: StatusCheckRequest, job: Job, now: datetime, expires_at: datetime, deps: Dependencies
+) -> None:
     attempt = request.attempt + 1
-    due_at = min(now + timedelta(seconds=policy.delay_before(attempt)), expires_at)
+    due_at = min(now + timedelta(seconds=deps.status_check_policy.delay_before(attempt)), expires_at)
     next_check = StatusCheckRequest(
         job_id=job.job_id, attempt=attempt, dispatch_attempt=request.dispatch_attempt
     )
     _schedule(next_check, due_at, deps)
-    return CheckOutcome.CHECKED
 
 
 def _schedule(request: StatusCheckRequest, due_at: datetime, deps: Dependencies) -> None:

@@ -303,5 +303,6 @@ class AtlasCloudProvider:
             raise WebhookUnauthorized("bad webhook signature") from error
 
     def cancel(self, provider_job_id: str, *, links: Mapping[str, str] | None = None) -> None:
-        # atlascloud-seedance-2.0-image-to-video.txt documents no cancel call.
+        # No cancel call: neither atlascloud-seedance-2.0-image-to-video.txt nor the public predictions
+        # page (atlascloud.ai/docs/en/predictions: submit, poll, result) names one.
         raise CancelRefused("atlascloud has no cancel call", unsupported=True)

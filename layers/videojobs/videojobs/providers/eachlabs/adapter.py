@@ -4,6 +4,9 @@ Create: POST /v1/prediction with X-API-Key, {model, version "0.0.1", input, webh
 Webhook: {exec_id, status succeeded|failed, output, error}, signed when webhook_secret was sent:
 X-Webhook-Signature: sha256=<hex HMAC-SHA256(secret, "{X-Webhook-Timestamp}.{raw body}")>.
 Status: GET /v1/prediction/{id} -> status processing|success|error, output (URL string).
+Cancel: POST /v1/prediction/{id}/cancel -> {"status": "cancelled", ...}, best-effort: "not every provider
+can interrupt work that is already running" (docs.eachlabs.ai/api-reference/ai-models-prediction/
+cancel-model-prediction; the Seedance page in provider-docs does not name it).
 Status words, in webhooks and status answers alike, are read with the shared tolerant vocabulary of
 _status.py (Succeeded, in_progress, canceled, ...); an unknown word is logged and means still running.
 """
@@ -19,7 +22,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr
 
-from videojobs.errors import CancelRefused, WebhookUnauthorized
+from videojobs.errors import CancelRefused, ProviderError, WebhookUnauthorized
 from videojobs.models import JobRequest, ProviderReceipt, ProviderState, ProviderUpdate, WebhookTarget
 from videojobs.ports import Clock
 from videojobs.providers._http import ProviderApi, parse_webhook_body, parse_wire, without_nones
@@ -57,6 +60,17 @@ class _Prediction(BaseModel):
     output: str | None = None
     message: str | None = None
     details: str | None = None
+
+
+class _CancelAnswer(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    status: str | None = None
+    message: str | None = None
+
+
+#: Answers to a cancel that mean our request or key is wrong, not that the prediction cannot be stopped.
+_NOT_REFUSALS = frozenset({401, 403})
 
 
 def _input(request: JobRequest) -> dict[str, Any]:
@@ -147,5 +161,22 @@ class EachLabsProvider:
         return ProviderUpdate(provider_job_id=provider_job_id, state=ProviderState.PROCESSING)
 
     def cancel(self, provider_job_id: str, *, links: Mapping[str, str] | None = None) -> None:
-        # eachlabs-seedance-2.0.txt documents no cancel call.
-        raise CancelRefused("eachlabs has no cancel call", unsupported=True)
+        try:
+            data = self._api.call("POST", f"/v1/prediction/{quote(provider_job_id, safe='')}/cancel")
+        except ProviderError as error:
+            # The page documents only the success; any other 4xx (finished, unknown) is its no.
+            status = error.status_code
+            if (
+                status is not None
+                and 400 <= status < 500
+                and not error.retryable
+                and status not in _NOT_REFUSALS
+            ):
+                raise CancelRefused(f"eachlabs refused the cancel: {error}") from error
+            raise
+        answer = parse_wire(_CancelAnswer, data, provider=self.name)
+        word = (answer.status or "").strip().lower()
+        if word not in {"cancelled", "canceled"}:
+            raise CancelRefused(
+                f"eachlabs did not cancel prediction {provider_job_id}: {word or answer.message}"
+            )
