@@ -113,7 +113,7 @@ def ask_provider_to_stop(job: Job, deps: Dependencies) -> Job:
     """The provider's cancel for a canceled job that owes one; its slot is freed if it took it. A call
     that fails for now leaves the cancel owed: the job's next status check asks again."""
     try:
-        job = stop_at_provider(job, deps)
+        job = stop_at_provider(job, deps, last_try=False)
     except ProviderError:
         return job
     if job.provider_cancel is not None and job.provider_cancel.status is ProviderCancelStatus.CANCELED:
