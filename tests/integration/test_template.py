@@ -127,6 +127,8 @@ def test_every_route_and_queue_has_a_handler_and_an_event_file() -> None:
         ("ANY", "/jobs", "IntakeFunction", "AWS_IAM"),
         ("GET", "/jobs/{job_id}", "StatusFunction", "AWS_IAM"),
         ("ANY", "/jobs/{job_id}", "StatusFunction", "AWS_IAM"),
+        ("GET", "/spend", "StatusFunction", "AWS_IAM"),
+        ("ANY", "/spend", "StatusFunction", "AWS_IAM"),
         ("ANY", "$default", "StatusFunction", "AWS_IAM"),
         ("POST", "/webhooks/{provider}/{job_id}", "CallbackFunction", "NONE"),
         ("ANY", "/webhooks/{provider}/{job_id}", "CallbackFunction", "NONE"),
@@ -139,6 +141,7 @@ def test_every_route_and_queue_has_a_handler_and_an_event_file() -> None:
         "dispatch_message",
         "notify_message",
         "get_job",
+        "get_spend",
         "eachlabs_webhook",
         "atlascloud_webhook",
         "jobs_api_callback",
@@ -154,7 +157,15 @@ def test_every_route_and_queue_has_a_handler_and_an_event_file() -> None:
     assert (ROOT / "layers/videojobs/requirements.txt").exists()
 
 
-JOB_ROUTES = {"POST /jobs", "ANY /jobs", "GET /jobs/{job_id}", "ANY /jobs/{job_id}", "$default"}
+JOB_ROUTES = {
+    "POST /jobs",
+    "ANY /jobs",
+    "GET /jobs/{job_id}",
+    "ANY /jobs/{job_id}",
+    "GET /spend",
+    "ANY /spend",
+    "$default",
+}
 WEBHOOK_ROUTES = {"POST /webhooks/{provider}/{job_id}", "ANY /webhooks/{provider}/{job_id}"}
 
 
