@@ -13,8 +13,10 @@ and a policy to every function for no separation the keys do not give.
   reserved on) and ``state``: ``reserved``, then ``spent`` or ``released``.
 
 A reservation is one TransactWriteItems: the job's reservation item, put only if absent, and an
-increment of each counter, each conditional on its ceiling. Either all of it happens or none, and a
-redelivered reserve fails on the first condition and reads the reservation it made. Settling and
+increment of each counter, each conditional on its ceiling. Either all of it happens or none. A
+redelivered reserve fails on the first condition; a full counter on its own. Either way the item as
+it stood comes back with the cancellation (``ReturnValuesOnConditionCheckFailure``): the reservation
+already made, or the counter's figures for the job's error, with no second read. Settling and
 releasing are transactions too, conditional on the reservation still being ``reserved``, so only the
 first of two moves the counters. DynamoDB cancels a transaction that meets another on the same item
 (``TransactionConflict``): those are tried again a few times, then reported as unavailable.
@@ -76,6 +78,7 @@ class DynamoDBSpendingLedger:
                         "expires_at": ttl,
                     },
                     "ConditionExpression": "attribute_not_exists(pk)",
+                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
                 }
             },
             *(self._reserve_on(counter, amount_micros, ttl) for counter in counters),
@@ -83,15 +86,16 @@ class DynamoDBSpendingLedger:
         reasons = self._transact(items, "could not reserve the job's budget")
         if reasons is None:
             return Reserved(amount_micros)
-        if reasons[0] == "ConditionalCheckFailed":
-            held = self._reservation(job_id)
+        if _failed(reasons[0]):
+            held = reasons[0].get("Item") or self._reservation(job_id)
             return Reserved(int(held["amount"]["N"]) if held else amount_micros, already=True)
-        refused = next(
-            counter
+        counter, reason = next(
+            (counter, reason)
             for counter, reason in zip(counters, reasons[1:], strict=True)
-            if reason == "ConditionalCheckFailed"
+            if _failed(reason)
         )
-        return CeilingReached(refused, self.readings([refused.key])[refused.key])
+        # The counter as it stood when its condition failed, from the same request.
+        return CeilingReached(counter, _reading(reason.get("Item")))
 
     def _reserve_on(self, counter: SpendCounter, amount_micros: int, ttl: Any) -> TransactWriteItemTypeDef:
         update: dict[str, Any] = {
@@ -110,6 +114,7 @@ class DynamoDBSpendingLedger:
         }
         if counter.limit_micros is not None:
             update["ConditionExpression"] = "attribute_not_exists(committed) OR committed <= :room"
+            update["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
             update["ExpressionAttributeValues"][":room"] = {"N": str(counter.limit_micros - amount_micros)}
         return {"Update": update}  # type: ignore[typeddict-item]
 
@@ -166,26 +171,30 @@ class DynamoDBSpendingLedger:
             raise DependencyUnavailable("could not read the spending counters") from error
         return response.get("Item")
 
-    def _transact(self, items: list[TransactWriteItemTypeDef], problem: str) -> list[str] | None:
-        """None when the transaction went through; the cancellation reason of each item when a condition
-        stopped it. Raises DependencyUnavailable on anything else."""
+    def _transact(
+        self, items: list[TransactWriteItemTypeDef], problem: str
+    ) -> list[Mapping[str, Any]] | None:
+        """None when the transaction went through; each item's cancellation reason (``Code``, and the
+        item as it was where its condition failed) when a condition stopped it. Raises
+        DependencyUnavailable on anything else."""
         for _ in range(CONFLICT_RETRIES + 1):
             try:
                 self._client.transact_write_items(TransactItems=items)
             except ClientError as error:
                 if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
                     raise DependencyUnavailable(problem) from error
-                reasons = [
-                    str(reason.get("Code", "None"))
-                    for reason in error.response.get("CancellationReasons", [])
-                ]
-                if "ConditionalCheckFailed" in reasons:
+                reasons: list[Mapping[str, Any]] = list(error.response.get("CancellationReasons", []))
+                if any(_failed(reason) for reason in reasons):
                     return reasons
                 continue  # a conflict with a concurrent transaction: try again
             except BotoCoreError as error:
                 raise DependencyUnavailable(problem) from error
             return None
         raise DependencyUnavailable(f"{problem}: it kept meeting concurrent writes")
+
+
+def _failed(reason: Mapping[str, Any]) -> bool:
+    return reason.get("Code") == "ConditionalCheckFailed"
 
 
 def _counter_key(key: str) -> dict[str, Any]:
