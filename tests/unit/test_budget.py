@@ -8,7 +8,7 @@ import pytest
 
 from tests.support import FakeWorld, fake_mp4
 from videojobs.dependencies import BudgetPolicy, IntakePolicy
-from videojobs.errors import ProviderError
+from videojobs.errors import DependencyUnavailable, ProviderError
 from videojobs.logic.budget import close_reservation, release_reservation, reserve_budget, spend_report
 from videojobs.logic.callback import apply_provider_update
 from videojobs.logic.dispatch import DispatchOutcome, dispatch_job, fail_dead_lettered_dispatch
@@ -237,6 +237,26 @@ def test_a_refused_create_gives_its_reservation_back() -> None:
     assert counter(world, "day#2026-12-07") == (0, 0)
     assert counter(world, "month#2026-12") == (0, 0)
     assert world.budget.state_of(job.job_id) == "released"
+
+
+def test_a_release_that_failed_is_made_good_by_the_redelivered_dispatch() -> None:
+    world = world_with(daily="10")
+    job = queued(world)
+    world.provider.error = ProviderError("eachlabs answered HTTP 400", retryable=False, status_code=400)
+
+    def ledger_down_after_reserve(*_: object) -> bool:
+        raise DependencyUnavailable("budget ledger down")
+
+    world.budget.release = ledger_down_after_reserve  # type: ignore[method-assign]
+    with pytest.raises(DependencyUnavailable):
+        dispatch(world, job)
+    assert world.jobs.jobs[job.job_id].status is JobStatus.FAILED
+    del world.budget.release
+
+    assert dispatch(world, job) is DispatchOutcome.NOT_NEEDED  # SQS delivers the message again
+
+    assert world.budget.state_of(job.job_id) == "released"
+    assert counter(world, "day#2026-12-07") == (0, 0)
 
 
 def test_a_retryable_refusal_keeps_the_reservation_and_the_last_one_gives_it_back() -> None:
