@@ -483,3 +483,26 @@ def test_a_day_is_a_utc_day_even_a_second_before_midnight() -> None:
     dispatch(world, queued(world))
 
     assert "day#2026-12-07" in world.budget.counters
+
+
+def test_a_job_ended_while_its_dispatch_reserved_gets_the_reservation_back() -> None:
+    from tests.unit.test_mutants_dispatch import RacingCapacity
+
+    world = world_with(daily="10")
+    job = queued(world)
+    # A cancel ends the queued job between this delivery's reservation and its claim on the create.
+    world.capacity = RacingCapacity(
+        meanwhile=lambda job_id: world.jobs.transition(
+            job_id,
+            to=JobStatus.FAILED,
+            allowed_from={JobStatus.QUEUED},
+            changes={"error": {"code": "canceled", "message": "canceled while queued"}},
+            now=world.clock(),
+        )
+    )
+
+    assert dispatch(world, job) is DispatchOutcome.NOT_NEEDED
+
+    assert world.provider.created == []
+    assert world.budget.state_of(job.job_id) == "released"
+    assert counter(world, "day#2026-12-07") == (0, 0)

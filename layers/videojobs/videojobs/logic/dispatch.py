@@ -224,7 +224,9 @@ def _lost_the_claim(job: Job, current: Job | None, slot: str, deps: Dependencies
     if current is None or current.status not in AWAITING_PROVIDER:
         deps.capacity.release(slot, job.job_id)  # the slot was taken again for a job already done
     if current is not None and current.status in TERMINAL:
-        close_reservation(current, deps)  # reserved again for a job already done
+        # The job ended (a cancel while queued) after this delivery reserved: nothing was sent under a
+        # reservation its end did not find. One made and closed before is not moved again.
+        close_reservation(current, deps, provider_started=current.provider_job_id is not None)
     logger.info("job changed under the dispatch; nothing sent", job_id=job.job_id)
     return DispatchOutcome.NOT_NEEDED
 
