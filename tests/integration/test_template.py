@@ -225,6 +225,53 @@ def test_the_tracing_parameter_sets_lambdas_tracing_and_loads_the_xray_sdk_only_
     assert disabled == {trace_disabled}
 
 
+def test_the_budget_parameters_reach_every_function_and_the_settings_read_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import re
+
+    from videojobs.settings import Settings
+
+    template = transformed_template(monkeypatch)
+    chosen = {"BudgetDailyUsd": "12.5", "BudgetMonthlyUsd": ""}
+    refs: dict[str, Any] = {name: name for name in template["Resources"]}
+    refs.update(parameter_values(template["Parameters"], chosen))
+    deployed = Intrinsics(refs, {}, template["Conditions"])
+    functions = [
+        r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Function"
+    ]
+    budgets = {
+        (
+            deployed.resolve(f["Environment"]["Variables"]["BUDGET_DAILY_USD"]),
+            deployed.resolve(f["Environment"]["Variables"]["BUDGET_MONTHLY_USD"]),
+        )
+        for f in functions
+    }
+
+    assert budgets == {("12.5", "")}
+    resources = {
+        name.upper(): "x" for name in Settings.model_fields if name.endswith(("_name", "_queue_url"))
+    }
+    settings = Settings.load(
+        environ={
+            **resources,
+            "WEBHOOK_TOKEN_SECRET": "s" * 16,
+            "BUDGET_DAILY_USD": "12.5",
+            "BUDGET_MONTHLY_USD": "",
+        }
+    )
+    assert (str(settings.budget_daily_usd), settings.budget_monthly_usd) == ("12.5", None)
+    for name in chosen:
+        pattern = re.compile(template["Parameters"][name]["AllowedPattern"])
+        assert [bool(pattern.fullmatch(value)) for value in ("", "10", "0.75", "-1", "ten")] == [
+            True,
+            True,
+            True,
+            False,
+            False,
+        ]
+
+
 def test_a_jwt_api_needs_an_issuer_and_an_audience() -> None:
     rule = load_template()["Rules"]["JwtAuthorizerNeedsIssuerAndAudience"]
     assert rule["RuleCondition"] == {"Fn::Equals": [{"Ref": "ApiAuthorizer"}, "JWT"]}
