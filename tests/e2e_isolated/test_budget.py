@@ -48,15 +48,16 @@ def spend(api: httpx.Client, **params: str) -> dict[str, Any]:
     return report
 
 
-def wait_all(api: httpx.Client, job_ids: list[str], *, timeout: float = 120) -> list[dict[str, Any]]:
+def wait_all(api: httpx.Client, job_ids: list[str], *, timeout: float = 180) -> list[dict[str, Any]]:
     """The jobs once all are finished; meanwhile GET /spend must never show the day past its ceiling."""
     deadline = time.monotonic() + timeout
     while True:
         day = spend(api)["day"]
         assert day["spent"] + day["reserved"] <= DAILY_CEILING + 1e-9, day
         jobs = [api.get(f"/jobs/{job_id}").json() for job_id in job_ids]
-        if all(job["status"] in TERMINAL for job in jobs) or time.monotonic() > deadline:
+        if all(job["status"] in TERMINAL for job in jobs):
             return jobs
+        assert time.monotonic() < deadline, f"not finished in {timeout} s: {jobs}"
         time.sleep(0.2)
 
 
@@ -66,7 +67,7 @@ def test_a_job_over_an_end_users_ceiling_fails_with_the_figures_and_reaches_no_p
     request = {**T2V, "resolution": "720p", "duration": 5, "end_user_id": "big-spender"}  # 1.2095 USD
 
     job_id = api.post("/jobs", json=request).json()["job_id"]
-    (job,) = wait_all(api, [job_id], timeout=30)
+    (job,) = wait_all(api, [job_id], timeout=90)
 
     assert job["status"] == "failed"
     assert job["error"] == {
@@ -88,9 +89,9 @@ def test_a_refused_create_gives_its_reservation_back(budget_stack: LocalStack, a
     httpx.post(f"{sim}/_sim/faults", json={"reject_creates_with_status": 400}, timeout=10).raise_for_status()
 
     refused_id = api.post("/jobs", json={**T2V, "end_user_id": end_user}).json()["job_id"]
-    (refused,) = wait_all(api, [refused_id], timeout=30)
+    (refused,) = wait_all(api, [refused_id], timeout=90)
 
-    assert refused["error"]["code"] == "provider_rejected"
+    assert refused["error"]["code"] == "provider_rejected", refused
     given_back = spend(api, end_user_id=end_user)["end_user"]
     assert given_back == {
         "end_user_id": end_user,
@@ -101,7 +102,7 @@ def test_a_refused_create_gives_its_reservation_back(budget_stack: LocalStack, a
     }
     # The room is there again: the same end user's next job (0.4516 of 0.50) is sent and succeeds.
     again_id = api.post("/jobs", json={**T2V, "end_user_id": end_user}).json()["job_id"]
-    (again,) = wait_all(api, [again_id], timeout=60)
+    (again,) = wait_all(api, [again_id], timeout=120)
     assert again["status"] == "succeeded", again
     assert spend(api, end_user_id=end_user)["end_user"]["spent"] == ESTIMATE
 
