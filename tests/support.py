@@ -8,7 +8,7 @@ import hmac
 import json
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -25,6 +25,7 @@ from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import D
 
 from videojobs.cursors import ListCursors
 from videojobs.dependencies import (
+    BudgetPolicy,
     Dependencies,
     DispatchPolicy,
     InputPolicy,
@@ -33,7 +34,7 @@ from videojobs.dependencies import (
     StatusCheckPolicy,
 )
 from videojobs.download_policy import HostAllowlist
-from videojobs.errors import TransferFailed
+from videojobs.errors import DependencyUnavailable, TransferFailed
 from videojobs.idempotency import IdempotencyGuard
 from videojobs.models import (
     DispatchRequest,
@@ -54,12 +55,16 @@ from videojobs.models import (
 from videojobs.ports import (
     CapacityGrant,
     CapacityWait,
+    CeilingReached,
     Download,
     DownloadPolicy,
     JobsFound,
     Lost,
     MediaFile,
     ObjectInfo,
+    Reserved,
+    SpendCounter,
+    SpendReading,
     StoredObject,
 )
 from videojobs.providers import UNITS
@@ -357,6 +362,63 @@ class InMemoryCapacity:
 
 
 @dataclass
+class InMemorySpendingLedger:
+    """SpendingLedger in memory: ``counters`` (key -> [spent, reserved] micro-dollars) and
+    ``reservations`` (job id -> (amount, counter keys, state)) to inspect; ``down`` makes it refuse."""
+
+    counters: dict[str, list[int]] = field(default_factory=dict)
+    reservations: dict[str, tuple[int, tuple[str, ...], str]] = field(default_factory=dict)
+    down: bool = False
+
+    def reserve(
+        self, job_id: str, amount_micros: int, counters: Sequence[SpendCounter]
+    ) -> Reserved | CeilingReached:
+        self._refuse_if_down()
+        if job_id in self.reservations:
+            return Reserved(self.reservations[job_id][0], already=True)
+        for counter in counters:
+            spent, reserved = self.counters.get(counter.key, [0, 0])
+            if counter.limit_micros is not None and spent + reserved + amount_micros > counter.limit_micros:
+                return CeilingReached(counter, SpendReading(spent, reserved))
+        for counter in counters:
+            self.counters.setdefault(counter.key, [0, 0])[1] += amount_micros
+        self.reservations[job_id] = (amount_micros, tuple(counter.key for counter in counters), "reserved")
+        return Reserved(amount_micros)
+
+    def settle(self, job_id: str) -> bool:
+        return self._close(job_id, "spent")
+
+    def release(self, job_id: str) -> bool:
+        return self._close(job_id, "released")
+
+    def _close(self, job_id: str, state: str) -> bool:
+        self._refuse_if_down()
+        held = self.reservations.get(job_id)
+        if held is None or held[2] != "reserved":
+            return False
+        amount, keys, _ = held
+        for key in keys:
+            counter = self.counters[key]
+            counter[1] -= amount
+            if state == "spent":
+                counter[0] += amount
+        self.reservations[job_id] = (amount, keys, state)
+        return True
+
+    def readings(self, keys: Sequence[str]) -> Mapping[str, SpendReading]:
+        self._refuse_if_down()
+        return {key: SpendReading(*self.counters.get(key, [0, 0])) for key in keys}
+
+    def state_of(self, job_id: str) -> str | None:
+        held = self.reservations.get(job_id)
+        return held[2] if held else None
+
+    def _refuse_if_down(self) -> None:
+        if self.down:
+            raise DependencyUnavailable("budget ledger down")
+
+
+@dataclass
 class PostedNotification:
     url: str
     body: bytes
@@ -582,6 +644,8 @@ class FakeWorld:
     )
     dispatches: RecordingDispatches = field(default_factory=RecordingDispatches)
     capacity: InMemoryCapacity = field(default_factory=InMemoryCapacity)
+    budget: InMemorySpendingLedger = field(default_factory=InMemorySpendingLedger)
+    budget_policy: BudgetPolicy = field(default_factory=BudgetPolicy)
     dispatch_policy: DispatchPolicy = field(
         default_factory=lambda: DispatchPolicy(
             max_attempts=4,
@@ -654,6 +718,8 @@ class FakeWorld:
             notify_policy=NotifyPolicy(retry_delays_seconds=self.notify_delays),
             notify_signing_secret=self.notify_secret,
             max_webhook_bytes=1024 * 1024,
+            budget=self.budget,
+            budget_policy=self.budget_policy,
         )
 
     def dispatch_all(self) -> list[Any]:

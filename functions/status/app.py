@@ -1,4 +1,5 @@
-"""GET /jobs/{job_id}: the job as stored. GET /jobs: the jobs, newest first, filtered and paged."""
+"""GET /jobs/{job_id}: the job as stored. GET /jobs: the jobs, newest first, filtered and paged.
+GET /spend: the spending ceilings' figures."""
 
 import inspect
 from typing import Annotated
@@ -8,6 +9,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from videojobs.api import JobIdPath, install_error_handlers, reject_unknown_query_parameters, route_responses
 from videojobs.entry import http_routes, lambda_entry
+from videojobs.logic.budget import spend_report
 from videojobs.logic.jobs import get_job, list_jobs
 from videojobs.models import (
     JobListFilters,
@@ -17,11 +19,16 @@ from videojobs.models import (
     OriginKind,
     ProviderName,
     Rfc3339Time,
+    SpendReport,
 )
 from videojobs.observability import trace_job, tracer
 
 app = APIGatewayHttpResolver(enable_validation=True)
 install_error_handlers(app)
+
+EndUserQuery = Annotated[
+    str | None, Query(min_length=1, max_length=256, description="Also report this end user's day")
+]
 
 
 @app.get(
@@ -74,5 +81,17 @@ def list_job_page(
 
 
 LIST_QUERY_PARAMETERS = frozenset(inspect.signature(list_job_page).parameters)
+
+
+@app.get(
+    "/spend",
+    summary="Today's and this month's spend against the ceilings",
+    responses=route_responses(200, SpendReport, "The spend", 503),
+)
+@tracer.capture_method
+def read_spend(end_user_id: EndUserQuery = None) -> SpendReport:
+    reject_unknown_query_parameters(app, {"end_user_id"})
+    return spend_report(end_user_id, app.context["deps"])
+
 
 lambda_handler = lambda_entry(http_routes(app, method="GET"))

@@ -713,3 +713,40 @@ def test_the_byteplus_callback_event_without_its_token_is_401_before_any_get() -
     assert response["statusCode"] == 401
     assert asked == []
     assert world.jobs.jobs[job.job_id].status is JobStatus.SUBMITTED
+
+
+# -- GET /spend (events/get_spend.json) ---------------------------------------------------------------
+def test_spend_answers_the_day_the_month_and_the_end_users_day_and_422_naming_a_bad_parameter() -> None:
+    from videojobs.dependencies import BudgetPolicy
+
+    world = FakeWorld(budget_policy=BudgetPolicy(daily_limit_micros=10_000_000))
+    world.budget.counters["day#" + world.clock().date().isoformat()] = [1_250_000, 500_000]
+    event = load_event("get_spend")
+    bad = load_event("get_spend")
+    bad["queryStringParameters"] = {"end_user_id": ""}
+    bad["rawQueryString"] = "end_user_id="
+
+    found = status.lambda_handler(event, Context(), deps=world.deps())
+    refused = status.lambda_handler(bad, Context(), deps=world.deps())
+
+    assert found["statusCode"] == 200
+    report = body_of(found)
+    assert report["day"] == {
+        "date": world.clock().date().isoformat(),
+        "limit": 10.0,
+        "spent": 1.25,
+        "reserved": 0.5,
+    }
+    assert report["month"]["limit"] is None
+    assert report["end_user"]["end_user_id"] == "user-42"
+    assert refused["statusCode"] == 422
+    assert body_of(refused)["detail"][0]["loc"] == ["query", "end_user_id"]
+
+
+def test_spend_answers_503_when_the_ledger_is_down() -> None:
+    world = FakeWorld()
+    world.budget.down = True
+
+    answer = status.lambda_handler(load_event("get_spend"), Context(), deps=world.deps())
+
+    assert answer["statusCode"] == 503

@@ -129,6 +129,8 @@ def test_every_route_and_queue_has_a_handler_and_an_event_file() -> None:
         ("GET", "/jobs", "StatusFunction", "AWS_IAM"),
         ("GET", "/jobs/{job_id}", "StatusFunction", "AWS_IAM"),
         ("ANY", "/jobs/{job_id}", "StatusFunction", "AWS_IAM"),
+        ("GET", "/spend", "StatusFunction", "AWS_IAM"),
+        ("ANY", "/spend", "StatusFunction", "AWS_IAM"),
         ("ANY", "$default", "StatusFunction", "AWS_IAM"),
         ("POST", "/jobs/{job_id}/cancel", "CancelFunction", "AWS_IAM"),
         ("ANY", "/jobs/{job_id}/cancel", "CancelFunction", "AWS_IAM"),
@@ -145,6 +147,7 @@ def test_every_route_and_queue_has_a_handler_and_an_event_file() -> None:
         "get_job",
         "list_jobs",
         "cancel_job",
+        "get_spend",
         "eachlabs_webhook",
         "atlascloud_webhook",
         "jobs_api_callback",
@@ -168,6 +171,8 @@ JOB_ROUTES = {
     "ANY /jobs/{job_id}",
     "POST /jobs/{job_id}/cancel",
     "ANY /jobs/{job_id}/cancel",
+    "GET /spend",
+    "ANY /spend",
     "$default",
 }
 WEBHOOK_ROUTES = {"POST /webhooks/{provider}/{job_id}", "ANY /webhooks/{provider}/{job_id}"}
@@ -227,6 +232,53 @@ def test_the_tracing_parameter_sets_lambdas_tracing_and_loads_the_xray_sdk_only_
         deployed.resolve(f["Environment"]["Variables"]["POWERTOOLS_TRACE_DISABLED"]) for f in functions
     }
     assert disabled == {trace_disabled}
+
+
+def test_the_budget_parameters_reach_every_function_and_the_settings_read_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import re
+
+    from videojobs.settings import Settings
+
+    template = transformed_template(monkeypatch)
+    chosen = {"BudgetDailyUsd": "12.5", "BudgetMonthlyUsd": ""}
+    refs: dict[str, Any] = {name: name for name in template["Resources"]}
+    refs.update(parameter_values(template["Parameters"], chosen))
+    deployed = Intrinsics(refs, {}, template["Conditions"])
+    functions = [
+        r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Function"
+    ]
+    budgets = {
+        (
+            deployed.resolve(f["Environment"]["Variables"]["BUDGET_DAILY_USD"]),
+            deployed.resolve(f["Environment"]["Variables"]["BUDGET_MONTHLY_USD"]),
+        )
+        for f in functions
+    }
+
+    assert budgets == {("12.5", "")}
+    resources = {
+        name.upper(): "x" for name in Settings.model_fields if name.endswith(("_name", "_queue_url"))
+    }
+    settings = Settings.load(
+        environ={
+            **resources,
+            "WEBHOOK_TOKEN_SECRET": "s" * 16,
+            "BUDGET_DAILY_USD": "12.5",
+            "BUDGET_MONTHLY_USD": "",
+        }
+    )
+    assert (str(settings.budget_daily_usd), settings.budget_monthly_usd) == ("12.5", None)
+    for name in chosen:
+        pattern = re.compile(template["Parameters"][name]["AllowedPattern"])
+        assert [bool(pattern.fullmatch(value)) for value in ("", "10", "0.75", "-1", "ten")] == [
+            True,
+            True,
+            True,
+            False,
+            False,
+        ]
 
 
 def test_a_jwt_api_needs_an_issuer_and_an_audience() -> None:

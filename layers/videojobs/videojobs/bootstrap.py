@@ -12,6 +12,7 @@ import functools
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from datetime import timedelta
+from decimal import Decimal
 from functools import cached_property
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -23,6 +24,7 @@ from pydantic import SecretStr
 
 from videojobs.cursors import ListCursors
 from videojobs.dependencies import (
+    BudgetPolicy,
     Dependencies,
     DispatchPolicy,
     InputPolicy,
@@ -42,12 +44,14 @@ from videojobs.ports import (
     JobStore,
     NotificationRetries,
     ProviderCapacity,
+    SpendingLedger,
     StatusChecks,
     TransferQueue,
     VideoProvider,
     VideoSource,
     VideoStore,
 )
+from videojobs.pricing import usd_micros
 from videojobs.providers import UNITS
 from videojobs.providers.unit import AdapterContext
 from videojobs.security import WebhookAuthenticator
@@ -204,6 +208,12 @@ class _Ports(Dependencies):
         )
 
     @_once
+    def budget(self) -> SpendingLedger:
+        from videojobs.adapters.budget import DynamoDBSpendingLedger
+
+        return DynamoDBSpendingLedger(self._dynamodb, self._settings.provider_limits_table_name)
+
+    @_once
     def idempotency(self) -> IdempotencyGuard:
         from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
@@ -351,6 +361,25 @@ class _Ports(Dependencies):
             max_drop_bytes=settings.max_drop_bytes,
             allow_loopback_urls=settings.local_mode,
             max_request_bytes=settings.max_request_bytes,
+            price_per_second_usd={
+                name: price
+                for name in UNITS
+                if (price := settings.provider(name).price_per_second_usd) is not None
+            },
+        )
+
+    @cached_property
+    def budget_policy(self) -> BudgetPolicy:
+        settings = self._settings
+
+        def micros(ceiling: Decimal | None) -> int | None:
+            return None if ceiling is None else usd_micros(ceiling)
+
+        return BudgetPolicy(
+            daily_limit_micros=micros(settings.budget_daily_usd),
+            monthly_limit_micros=micros(settings.budget_monthly_usd),
+            end_user_daily_limit_micros=micros(settings.budget_per_end_user_daily_usd),
+            unpriced=settings.budget_unpriced,
         )
 
     @cached_property

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from videojobs.cursors import ListCursors
 from videojobs.errors import ProviderNotConfigured
-from videojobs.models import ProviderName
+from videojobs.models import BudgetUnpriced, ProviderName
 from videojobs.ports import (
     CallerNotifier,
     Clock,
@@ -20,6 +21,7 @@ from videojobs.ports import (
     JobStore,
     NotificationRetries,
     ProviderCapacity,
+    SpendingLedger,
     StatusChecks,
     TransferQueue,
     VideoProvider,
@@ -81,6 +83,26 @@ class IntakePolicy:
     #: Local mode: notify_url may be plain http to a loopback address.
     allow_loopback_urls: bool
     max_request_bytes: int
+    #: An operator's price per output second for providers that publish no prices (the estimate).
+    price_per_second_usd: Mapping[ProviderName, Decimal] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BudgetPolicy:
+    """The spending ceilings in micro-dollars (None: no ceiling), per UTC day, per UTC month and per end
+    user per UTC day, and what a job without an estimate does while one applies to it."""
+
+    daily_limit_micros: int | None = None
+    monthly_limit_micros: int | None = None
+    end_user_daily_limit_micros: int | None = None
+    unpriced: BudgetUnpriced = BudgetUnpriced.REFUSE
+
+    def applies_to(self, end_user_id: str | None) -> bool:
+        """Whether any ceiling binds a job of ``end_user_id``."""
+        end_user_ceiling = end_user_id is not None and self.end_user_daily_limit_micros is not None
+        return (
+            self.daily_limit_micros is not None or self.monthly_limit_micros is not None or end_user_ceiling
+        )
 
 
 @dataclass(frozen=True)
@@ -119,6 +141,8 @@ class Dependencies:
     notify_policy: NotifyPolicy
     notify_signing_secret: str | None
     max_webhook_bytes: int
+    budget: SpendingLedger
+    budget_policy: BudgetPolicy
 
     def provider(self, name: ProviderName, key_id: str | None = None) -> VideoProvider:
         """The adapter for ``key_id``, the key that created the job; any key where that does not matter

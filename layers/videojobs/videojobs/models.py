@@ -619,6 +619,44 @@ class ValidationDetail(BaseModel):
     type: str
 
 
+class BudgetUnpriced(StrEnum):
+    """What a job without a cost estimate does while a spending ceiling is set."""
+
+    REFUSE = "refuse"
+    ALLOW = "allow"
+
+
+class SpendFigures(BaseModel):
+    """One period's ceiling in USD: ``limit`` null when none is set. ``spent`` is what jobs that
+    reached their provider cost by their estimates; ``reserved`` what jobs on their way there hold."""
+
+    limit: float | None
+    spent: float
+    reserved: float
+
+
+class DaySpend(SpendFigures):
+    #: The UTC day, YYYY-MM-DD.
+    date: str
+
+
+class MonthSpend(SpendFigures):
+    #: The UTC month, YYYY-MM.
+    month: str
+
+
+class EndUserSpend(DaySpend):
+    end_user_id: str
+
+
+class SpendReport(BaseModel):
+    """GET /spend: today's and this month's figures, and one end user's today when asked for."""
+
+    day: DaySpend
+    month: MonthSpend
+    end_user: EndUserSpend | None
+
+
 class JobRejection(BaseModel):
     """A request from S3 or EventBridge that failed validation: the "Video Job Rejected" detail."""
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -141,6 +141,65 @@ class ProviderCapacity(Protocol):
 
     def release(self, slot: str, job_id: str) -> None:
         """Free ``slot`` if ``job_id`` still holds it; a second release changes nothing."""
+        ...
+
+
+@dataclass(frozen=True)
+class SpendCounter:
+    """One spending ceiling's counter: ``key`` names it (``day#2026-12-07``), ``limit_micros`` is the
+    ceiling in micro-dollars, None where no ceiling is set (the spend is still counted)."""
+
+    key: str
+    limit_micros: int | None
+
+
+@dataclass(frozen=True)
+class SpendReading:
+    """A counter as read, in micro-dollars."""
+
+    spent_micros: int = 0
+    reserved_micros: int = 0
+
+
+@dataclass(frozen=True)
+class Reserved:
+    """The job holds ``amount_micros`` on its counters; ``already``: an earlier delivery reserved it."""
+
+    amount_micros: int
+    already: bool = False
+
+
+@dataclass(frozen=True)
+class CeilingReached:
+    """Nothing was reserved: ``counter`` would pass its ceiling, as it stood when ``reading`` was made."""
+
+    counter: SpendCounter
+    reading: SpendReading
+
+
+class SpendingLedger(Protocol):
+    """Spending ceilings as counters of micro-dollars (``spent`` and ``reserved``), and one reservation
+    per job."""
+
+    def reserve(
+        self, job_id: str, amount_micros: int, counters: Sequence[SpendCounter]
+    ) -> Reserved | CeilingReached:
+        """Add ``amount_micros`` to every counter's reserved, all or nothing, only if each stays within
+        its ceiling (spent + reserved + amount <= limit), and record what was reserved where under the
+        job. A job that already has a reservation gets it back and nothing is added."""
+        ...
+
+    def settle(self, job_id: str) -> bool:
+        """The job's reservation becomes spent on every counter it is on. False when there is none
+        left to settle (none made, or settled or released already)."""
+        ...
+
+    def release(self, job_id: str) -> bool:
+        """The job's reservation goes back to every counter it is on. False as for ``settle``."""
+        ...
+
+    def readings(self, keys: Sequence[str]) -> Mapping[str, SpendReading]:
+        """Each counter as it stands (a counter nobody used reads as zeros)."""
         ...
 
 

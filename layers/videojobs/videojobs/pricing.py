@@ -6,7 +6,7 @@ job records comes from ``videojobs.catalog.estimates``.
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 
 from videojobs.models import JobRequest, Resolution
 
@@ -37,3 +37,17 @@ def video_tokens(request: JobRequest) -> Decimal | None:
     width, height = output_dimensions(request.resolution, request.aspect_ratio)
     input_seconds = MAX_REFERENCE_VIDEO_SECONDS if request.reference_video_urls else 0
     return Decimal(width * height * (input_seconds + request.duration) * FRAMES_PER_SECOND) / 1024
+
+
+#: Spending is counted in integer micro-dollars, so sums never drift as floats do.
+MICROS_PER_USD = 1_000_000
+
+
+def usd_micros(amount: Decimal | float | str) -> int:
+    """``amount`` USD in micro-dollars, rounded up (a float is taken by its shortest decimal form)."""
+    exact = Decimal(str(amount)) * MICROS_PER_USD
+    return int(exact.to_integral_value(rounding=ROUND_CEILING))
+
+
+def micros_usd(micros: int) -> float:
+    return float(Decimal(micros) / MICROS_PER_USD)

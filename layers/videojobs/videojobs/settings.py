@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any
+from decimal import Decimal
+from typing import Annotated, Any
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from videojobs.models import ProviderName
+from videojobs.models import BudgetUnpriced, ProviderName
 from videojobs.providers import UNITS
 from videojobs.providers.unit import KeyLimits, ProviderSettings, key_id, split_list
 
@@ -106,6 +107,13 @@ class Settings(BaseModel):
     drop_default_prompt: str | None = None
     max_drop_bytes: int = Field(default=1 * MIB, ge=1024, le=64 * MIB)
 
+    #: Spending ceilings in USD per UTC day, per UTC month and per end user per UTC day; None: none.
+    budget_daily_usd: Annotated[Decimal, Field(ge=0)] | None = None
+    budget_monthly_usd: Annotated[Decimal, Field(ge=0)] | None = None
+    budget_per_end_user_daily_usd: Annotated[Decimal, Field(ge=0)] | None = None
+    #: What a job without a cost estimate does while a ceiling applies to it.
+    budget_unpriced: BudgetUnpriced = BudgetUnpriced.REFUSE
+
     notify_signing_secret: SecretStr | None = None
     notify_retry_delays_seconds: IntList = (5, 300, 1800, 7200, 18000, 36000)
     notify_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
@@ -124,11 +132,21 @@ class Settings(BaseModel):
         "drop_default_provider",
         "drop_default_prompt",
         "notify_signing_secret",
+        "budget_daily_usd",
+        "budget_monthly_usd",
+        "budget_per_end_user_daily_usd",
         mode="before",
     )
     @classmethod
     def _empty_means_unset(cls, value: Any) -> Any:
         return None if value == "" else value
+
+    @field_validator("budget_unpriced", mode="before")
+    @classmethod
+    def _unpriced_word(cls, value: Any) -> Any:
+        if value == "":
+            return BudgetUnpriced.REFUSE
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("notify_retry_delays_seconds", mode="before")
     @classmethod

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from videojobs.dependencies import Dependencies
 from videojobs.errors import JobNotCancelable, JobNotFound, ProviderError
+from videojobs.logic.budget import close_reservation
 from videojobs.logic.outcomes import (
     announce,
     deliver_pending_event,
@@ -104,6 +105,7 @@ def _after_cancel(job: Job, deps: Dependencies) -> Job:
     logger.info("job canceled", job_id=job.job_id, error_code=job.error.code if job.error else None)
     if job.provider_job_id is None and job.create_sent_at is None:
         left_provider(job, deps)  # nothing runs at the provider
+    close_reservation(job, deps)
     job = ask_provider_to_stop(job, deps)
     announce(job, deps)
     return job

@@ -4,6 +4,9 @@ One delivery of a dispatch message does at most one create. Nothing waits by sle
 must wait (no free slot, a provider asking for patience, a create whose fate is unknown) goes back
 on the queue with a delay.
 
+- Budget: before anything else, the job reserves its estimate against the spending ceilings
+  (`budget.reserve_budget`); a job that would pass one fails with ``budget_exceeded`` and never takes a
+  slot. A waiting job keeps its reservation; a refused create gives it back when the job fails.
 - Capacity: a job takes a slot at one of the provider's keys before its create and holds it until it
   leaves the provider (`outcomes.left_provider`).
 - 429 and 5xx: retried with exponential backoff and jitter, never sooner than Retry-After, up to
@@ -24,6 +27,7 @@ from enum import StrEnum
 
 from videojobs.dependencies import Dependencies
 from videojobs.errors import ProviderError
+from videojobs.logic.budget import close_reservation, reserve_budget
 from videojobs.logic.cancel import ask_provider_to_stop, cancel_at_deadline
 from videojobs.logic.hops import hop_towards, is_early
 from videojobs.logic.media import with_fetchable_media
@@ -31,6 +35,7 @@ from videojobs.logic.outcomes import fail_job, settle_owed_work
 from videojobs.logic.status_checks import schedule_first_check
 from videojobs.models import (
     AWAITING_PROVIDER,
+    TERMINAL,
     DispatchRequest,
     Job,
     JobError,
@@ -72,6 +77,10 @@ def dispatch_job(request: DispatchRequest, deps: Dependencies) -> DispatchOutcom
         return held
     if deps.public_base_url is None:
         return _fail_unconfigured(job, deps)
+    over_budget = reserve_budget(job, now, deps)
+    if over_budget is not None:
+        fail_job(job, over_budget, deps, allowed_from=QUEUED_ONLY)
+        return DispatchOutcome.FAILED
     grant = deps.capacity.acquire(job.provider, job.job_id, now=now)
     if isinstance(grant, CapacityWait):
         return _wait_for_capacity(job, grant, now, deps)
@@ -237,7 +246,8 @@ def _after_refusal(
         return DispatchOutcome.RETRY_SCHEDULED
     code = "provider_unavailable" if error.retryable else "provider_rejected"
     logger.warning("provider refused the job", job_id=job.job_id, provider=job.provider, error=str(error))
-    fail_job(job, JobError(code=code, message=str(error)), deps, allowed_from=QUEUED_ONLY)
+    refusal = JobError(code=code, message=str(error))
+    fail_job(job, refusal, deps, allowed_from=QUEUED_ONLY, provider_started=False)
     return DispatchOutcome.FAILED
 
 
@@ -245,6 +255,10 @@ def _lost_the_claim(job: Job, current: Job | None, slot: str, deps: Dependencies
     """Another delivery of this job's message, or its webhook, changed it first."""
     if current is None or current.status not in AWAITING_PROVIDER:
         deps.capacity.release(slot, job.job_id)  # the slot was taken again for a job already done
+    if current is not None and current.status in TERMINAL:
+        # The job ended (a cancel while queued) after this delivery reserved: nothing was sent under a
+        # reservation its end did not find. One made and closed before is not moved again.
+        close_reservation(current, deps, provider_started=current.provider_job_id is not None)
     logger.info("job changed under the dispatch; nothing sent", job_id=job.job_id)
     return DispatchOutcome.NOT_NEEDED
 
@@ -271,4 +285,6 @@ def fail_dead_lettered_dispatch(request: DispatchRequest, deps: Dependencies) ->
         return None
     reason = job.last_dispatch_error or "its dispatch message was dead-lettered"
     error = JobError(code="dispatch_failed", message=f"the job could not be submitted: {reason}")
-    return fail_job(job, error, deps, allowed_from=QUEUED_ONLY)
+    # Only a create whose answer never came may have reached the provider.
+    sent = job.create_sent_at is not None or job.provider_job_id is not None
+    return fail_job(job, error, deps, allowed_from=QUEUED_ONLY, provider_started=sent)

@@ -81,7 +81,9 @@ def accept_job(request: JobRequest, origin: AnyOrigin, deps: Dependencies) -> In
         retention=deps.job_retention,
         origin=origin,
         job_id=str(uuid.uuid5(ORIGIN_NAMESPACE, key)) if key else None,
-        cost_estimate_usd=estimate_cost_usd(request),
+        cost_estimate_usd=estimate_cost_usd(
+            request, deps.intake_policy.price_per_second_usd.get(request.provider)
+        ),
     )
     trace_job(job.job_id)
     existing = deps.jobs.create_if_absent(job)

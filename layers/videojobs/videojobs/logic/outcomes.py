@@ -1,5 +1,6 @@
 """Ending a job: the one place that turns a failure into a state change and an event, the one place a
-job gives its provider slot back, and the outbox that makes sure every outcome event goes out.
+job gives its provider slot back and closes its budget reservation, and the outbox that makes sure
+every outcome event goes out.
 
 The terminal write records the outcome event as ``pending_event`` on the job, in the same conditional
 update. The event is then published and the marker cleared. If publishing fails (an error, or
@@ -17,6 +18,7 @@ from datetime import timedelta
 
 from videojobs.dependencies import Dependencies
 from videojobs.errors import CancelRefused, DependencyUnavailable, ProviderError, ProviderNotConfigured
+from videojobs.logic.budget import close_reservation
 from videojobs.models import (
     AWAITING_PROVIDER,
     JOB_CANCELED,
@@ -41,11 +43,13 @@ def fail_job(
     *,
     allowed_from: frozenset[JobStatus] = AWAITING_PROVIDER,
     status: JobStatus = JobStatus.FAILED,
+    provider_started: bool | None = None,
 ) -> Job | None:
     """Move the job to ``status`` (failed, or expired) and announce it as "Video Job Failed".
 
     An expired job's prediction may still be running at the provider: the same write records that a
-    cancel is owed (see `expire_job`)."""
+    cancel is owed (see `expire_job`). The job's budget reservation is then closed: spent, or given
+    back when ``provider_started`` is False (None: judged from the failure, see `close_reservation`)."""
     changes = {"error": error.model_dump(), "create_sent_at": None, **pending(JOB_FAILED, deps)}
     if status is JobStatus.EXPIRED and job.provider_job_id is not None:
         changes["provider_cancel"] = ProviderCancel(status=ProviderCancelStatus.PENDING).model_dump()
@@ -58,6 +62,7 @@ def fail_job(
     left_provider(failed, deps)
     logger.info("job failed", job_id=job.job_id, error_code=error.code)
     announce(failed, deps)
+    close_reservation(failed, deps, provider_started=provider_started)
     return failed
 
 
@@ -133,12 +138,14 @@ def provider_done(job: Job, deps: Dependencies) -> Job:
 
 def settle_owed_work(job: Job | None, deps: Dependencies, *, last_try: bool = False) -> None:
     """A delivery found the job moved on: do what the move still owes (its transfer message, its
-    outcome event, the cancel of its prediction) in case whoever moved it could not."""
+    outcome event, the cancel of its prediction, its budget reservation closed) in case whoever moved
+    it could not."""
     if job is None:
         return
     queue_owed_transfer(job, deps)
     deliver_pending_event(job, deps)
     if job.status in TERMINAL:
+        close_reservation(job, deps)
         stop_at_provider(job, deps, last_try=last_try)
 
 

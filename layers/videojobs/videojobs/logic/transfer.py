@@ -8,8 +8,9 @@ from dataclasses import dataclass
 
 from videojobs.dependencies import Dependencies
 from videojobs.errors import OutputRejected, TransferFailed
+from videojobs.logic.budget import close_reservation
 from videojobs.logic.outcomes import announce, deliver_pending_event, fail_job, pending
-from videojobs.models import JOB_SUCCEEDED, Job, JobError, JobStatus, StoredFile, TransferRequest
+from videojobs.models import JOB_SUCCEEDED, TERMINAL, Job, JobError, JobStatus, StoredFile, TransferRequest
 from videojobs.observability import logger
 from videojobs.ports import Lost
 
@@ -101,6 +102,8 @@ def transfer_video(request: TransferRequest, deps: Dependencies) -> Job | None:
     if job is None or job.status is not JobStatus.TRANSFERRING:
         logger.info("transfer not needed", job_id=request.job_id, status=job.status if job else None)
         deliver_pending_event(job, deps)
+        if job is not None and job.status in TERMINAL:
+            close_reservation(job, deps)
         return None
     changes: dict[str, object] = {"transfer_error": None, **pending(JOB_SUCCEEDED, deps)}
     try:
@@ -126,6 +129,7 @@ def transfer_video(request: TransferRequest, deps: Dependencies) -> Job | None:
         return None
     logger.info("video stored", job_id=job.job_id, key=video.key, size_bytes=video.size_bytes)
     announce(succeeded, deps)
+    close_reservation(succeeded, deps)
     return succeeded
 
 

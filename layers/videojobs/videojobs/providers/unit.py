@@ -11,6 +11,7 @@ import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
+from decimal import Decimal
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any, cast
 
@@ -132,8 +133,10 @@ class ProviderSettings(BaseModel):
     output_hosts: tuple[str, ...] = ()
     max_concurrent: Annotated[int, Field(ge=1, le=1000)] = 5
     max_creates_per_minute: Annotated[int, Field(ge=1, le=100_000)] = 60
+    #: The operator's price per output second, for a provider whose unit has no price function.
+    price_per_second_usd: Annotated[Decimal, Field(ge=0)] | None = None
 
-    @field_validator("base_url", "api_key", mode="before")
+    @field_validator("base_url", "api_key", "price_per_second_usd", mode="before")
     @classmethod
     def _empty_means_unset(cls, value: Any) -> Any:
         return None if value == "" else value
