@@ -2,6 +2,7 @@
 
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -63,8 +64,8 @@ def stack() -> Iterator[LocalStack]:
         running.drain_events()  # the events no test read are checked too
 
 
-@pytest.fixture
-def functions_clock(stack: LocalStack) -> Iterator[SteppedClock]:
+@contextmanager
+def stepped_functions_clock(stack: LocalStack) -> Iterator[SteppedClock]:
     """The clock the functions run on (their adapters' included), stepped by the test: real time plus
     its steps. The stack runs the functions in this process, so their composition root's clock can be
     swapped; their containers are rebuilt on it, and rebuilt on the real clock once the test is over."""
@@ -74,6 +75,12 @@ def functions_clock(stack: LocalStack) -> Iterator[SteppedClock]:
         patched.setattr(bootstrap, "utc_now", clock)
         with stack.environment_overridden():
             yield clock
+
+
+@pytest.fixture
+def functions_clock(stack: LocalStack) -> Iterator[SteppedClock]:
+    with stepped_functions_clock(stack) as clock:
+        yield clock
 
 
 @pytest.fixture

@@ -11,9 +11,8 @@ import httpx
 import pytest
 
 from local.stack import LocalStack
-from tests.e2e.conftest import start_stack
+from tests.e2e.conftest import start_stack, stepped_functions_clock
 from tests.support import SteppedClock
-from videojobs import bootstrap
 
 pytestmark = pytest.mark.e2e
 T2V = {"provider": "eachlabs", "prompt": "a lighthouse", "resolution": "480p", "duration": 4}
@@ -29,11 +28,8 @@ def one_at_a_time() -> Iterator[LocalStack]:
 @pytest.fixture
 def functions_clock(one_at_a_time: LocalStack) -> Iterator[SteppedClock]:
     """As tests/e2e's fixture of the same name, for this stack."""
-    clock = SteppedClock()
-    with one_at_a_time.environment_overridden(), pytest.MonkeyPatch.context() as patched:
-        patched.setattr(bootstrap, "utc_now", clock)
-        with one_at_a_time.environment_overridden():
-            yield clock
+    with stepped_functions_clock(one_at_a_time) as clock:
+        yield clock
 
 
 @pytest.fixture

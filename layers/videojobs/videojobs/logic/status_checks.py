@@ -21,7 +21,14 @@ from videojobs.logic.callback import apply_provider_update
 from videojobs.logic.cancel import cancel_at_deadline
 from videojobs.logic.hops import hop_towards, is_early
 from videojobs.logic.outcomes import expire_job, provider_done, settle_owed_work
-from videojobs.models import AWAITING_PROVIDER, Job, JobStatus, ProviderState, StatusCheckRequest
+from videojobs.models import (
+    AWAITING_PROVIDER,
+    Job,
+    JobStatus,
+    ProviderState,
+    ProviderUpdate,
+    StatusCheckRequest,
+)
 from videojobs.observability import logger
 
 
@@ -80,17 +87,9 @@ def check_job_status(request: StatusCheckRequest, deps: Dependencies) -> CheckOu
         expire_job(job, deps)
         return CheckOutcome.EXPIRED
 
-    if job.provider_job_id is not None:
-        try:
-            update = deps.provider(job.provider, job.provider_key_id).get_prediction(
-                job.provider_job_id, links=job.provider_links
-            )
-        except ProviderError as error:
-            logger.warning("status check failed; will look again", job_id=job.job_id, error=str(error))
-        else:
-            receipt = apply_provider_update(job, update, deps)
-            if receipt.status not in AWAITING_PROVIDER:
-                return CheckOutcome.CHECKED
+    update = _ask_provider(job, deps)
+    if update is not None and apply_provider_update(job, update, deps).status not in AWAITING_PROVIDER:
+        return CheckOutcome.CHECKED
 
     _schedule_next(request, job, now, expires_at, deps)
     return CheckOutcome.CHECKED
@@ -126,17 +125,10 @@ def _watch_canceled(request: StatusCheckRequest, job: Job, deps: Dependencies) -
     if now >= expires_at:
         provider_done(job, deps)
         return CheckOutcome.EXPIRED
-    if job.provider_job_id is not None:
-        try:
-            update = deps.provider(job.provider, job.provider_key_id).get_prediction(
-                job.provider_job_id, links=job.provider_links
-            )
-        except ProviderError as error:
-            logger.warning("status check failed; will look again", job_id=job.job_id, error=str(error))
-        else:
-            if update.state is not ProviderState.PROCESSING:
-                provider_done(job, deps)
-                return CheckOutcome.CHECKED
+    update = _ask_provider(job, deps)
+    if update is not None and update.state is not ProviderState.PROCESSING:
+        provider_done(job, deps)
+        return CheckOutcome.CHECKED
     _schedule_next(request, job, now, expires_at, deps)
     return CheckOutcome.CHECKED
 
@@ -157,3 +149,17 @@ def _schedule(request: StatusCheckRequest, due_at: datetime, deps: Dependencies)
     deps.status_checks.schedule(
         request.model_copy(update={"due_at": hop.due_at}), delay_seconds=hop.delay_seconds
     )
+
+
+def _ask_provider(job: Job, deps: Dependencies) -> ProviderUpdate | None:
+    """The provider's word on the job's prediction; None when it has none yet or the call failed (the
+    next check asks again)."""
+    if job.provider_job_id is None:
+        return None
+    try:
+        return deps.provider(job.provider, job.provider_key_id).get_prediction(
+            job.provider_job_id, links=job.provider_links
+        )
+    except ProviderError as error:
+        logger.warning("status check failed; will look again", job_id=job.job_id, error=str(error))
+        return None
