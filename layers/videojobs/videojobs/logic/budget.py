@@ -146,21 +146,18 @@ def close_reservation(job: Job, deps: Dependencies, *, provider_started: bool | 
 def spend_report(end_user_id: str | None, deps: Dependencies) -> SpendReport:
     """Today's and this month's figures (UTC), and ``end_user_id``'s today when given."""
     now = deps.clock()
-    policy = deps.budget_policy
-    keys = [day_key(now), month_key(now)]
-    if end_user_id is not None:
-        keys.append(end_user_day_key(end_user_id, now))
-    readings = deps.budget.readings(keys)
-    day = _figures(readings.get(keys[0]), policy.daily_limit_micros)
-    month = _figures(readings.get(keys[1]), policy.monthly_limit_micros)
-    end_user = None
-    if end_user_id is not None:
-        figures = _figures(readings.get(keys[2]), policy.end_user_daily_limit_micros)
-        end_user = EndUserSpend(end_user_id=end_user_id, date=_utc_day(now), **figures)
+    counters = counters_for(end_user_id, now, deps.budget_policy)
+    readings = deps.budget.readings([counter.key for counter in counters])
+    day, month, *end_users = (
+        _figures(readings.get(counter.key), counter.limit_micros) for counter in counters
+    )
+    today = _utc_day(now)
     return SpendReport(
-        day=DaySpend(date=_utc_day(now), **day),
-        month=MonthSpend(month=_utc_day(now)[:7], **month),
-        end_user=end_user,
+        day=DaySpend(date=today, **day),
+        month=MonthSpend(month=today[:7], **month),
+        end_user=EndUserSpend(end_user_id=end_user_id, date=today, **end_users[0])
+        if end_user_id is not None
+        else None,
     )
 
 
