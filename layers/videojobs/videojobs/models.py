@@ -440,6 +440,9 @@ class Job(BaseModel):
         seconds = self.request.deadline_seconds
         return None if seconds is None else self.created_at + timedelta(seconds=seconds)
 
+    def past_deadline(self, now: datetime) -> bool:
+        return self.deadline is not None and now >= self.deadline
+
     @property
     def cancel(self) -> CancelView | None:
         if self.cancel_requested_at is None:

@@ -24,7 +24,6 @@ from videojobs.logic.outcomes import (
     deliver_pending_event,
     left_provider,
     pending,
-    provider_done,
     stop_at_provider,
 )
 from videojobs.models import (
@@ -115,9 +114,6 @@ def ask_provider_to_stop(job: Job, deps: Dependencies) -> Job:
     """The provider's cancel for a canceled job that owes one; its slot is freed if it took it. A call
     that fails for now leaves the cancel owed: the job's next status check asks again."""
     try:
-        job = stop_at_provider(job, deps, last_try=False)
+        return stop_at_provider(job, deps, last_try=False)
     except ProviderError:
         return job
-    if job.provider_cancel is not None and job.provider_cancel.status is ProviderCancelStatus.CANCELED:
-        return provider_done(job, deps)
-    return job

@@ -65,12 +65,7 @@ def _end(message: DeadLetter, deps: Dependencies) -> Job | None:
 def cancel_dead_lettered_deadline(request: StatusCheckRequest, deps: Dependencies) -> Job | None:
     """The job's deadline message kept failing: if the deadline has passed, cancel the job now."""
     job = deps.jobs.get(request.job_id)
-    if (
-        job is None
-        or job.status not in AWAITING_PROVIDER
-        or job.deadline is None
-        or job.deadline > deps.clock()
-    ):
+    if job is None or job.status not in AWAITING_PROVIDER or not job.past_deadline(deps.clock()):
         return None
     canceled = cancel_at_deadline(job, deps)
     return canceled if canceled.status is JobStatus.CANCELED else None

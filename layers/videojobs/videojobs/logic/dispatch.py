@@ -68,7 +68,7 @@ def dispatch_job(request: DispatchRequest, deps: Dependencies) -> DispatchOutcom
         settle_owed_work(job, deps)
         return DispatchOutcome.NOT_NEEDED
     now = deps.clock()
-    if job.deadline is not None and now >= job.deadline:
+    if job.past_deadline(now):
         # Its deadline message cancels it too; a job waiting for a slot is not sent past its deadline.
         cancel_at_deadline(job, deps)
         return DispatchOutcome.CANCELED
