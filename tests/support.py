@@ -126,6 +126,19 @@ class SteppedClock:
         self.offset += timedelta(seconds=seconds)
 
 
+def _selected(job: Job, filters: JobListFilters) -> bool:
+    """Whether ``filters`` keep ``job``: what DynamoDBJobStore's indexes and filter expressions select."""
+    return (
+        (filters.status is None or job.status == filters.status)
+        and (filters.provider is None or job.provider == filters.provider)
+        and (filters.client_reference is None or job.request.client_reference == filters.client_reference)
+        and (filters.end_user_id is None or job.request.end_user_id == filters.end_user_id)
+        and (filters.origin is None or job.origin.kind == filters.origin)
+        and (filters.created_after is None or job.created_at > filters.created_after)
+        and (filters.created_before is None or job.created_at < filters.created_before)
+    )
+
+
 class InMemoryJobStore:
     """Same contract as DynamoDBJobStore, conditional writes included."""
 
@@ -173,7 +186,7 @@ class InMemoryJobStore:
     ) -> JobsFound:
         """Newest first (ties by job id), every page full; a position names the last job given."""
         order = sorted(self.jobs.values(), key=lambda job: (job.created_at, job.job_id), reverse=True)
-        matching = [job for job in order if filters.matches(job)]
+        matching = [job for job in order if _selected(job, filters)]
         if start is not None:
             ids = [job.job_id for job in matching]
             matching = matching[ids.index(start["job_id"]) + 1 :] if start["job_id"] in ids else []

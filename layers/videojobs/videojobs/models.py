@@ -516,17 +516,6 @@ class JobListFilters(BaseModel):
     #: Jobs created strictly before this moment.
     created_before: datetime | None = None
 
-    def matches(self, job: Job) -> bool:
-        return (
-            (self.status is None or job.status == self.status)
-            and (self.provider is None or job.provider == self.provider)
-            and (self.client_reference is None or job.request.client_reference == self.client_reference)
-            and (self.end_user_id is None or job.request.end_user_id == self.end_user_id)
-            and (self.origin is None or job.origin.kind == self.origin)
-            and (self.created_after is None or job.created_at > self.created_after)
-            and (self.created_before is None or job.created_at < self.created_before)
-        )
-
 
 class JobListPage(BaseModel):
     """One page of GET /jobs, newest first; ``next_cursor`` continues it (null: the list is done)."""

@@ -4,7 +4,7 @@ One delivery of a dispatch message does at most one create. Nothing waits by sle
 must wait (no free slot, a provider asking for patience, a create whose fate is unknown) goes back
 on the queue with a delay.
 
-- Budget: before anything else, the job reserves its estimate against the spending ceilings
+- Budget: before it takes a slot, the job reserves its estimate against the spending ceilings
   (`budget.reserve_budget`); a job that would pass one fails with ``budget_exceeded`` and never takes a
   slot. A waiting job keeps its reservation; a refused create gives it back when the job fails.
 - Capacity: a job takes a slot at one of the provider's keys before its create and holds it until it
