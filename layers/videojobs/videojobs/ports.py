@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
 from videojobs.models import (
@@ -141,6 +142,72 @@ class ProviderCapacity(Protocol):
 
     def release(self, slot: str, job_id: str) -> None:
         """Free ``slot`` if ``job_id`` still holds it; a second release changes nothing."""
+        ...
+
+
+@dataclass(frozen=True)
+class Admitted:
+    """The provider's breaker lets a create through. ``benched_keys``: key ids not to use until their
+    bench ends. ``probe``: this job holds the one create a half-open breaker lets through. ``clean``: the
+    breaker is closed with no failure counted, so a success needs no write."""
+
+    benched_keys: frozenset[str] = frozenset()
+    probe: bool = False
+    clean: bool = True
+
+
+@dataclass(frozen=True)
+class BreakerOpen:
+    """The provider's breaker is open (or half-open with its one create out): look again in ``seconds``."""
+
+    seconds: float
+
+
+class BreakerState(StrEnum):
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
+
+
+@dataclass(frozen=True)
+class HealthReading:
+    """A provider's breaker as stored, for GET /providers: ``open_until`` while open, and each benched
+    key's end of bench."""
+
+    state: BreakerState = BreakerState.CLOSED
+    consecutive_failures: int = 0
+    open_until: datetime | None = None
+    benched_until: Mapping[str, datetime] = field(default_factory=dict)
+
+
+class ProviderHealth(Protocol):
+    """A circuit breaker per provider and a bench per API key, shared by every function container.
+
+    The breaker opens after a threshold of consecutive failed creates (no answer, or 5xx), stays open
+    for a while, then lets one create through (half-open): its success closes the breaker, its failure
+    opens it again. A key refused for its account (401, 402, 403) is benched for a while."""
+
+    def admit(self, provider: ProviderName, job_id: str, *, now: datetime) -> Admitted | BreakerOpen:
+        """Whether ``job_id`` may send a create now. Of many callers that find a breaker due for its
+        probe, exactly one is admitted (``probe``); a caller that already holds the probe is again."""
+        ...
+
+    def record_failure(self, provider: ProviderName, *, now: datetime) -> bool:
+        """Count a failed create. True only for the one call whose failure opened the breaker (from
+        closed at the threshold, or from half-open)."""
+        ...
+
+    def record_success(self, provider: ProviderName) -> bool:
+        """The provider answered: close the breaker and forget the failures. True only for the one call
+        that closed an open or half-open breaker."""
+        ...
+
+    def bench_key(self, provider: ProviderName, key_id: str, *, until: datetime) -> None:
+        """Keep ``key_id`` out of use until ``until``."""
+        ...
+
+    def reading(self, provider: ProviderName, *, now: datetime) -> HealthReading:
+        """The breaker as it stands, with the keys still benched at ``now``."""
         ...
 
 
