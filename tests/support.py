@@ -53,11 +53,15 @@ from videojobs.models import (
     WebhookTarget,
 )
 from videojobs.ports import (
+    Admitted,
+    BreakerOpen,
+    BreakerState,
     CapacityGrant,
     CapacityWait,
     CeilingReached,
     Download,
     DownloadPolicy,
+    HealthReading,
     JobsFound,
     Lost,
     MediaFile,
@@ -429,6 +433,97 @@ class InMemorySpendingLedger:
     def _refuse_if_down(self) -> None:
         if self.down:
             raise DependencyUnavailable("budget ledger down")
+
+
+@dataclass
+class InMemoryProviderHealth:
+    """ProviderHealth in memory, with DynamoDBProviderHealth's rules: ``threshold`` consecutive failures
+    open a provider's breaker for ``open_seconds``, then one job at a time holds the probe for
+    ``probe_lease_seconds``. Inspect ``opened`` and ``closed`` (a provider each time its breaker opened or
+    closed), ``failures``, ``states``, ``probes`` (provider -> (job id, lease end)) and ``benched``
+    ((provider, key id) -> end of bench); ``down`` makes it refuse."""
+
+    threshold: int = 3
+    open_seconds: float = 30.0
+    probe_lease_seconds: float = 300.0
+    failures: dict[str, int] = field(default_factory=dict)
+    states: dict[str, BreakerState] = field(default_factory=dict)
+    open_until: dict[str, datetime] = field(default_factory=dict)
+    probes: dict[str, tuple[str, datetime]] = field(default_factory=dict)
+    benched: dict[tuple[str, str], datetime] = field(default_factory=dict)
+    opened: list[str] = field(default_factory=list)
+    closed: list[str] = field(default_factory=list)
+    down: bool = False
+
+    def admit(self, provider: Any, job_id: str, *, now: datetime) -> Admitted | BreakerOpen:
+        self._refuse_if_down()
+        benched = frozenset(self._benched_at(provider, now))
+        state = self.states.get(provider, BreakerState.CLOSED)
+        if state is BreakerState.CLOSED:
+            return Admitted(benched_keys=benched, clean=self.failures.get(provider, 0) == 0)
+        if state is BreakerState.OPEN and now < self.open_until[provider]:
+            return BreakerOpen(seconds=(self.open_until[provider] - now).total_seconds())
+        if state is BreakerState.HALF_OPEN:
+            holder, lease_until = self.probes[provider]
+            if holder == job_id:
+                return Admitted(benched_keys=benched, probe=True, clean=False)
+            if lease_until >= now:
+                return BreakerOpen(seconds=max(1.0, (lease_until - now).total_seconds()))
+        self.states[provider] = BreakerState.HALF_OPEN
+        self.open_until.pop(provider, None)
+        self.probes[provider] = (job_id, now + timedelta(seconds=self.probe_lease_seconds))
+        return Admitted(benched_keys=benched, probe=True, clean=False)
+
+    def record_failure(self, provider: Any, *, now: datetime) -> bool:
+        self._refuse_if_down()
+        self.failures[provider] = self.failures.get(provider, 0) + 1
+        state = self.states.get(provider, BreakerState.CLOSED)
+        if state is BreakerState.HALF_OPEN or (
+            state is BreakerState.CLOSED and self.failures[provider] >= self.threshold
+        ):
+            self.states[provider] = BreakerState.OPEN
+            self.open_until[provider] = now + timedelta(seconds=self.open_seconds)
+            self.probes.pop(provider, None)
+            self.opened.append(provider)
+            return True
+        return False
+
+    def record_success(self, provider: Any) -> bool:
+        self._refuse_if_down()
+        state = self.states.get(provider, BreakerState.CLOSED)
+        self.failures[provider] = 0
+        self.states[provider] = BreakerState.CLOSED
+        self.open_until.pop(provider, None)
+        self.probes.pop(provider, None)
+        if state is BreakerState.CLOSED:
+            return False
+        self.closed.append(provider)
+        return True
+
+    def bench_key(self, provider: Any, key_id: str, *, until: datetime) -> None:
+        self._refuse_if_down()
+        self.benched[(provider, key_id)] = until
+
+    def reading(self, provider: Any, *, now: datetime) -> HealthReading:
+        self._refuse_if_down()
+        state = self.states.get(provider, BreakerState.CLOSED)
+        return HealthReading(
+            state=state,
+            consecutive_failures=self.failures.get(provider, 0),
+            open_until=self.open_until.get(provider) if state is BreakerState.OPEN else None,
+            benched_until=self._benched_at(provider, now),
+        )
+
+    def _benched_at(self, provider: Any, now: datetime) -> dict[str, datetime]:
+        return {
+            key_id: until
+            for (name, key_id), until in self.benched.items()
+            if name == provider and until > now
+        }
+
+    def _refuse_if_down(self) -> None:
+        if self.down:
+            raise DependencyUnavailable("provider health down")
 
 
 @dataclass
