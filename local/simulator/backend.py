@@ -19,6 +19,12 @@ In the order a create meets them: ``reject_creates_with_status`` (with ``reject_
 usual, but the connection is closed without a response byte, so the client cannot know it was accepted.
 The request log records such a create with the status it would have had. See `SimulatorFaults`.
 
+``faults_provider`` (null by default: every provider) scopes them to the creates made at one provider:
+``reject_creates_*``, ``max_active_per_key``, ``ambiguous_creates``, and the per-job counters decided in
+`submit` (``stall_predictions``, ``fail_predictions``, ``drop_webhooks``). Creates at the other providers
+neither meet nor consume them. ``hold_in_queue`` and the download and webhook-delivery knobs
+(``cut_downloads``, ``duplicate_webhooks``, ``webhook_delay_seconds``) stay global.
+
 Media inputs
 ------------
 Dialects hand every media URL of a create call to `SimulatorBackend.check_media`, which refuses (400 naming
@@ -66,7 +72,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 import httpx
 
-from local.simulator.faults import LIMIT_RETRY_AFTER_SECONDS, SimulatorFaults
+from local.simulator.faults import SimulatorFaults
 from local.simulator.media import ClipCache, ClipSpec
 from local.simulator.protocol import (
     CancelOutcome,
@@ -175,6 +181,7 @@ class SimulatorBackend:
     # -- wiring ---------------------------------------------------------------------------------------
     def mount(self, dialect: Dialect) -> None:
         self._dialects[dialect.provider] = dialect
+        self.faults.providers = frozenset(self._dialects)  # what faults_provider may name
 
     def dialect(self, provider: str) -> Dialect | None:
         return self._dialects.get(provider)
@@ -192,9 +199,10 @@ class SimulatorBackend:
     def last_frame_url(self, provider: str, job_id: str) -> str:
         return f"{self.provider_base_url(provider)}/outputs/{job_id}{LAST_FRAME_SUFFIX}"
 
-    def take_create_rejection(self) -> Rejection | None:
-        """The error the ``reject_creates_*`` faults call for on this create (consuming one), or None."""
-        rejection = self.faults.take_create_rejection()
+    def take_create_rejection(self, provider: str) -> Rejection | None:
+        """The error the ``reject_creates_*`` faults call for on this create at `provider` (consuming
+        one), or None; creates outside the ``faults_provider`` scope get None and consume nothing."""
+        rejection = self.faults.take_create_rejection(provider)
         return None if rejection is None else rejection.to_rejection()
 
     # -- Ed25519 signing keys -------------------------------------------------------------------------
@@ -289,23 +297,17 @@ class SimulatorBackend:
         `last_frame`: also produce the clip's last frame as a PNG at `last_frame_url`. `meta`: wire-level
         facts the dialect wants back with the job (ids, names); the core never reads them. Raises a 429
         `Rejection` (``Retry-After: 1``), creating nothing, when `api_key` already has
-        ``max_active_per_key`` jobs active (queued or processing): the check and the count are one step
-        under the lock. The job starts ``queued`` when ``queue_seconds`` > 0 or the ``hold_in_queue``
-        fault is on, ``processing`` otherwise.
+        ``max_active_per_key`` jobs active (queued or processing) and ``faults_provider`` covers
+        `provider`: the check and the count are one step under the lock. The job starts ``queued`` when
+        ``queue_seconds`` > 0 or the ``hold_in_queue`` fault is on, ``processing`` otherwise.
         """
         request_copy = copy.deepcopy(request)
         meta_copy = copy.deepcopy(meta) if meta is not None else {}
         with self._changed:
             counts = self._usage_of(provider, api_key)
-            limit = self.faults.max_active_per_key
-            if limit is not None and counts["active"] >= limit:
-                raise Rejection(
-                    429,
-                    "Rate limit exceeded",
-                    f"Too many concurrent predictions: at most {limit} per API key",
-                    {"Retry-After": str(LIMIT_RETRY_AFTER_SECONDS)},
-                )
-            stall = self.faults.take("stall_predictions")
+            planned = self.faults.admit_create(
+                provider, active=counts["active"], with_webhook=webhook_url is not None
+            )
             queued = self.queue_seconds > 0 or self.faults.hold_in_queue
             created_at = time.time()
             job = SimulatedJob(
@@ -315,11 +317,11 @@ class SimulatorBackend:
                 clip=clip,
                 webhook_url=webhook_url,
                 processing_seconds=self.processing_seconds,
-                stall_planned=stall,
-                fail_planned=not stall and self.faults.take("fail_predictions"),
-                drop_webhook=not stall and webhook_url is not None and self.faults.take("drop_webhooks"),
+                stall_planned=planned.stall,
+                fail_planned=planned.fail,
+                drop_webhook=planned.drop_webhook,
                 api_key=api_key,
-                ambiguous_create=self.faults.take("ambiguous_creates"),
+                ambiguous_create=planned.ambiguous,
                 last_frame_requested=last_frame,
                 meta=meta_copy,
                 media_fetches=list(media_fetches),

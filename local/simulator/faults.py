@@ -1,11 +1,12 @@
 """The simulator's fault knobs (`SimulatorFaults`), what the ``reject_creates_*`` knobs make of a create
-(`CreateRejection`), and the messages injected errors carry."""
+(`CreateRejection`) and what the per-job knobs make of an admitted one (`JobFaults`), and the messages
+injected errors carry."""
 
 from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Set
 from dataclasses import dataclass, field
 from typing import Literal, cast
 
@@ -19,9 +20,8 @@ FAULT_MESSAGES: Mapping[int, str] = {
 }
 
 
-type FaultCounter = Literal[
-    "cut_downloads", "fail_predictions", "drop_webhooks", "stall_predictions", "ambiguous_creates"
-]
+#: The one counter taken outside a create, so ``faults_provider`` does not scope it.
+type FaultCounter = Literal["cut_downloads"]
 _WHOLE_NUMBER_KNOBS = (
     "cut_downloads",
     "duplicate_webhooks",
@@ -39,6 +39,7 @@ FAULT_KNOBS = (
     "reject_creates_with_status",
     "reject_creates_retry_after",
     "max_active_per_key",
+    "faults_provider",
 )
 LIMIT_RETRY_AFTER_SECONDS = 1
 
@@ -66,6 +67,16 @@ class CreateRejection:
         )
 
 
+@dataclass(frozen=True)
+class JobFaults:
+    """What the per-job knobs decided for one admitted create (`SimulatorFaults.admit_create`)."""
+
+    stall: bool = False
+    fail: bool = False
+    drop_webhook: bool = False
+    ambiguous: bool = False
+
+
 @dataclass
 class SimulatorFaults:
     """Fault knobs. Counters are consumed one per use; the others persist until changed.
@@ -90,6 +101,15 @@ class SimulatorFaults:
     stays queued (counted as active) until it is set back to false or the job is cancelled; then each
     starts processing (its ``processing_seconds`` counted from then). Off by default: jobs start
     processing at once, as they always did.
+
+    ``faults_provider`` (null or the name of a simulated provider, persistent): the scope of the faults a
+    create meets. Null (the default): every provider's creates meet them, as before. A name: only creates
+    made at that provider meet ``reject_creates_with_status`` (with ``reject_creates_count`` and
+    ``reject_creates_retry_after``), ``max_active_per_key``, and the per-job counters decided at create
+    time: ``stall_predictions``, ``fail_predictions``, ``drop_webhooks`` and ``ambiguous_creates``; creates
+    at the other providers neither trigger nor consume them. ``hold_in_queue``, ``cut_downloads``,
+    ``duplicate_webhooks`` and ``webhook_delay_seconds`` stay global. The names it may take are
+    `providers` (the backend sets them to the dialects it mounts; a bare ``SimulatorFaults()`` knows none).
     """
 
     cut_downloads: int = 0
@@ -104,27 +124,64 @@ class SimulatorFaults:
     reject_creates_retry_after: float | None = None
     max_active_per_key: int | None = None
     hold_in_queue: bool = False
+    faults_provider: str | None = None
+    providers: frozenset[str] = field(default=frozenset(), compare=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
 
     def take(self, counter: FaultCounter) -> bool:
+        """Consume one of `counter` if any is left (not scoped by ``faults_provider``)."""
         with self._lock:
-            remaining: int = getattr(self, counter)
-            if remaining <= 0:
-                return False
-            setattr(self, counter, remaining - 1)
-            return True
+            return self._take(counter)
 
-    def take_create_rejection(self) -> CreateRejection | None:
-        """The rejection for the create at hand, if the ``reject_creates_*`` knobs call for one."""
+    def take_create_rejection(self, provider: str) -> CreateRejection | None:
+        """The rejection for the create at hand at `provider`, if the ``reject_creates_*`` knobs call for
+        one (and ``faults_provider`` covers `provider`); checked and consumed in one step."""
         with self._lock:
             status = self.reject_creates_with_status
-            if status is None:
+            if status is None or not self._covers(provider):
                 return None
             remaining = max(1, self.reject_creates_count) - 1
             self.reject_creates_count = remaining
             if remaining == 0:
                 self.reject_creates_with_status = None
             return CreateRejection(status, self.reject_creates_retry_after)
+
+    def admit_create(self, provider: str, *, active: int, with_webhook: bool) -> JobFaults:
+        """What the per-job knobs make of a create at `provider` whose API key has `active` jobs, checked
+        and consumed in one step: a 429 `Rejection` (``Retry-After``) when `active` reaches
+        ``max_active_per_key``, consuming nothing; otherwise the job's faults, each counter it takes
+        consumed. A stalled job takes no ``fail_predictions`` or ``drop_webhooks``, a job without a webhook
+        no ``drop_webhooks``. Outside the ``faults_provider`` scope: no limit and no faults."""
+        with self._lock:
+            if not self._covers(provider):
+                return JobFaults()
+            limit = self.max_active_per_key
+            if limit is not None and active >= limit:
+                raise Rejection(
+                    429,
+                    "Rate limit exceeded",
+                    f"Too many concurrent predictions: at most {limit} per API key",
+                    {"Retry-After": str(LIMIT_RETRY_AFTER_SECONDS)},
+                )
+            stall = self._take("stall_predictions")
+            return JobFaults(
+                stall=stall,
+                fail=not stall and self._take("fail_predictions"),
+                drop_webhook=not stall and with_webhook and self._take("drop_webhooks"),
+                ambiguous=self._take("ambiguous_creates"),
+            )
+
+    def _covers(self, provider: str) -> bool:
+        """Whether ``faults_provider`` scopes the create faults to include `provider` (lock held)."""
+        return self.faults_provider is None or self.faults_provider == provider
+
+    def _take(self, counter: str) -> bool:
+        """Consume one of `counter` if any is left (lock held)."""
+        remaining: int = getattr(self, counter)
+        if remaining <= 0:
+            return False
+        setattr(self, counter, remaining - 1)
+        return True
 
     def to_json(self) -> JSONObject:
         with self._lock:
@@ -135,9 +192,9 @@ class SimulatorFaults:
 
     def apply(self, patch: Mapping[str, JSONValue]) -> None:
         """Merge knob values; raises ValueError naming the first bad knob, leaving all knobs unchanged."""
-        updates: dict[str, bool | int | float | None] = {}
+        updates: dict[str, bool | int | float | str | None] = {}
         for name, value in patch.items():
-            updates[name] = _validated_knob(name, value)
+            updates[name] = _validated_knob(name, value, self.providers)
         if "reject_creates_count" in updates:
             if updates["reject_creates_count"] == 0:
                 updates["reject_creates_with_status"] = None
@@ -148,7 +205,11 @@ class SimulatorFaults:
                 setattr(self, name, value)
 
 
-def _validated_knob(name: str, value: JSONValue) -> bool | int | float | None:
+def _validated_knob(name: str, value: JSONValue, providers: Set[str]) -> bool | int | float | str | None:
+    if name == "faults_provider":
+        if value is None or (isinstance(value, str) and value in providers):
+            return value
+        raise ValueError(f"{name} must be null or the name of a simulated provider: {sorted(providers)}")
     if name in _SWITCH_KNOBS:
         if not isinstance(value, bool):
             raise ValueError(f"{name} must be true or false")

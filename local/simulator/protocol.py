@@ -433,7 +433,7 @@ class Dialect(ABC):
 
     def refuse_if_faulted(self) -> None:
         """Honour the ``reject_creates_*`` faults (call first thing in a create route)."""
-        rejection = self.host.take_create_rejection()
+        rejection = self.host.take_create_rejection(self.provider)
         if rejection is not None:
             raise rejection
 
@@ -495,8 +495,9 @@ class Host(Protocol):
         """Whether `presented` is one of `provider`'s accepted API keys."""
         ...
 
-    def take_create_rejection(self) -> Rejection | None:
-        """The error the ``reject_creates_*`` faults call for on this create (consuming one), or None."""
+    def take_create_rejection(self, provider: str) -> Rejection | None:
+        """The error the ``reject_creates_*`` faults call for on this create at `provider` (consuming
+        one), or None (always None outside the ``faults_provider`` scope)."""
         ...
 
     def check_media(self, inputs: Sequence[tuple[str, str]]) -> list[MediaFetch]:

@@ -1,5 +1,6 @@
 """The simulator's API keys, per-key usage and concurrency limit, and the create faults a paced dispatcher
-meets: repeated rejections with Retry-After, and ambiguous creates (accepted, then disconnected)."""
+meets: repeated rejections with Retry-After, and ambiguous creates (accepted, then disconnected); all of
+them at every provider, or at the one ``faults_provider`` names (what failover tests need)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ import httpx
 import pytest
 
 from local.simulator import DEFAULT_API_KEYS, ProviderSimulator, SimulatorFaults
+from local.simulator.fal import FalDialect
+from local.simulator.jobs_api import JobsApiDialect
 from local.simulator.testing import LoopbackPeer, client, poll, quick_simulator
 
 KEYS: dict[str, list[str]] = {
@@ -44,7 +47,12 @@ class Provider:
 
     def created_id(self, response: httpx.Response) -> str:
         body = response.json()
-        found = body.get("predictionID") or body.get("id") or body.get("data", {}).get("id")
+        found = (
+            body.get("predictionID")
+            or body.get("id")
+            or body.get("request_id")
+            or body.get("data", {}).get("id")
+        )
         assert isinstance(found, str), body
         return found
 
@@ -147,6 +155,16 @@ BYTEPLUS = Provider(
         429: ("RateLimitExceeded", "TooManyRequests"),
         503: ("ServiceUnavailable", "ServiceUnavailable"),
     },
+)
+# fal takes its webhook in the query, not the body: these creates carry none.
+FAL = Provider(
+    "fal",
+    "/bytedance/seedance-2.0/text-to-video",
+    "/bytedance/seedance-2.0/requests/unknown/status",
+    lambda key: {"Authorization": f"Key {key}"},
+    lambda webhook: {"prompt": "p", "resolution": "480p"},
+    lambda body: body["detail"].partition(" (")[0],
+    {401: "Unauthorized", 429: "Rate limit exceeded", 503: "Service unavailable"},
 )
 ALL = [EACHLABS, ATLASCLOUD, GATEWAY, JOBS_API, BYTEPLUS]
 EVERY_PROVIDER = pytest.mark.parametrize("provider", ALL, ids=[p.name for p in ALL])
@@ -565,12 +583,187 @@ def test_an_ambiguous_create_sends_no_bytes_at_all(sim: ProviderSimulator, http:
     assert [job.ambiguous_create for job in sim.predictions()] == [True]
 
 
+# -- faults_provider: the create faults at one provider only --------------------------------------------
+def knobs_now(http: httpx.Client, sim: ProviderSimulator) -> dict[str, Any]:
+    found: dict[str, Any] = http.get(f"{sim.base_url}/_sim/faults").json()
+    return found
+
+
+def test_scoped_rejections_answer_only_that_providers_creates_and_are_consumed_only_there(
+    sim: ProviderSimulator, http: httpx.Client
+) -> None:
+    faults(http, sim, faults_provider="fal", reject_creates_with_status=503, reject_creates_count=3)
+
+    first_at_fal = create(http, sim, FAL, KEYS["fal"][0])
+    elsewhere = create(http, sim, EACHLABS, KEYS["eachlabs"][0])
+    knobs_after_elsewhere = knobs_now(http, sim)
+    rest_at_fal = [create(http, sim, FAL, KEYS["fal"][0]) for _ in range(3)]
+    jobs_api_after = create(http, sim, JOBS_API, KEYS["jobs_api"][0])
+
+    assert first_at_fal.status_code == 503
+    assert FAL.error_code(first_at_fal.json()) == FAL.codes[503]
+    assert elsewhere.status_code == 200, elsewhere.text
+    assert (
+        knobs_after_elsewhere["reject_creates_with_status"],
+        knobs_after_elsewhere["reject_creates_count"],
+    ) == (
+        503,
+        2,
+    )
+    assert [answer.status_code for answer in rest_at_fal] == [503, 503, 200]
+    assert jobs_api_after.status_code == 200, jobs_api_after.text
+    knobs = knobs_now(http, sim)
+    assert (knobs["reject_creates_with_status"], knobs["reject_creates_count"]) == (None, 0)
+    assert knobs["faults_provider"] == "fal"  # the scope persists
+    assert [entry["status"] for entry in sim.requests_for("fal")] == [503, 503, 503, 200]
+    assert sorted(job.provider for job in sim.predictions()) == ["eachlabs", "fal", "jobs_api"]
+
+
+def test_a_large_scoped_count_refuses_every_create_there_and_none_elsewhere(
+    sim: ProviderSimulator, http: httpx.Client
+) -> None:
+    faults(http, sim, faults_provider="fal", reject_creates_with_status=503, reject_creates_count=1000)
+
+    at_fal = [create(http, sim, FAL, KEYS["fal"][1]).status_code for _ in range(5)]
+    elsewhere = [create(http, sim, provider, KEYS[provider.name][1]).status_code for provider in ALL]
+
+    assert at_fal == [503] * 5
+    assert elsewhere == [200] * len(ALL)
+    knobs = knobs_now(http, sim)
+    assert (knobs["reject_creates_with_status"], knobs["reject_creates_count"]) == (503, 995)
+
+
+def test_scoped_ambiguous_creates_disconnect_only_that_providers_creates(
+    sim: ProviderSimulator, http: httpx.Client
+) -> None:
+    faults(http, sim, faults_provider="fal", ambiguous_creates=1)
+
+    elsewhere = create(http, sim, EACHLABS, KEYS["eachlabs"][0])
+    left_after_elsewhere = knobs_now(http, sim)["ambiguous_creates"]
+    with pytest.raises(httpx.RemoteProtocolError):
+        create(http, sim, FAL, KEYS["fal"][0])
+    answered_at_fal = create(http, sim, FAL, KEYS["fal"][0])
+
+    assert elsewhere.status_code == 200, elsewhere.text
+    assert left_after_elsewhere == 1
+    assert answered_at_fal.status_code == 200, answered_at_fal.text
+    assert knobs_now(http, sim)["ambiguous_creates"] == 0
+    ambiguous = {(job.provider, job.ambiguous_create) for job in sim.predictions()}
+    assert ambiguous == {("eachlabs", False), ("fal", True), ("fal", False)}
+
+
+def test_the_scoped_limit_refuses_only_that_providers_creates(
+    sim: ProviderSimulator, http: httpx.Client
+) -> None:
+    faults(http, sim, faults_provider="jobs_api", max_active_per_key=1)
+    sim.processing_seconds = 2.0  # every job below is still active when the next create comes
+
+    at_eachlabs = [create(http, sim, EACHLABS, KEYS["eachlabs"][0]).status_code for _ in range(2)]
+    at_jobs_api = [create(http, sim, JOBS_API, KEYS["jobs_api"][0]) for _ in range(2)]
+
+    assert at_eachlabs == [200, 200]
+    assert [answer.status_code for answer in at_jobs_api] == [200, 429]
+    assert JOBS_API.error_code(at_jobs_api[1].json()) == JOBS_API.codes[429]
+    assert usage_of(http, sim, "eachlabs", KEYS["eachlabs"][0])["active"] == 2
+
+
+def test_the_per_job_counters_follow_the_scope(
+    sim: ProviderSimulator, http: httpx.Client, peer: LoopbackPeer
+) -> None:
+    faults(http, sim, faults_provider="jobs_api", stall_predictions=1, fail_predictions=1, drop_webhooks=1)
+
+    elsewhere = EACHLABS.created_id(create(http, sim, EACHLABS, KEYS["eachlabs"][0], f"{peer.url}/each"))
+    finished_elsewhere = sim.wait_for_prediction(elsewhere, timeout=20)
+    left_after_elsewhere = knobs_now(http, sim)
+    stalled = JOBS_API.created_id(create(http, sim, JOBS_API, KEYS["jobs_api"][0], f"{peer.url}/stalled"))
+    failing = JOBS_API.created_id(create(http, sim, JOBS_API, KEYS["jobs_api"][0], f"{peer.url}/failing"))
+    failed = sim.wait_for_prediction(failing, timeout=20)
+
+    assert (finished_elsewhere.status.value, finished_elsewhere.webhook_state.value) == (
+        "succeeded",
+        "delivered",
+    )
+    assert {
+        knob: left_after_elsewhere[knob]
+        for knob in ("stall_predictions", "fail_predictions", "drop_webhooks")
+    } == {
+        "stall_predictions": 1,
+        "fail_predictions": 1,
+        "drop_webhooks": 1,
+    }
+    stalled_job = sim.prediction(stalled)
+    assert stalled_job is not None
+    assert (stalled_job.stall_planned, stalled_job.fail_planned, stalled_job.drop_webhook) == (
+        True,
+        False,
+        False,
+    )
+    assert (failed.status.value, failed.webhook_state.value) == ("failed", "dropped")
+    knobs = knobs_now(http, sim)
+    assert (knobs["stall_predictions"], knobs["fail_predictions"], knobs["drop_webhooks"]) == (0, 0, 0)
+
+
+def test_a_null_scope_puts_the_create_faults_on_every_provider(
+    sim: ProviderSimulator, http: httpx.Client
+) -> None:
+    initial = knobs_now(http, sim)["faults_provider"]
+    faults(http, sim, faults_provider="fal")
+    faults(http, sim, faults_provider=None, reject_creates_with_status=503, reject_creates_count=2)
+
+    refused = [create(http, sim, EACHLABS, KEYS["eachlabs"][0]), create(http, sim, FAL, KEYS["fal"][0])]
+    accepted = [create(http, sim, FAL, KEYS["fal"][0]), create(http, sim, EACHLABS, KEYS["eachlabs"][0])]
+
+    assert initial is None
+    assert [answer.status_code for answer in refused] == [503, 503]
+    assert [answer.status_code for answer in accepted] == [200, 200]
+    assert knobs_now(http, sim)["faults_provider"] is None
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param("no-such-provider", id="unknown"),
+        pytest.param("FAL", id="wrong-case"),
+        pytest.param("", id="empty"),
+        pytest.param(7, id="number"),
+        pytest.param(True, id="bool"),
+        pytest.param(["fal"], id="list"),
+    ],
+)
+def test_a_scope_that_names_no_simulated_provider_is_refused_and_changes_nothing(
+    sim: ProviderSimulator, http: httpx.Client, value: Any
+) -> None:
+    before = faults(http, sim, faults_provider="fal").json()
+
+    refused = http.post(f"{sim.base_url}/_sim/faults", json={"fail_predictions": 3, "faults_provider": value})
+
+    assert refused.status_code == 400
+    assert "faults_provider" in refused.json()["error"]
+    assert knobs_now(http, sim) == before
+    with pytest.raises(ValueError, match="faults_provider"):
+        sim.faults.apply({"faults_provider": value})
+    assert sim.faults.faults_provider == "fal"
+
+
+def test_the_scope_may_name_only_the_providers_the_simulator_serves(clip_cache_dir: Path) -> None:
+    with quick_simulator(clip_cache_dir, dialects=[FalDialect, JobsApiDialect]) as simulator:
+        simulator.faults.apply({"faults_provider": "jobs_api"})
+        with pytest.raises(ValueError, match="faults_provider"):
+            simulator.faults.apply({"faults_provider": "eachlabs"})
+        scope = simulator.faults.faults_provider
+
+    assert scope == "jobs_api"
+    with pytest.raises(ValueError, match="faults_provider"):
+        SimulatorFaults().apply({"faults_provider": "fal"})  # a bare SimulatorFaults knows no provider
+
+
 # -- the knobs themselves ---------------------------------------------------------------------------------
 NEW_KNOB_DEFAULTS = {
     "ambiguous_creates": 0,
     "reject_creates_count": 0,
     "reject_creates_retry_after": None,
     "max_active_per_key": None,
+    "faults_provider": None,
 }
 
 
@@ -615,6 +808,7 @@ def test_the_new_knobs_are_listed_set_and_reset(sim: ProviderSimulator, http: ht
         reject_creates_count=4,
         reject_creates_retry_after=7,
         max_active_per_key=3,
+        faults_provider="gateway",
     ).json()
     reset = http.delete(f"{sim.base_url}/_sim/faults").json()
 
@@ -624,6 +818,7 @@ def test_the_new_knobs_are_listed_set_and_reset(sim: ProviderSimulator, http: ht
         "reject_creates_count": 4,
         "reject_creates_retry_after": 7,
         "max_active_per_key": 3,
+        "faults_provider": "gateway",
     }
     assert reset == initial
     assert reset["reject_creates_with_status"] is None
