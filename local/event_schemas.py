@@ -154,9 +154,24 @@ TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
 
 def pipeline_events() -> dict[str, type[pydantic.BaseModel]]:
     """Detail type -> the model of its detail. Imported late: the layer reads its environment on import."""
-    from videojobs.models import JOB_CANCELED, JOB_FAILED, JOB_REJECTED, JOB_SUCCEEDED, JobEvent, JobRejection
+    from videojobs.models import (
+        JOB_CANCELED,
+        JOB_FAILED,
+        JOB_REJECTED,
+        JOB_SUCCEEDED,
+        PROVIDER_HEALTH_CHANGED,
+        JobEvent,
+        JobRejection,
+        ProviderHealthChange,
+    )
 
-    return {JOB_SUCCEEDED: JobEvent, JOB_FAILED: JobEvent, JOB_CANCELED: JobEvent, JOB_REJECTED: JobRejection}
+    return {
+        JOB_SUCCEEDED: JobEvent,
+        JOB_FAILED: JobEvent,
+        JOB_CANCELED: JobEvent,
+        JOB_REJECTED: JobRejection,
+        PROVIDER_HEALTH_CHANGED: ProviderHealthChange,
+    }
 
 
 def schema_name(detail_type: str) -> str:

@@ -31,12 +31,14 @@ from videojobs.dependencies import (
     InputPolicy,
     IntakePolicy,
     NotifyPolicy,
+    RoutingPolicy,
     StatusCheckPolicy,
 )
 from videojobs.download_policy import HostAllowlist
 from videojobs.errors import DependencyUnavailable, TransferFailed
 from videojobs.idempotency import IdempotencyGuard
 from videojobs.models import (
+    BreakerState,
     DispatchRequest,
     Job,
     JobListFilters,
@@ -44,6 +46,7 @@ from videojobs.models import (
     JobRequest,
     JobStatus,
     Notification,
+    ProviderHealthChange,
     ProviderReceipt,
     ProviderState,
     ProviderUpdate,
@@ -55,8 +58,8 @@ from videojobs.models import (
 from videojobs.ports import (
     Admitted,
     BreakerOpen,
-    BreakerState,
     CapacityGrant,
+    CapacityUsage,
     CapacityWait,
     CeilingReached,
     Download,
@@ -299,6 +302,7 @@ class RecordingEvents:
     failed: list[Job] = field(default_factory=list)
     canceled: list[Job] = field(default_factory=list)
     rejected: list[JobRejection] = field(default_factory=list)
+    health_changes: list[ProviderHealthChange] = field(default_factory=list)
     fail_next: int = 0
 
     def _refuse(self) -> None:
@@ -322,6 +326,10 @@ class RecordingEvents:
 
     def job_rejected(self, rejection: JobRejection) -> None:
         self.rejected.append(rejection)
+
+    def provider_health_changed(self, change: ProviderHealthChange) -> None:
+        self._refuse()
+        self.health_changes.append(change)
 
 
 @dataclass
@@ -359,17 +367,31 @@ class InMemoryCapacity:
     release_calls: list[tuple[str, str]] = field(default_factory=list)
     wait_seconds: float = 5.0
     key_id: str = "key-1"
+    #: Further keys, tried after ``key_id`` (every provider has them).
+    more_keys: tuple[str, ...] = ()
+    #: The benched keys each acquire was told to skip.
+    skipped: list[frozenset[str]] = field(default_factory=list)
 
-    def acquire(self, provider: Any, job_id: str, *, now: datetime) -> CapacityGrant | CapacityWait:
+    def acquire(
+        self, provider: Any, job_id: str, *, now: datetime, skip_keys: frozenset[str] = frozenset()
+    ) -> CapacityGrant | CapacityWait:
+        self.skipped.append(skip_keys)
         for slot, holder in self.holders.items():
             if holder == job_id:
-                return CapacityGrant(key_id=self.key_id, slot=slot)
-        for index in range(self.limit):
-            slot = f"{provider}#{self.key_id}#slot#{index:03d}"
-            if slot not in self.holders:
-                self.holders[slot] = job_id
-                return CapacityGrant(key_id=self.key_id, slot=slot)
+                return CapacityGrant(key_id=slot.split("#")[1], slot=slot)
+        for key_id in (key for key in (self.key_id, *self.more_keys) if key not in skip_keys):
+            for index in range(self.limit):
+                slot = f"{provider}#{key_id}#slot#{index:03d}"
+                if slot not in self.holders:
+                    self.holders[slot] = job_id
+                    return CapacityGrant(key_id=key_id, slot=slot)
         return CapacityWait(seconds=self.wait_seconds)
+
+    def usage(self, provider: Any, *, now: datetime) -> CapacityUsage:
+        held = sum(1 for slot in self.holders if slot.startswith(f"{provider}#"))
+        return CapacityUsage(
+            keys=1, max_concurrent_per_key=self.limit, max_creates_per_minute_per_key=60, slots_in_use=held
+        )
 
     def release(self, slot: str, job_id: str) -> None:
         self.release_calls.append((slot, job_id))
@@ -754,6 +776,9 @@ class FakeWorld:
     capacity: InMemoryCapacity = field(default_factory=InMemoryCapacity)
     budget: InMemorySpendingLedger = field(default_factory=InMemorySpendingLedger)
     budget_policy: BudgetPolicy = field(default_factory=BudgetPolicy)
+    #: A breaker that opens only when a test lowers its threshold.
+    health: InMemoryProviderHealth = field(default_factory=lambda: InMemoryProviderHealth(threshold=100))
+    routing_policy: RoutingPolicy = field(default_factory=lambda: RoutingPolicy(order=tuple(UNITS)))
     dispatch_policy: DispatchPolicy = field(
         default_factory=lambda: DispatchPolicy(
             max_attempts=4,
@@ -828,6 +853,8 @@ class FakeWorld:
             max_webhook_bytes=1024 * 1024,
             budget=self.budget,
             budget_policy=self.budget_policy,
+            health=self.health,
+            routing_policy=self.routing_policy,
         )
 
     def dispatch_all(self) -> list[Any]:

@@ -1,5 +1,5 @@
 """GET /jobs/{job_id}: the job as stored. GET /jobs: the jobs, newest first, filtered and paged.
-GET /spend: the spending ceilings' figures."""
+GET /spend: the spending ceilings' figures. GET /providers: each provider's state."""
 
 import inspect
 from typing import Annotated
@@ -11,6 +11,7 @@ from videojobs.api import JobIdPath, install_error_handlers, reject_unknown_quer
 from videojobs.entry import http_routes, lambda_entry
 from videojobs.logic.budget import spend_report
 from videojobs.logic.jobs import get_job, list_jobs
+from videojobs.logic.providers import ProvidersReport, providers_report
 from videojobs.models import (
     JobListFilters,
     JobListPage,
@@ -92,6 +93,17 @@ LIST_QUERY_PARAMETERS = frozenset(inspect.signature(list_job_page).parameters)
 def read_spend(end_user_id: EndUserQuery = None) -> SpendReport:
     reject_unknown_query_parameters(app, {"end_user_id"})
     return spend_report(end_user_id, app.context["deps"])
+
+
+@app.get(
+    "/providers",
+    summary="Each provider: enabled, what it serves, its price, limits, slots in use and health",
+    responses=route_responses(200, ProvidersReport, "Every provider", 503),
+)
+@tracer.capture_method
+def read_providers() -> ProvidersReport:
+    reject_unknown_query_parameters(app, set())
+    return providers_report(app.context["deps"])
 
 
 lambda_handler = lambda_entry(http_routes(app, method="GET"))

@@ -750,3 +750,32 @@ def test_spend_answers_503_when_the_ledger_is_down() -> None:
     answer = status.lambda_handler(load_event("get_spend"), Context(), deps=world.deps())
 
     assert answer["statusCode"] == 503
+
+
+# -- GET /providers (events/get_providers.json) --------------------------------------------------------
+def test_providers_answers_each_provider_with_its_price_slots_breaker_and_benched_keys() -> None:
+    world = FakeWorld()
+    world.health.threshold = 1
+    world.health.record_failure("fal", now=world.clock())
+    world.health.bench_key("byteplus", "key-1", until=world.clock() + timedelta(minutes=15))
+    world.capacity.holders["eachlabs#key-1#slot#000"] = "some-job"
+    stranger = load_event("get_providers")
+    stranger["queryStringParameters"] = {"verbose": "1"}
+    stranger["rawQueryString"] = "verbose=1"
+
+    answer = status.lambda_handler(load_event("get_providers"), Context(), deps=world.deps())
+    refused = status.lambda_handler(stranger, Context(), deps=world.deps())
+
+    assert answer["statusCode"] == 200
+    views = {view["provider"]: view for view in body_of(answer)["providers"]}
+    assert list(views) == list(world.routing_policy.order)
+    assert views["byteplus"]["price_5s_720p_usd"] == 0.756
+    assert views["gateway"]["price_5s_720p_usd"] is None
+    assert views["eachlabs"]["slots_in_use"] == 1
+    assert views["eachlabs"]["enabled"] is True
+    assert views["fal"]["breaker"]["state"] == "open"
+    assert views["fal"]["breaker"]["open_until"] is not None
+    assert views["eachlabs"]["breaker"] == {"state": "closed", "consecutive_failures": 0, "open_until": None}
+    assert [key["key_id"] for key in views["byteplus"]["benched_keys"]] == ["key-1"]
+    assert views["replicate"]["capabilities"]["tiers"]["standard"] == ["480p", "720p", "1080p", "4k"]
+    assert refused["statusCode"] == 422

@@ -131,6 +131,8 @@ def test_every_route_and_queue_has_a_handler_and_an_event_file() -> None:
         ("ANY", "/jobs/{job_id}", "StatusFunction", "AWS_IAM"),
         ("GET", "/spend", "StatusFunction", "AWS_IAM"),
         ("ANY", "/spend", "StatusFunction", "AWS_IAM"),
+        ("GET", "/providers", "StatusFunction", "AWS_IAM"),
+        ("ANY", "/providers", "StatusFunction", "AWS_IAM"),
         ("ANY", "$default", "StatusFunction", "AWS_IAM"),
         ("POST", "/jobs/{job_id}/cancel", "CancelFunction", "AWS_IAM"),
         ("ANY", "/jobs/{job_id}/cancel", "CancelFunction", "AWS_IAM"),
@@ -148,6 +150,7 @@ def test_every_route_and_queue_has_a_handler_and_an_event_file() -> None:
         "list_jobs",
         "cancel_job",
         "get_spend",
+        "get_providers",
         "eachlabs_webhook",
         "atlascloud_webhook",
         "jobs_api_callback",
@@ -173,6 +176,8 @@ JOB_ROUTES = {
     "ANY /jobs/{job_id}/cancel",
     "GET /spend",
     "ANY /spend",
+    "GET /providers",
+    "ANY /providers",
     "$default",
 }
 WEBHOOK_ROUTES = {"POST /webhooks/{provider}/{job_id}", "ANY /webhooks/{provider}/{job_id}"}
@@ -319,7 +324,11 @@ def watched_resource(dimension: dict[str, Any]) -> str:
 def test_the_operator_has_an_alarm_for_every_function_queue_and_the_api() -> None:
     resources = read_application().resources
     alarms = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::CloudWatch::Alarm"]
-    watched = {(alarm["MetricName"], watched_resource(alarm["Dimensions"][0]["Value"])) for alarm in alarms}
+    watched = {
+        (alarm["MetricName"], watched_resource(alarm["Dimensions"][0]["Value"]))
+        for alarm in alarms
+        if "Dimensions" in alarm
+    }
     functions = [name for name, r in resources.items() if r["Type"] == "AWS::Serverless::Function"]
     queues = [name for name, r in resources.items() if r["Type"] == "AWS::SQS::Queue"]
     dead_letter_queues = {
@@ -339,10 +348,27 @@ def test_the_operator_has_an_alarm_for_every_function_queue_and_the_api() -> Non
         )
         assert (metric, queue) in watched, queue
     assert ("5xx", "HttpApi") in watched
+    assert "ProviderBreakerOpened" in {alarm["MetricName"] for alarm in alarms}
     for alarm in alarms:
         assert alarm["AlarmActions"] == {
             "Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]
         }
+
+
+def test_a_breaker_that_opens_is_counted_from_the_submit_functions_log_line_and_alarms() -> None:
+    resources = read_application().resources
+    metric = resources["ProviderBreakerOpenedMetric"]["Properties"]
+    assert metric["LogGroupName"] == {"Ref": "SubmitFunctionLogGroup"}
+    # The pattern matches what the dispatcher logs when a breaker opens (logic.dispatch._health_changed).
+    assert metric["FilterPattern"] == '{ $.message = "provider health changed" && $.state = "open" }'
+    source = (ROOT / "layers/videojobs/videojobs/logic/dispatch.py").read_text()
+    assert 'logger.warning("provider health changed", provider=provider, state=state.value' in source
+    alarm = resources["ProviderBreakerOpenedAlarm"]["Properties"]
+    transform = metric["MetricTransformations"][0]
+    assert (alarm["Namespace"], alarm["MetricName"]) == (
+        transform["MetricNamespace"],
+        transform["MetricName"],
+    )
 
 
 def test_every_function_keeps_its_logs_for_the_retention_parameter_and_the_api_logs_access() -> None:

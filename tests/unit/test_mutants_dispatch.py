@@ -36,7 +36,9 @@ class RacingCapacity(InMemoryCapacity):
 
     meanwhile: Callable[[str], None] = field(default=lambda job_id: None)
 
-    def acquire(self, provider: Any, job_id: str, *, now: datetime) -> CapacityGrant | CapacityWait:
+    def acquire(
+        self, provider: Any, job_id: str, *, now: datetime, skip_keys: frozenset[str] = frozenset()
+    ) -> CapacityGrant | CapacityWait:
         grant = super().acquire(provider, job_id, now=now)
         self.meanwhile(job_id)
         return grant
@@ -173,7 +175,9 @@ class RecordingCapacity(InMemoryCapacity):
 
     asked: list[tuple[Any, str, datetime]] = field(default_factory=list)
 
-    def acquire(self, provider: Any, job_id: str, *, now: datetime) -> CapacityGrant | CapacityWait:
+    def acquire(
+        self, provider: Any, job_id: str, *, now: datetime, skip_keys: frozenset[str] = frozenset()
+    ) -> CapacityGrant | CapacityWait:
         self.asked.append((provider, job_id, now))
         return super().acquire(provider, job_id, now=now)
 
@@ -203,7 +207,7 @@ def test_a_create_never_answered_ends_as_provider_no_answer_without_its_in_fligh
     assert failed.error is not None
     assert (failed.error.code, failed.error.message) == (
         "provider_no_answer",
-        "the provider never answered the create call, and no webhook came for it",
+        "eachlabs never answered the create call, and no webhook came for it",
     )
     assert failed.create_sent_at is None
 

@@ -1,5 +1,7 @@
 """Webhook tokens carry their expiry, are checked in constant time, and survive a secret rotation."""
 
+import hashlib
+import hmac
 from datetime import timedelta
 
 import pytest
@@ -39,10 +41,35 @@ def test_a_malformed_token_is_refused(token: str | None) -> None:
 def test_a_changed_expiry_breaks_the_token() -> None:
     clock = FixedClock()
     auth = authenticator(CURRENT, clock=clock)
-    expiry, digest = auth.token_for("job-1").split(".")
+    expiry, attempt, digest = auth.token_for("job-1").split(".")
 
     with pytest.raises(WebhookUnauthorized):
-        auth.verify_token("job-1", f"{int(expiry) + 86400}.{digest}")
+        auth.verify_token("job-1", f"{int(expiry) + 86400}.{attempt}.{digest}")
+
+
+def test_a_token_names_the_provider_turn_it_was_made_for_and_a_changed_turn_breaks_it() -> None:
+    auth = authenticator(CURRENT, clock=FixedClock())
+    token = auth.token_for("job-1", attempt=2)
+    assert auth.verify("job-1", token).attempt == 2
+    expiry, _, digest = token.split(".")
+    for forged in (
+        f"{expiry}.1.{digest}",
+        f"{expiry}.3.{digest}",
+        f"{expiry}.02.{digest}",
+        f"{expiry}.{digest}",
+    ):
+        with pytest.raises(WebhookUnauthorized):
+            auth.verify("job-1", forged)
+
+
+def test_a_token_made_before_turns_were_counted_is_the_first_turns() -> None:
+    clock = FixedClock()
+    auth = authenticator(CURRENT, clock=clock)
+    expiry = int((clock() + timedelta(hours=1)).timestamp())
+    digest = hmac.new(CURRENT, f"webhook-token:{expiry}:job-1".encode(), hashlib.sha256).hexdigest()
+    verified = auth.verify("job-1", f"{expiry}.{digest}")
+    assert verified.attempt == 1
+    assert verified.signing_secret == auth.signing_secret_for("job-1")
 
 
 def test_during_a_rotation_the_previous_secrets_tokens_still_work_and_sign_as_before() -> None:

@@ -30,6 +30,7 @@ from videojobs.dependencies import (
     InputPolicy,
     IntakePolicy,
     NotifyPolicy,
+    RoutingPolicy,
     StatusCheckPolicy,
 )
 from videojobs.download_policy import HostAllowlist
@@ -44,6 +45,7 @@ from videojobs.ports import (
     JobStore,
     NotificationRetries,
     ProviderCapacity,
+    ProviderHealth,
     SpendingLedger,
     StatusChecks,
     TransferQueue,
@@ -66,6 +68,11 @@ if TYPE_CHECKING:
     from videojobs.idempotency import IdempotencyGuard
 
 SECRET_MAX_AGE_SECONDS = 300
+
+
+#: How long a half-open breaker's one create may take before another job probes instead: longer than
+#: the submit function's timeout (120 s), so two probes never run at once.
+PROBE_LEASE_SECONDS = 150
 
 
 def load_settings() -> Settings:
@@ -205,6 +212,19 @@ class _Ports(Dependencies):
         lease_seconds = settings.job_max_age_seconds + settings.dispatch_uncertain_grace_seconds + 900
         return DynamoDBCapacity(
             self._dynamodb, settings.provider_limits_table_name, pools, lease_seconds=lease_seconds
+        )
+
+    @_once
+    def health(self) -> ProviderHealth:
+        from videojobs.adapters.health import DynamoDBProviderHealth
+
+        settings = self._settings
+        return DynamoDBProviderHealth(
+            self._dynamodb,
+            settings.provider_limits_table_name,
+            failure_threshold=settings.breaker_failure_threshold,
+            open_seconds=settings.breaker_open_seconds,
+            probe_lease_seconds=PROBE_LEASE_SECONDS,
         )
 
     @_once
@@ -380,6 +400,16 @@ class _Ports(Dependencies):
             monthly_limit_micros=micros(settings.budget_monthly_usd),
             end_user_daily_limit_micros=micros(settings.budget_per_end_user_daily_usd),
             unpriced=settings.budget_unpriced,
+        )
+
+    @cached_property
+    def routing_policy(self) -> RoutingPolicy:
+        settings = self._settings
+        return RoutingPolicy(
+            order=settings.routing_order,
+            spillover=settings.routing_spillover,
+            failover_on_provider_failure=settings.failover_on_provider_failure,
+            key_bench_seconds=settings.key_bench_seconds,
         )
 
     @cached_property

@@ -21,6 +21,7 @@ from videojobs.ports import (
     JobStore,
     NotificationRetries,
     ProviderCapacity,
+    ProviderHealth,
     SpendingLedger,
     StatusChecks,
     TransferQueue,
@@ -71,6 +72,17 @@ class DispatchPolicy:
     uncertain_grace_seconds: int
     #: How soon a job that found every key at its limit looks again.
     capacity_retry_seconds: int
+
+
+@dataclass(frozen=True)
+class RoutingPolicy:
+    """How a job chooses among its candidates and when it moves to the next (see catalog.routing)."""
+
+    #: Providers without an estimate, in the order they are tried (every provider, once).
+    order: tuple[ProviderName, ...]
+    spillover: bool = False
+    failover_on_provider_failure: bool = True
+    key_bench_seconds: int = 900
 
 
 @dataclass(frozen=True)
@@ -143,6 +155,13 @@ class Dependencies:
     max_webhook_bytes: int
     budget: SpendingLedger
     budget_policy: BudgetPolicy
+    health: ProviderHealth
+    routing_policy: RoutingPolicy
+
+    @property
+    def enabled_providers(self) -> list[ProviderName]:
+        """The providers with a base URL and at least one key, in ROUTING_ORDER."""
+        return [name for name in self.routing_policy.order if self.providers.get(name)]
 
     def provider(self, name: ProviderName, key_id: str | None = None) -> VideoProvider:
         """The adapter for ``key_id``, the key that created the job; any key where that does not matter

@@ -20,6 +20,22 @@ class RequestRejected(VideoJobError):
         self.reason = reason
 
 
+class NoProviderServes(RequestRejected):
+    """No provider a request for ``"auto"`` may go to serves it: each problem names the field that
+    stopped a provider, as ``RequestRejected`` does for one."""
+
+    def __init__(self, problems: list[RequestRejected]) -> None:
+        by_field: dict[str, list[str]] = {}
+        for problem in problems:
+            by_field.setdefault(problem.field, []).append(problem.reason)
+        self.problems = [
+            RequestRejected(field, f"no enabled provider serves this request: {'; '.join(reasons)}")
+            for field, reasons in by_field.items()
+        ]
+        first = self.problems[0] if self.problems else RequestRejected("provider", "no provider is enabled")
+        super().__init__(first.field, first.reason)
+
+
 class JobNotFound(VideoJobError):
     code = "job_not_found"
 
@@ -70,7 +86,9 @@ class ProviderError(VideoJobError):
 
     ``ambiguous``: the request went out but no answer came back (a timeout or a reset after
     sending), so the provider may have acted on it. ``retry_after_seconds``: the provider's own
-    Retry-After, when it gave one.
+    Retry-After, when it gave one. ``account_refused``: refused for the key's account, not for the
+    request (401, 402, 403, or words that say the credit or quota is spent): another key or provider
+    may serve the same request.
     """
 
     code = "provider_error"
@@ -83,12 +101,19 @@ class ProviderError(VideoJobError):
         status_code: int | None = None,
         ambiguous: bool = False,
         retry_after_seconds: float | None = None,
+        account_refused: bool = False,
     ) -> None:
         super().__init__(message)
         self.retryable = retryable
         self.status_code = status_code
         self.ambiguous = ambiguous
         self.retry_after_seconds = retry_after_seconds
+        self.account_refused = account_refused
+
+    @property
+    def provider_unhealthy(self) -> bool:
+        """No answer, or a 5xx: what a provider's breaker counts."""
+        return self.status_code is None or self.status_code >= 500
 
 
 class CancelRefused(VideoJobError):

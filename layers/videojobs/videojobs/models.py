@@ -18,6 +18,7 @@ from pydantic import (
     Field,
     StringConstraints,
     WithJsonSchema,
+    field_validator,
 )
 
 #: One name per unit in videojobs.providers.UNITS, in the same order (a test holds them equal).
@@ -28,6 +29,16 @@ ProviderName = Literal["eachlabs", "atlascloud", "gateway", "jobs_api", "fal", "
 Provider = Annotated[
     ProviderName,
     WithJsonSchema({"type": "string", "pattern": "^[a-z][a-z0-9_]*$", "description": "A provider's name"}),
+]
+#: ``provider: "auto"``: the pipeline picks among the enabled providers that serve the request.
+AUTO: Literal["auto"] = "auto"
+#: What a request's ``provider`` may be: a provider's name, or "auto" (one Literal, so that a wrong name
+#: is one error, at ``provider``).
+ProviderChoice = Annotated[
+    Literal[ProviderName, "auto"],
+    WithJsonSchema(
+        {"type": "string", "pattern": "^[a-z][a-z0-9_]*$", "description": 'A provider\'s name, or "auto"'}
+    ),
 ]
 Resolution = Literal["480p", "720p", "1080p", "4k"]
 AspectRatio = Literal["auto", "21:9", "16:9", "4:3", "1:1", "3:4", "9:16"]
@@ -169,7 +180,19 @@ class JobRequest(BaseModel):
     # Strict, as the published schema is: "5" is not a duration, 0.0 not a boolean.
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
-    provider: Provider
+    provider: ProviderChoice = Field(
+        description='A provider\'s name, or "auto": the cheapest enabled provider that serves the request'
+    )
+    providers: (
+        Annotated[list[Provider], Field(min_length=1, max_length=7, json_schema_extra={"uniqueItems": True})]
+        | None
+    ) = Field(
+        default=None,
+        description=(
+            'With "auto", the providers to choose from; with a named provider, the ones to fail over to,'
+            " in this order"
+        ),
+    )
     prompt: Prompt
     first_frame_url: MediaUrl | None = None
     last_frame_url: MediaUrl | None = None
@@ -208,6 +231,19 @@ class JobRequest(BaseModel):
         ),
     )
 
+    @field_validator("providers")
+    @classmethod
+    def _each_provider_once(cls, providers: list[ProviderName] | None) -> list[ProviderName] | None:
+        if providers is not None and len(set(providers)) != len(providers):
+            raise ValueError("must name each provider once")
+        return providers
+
+    def for_provider(self, provider: ProviderName) -> JobRequest:
+        """The request as sent to ``provider``: what the catalog checks and an adapter translates."""
+        if self.provider == provider and self.providers is None:
+            return self
+        return self.model_copy(update={"provider": provider, "providers": None})
+
     @property
     def mode(self) -> Mode:
         """What the video is made from: a first frame, else reference media, else the prompt alone."""
@@ -224,6 +260,7 @@ JOB_FAILED = "Video Job Failed"
 JOB_REJECTED = "Video Job Rejected"
 JOB_CANCELED = "Video Job Canceled"
 JOB_REQUESTED = "Video Job Requested"
+PROVIDER_HEALTH_CHANGED = "Provider Health Changed"
 
 
 class HttpOrigin(BaseModel):
@@ -358,6 +395,62 @@ _PROVIDER_ANSWER: dict[ProviderCancelStatus, Literal["accepted", "refused", "uns
 }
 
 
+class AttemptOutcome(StrEnum):
+    """How one provider's turn at a job went (``Attempt.outcome``)."""
+
+    #: The turn is under way: its create is being sent, or the provider has the job.
+    IN_PROGRESS = "in_progress"
+    SUCCEEDED = "succeeded"
+    #: The provider's own verdict: the video was not made.
+    FAILED = "failed"
+    #: The key was refused for its account (401, 402, 403, out of credit or quota).
+    REFUSED = "refused"
+    #: 429, 5xx or no connection, for the provider's whole share of creates.
+    UNAVAILABLE = "unavailable"
+    #: A create got no answer, and no webhook came within the grace.
+    NO_ANSWER = "no_answer"
+    #: The provider refused the request itself (a 4xx about it): no other provider is tried.
+    REJECTED = "rejected"
+    #: Not tried: the provider's breaker was open.
+    SKIPPED = "skipped"
+    #: The job ended here (canceled, expired, its budget) while this turn was under way.
+    ENDED = "ended"
+
+
+class Attempt(BaseModel):
+    """One provider's turn at a job, on one of its API keys: from the first create sent there until the
+    job moved on or ended. A webhook or status check of a turn that is not the job's latest changes
+    nothing (its token names its turn)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    provider: ProviderName
+    #: The API key's fingerprint; None for a provider skipped before a key was chosen.
+    key_id: str | None
+    started_at: datetime
+    ended_at: datetime | None = None
+    outcome: AttemptOutcome = AttemptOutcome.IN_PROGRESS
+    error: str | None = None
+    #: Create calls sent in this turn.
+    creates: int = 0
+    #: The prediction this turn made, where known.
+    provider_job_id: str | None = None
+    #: A turn left behind whose prediction was found still rendering: what its cancel came to.
+    cancel: ProviderCancel | None = None
+
+    def ended(self, outcome: AttemptOutcome, error: str | None, now: datetime) -> Attempt:
+        return self.model_copy(update={"outcome": outcome, "error": error, "ended_at": now})
+
+
+class Route(BaseModel):
+    """Where a job may go: ``candidates`` in the order they are tried, ``chosen`` the one it is at."""
+
+    model_config = ConfigDict(frozen=True)
+
+    candidates: list[ProviderName]
+    chosen: ProviderName
+
+
 class Job(BaseModel):
     """A job as stored: the state machine only moves forward (see ``JobStore.transition``)."""
 
@@ -405,6 +498,10 @@ class Job(BaseModel):
     cost_estimate_usd: float | None = None
     error: JobError | None = None
     transfer_error: str | None = None
+    #: Where the job may go; None for a job stored before routing (its one provider).
+    route: Route | None = None
+    #: Each provider turn, oldest first; the last is the current one.
+    attempts: list[Attempt] = Field(default_factory=list)
 
     @classmethod
     def new(
@@ -413,13 +510,20 @@ class Job(BaseModel):
         *,
         now: datetime,
         retention: timedelta,
+        route: Route | None = None,
         origin: HttpOrigin | S3Origin | EventOrigin | None = None,
         job_id: str | None = None,
         cost_estimate_usd: float | None = None,
     ) -> Job:
+        """``route``: where the intake's routing sent it; by default the one provider the request names."""
+        if route is None:
+            if request.provider == AUTO:
+                raise ValueError('a job asking for provider "auto" needs its route')
+            route = Route(candidates=[request.provider], chosen=request.provider)
         return cls(
             job_id=job_id or str(uuid.uuid4()),
-            provider=request.provider,
+            provider=route.chosen,
+            route=route,
             status=JobStatus.QUEUED,
             request=request,
             origin=origin or HttpOrigin(),
@@ -428,6 +532,42 @@ class Job(BaseModel):
             expires_at=int((now + retention).timestamp()),
             cost_estimate_usd=cost_estimate_usd,
         )
+
+    @property
+    def candidates(self) -> list[ProviderName]:
+        return self.route.candidates if self.route is not None else [self.provider]
+
+    @property
+    def next_candidate(self) -> ProviderName | None:
+        """The provider after the current one in the route; None at the last."""
+        candidates = self.candidates
+        index = candidates.index(self.provider) if self.provider in candidates else len(candidates)
+        return candidates[index + 1] if index + 1 < len(candidates) else None
+
+    @property
+    def provider_request(self) -> JobRequest:
+        """The request as its current provider gets it."""
+        return self.request.for_provider(self.provider)
+
+    @property
+    def current_attempt(self) -> Attempt | None:
+        return self.attempts[-1] if self.attempts else None
+
+    @property
+    def attempt_number(self) -> int:
+        """The current turn's number (1-based; its webhook token names it), 1 before any."""
+        return max(1, len(self.attempts))
+
+    def creates_at(self, provider: ProviderName) -> int:
+        return sum(attempt.creates for attempt in self.attempts if attempt.provider == provider)
+
+    @property
+    def reservation_id(self) -> str:
+        """The budget reservation of the job's turn at its current provider: the first candidate's is
+        the job id, a later one's names its place in the route (its estimate differs)."""
+        candidates = self.candidates
+        index = candidates.index(self.provider) if self.provider in candidates else 0
+        return self.job_id if index == 0 else f"{self.job_id}#route{index}"
 
     @property
     def started_at(self) -> datetime:
@@ -456,10 +596,30 @@ class Job(BaseModel):
             else answer.message,
         )
 
+    @property
+    def attempts_view(self) -> list[Attempt]:
+        """The turns, the last one ended with the job when the job has ended while it was under way."""
+        last = self.current_attempt
+        delivered = self.status in (JobStatus.TRANSFERRING, JobStatus.SUCCEEDED)
+        if last is None or last.ended_at is not None or not (delivered or self.status in TERMINAL):
+            return list(self.attempts)
+        if self.output_url is not None or self.status is JobStatus.SUCCEEDED:
+            # The provider delivered; what became of the copy is the job's own story.
+            ended = last.ended(AttemptOutcome.SUCCEEDED, None, self.updated_at)
+        else:
+            error = self.error.message if self.error else None
+            ended = last.ended(AttemptOutcome.ENDED, error, self.updated_at)
+        return [*self.attempts[:-1], ended]
+
     def view(self) -> JobView:
-        data = self.model_dump(include=set(JobView.model_fields) - {"cancel"})
+        data = self.model_dump(include=set(JobView.model_fields) - {"cancel", "attempts"})
         return JobView.model_validate(
-            {**data, "client_reference": self.request.client_reference, "cancel": self.cancel}
+            {
+                **data,
+                "client_reference": self.request.client_reference,
+                "cancel": self.cancel,
+                "attempts": self.attempts_view,
+            }
         )
 
 
@@ -479,6 +639,10 @@ class JobView(BaseModel):
     notification: Notification | None
     provider_cancel: ProviderCancel | None = None
     cancel: CancelView | None = None
+    #: Where the job may go and where it is; null for a job stored before routing.
+    route: Route | None = None
+    #: Each provider turn, oldest first.
+    attempts: list[Attempt] = Field(default_factory=list)
     created_at: datetime
     updated_at: datetime
     request: JobRequest
@@ -659,6 +823,29 @@ class JobRejection(BaseModel):
     origin: Origin
     client_reference: str | None
     detail: list[ValidationDetail]
+
+
+class BreakerState(StrEnum):
+    """A provider's circuit breaker: closed (creates go), open (none go), half-open (one goes)."""
+
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
+
+
+class ProviderHealthChange(BaseModel):
+    """The detail of "Provider Health Changed": a provider's breaker opened or closed."""
+
+    model_config = ConfigDict(frozen=True)
+
+    provider: Provider
+    state: Literal[BreakerState.OPEN, BreakerState.CLOSED]
+    changed_at: datetime
+    consecutive_failures: int
+    #: While open: when it lets one create through again.
+    open_until: datetime | None = None
+    #: The failure that opened it.
+    last_error: str | None = None
 
 
 def utc_now() -> datetime:

@@ -6,10 +6,10 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
 from videojobs.models import (
+    BreakerState,
     DispatchRequest,
     Job,
     JobListFilters,
@@ -18,6 +18,7 @@ from videojobs.models import (
     JobStatus,
     MediaKind,
     Notification,
+    ProviderHealthChange,
     ProviderName,
     ProviderReceipt,
     ProviderUpdate,
@@ -133,15 +134,32 @@ class CapacityWait:
     seconds: float
 
 
+@dataclass(frozen=True)
+class CapacityUsage:
+    """A provider's key pool as configured, and the slots its jobs hold now."""
+
+    keys: int
+    max_concurrent_per_key: int
+    max_creates_per_minute_per_key: int
+    slots_in_use: int
+
+
 class ProviderCapacity(Protocol):
     """Each API key's limits: concurrent jobs and creates per minute."""
 
-    def acquire(self, provider: ProviderName, job_id: str, *, now: datetime) -> CapacityGrant | CapacityWait:
-        """A slot and a create for ``job_id``; a slot it already holds is given back to it."""
+    def acquire(
+        self, provider: ProviderName, job_id: str, *, now: datetime, skip_keys: frozenset[str] = frozenset()
+    ) -> CapacityGrant | CapacityWait:
+        """A slot and a create for ``job_id`` at a key not in ``skip_keys`` (benched); a slot it
+        already holds is given back to it."""
         ...
 
     def release(self, slot: str, job_id: str) -> None:
         """Free ``slot`` if ``job_id`` still holds it; a second release changes nothing."""
+        ...
+
+    def usage(self, provider: ProviderName, *, now: datetime) -> CapacityUsage:
+        """The provider's pool and the slots held at ``now`` (for GET /providers)."""
         ...
 
 
@@ -161,12 +179,6 @@ class BreakerOpen:
     """The provider's breaker is open (or half-open with its one create out): look again in ``seconds``."""
 
     seconds: float
-
-
-class BreakerState(StrEnum):
-    CLOSED = "closed"
-    OPEN = "open"
-    HALF_OPEN = "half_open"
 
 
 @dataclass(frozen=True)
@@ -391,6 +403,8 @@ class EventPublisher(Protocol):
     def job_canceled(self, job: Job) -> None: ...
 
     def job_rejected(self, rejection: JobRejection) -> None: ...
+
+    def provider_health_changed(self, change: ProviderHealthChange) -> None: ...
 
 
 class Clock(Protocol):

@@ -98,6 +98,20 @@ class Settings(BaseModel):
     dispatch_uncertain_grace_seconds: int = Field(default=900, ge=1)
     dispatch_capacity_retry_seconds: int = Field(default=10, ge=1, le=900)
 
+    #: Providers without a cost estimate are tried in this order, after those with one; comma-separated,
+    #: and the providers it leaves out come after it in the catalog's order.
+    routing_order: tuple[ProviderName, ...] = tuple(UNITS)
+    #: A job whose first candidate has no free slot goes to the next candidate that has one.
+    routing_spillover: bool = False
+    #: A provider's own "failed" (the video was not made) moves the job to its next candidate.
+    failover_on_provider_failure: bool = True
+    #: Consecutive failed creates (no answer, 5xx) that open a provider's breaker.
+    breaker_failure_threshold: int = Field(default=5, ge=1, le=1000)
+    #: How long an open breaker refuses creates before it lets one through.
+    breaker_open_seconds: int = Field(default=60, ge=1, le=86_400)
+    #: How long a key refused for its account (401, 402, 403) stays out of use.
+    key_bench_seconds: int = Field(default=900, ge=1, le=7 * 86_400)
+
     #: POST /jobs bodies over this are 413, before they are parsed.
     max_request_bytes: int = Field(default=256 * 1024, ge=1024, le=6 * MIB)
     #: Webhook bodies over this are 413, before they are parsed (a prediction is a few KiB).
@@ -159,6 +173,18 @@ class Settings(BaseModel):
         if any(delay < 1 for delay in value):
             raise ValueError("every delay must be at least 1 second")
         return value
+
+    @field_validator("routing_order", mode="before")
+    @classmethod
+    def _split_providers(cls, value: Any) -> Any:
+        return split_list(value, lower=True)
+
+    @field_validator("routing_order")
+    @classmethod
+    def _every_provider_once(cls, value: tuple[ProviderName, ...]) -> tuple[ProviderName, ...]:
+        if len(set(value)) != len(value):
+            raise ValueError("must name each provider once")
+        return (*value, *(name for name in UNITS if name not in value))
 
     @field_validator("input_bucket_names", mode="before")
     @classmethod

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from videojobs.errors import RequestRejected
+from videojobs.errors import NoProviderServes, RequestRejected
 from videojobs.models import ValidationDetail
 
 
@@ -31,4 +31,5 @@ def detail_from_validation_error(error: ValidationError) -> list[ValidationDetai
 
 
 def detail_from_rejection(error: RequestRejected) -> list[ValidationDetail]:
-    return [ValidationDetail(loc=["body", error.field], msg=error.reason, type=error.code)]
+    problems = error.problems if isinstance(error, NoProviderServes) else [error]
+    return [ValidationDetail(loc=["body", item.field], msg=item.reason, type=item.code) for item in problems]

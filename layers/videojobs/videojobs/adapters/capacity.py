@@ -38,7 +38,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from videojobs.errors import DependencyUnavailable
 from videojobs.models import ProviderName
-from videojobs.ports import CapacityGrant, CapacityWait
+from videojobs.ports import CapacityGrant, CapacityUsage, CapacityWait
 from videojobs.settings import KeyLimits
 
 if TYPE_CHECKING:
@@ -127,13 +127,16 @@ class DynamoDBCapacity:
         self._pools = pools
         self._lease_seconds = lease_seconds
 
-    def acquire(self, provider: ProviderName, job_id: str, *, now: datetime) -> CapacityGrant | CapacityWait:
+    def acquire(
+        self, provider: ProviderName, job_id: str, *, now: datetime, skip_keys: frozenset[str] = frozenset()
+    ) -> CapacityGrant | CapacityWait:
         pool = self._pools.get(provider)
-        if pool is None or not pool.key_ids:
+        key_ids = [key for key in pool.key_ids if key not in skip_keys] if pool is not None else []
+        if pool is None or not key_ids:
             return CapacityWait(seconds=60)
         moment = now.timestamp()
         waits: list[float] = []
-        for key_id in _in_turn(pool.key_ids, job_id):
+        for key_id in _in_turn(key_ids, job_id):
             outcome = self._acquire_at_key(provider, key_id, pool.limits, job_id, moment)
             if isinstance(outcome, CapacityGrant):
                 return outcome
@@ -156,6 +159,26 @@ class DynamoDBCapacity:
             raise DependencyUnavailable("could not release the provider slot") from error
         except BotoCoreError as error:
             raise DependencyUnavailable("could not release the provider slot") from error
+
+    def usage(self, provider: ProviderName, *, now: datetime) -> CapacityUsage:
+        pool = self._pools.get(provider)
+        if pool is None:
+            return CapacityUsage(
+                keys=0, max_concurrent_per_key=0, max_creates_per_minute_per_key=0, slots_in_use=0
+            )
+        moment = now.timestamp()
+        held = sum(
+            1
+            for key_id in pool.key_ids
+            for item in self._partition(f"{provider}#{key_id}")
+            if item["sk"]["S"].startswith("slot#") and not _is_free(item, moment)
+        )
+        return CapacityUsage(
+            keys=len(pool.key_ids),
+            max_concurrent_per_key=pool.limits.max_concurrent,
+            max_creates_per_minute_per_key=pool.limits.max_creates_per_minute,
+            slots_in_use=held,
+        )
 
     # -- one key ------------------------------------------------------------------------------------
     def _acquire_at_key(

@@ -1,4 +1,5 @@
-"""EventPublisher on EventBridge: "Video Job Succeeded" / "Video Job Failed" on the pipeline's bus."""
+"""EventPublisher on EventBridge: the jobs' outcome events, "Video Job Rejected" and "Provider Health
+Changed" on the pipeline's bus."""
 
 from __future__ import annotations
 
@@ -14,9 +15,11 @@ from videojobs.models import (
     JOB_FAILED,
     JOB_REJECTED,
     JOB_SUCCEEDED,
+    PROVIDER_HEALTH_CHANGED,
     Job,
     JobEvent,
     JobRejection,
+    ProviderHealthChange,
 )
 
 if TYPE_CHECKING:
@@ -48,6 +51,9 @@ class EventBridgePublisher:
 
     def job_rejected(self, rejection: JobRejection) -> None:
         self._put(JOB_REJECTED, rejection)
+
+    def provider_health_changed(self, change: ProviderHealthChange) -> None:
+        self._put(PROVIDER_HEALTH_CHANGED, change)
 
     def _put(self, detail_type: str, detail: BaseModel) -> None:
         entry = {

@@ -43,8 +43,8 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from videojobs.errors import DependencyUnavailable
-from videojobs.models import ProviderName
-from videojobs.ports import Admitted, BreakerOpen, BreakerState, HealthReading
+from videojobs.models import BreakerState, ProviderName
+from videojobs.ports import Admitted, BreakerOpen, HealthReading
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

@@ -11,8 +11,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import get_args
 
-from videojobs.errors import RequestRejected
-from videojobs.models import JobRequest, Operation, ProviderName, Resolution, Tier
+from videojobs.errors import NoProviderServes, RequestRejected
+from videojobs.models import AUTO, JobRequest, Operation, ProviderName, Resolution, Tier
 from videojobs.providers import UNITS
 from videojobs.providers.unit import ALL_ASPECT_RATIOS, Callbacks, ProviderCapabilities
 
@@ -22,8 +22,11 @@ __all__ = [
     "Callbacks",
     "ProviderCapabilities",
     "capabilities_of",
+    "check_provider_serves",
     "check_request",
     "effective_tier",
+    "named_provider",
+    "serving_problem",
 ]
 
 OPTIONAL_FIELDS = ("seed", "watermark", "camera_fixed", "return_last_frame", "end_user_id")
@@ -67,14 +70,42 @@ def capabilities_of(provider: ProviderName) -> ProviderCapabilities:
     return caps
 
 
+def named_provider(request: JobRequest) -> ProviderName:
+    """The provider a request sent to one names (``JobRequest.for_provider``)."""
+    if request.provider == AUTO:
+        raise TypeError('a request for provider "auto" has no one provider: route it first')
+    return request.provider
+
+
 def effective_tier(request: JobRequest) -> Tier:
-    return request.tier or capabilities_of(request.provider).default_tier
+    return request.tier or capabilities_of(named_provider(request)).default_tier
 
 
 def check_request(request: JobRequest) -> None:
-    """Raise RequestRejected naming the first field the chosen provider cannot serve."""
-    caps = capabilities_of(request.provider)
-    name = request.provider
+    """Raise RequestRejected naming the first field the request's provider cannot serve; for
+    ``"auto"``, NoProviderServes when none of the providers it may go to serves it."""
+    if request.provider == AUTO:
+        pool = request.providers or list(CAPABILITIES)
+        problems = [problem for name in pool if (problem := serving_problem(request, name)) is not None]
+        if len(problems) == len(pool):
+            raise NoProviderServes(problems)
+        return
+    check_provider_serves(request)
+
+
+def serving_problem(request: JobRequest, provider: ProviderName) -> RequestRejected | None:
+    """Why ``provider`` cannot serve the request; None when it can."""
+    try:
+        check_provider_serves(request.for_provider(provider))
+    except RequestRejected as problem:
+        return problem
+    return None
+
+
+def check_provider_serves(request: JobRequest) -> None:
+    """Raise RequestRejected naming the first field the named provider cannot serve."""
+    name = named_provider(request)
+    caps = capabilities_of(name)
     if request.tier is not None and request.tier not in caps.tiers:
         raise RequestRejected("tier", f"{name} offers {_listed(caps.tiers)}")
     tier = effective_tier(request)
@@ -101,7 +132,7 @@ def check_request(request: JobRequest) -> None:
 
 
 def _check_media(request: JobRequest, caps: ProviderCapabilities) -> None:
-    name = request.provider
+    name = named_provider(request)
     if request.first_frame_url is not None and not caps.first_frame:
         raise RequestRejected("first_frame_url", f"{name} does not take a first frame")
     if request.last_frame_url is not None:

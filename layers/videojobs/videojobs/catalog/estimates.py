@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from decimal import ROUND_CEILING, Decimal
 
+from videojobs.catalog.capabilities import named_provider
 from videojobs.models import JobRequest
 from videojobs.providers import UNITS
 
@@ -19,7 +20,8 @@ CENT_HUNDREDTHS = Decimal("0.0001")
 
 
 def estimate_cost_usd(request: JobRequest, price_per_second_usd: Decimal | None = None) -> float | None:
-    estimate = UNITS[request.provider].estimate_cost_usd
+    """``request`` names its provider (``JobRequest.for_provider``)."""
+    estimate = UNITS[named_provider(request)].estimate_cost_usd
     if estimate is not None:
         return estimate(request)
     if price_per_second_usd is None or request.duration is None:

@@ -12,7 +12,7 @@ from typing import Any, get_args
 from pydantic import ConfigDict
 
 from videojobs.catalog.capabilities import CAPABILITIES, OPERATION_RULES, OPTIONAL_FIELDS
-from videojobs.models import AspectRatio, JobRequest, Operation, ProviderName, Resolution
+from videojobs.models import AUTO, AspectRatio, JobRequest, Operation, ProviderName, Resolution
 from videojobs.providers.unit import ProviderCapabilities
 
 JsonSchema = dict[str, Any]
@@ -138,13 +138,13 @@ def _provider_rules(name: ProviderName, caps: ProviderCapabilities) -> JsonSchem
 def _common_rules(
     name: ProviderName, caps: ProviderCapabilities, tier_rules: JsonSchema | None = None
 ) -> list[JsonSchema]:
-    """The rules on everything but how frames and references combine."""
+    """The rules on everything but how frames and references combine. The provider is pinned by the
+    caller: its name for a named request, "auto" (and what ``providers`` allows) for one that routes."""
     duration = {"minimum": caps.min_duration, "maximum": caps.max_duration}
     ratios = [ratio for ratio in get_args(AspectRatio) if ratio in caps.aspect_ratios]
     parts: list[JsonSchema] = [
         {
             "properties": {
-                "provider": {"enum": [name]},
                 "duration": duration,
                 "aspect_ratio": {"enum": [*ratios, None]},
             }
@@ -165,10 +165,35 @@ def _common_rules(
 
 
 def request_schema_rules() -> list[JsonSchema]:
-    """check_request as JSON Schema: exclusive alternatives, one or more per provider (for JobRequest's
-    oneOf), so that a request the published schema allows is one the intake accepts (s3:// objects and
-    notify_url's address aside: they depend on the deployment, not on the request's shape)."""
-    return [branch for name, caps in CAPABILITIES.items() for branch in _provider_branches(name, caps)]
+    """check_request as JSON Schema: exclusive alternatives, one or more per provider, and one for
+    ``"auto"`` (for JobRequest's oneOf), so that a request the published schema allows is one the
+    intake accepts (s3:// objects, notify_url's address and which providers are enabled aside: they
+    depend on the deployment, not on the request's shape)."""
+    named = [
+        {"allOf": [_pinned(name), branch]}
+        for name, caps in CAPABILITIES.items()
+        for branch in _provider_branches(name, caps)
+    ]
+    return [*named, _auto_rules()]
+
+
+def _pinned(provider: str) -> JsonSchema:
+    return {"properties": {"provider": {"enum": [provider]}}}
+
+
+def _auto_rules() -> JsonSchema:
+    """``"auto"``: some provider ``providers`` allows (any, when it is absent) serves the request."""
+    served = [
+        {
+            "allOf": [
+                {"properties": {"providers": {"anyOf": [{"type": "null"}, {"contains": {"const": name}}]}}},
+                branch,
+            ]
+        }
+        for name, caps in CAPABILITIES.items()
+        for branch in _provider_branches(name, caps)
+    ]
+    return {"allOf": [_pinned(AUTO), {"anyOf": served}]}
 
 
 def _provider_branches(name: ProviderName, caps: ProviderCapabilities) -> list[JsonSchema]:
@@ -208,6 +233,10 @@ def _provider_branches(name: ProviderName, caps: ProviderCapabilities) -> list[J
 
 def _with_capability_rules(schema: JsonSchema) -> None:
     schema["oneOf"] = request_schema_rules()
+    # The providers a request may list are this deployment's catalog's, as its named branches are.
+    for choice in schema["properties"]["providers"]["anyOf"]:
+        if choice.get("type") == "array":
+            choice["items"] = {"enum": list(CAPABILITIES)}
 
 
 class PublishedJobRequest(JobRequest):

@@ -98,7 +98,7 @@ def reserve_budget(job: Job, now: datetime, deps: Dependencies) -> JobError | No
             return JobError(code="budget_unpriced", message=message)
         return None
     estimate = usd_micros(job.cost_estimate_usd)
-    answer = deps.budget.reserve(job.job_id, estimate, counters_for(end_user_id, now, policy))
+    answer = deps.budget.reserve(job.reservation_id, estimate, counters_for(end_user_id, now, policy))
     if isinstance(answer, CeilingReached):
         logger.info("job would pass a spending ceiling", job_id=job.job_id, counter=answer.counter.key)
         return JobError(code="budget_exceeded", message=_exceeded_message(answer, estimate))
@@ -138,7 +138,7 @@ def close_reservation(job: Job, deps: Dependencies, *, provider_started: bool | 
     """The job has ended: its reservation becomes spent, or goes back when its provider surely never
     started (``provider_started``, or else judged from the job). A second call changes nothing."""
     started = provider_may_have_started(job) if provider_started is None else provider_started
-    closed = deps.budget.settle(job.job_id) if started else deps.budget.release(job.job_id)
+    closed = deps.budget.settle(job.reservation_id) if started else deps.budget.release(job.reservation_id)
     if closed:
         logger.info("budget reservation closed", job_id=job.job_id, spent=started)
 

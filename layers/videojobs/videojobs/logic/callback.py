@@ -9,7 +9,14 @@ from pydantic import BaseModel
 
 from videojobs.catalog.capabilities import Callbacks, capabilities_of
 from videojobs.dependencies import Dependencies
-from videojobs.errors import JobNotFound, WebhookConflict
+from videojobs.errors import (
+    CancelRefused,
+    JobNotFound,
+    ProviderError,
+    ProviderNotConfigured,
+    WebhookConflict,
+)
+from videojobs.logic.failover import dumped, ended_turn, move_on
 from videojobs.logic.outcomes import (
     fail_job,
     left_provider,
@@ -19,9 +26,13 @@ from videojobs.logic.outcomes import (
 )
 from videojobs.models import (
     AWAITING_PROVIDER,
+    Attempt,
+    AttemptOutcome,
     Job,
     JobError,
     JobStatus,
+    ProviderCancel,
+    ProviderCancelStatus,
     ProviderName,
     ProviderState,
     ProviderUpdate,
@@ -50,13 +61,15 @@ def receive_webhook(
     deps: Dependencies,
 ) -> WebhookReceipt:
     # The token is checked before anything is read, so a forged call costs no I/O.
-    signing_secret = deps.authenticator.verify_token(job_id, token)
+    verified = deps.authenticator.verify(job_id, token)
     provider = deps.provider(provider_name)
-    update = provider.parse_webhook(headers, body, signing_secret=signing_secret)
+    update = provider.parse_webhook(headers, body, signing_secret=verified.signing_secret)
 
     job = deps.jobs.get(job_id)
     if job is None:
         raise JobNotFound(job_id)
+    if verified.attempt != job.attempt_number:
+        return _from_a_turn_left_behind(job, verified.attempt, provider_name, update, deps)
     if job.provider != provider_name:
         raise WebhookConflict(f"job {job_id} belongs to {job.provider}, not {provider_name}")
     if job.provider_job_id is not None and job.provider_job_id != update.provider_job_id:
@@ -79,7 +92,20 @@ def apply_provider_update(job: Job, update: ProviderUpdate, deps: Dependencies) 
         changed = fail_job(job, error, deps)
     elif update.state is ProviderState.FAILED:
         message = update.error_message or "provider reported failure"
-        changed = fail_job(job, JobError(code="provider_failed", message=message), deps)
+        following = job.next_candidate
+        if following is not None and deps.routing_policy.failover_on_provider_failure:
+            moved = move_on(
+                job,
+                to=following,
+                outcome=AttemptOutcome.FAILED,
+                error=message,
+                deps=deps,
+                allowed_from=AWAITING_PROVIDER,
+            )
+            changed = moved if moved is not None else Lost(deps.jobs.get(job.job_id))
+        else:
+            turn = {"attempts": dumped(ended_turn(job, AttemptOutcome.FAILED, message, deps.clock()))}
+            changed = fail_job(job, JobError(code="provider_failed", message=message), deps, changes=turn)
     else:
         # From queued too: the webhook of a create that got no answer adopts its job.
         changed = deps.jobs.transition(
@@ -100,6 +126,51 @@ def apply_provider_update(job: Job, update: ProviderUpdate, deps: Dependencies) 
         # is done with it now, and so is its slot.
         provider_done(current, deps)
     return WebhookReceipt(job_id=job.job_id, status=current.status, effect=UpdateEffect.IGNORED)
+
+
+def _from_a_turn_left_behind(
+    job: Job, number: int, provider_name: ProviderName, update: ProviderUpdate, deps: Dependencies
+) -> WebhookReceipt:
+    """A webhook of a provider turn the job has left (it moved on to another provider or key): it
+    changes nothing and copies nothing. A prediction that turn made and that still renders is asked
+    to stop, where the provider has a cancel, and noted on the turn."""
+    turn = job.attempts[number - 1] if 0 < number <= len(job.attempts) else None
+    if turn is None or turn.provider != provider_name:
+        raise WebhookConflict(f"job {job.job_id} had no turn {number} at {provider_name}")
+    if capabilities_of(provider_name).callbacks is Callbacks.UNSIGNED:
+        # Only the URL token vouches for an unsigned body: take the provider's own word instead.
+        update = deps.provider(provider_name, turn.key_id).get_prediction(update.provider_job_id)
+    logger.info(
+        "webhook of a turn left behind ignored", job_id=job.job_id, turn=number, state=update.state.value
+    )
+    if update.state is ProviderState.PROCESSING and turn.cancel is None:
+        outcome = _stop_left_behind(job, turn, update.provider_job_id, deps)
+        attempts = list(job.attempts)
+        attempts[number - 1] = turn.model_copy(
+            update={"provider_job_id": update.provider_job_id, "cancel": outcome}
+        )
+        deps.jobs.transition(
+            job.job_id,
+            to=job.status,
+            allowed_from={job.status},
+            changes={"attempts": dumped(attempts)},
+            expect={"dispatch_attempts": job.dispatch_attempts},
+            now=deps.clock(),
+        )
+    return WebhookReceipt(job_id=job.job_id, status=job.status, effect=UpdateEffect.IGNORED)
+
+
+def _stop_left_behind(job: Job, turn: Attempt, provider_job_id: str, deps: Dependencies) -> ProviderCancel:
+    try:
+        deps.provider(turn.provider, turn.key_id).cancel(provider_job_id)
+    except CancelRefused as refused:
+        status = ProviderCancelStatus.UNSUPPORTED if refused.unsupported else ProviderCancelStatus.REFUSED
+        return ProviderCancel(status=status, message=str(refused))
+    except (ProviderError, ProviderNotConfigured) as error:
+        # Its webhook comes again on failure only; the prediction renders on, its output never copied.
+        return ProviderCancel(status=ProviderCancelStatus.FAILED, message=str(error))
+    logger.info("prediction of a turn left behind canceled", job_id=job.job_id, provider=turn.provider)
+    return ProviderCancel(status=ProviderCancelStatus.CANCELED)
 
 
 def _start_transfer(job: Job, update: ProviderUpdate, output_url: str, deps: Dependencies) -> Job | Lost:

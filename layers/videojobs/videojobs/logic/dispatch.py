@@ -16,6 +16,10 @@ on the queue with a delay.
   waits ``uncertain_grace_seconds`` for its webhook, which adopts it. Only if none comes is the create
   sent once more: at worst one extra provider job, never a lost one, and never a loop, since every
   send counts as an attempt.
+- Health: a provider whose breaker is open gets no create (`ports.ProviderHealth`); a job with another
+  candidate moves on, one without waits. A key refused for its account is benched.
+- Failover (`failover`): a job with more than one candidate moves to the next on a definite verdict;
+  429 and 5xx count against the provider's share of ``max_attempts`` first.
 """
 
 from __future__ import annotations
@@ -26,9 +30,18 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from videojobs.dependencies import Dependencies
-from videojobs.errors import ProviderError
+from videojobs.errors import DependencyUnavailable, ProviderError
 from videojobs.logic.budget import close_reservation, reserve_budget
 from videojobs.logic.cancel import ask_provider_to_stop, cancel_at_deadline
+from videojobs.logic.failover import (
+    QUEUED_ONLY,
+    attempts_after_create,
+    dumped,
+    ended_turn,
+    keys_left,
+    move_on,
+    provider_share,
+)
 from videojobs.logic.hops import hop_towards, is_early
 from videojobs.logic.media import with_fetchable_media
 from videojobs.logic.outcomes import fail_job, settle_owed_work
@@ -36,24 +49,30 @@ from videojobs.logic.status_checks import schedule_first_check
 from videojobs.models import (
     AWAITING_PROVIDER,
     TERMINAL,
+    AttemptOutcome,
+    BreakerState,
     DispatchRequest,
     Job,
     JobError,
     JobStatus,
     ProviderCancel,
     ProviderCancelStatus,
+    ProviderHealthChange,
+    ProviderName,
     ProviderReceipt,
 )
 from videojobs.observability import logger
-from videojobs.ports import CapacityGrant, CapacityWait, Lost
-
-QUEUED_ONLY = frozenset({JobStatus.QUEUED})
+from videojobs.ports import Admitted, BreakerOpen, CapacityGrant, CapacityWait, Lost
 
 
 class DispatchOutcome(StrEnum):
     SUBMITTED = "submitted"
     NOT_NEEDED = "not_needed"
     WAITING_FOR_CAPACITY = "waiting_for_capacity"
+    #: The provider's breaker is open and the job has nowhere else to go.
+    WAITING_FOR_PROVIDER = "waiting_for_provider"
+    #: Moved to its next provider turn (queued again for it).
+    FAILED_OVER = "failed_over"
     RETRY_SCHEDULED = "retry_scheduled"
     AWAITING_WEBHOOK = "awaiting_webhook"
     FAILED = "failed"
@@ -77,14 +96,64 @@ def dispatch_job(request: DispatchRequest, deps: Dependencies) -> DispatchOutcom
         return held
     if deps.public_base_url is None:
         return _fail_unconfigured(job, deps)
+    admitted = _admit(job, now, deps)
+    if not isinstance(admitted, Admitted):
+        return admitted
     over_budget = reserve_budget(job, now, deps)
     if over_budget is not None:
-        fail_job(job, over_budget, deps, allowed_from=QUEUED_ONLY)
+        fail_job(job, over_budget, deps, allowed_from=QUEUED_ONLY, changes=_turn_ended(job, over_budget, now))
         return DispatchOutcome.FAILED
-    grant = deps.capacity.acquire(job.provider, job.job_id, now=now)
+    grant = deps.capacity.acquire(job.provider, job.job_id, now=now, skip_keys=admitted.benched_keys)
     if isinstance(grant, CapacityWait):
-        return _wait_for_capacity(job, grant, now, deps)
-    return _create(job, grant, deps.public_base_url, now, deps)
+        return _spill_over(job, now, deps) or _wait_for_capacity(job, grant, now, deps)
+    return _create(job, grant, admitted, deps.public_base_url, now, deps)
+
+
+def _admit(job: Job, now: datetime, deps: Dependencies) -> Admitted | DispatchOutcome:
+    """The provider's breaker and benched keys: whether the job may send its create there now."""
+    health = deps.health.admit(job.provider, job.job_id, now=now)
+    following = job.next_candidate
+    if isinstance(health, BreakerOpen):
+        if following is not None:
+            error = f"{job.provider}'s breaker is open after repeated failures"
+            moved = move_on(job, to=following, outcome=AttemptOutcome.SKIPPED, error=error, deps=deps)
+            return DispatchOutcome.FAILED_OVER if moved else DispatchOutcome.NOT_NEEDED
+        delay = max(health.seconds, deps.dispatch_policy.capacity_retry_seconds)
+        _requeue(job, now + timedelta(seconds=math.ceil(delay)), deps)
+        logger.info(
+            "provider's breaker is open; job waits", job_id=job.job_id, delay_seconds=math.ceil(delay)
+        )
+        return DispatchOutcome.WAITING_FOR_PROVIDER
+    if health.benched_keys and not keys_left(job, health.benched_keys, deps):
+        if following is not None:
+            error = f"every API key of {job.provider} is benched after refusals of its account"
+            moved = move_on(job, to=following, outcome=AttemptOutcome.SKIPPED, error=error, deps=deps)
+            return DispatchOutcome.FAILED_OVER if moved else DispatchOutcome.NOT_NEEDED
+        # Nowhere else to go: its create goes out as it always did, and gets its own answer.
+        return Admitted(probe=health.probe, clean=health.clean)
+    return health
+
+
+def _spill_over(job: Job, now: datetime, deps: Dependencies) -> DispatchOutcome | None:
+    """ROUTING_SPILLOVER: the first later candidate with a free slot (and a closed breaker) takes the
+    job, its slot held for it; None when spill-over is off or no candidate has room."""
+    if not deps.routing_policy.spillover:
+        return None
+    candidates = job.candidates
+    later = candidates[candidates.index(job.provider) + 1 :] if job.provider in candidates else []
+    for name in later:
+        health = deps.health.admit(name, job.job_id, now=now)
+        if isinstance(health, BreakerOpen):
+            continue
+        grant = deps.capacity.acquire(name, job.job_id, now=now, skip_keys=health.benched_keys)
+        if isinstance(grant, CapacityWait):
+            continue
+        error = f"{job.provider} had no free slot; spilled over to {name}"
+        if move_on(job, to=name, outcome=AttemptOutcome.SKIPPED, error=error, deps=deps) is None:
+            deps.capacity.release(grant.slot, job.job_id)
+            return DispatchOutcome.NOT_NEEDED
+        return DispatchOutcome.FAILED_OVER
+    return None
 
 
 def _not_yet_due(
@@ -106,9 +175,14 @@ def _after_an_unanswered_create(job: Job, now: datetime, deps: Dependencies) -> 
     if (now - job.create_sent_at).total_seconds() < policy.uncertain_grace_seconds:
         _requeue(job, job.create_sent_at + timedelta(seconds=policy.uncertain_grace_seconds), deps)
         return DispatchOutcome.AWAITING_WEBHOOK
-    if job.dispatch_attempts >= policy.max_attempts:
-        message = "the provider never answered the create call, and no webhook came for it"
-        fail_job(job, JobError(code="provider_no_answer", message=message), deps, allowed_from=QUEUED_ONLY)
+    if job.creates_at(job.provider) >= provider_share(job, deps):
+        message = f"{job.provider} never answered the create call, and no webhook came for it"
+        following = job.next_candidate
+        if following is not None:
+            moved = move_on(job, to=following, outcome=AttemptOutcome.NO_ANSWER, error=message, deps=deps)
+            return DispatchOutcome.FAILED_OVER if moved else DispatchOutcome.NOT_NEEDED
+        error = JobError(code="provider_no_answer", message=message)
+        fail_job(job, error, deps, allowed_from=QUEUED_ONLY, changes=_turn_ended(job, error, now))
         return DispatchOutcome.FAILED
     logger.warning("no webhook adopted the unanswered create; sending it once more", job_id=job.job_id)
     return None
@@ -128,33 +202,74 @@ def _wait_for_capacity(job: Job, wait: CapacityWait, now: datetime, deps: Depend
 
 
 def _create(
-    job: Job, grant: CapacityGrant, public_base_url: str, now: datetime, deps: Dependencies
+    job: Job,
+    grant: CapacityGrant,
+    admitted: Admitted,
+    public_base_url: str,
+    now: datetime,
+    deps: Dependencies,
 ) -> DispatchOutcome:
     """One create at the provider, on the key and slot of ``grant``: the first status check, the
-    inputs, the claim on the job, the call, and its receipt recorded."""
+    inputs, the claim on the job, the call, its answer told to the provider's breaker, and its receipt
+    recorded."""
     attempt = job.dispatch_attempts + 1
     # The safety net goes first: a job whose webhook never comes is still looked at.
     schedule_first_check(job, deps, dispatch_attempt=attempt)
     provider = deps.provider(job.provider, grant.key_id)
     try:
-        request = with_fetchable_media(job.request, provider, deps)
+        request = with_fetchable_media(job.provider_request, provider, deps)
     except ProviderError as error:
-        return _after_refusal(job, error, attempt, grant.slot, deps)
+        return _after_refusal(job, error, grant, claimed=False, deps=deps)
     claimed = _claim(job, grant, attempt, now, deps)
     if isinstance(claimed, Lost):
         return _lost_the_claim(job, claimed.current, grant.slot, deps)
-    webhook = deps.authenticator.target_for(public_base_url, job.provider, job.job_id)
+    webhook = deps.authenticator.target_for(
+        public_base_url, job.provider, job.job_id, attempt=claimed.attempt_number
+    )
     try:
         receipt = provider.create_prediction(request, webhook)
     except ProviderError as error:
+        _tell_the_breaker(claimed, error, admitted, deps)
         if error.ambiguous:
             # The provider may have the job: keep the slot and the marker, and wait for its webhook.
             logger.warning("create got no answer; waiting for a webhook", job_id=job.job_id, error=str(error))
             _requeue(claimed, now + timedelta(seconds=deps.dispatch_policy.uncertain_grace_seconds), deps)
             return DispatchOutcome.AWAITING_WEBHOOK
-        return _after_refusal(claimed, error, attempt, grant.slot, deps)
-    _record(job, receipt, grant, deps)
+        return _after_refusal(claimed, error, grant, claimed=True, deps=deps)
+    _tell_the_breaker(claimed, None, admitted, deps)
+    _record(claimed, receipt, grant, deps)
     return DispatchOutcome.SUBMITTED
+
+
+def _tell_the_breaker(job: Job, error: ProviderError | None, admitted: Admitted, deps: Dependencies) -> None:
+    """No answer or a 5xx counts against the provider's breaker; any other answer closes it (a write
+    only when it is not already closed and clean)."""
+    if error is not None and error.provider_unhealthy:
+        if deps.health.record_failure(job.provider, now=deps.clock()):
+            _health_changed(job.provider, BreakerState.OPEN, str(error), deps)
+    elif not admitted.clean and deps.health.record_success(job.provider):
+        _health_changed(job.provider, BreakerState.CLOSED, None, deps)
+
+
+def _health_changed(
+    provider: ProviderName, state: BreakerState, error: str | None, deps: Dependencies
+) -> None:
+    now = deps.clock()
+    reading = deps.health.reading(provider, now=now)
+    change = ProviderHealthChange(
+        provider=provider,
+        state=state,
+        changed_at=now,
+        consecutive_failures=reading.consecutive_failures,
+        open_until=reading.open_until if state is BreakerState.OPEN else None,
+        last_error=error,
+    )
+    logger.warning("provider health changed", provider=provider, state=state.value, error=error)
+    try:
+        deps.events.provider_health_changed(change)
+    except DependencyUnavailable:
+        # The breaker itself is recorded; its announcement is not worth a second create.
+        logger.warning("provider health event not published", provider=provider, state=state.value)
 
 
 def _claim(job: Job, grant: CapacityGrant, attempt: int, now: datetime, deps: Dependencies) -> Job | Lost:
@@ -164,19 +279,28 @@ def _claim(job: Job, grant: CapacityGrant, attempt: int, now: datetime, deps: De
         job.job_id,
         to=JobStatus.QUEUED,
         allowed_from=QUEUED_ONLY,
-        expect={"create_sent_at": job.create_sent_at, "dispatch_attempts": job.dispatch_attempts},
+        expect={
+            "create_sent_at": job.create_sent_at,
+            "dispatch_attempts": job.dispatch_attempts,
+            "provider": job.provider,
+        },
         changes={
             "create_sent_at": now,
             "dispatch_attempts": attempt,
             "dispatched_at": job.dispatched_at or now,
             "provider_key_id": grant.key_id,
             "capacity_slot": grant.slot,
+            "attempts": dumped(attempts_after_create(job, grant.key_id, now)),
         },
         now=now,
     )
 
 
 def _record(job: Job, receipt: ProviderReceipt, grant: CapacityGrant, deps: Dependencies) -> None:
+    """``job``: as claimed."""
+    attempts = list(job.attempts)
+    if attempts:
+        attempts[-1] = attempts[-1].model_copy(update={"provider_job_id": receipt.provider_job_id})
     submitted = deps.jobs.transition(
         job.job_id,
         to=JobStatus.SUBMITTED,
@@ -186,7 +310,10 @@ def _record(job: Job, receipt: ProviderReceipt, grant: CapacityGrant, deps: Depe
             "provider_links": dict(receipt.links) or None,
             "create_sent_at": None,
             "last_dispatch_error": None,
+            "attempts": dumped(attempts),
         },
+        # Not if its webhook moved it on to another provider while the create was on the wire.
+        expect={"dispatch_attempts": job.dispatch_attempts, "provider": job.provider},
         now=deps.clock(),
     )
     logger.info(
@@ -224,31 +351,97 @@ def _canceled_during_create(job: Job, receipt: ProviderReceipt, deps: Dependenci
 
 
 def _after_refusal(
-    job: Job, error: ProviderError, attempt: int, slot: str, deps: Dependencies
+    job: Job, error: ProviderError, grant: CapacityGrant, *, claimed: bool, deps: Dependencies
 ) -> DispatchOutcome:
-    """The provider said no (or could not be reached before anything was sent): it has no job."""
-    deps.capacity.release(slot, job.job_id)
-    if error.retryable and attempt < deps.dispatch_policy.max_attempts:
-        retried = deps.jobs.transition(
-            job.job_id,
-            to=JobStatus.QUEUED,
-            allowed_from=QUEUED_ONLY,
-            changes={"create_sent_at": None, "dispatch_attempts": attempt, "last_dispatch_error": str(error)},
-            now=deps.clock(),
+    """The provider said no (or could not be reached before anything was sent): it has no job.
+    ``claimed``: ``job`` is as claimed, its create counted in its turn (an upload that failed before
+    the claim is counted here)."""
+    deps.capacity.release(grant.slot, job.job_id)
+    now = deps.clock()
+    if not claimed:
+        job = job.model_copy(update={"attempts": attempts_after_create(job, grant.key_id, now)})
+    attempt = job.dispatch_attempts + (0 if claimed else 1)
+    following = job.next_candidate
+    if error.account_refused:
+        deps.health.bench_key(
+            job.provider, grant.key_id, until=now + timedelta(seconds=deps.routing_policy.key_bench_seconds)
         )
-        if isinstance(retried, Lost):
-            return DispatchOutcome.NOT_NEEDED
-        delay = retry_delay(attempt, error.retry_after_seconds, deps)
-        logger.warning(
-            "provider refused for now; retrying", job_id=job.job_id, error=str(error), delay_seconds=delay
-        )
-        _requeue(retried, deps.clock() + timedelta(seconds=delay), deps)
-        return DispatchOutcome.RETRY_SCHEDULED
+        reading = deps.health.reading(job.provider, now=now)
+        if keys_left(job, {*reading.benched_until, grant.key_id}, deps):
+            following = job.provider  # another key of the same provider
+    elif error.retryable and job.creates_at(job.provider) < provider_share(job, deps):
+        return _retry_later(job, error, attempt, deps)
+    if following is not None and (error.account_refused or error.retryable):
+        outcome = AttemptOutcome.REFUSED if error.account_refused else AttemptOutcome.UNAVAILABLE
+        moved = _move_on_after(job, following, outcome, str(error), attempt, deps)
+        return DispatchOutcome.FAILED_OVER if moved else DispatchOutcome.NOT_NEEDED
     code = "provider_unavailable" if error.retryable else "provider_rejected"
     logger.warning("provider refused the job", job_id=job.job_id, provider=job.provider, error=str(error))
     refusal = JobError(code=code, message=str(error))
-    fail_job(job, refusal, deps, allowed_from=QUEUED_ONLY, provider_started=False)
+    outcome = _REFUSAL_OUTCOME[(error.account_refused, error.retryable)]
+    changes = {"dispatch_attempts": attempt, "attempts": dumped(ended_turn(job, outcome, str(error), now))}
+    fail_job(job, refusal, deps, allowed_from=QUEUED_ONLY, provider_started=False, changes=changes)
     return DispatchOutcome.FAILED
+
+
+#: (account refused, retryable) -> how the turn ended.
+_REFUSAL_OUTCOME = {
+    (True, False): AttemptOutcome.REFUSED,
+    (True, True): AttemptOutcome.REFUSED,
+    (False, True): AttemptOutcome.UNAVAILABLE,
+    (False, False): AttemptOutcome.REJECTED,
+}
+
+
+def _retry_later(job: Job, error: ProviderError, attempt: int, deps: Dependencies) -> DispatchOutcome:
+    """429 or 5xx within the provider's share: the same provider again, after a backoff."""
+    retried = deps.jobs.transition(
+        job.job_id,
+        to=JobStatus.QUEUED,
+        allowed_from=QUEUED_ONLY,
+        changes={
+            "create_sent_at": None,
+            "dispatch_attempts": attempt,
+            "last_dispatch_error": str(error),
+            "attempts": dumped(job.attempts),
+        },
+        now=deps.clock(),
+    )
+    if isinstance(retried, Lost):
+        return DispatchOutcome.NOT_NEEDED
+    delay = retry_delay(job.creates_at(job.provider), error.retry_after_seconds, deps)
+    logger.warning(
+        "provider refused for now; retrying", job_id=job.job_id, error=str(error), delay_seconds=delay
+    )
+    _requeue(retried, deps.clock() + timedelta(seconds=delay), deps)
+    return DispatchOutcome.RETRY_SCHEDULED
+
+
+def _move_on_after(
+    job: Job, following: ProviderName, outcome: AttemptOutcome, error: str, attempt: int, deps: Dependencies
+) -> Job | None:
+    """`move_on` from a refusal: a create that failed before its claim was still a try."""
+    if attempt != job.dispatch_attempts:
+        counted = deps.jobs.transition(
+            job.job_id,
+            to=JobStatus.QUEUED,
+            allowed_from=QUEUED_ONLY,
+            changes={"dispatch_attempts": attempt, "attempts": dumped(job.attempts), "create_sent_at": None},
+            expect={"dispatch_attempts": job.dispatch_attempts},
+            now=deps.clock(),
+        )
+        if isinstance(counted, Lost):
+            return None
+        job = counted
+    return move_on(job, to=following, outcome=outcome, error=error, deps=deps)
+
+
+def _turn_ended(job: Job, error: JobError, now: datetime) -> dict[str, object]:
+    """The changes that end the job's current turn with the job (a budget refusal, no answer)."""
+    current = job.current_attempt
+    if current is None or current.ended_at is not None:
+        return {}
+    return {"attempts": dumped(ended_turn(job, AttemptOutcome.ENDED, error.message, now))}
 
 
 def _lost_the_claim(job: Job, current: Job | None, slot: str, deps: Dependencies) -> DispatchOutcome:

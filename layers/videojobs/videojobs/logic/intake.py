@@ -14,8 +14,7 @@ from aws_lambda_powertools.utilities.idempotency import idempotent_function
 from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
 from pydantic import BaseModel
 
-from videojobs.catalog.capabilities import check_request
-from videojobs.catalog.estimates import estimate_cost_usd
+from videojobs.catalog.routing import plan_route
 from videojobs.dependencies import Dependencies
 from videojobs.download_policy import public_url_problem
 from videojobs.errors import DependencyUnavailable, RequestRejected
@@ -63,14 +62,16 @@ def origin_key(origin: AnyOrigin, client_reference: str | None) -> str | None:
 
 def accept_job(request: JobRequest, origin: AnyOrigin, deps: Dependencies) -> Intake:
     """Raises RequestRejected naming the field, before anything is written."""
-    check_request(request)
-    if not deps.providers.get(request.provider):
-        raise RequestRejected("provider", f"{request.provider} is not configured in this deployment")
+    policy = deps.intake_policy
+    plan = plan_route(
+        request,
+        enabled=deps.enabled_providers,
+        order=deps.routing_policy.order,
+        price_per_second_usd=policy.price_per_second_usd,
+    )
     check_media_inputs(request, deps)
     if request.notify_url is not None:
-        problem = public_url_problem(
-            request.notify_url, allow_loopback=deps.intake_policy.allow_loopback_urls
-        )
+        problem = public_url_problem(request.notify_url, allow_loopback=policy.allow_loopback_urls)
         if problem:
             raise RequestRejected("notify_url", problem)
 
@@ -79,11 +80,10 @@ def accept_job(request: JobRequest, origin: AnyOrigin, deps: Dependencies) -> In
         request,
         now=deps.clock(),
         retention=deps.job_retention,
+        route=plan.route,
         origin=origin,
         job_id=str(uuid.uuid5(ORIGIN_NAMESPACE, key)) if key else None,
-        cost_estimate_usd=estimate_cost_usd(
-            request, deps.intake_policy.price_per_second_usd.get(request.provider)
-        ),
+        cost_estimate_usd=plan.first_estimate,
     )
     trace_job(job.job_id)
     existing = deps.jobs.create_if_absent(job)
@@ -103,7 +103,13 @@ def accept_job(request: JobRequest, origin: AnyOrigin, deps: Dependencies) -> In
             # Nobody would deliver this request again: end the job rather than leave it queued.
             fail_job(job, JobError(code=error.code, message="could not queue the job for submission"), deps)
         raise
-    logger.info("job accepted", job_id=job.job_id, origin=origin.kind, provider=job.provider)
+    logger.info(
+        "job accepted",
+        job_id=job.job_id,
+        origin=origin.kind,
+        provider=job.provider,
+        candidates=len(plan.route.candidates),
+    )
     return Intake(job, created=True)
 
 

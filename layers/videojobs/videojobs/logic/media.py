@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from videojobs.catalog.capabilities import capabilities_of
+from videojobs.catalog.capabilities import capabilities_of, named_provider
 from videojobs.dependencies import Dependencies
 from videojobs.download_policy import public_url_problem
 from videojobs.errors import RequestRejected
@@ -62,7 +62,7 @@ def with_fetchable_media(request: JobRequest, provider: VideoProvider, deps: Dep
     Raises ProviderError when an upload fails.
     """
     uploader: MediaUploader | None = None
-    if capabilities_of(request.provider).uploads:
+    if capabilities_of(named_provider(request)).uploads:
         if not isinstance(provider, MediaUploader):
             raise TypeError(f"{request.provider} is listed with an upload endpoint but has no upload_media")
         uploader = provider

@@ -14,7 +14,9 @@ what is left: a repeat after a publish whose answer was lost."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
+from typing import Any
 
 from videojobs.dependencies import Dependencies
 from videojobs.errors import CancelRefused, DependencyUnavailable, ProviderError, ProviderNotConfigured
@@ -44,17 +46,24 @@ def fail_job(
     allowed_from: frozenset[JobStatus] = AWAITING_PROVIDER,
     status: JobStatus = JobStatus.FAILED,
     provider_started: bool | None = None,
+    changes: Mapping[str, Any] | None = None,
 ) -> Job | None:
     """Move the job to ``status`` (failed, or expired) and announce it as "Video Job Failed".
 
     An expired job's prediction may still be running at the provider: the same write records that a
     cancel is owed (see `expire_job`). The job's budget reservation is then closed: spent, or given
-    back when ``provider_started`` is False (None: judged from the failure, see `close_reservation`)."""
-    changes = {"error": error.model_dump(), "create_sent_at": None, **pending(JOB_FAILED, deps)}
+    back when ``provider_started`` is False (None: judged from the failure, see `close_reservation`).
+    ``changes``: more fields to write with it (the provider turn it ends)."""
+    terminal = {
+        "error": error.model_dump(),
+        "create_sent_at": None,
+        **pending(JOB_FAILED, deps),
+        **(changes or {}),
+    }
     if status is JobStatus.EXPIRED and job.provider_job_id is not None:
-        changes["provider_cancel"] = ProviderCancel(status=ProviderCancelStatus.PENDING).model_dump()
+        terminal["provider_cancel"] = ProviderCancel(status=ProviderCancelStatus.PENDING).model_dump()
     failed = deps.jobs.transition(
-        job.job_id, to=status, allowed_from=allowed_from, changes=changes, now=deps.clock()
+        job.job_id, to=status, allowed_from=allowed_from, changes=terminal, now=deps.clock()
     )
     if isinstance(failed, Lost):
         logger.info("job already moved on; failure ignored", job_id=job.job_id, error_code=error.code)

@@ -136,13 +136,31 @@ def _json_answer(response: httpx.Response, *, provider: str) -> Any:
     raise answer_error(response, provider=provider)
 
 
+#: Statuses that refuse the key's account, whatever the request: another key or provider may serve it.
+ACCOUNT_STATUS = frozenset({401, 402, 403})
+#: Words that say the credit or quota is spent, whatever the status (OpenAI-style gateways answer 429
+#: ``insufficient_quota``, "You exceeded your current quota"; fal 403 "User is locked. Reason:
+#: Exhausted balance" (github.com/fal-ai/fal/issues/1147); ModelArk 403 ``AccountOverdueError``, "your
+#: account has an overdue balance" (volcengine.com/docs/82379/1299023)).
+OUT_OF_CREDIT = re.compile(
+    r"insufficient[ _-]?(quota|balance|credit|funds)|exceeded your current quota|exhausted balance"
+    r"|overdue balance|accountoverdue|out of credits?\b|credit balance is too low",
+    re.IGNORECASE,
+)
+
+
 def answer_error(response: httpx.Response, *, provider: str) -> ProviderError:
-    """The ProviderError a non-2xx answer means: its words, whether to retry, its Retry-After."""
+    """The ProviderError a non-2xx answer means: its words, whether to retry, its Retry-After, and
+    whether it refuses the key's account rather than the request."""
+    text = _error_text(response)
+    account_refused = response.status_code in ACCOUNT_STATUS or bool(OUT_OF_CREDIT.search(text))
     return ProviderError(
-        f"{provider} answered HTTP {response.status_code}: {_error_text(response)}",
-        retryable=response.status_code in RETRYABLE_STATUS,
+        f"{provider} answered HTTP {response.status_code}: {text}",
+        # Spent credit does not come back by waiting; another key or provider may serve the job.
+        retryable=response.status_code in RETRYABLE_STATUS and not account_refused,
         status_code=response.status_code,
         retry_after_seconds=retry_after_seconds(response),
+        account_refused=account_refused,
     )
 
 

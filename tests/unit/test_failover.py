@@ -1,0 +1,356 @@
+"""Failing over: a job moves to its next candidate only on a definite verdict, every turn is recorded,
+and a turn left behind changes nothing (logic.dispatch, logic.failover, logic.callback)."""
+
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from tests.support import FakeWorld
+from videojobs.errors import CancelRefused, ProviderError
+from videojobs.logic.callback import UpdateEffect, receive_webhook
+from videojobs.logic.dispatch import DispatchOutcome, dispatch_job
+from videojobs.logic.intake import accept_job
+from videojobs.models import (
+    AttemptOutcome,
+    BreakerState,
+    HttpOrigin,
+    Job,
+    JobRequest,
+    JobStatus,
+    ProviderState,
+    ProviderUpdate,
+)
+
+#: ModelArk 0.756 USD, then EachLabs 1.2095 USD.
+REQUEST = {
+    "provider": "auto",
+    "providers": ["eachlabs", "byteplus"],
+    "prompt": "a lighthouse",
+    "resolution": "720p",
+    "duration": 5,
+    "aspect_ratio": "16:9",
+}
+UNAVAILABLE = ProviderError(
+    "byteplus answered HTTP 503: Service unavailable", retryable=True, status_code=503
+)
+REFUSED = ProviderError(
+    "byteplus answered HTTP 401: Unauthorized", retryable=False, status_code=401, account_refused=True
+)
+
+
+def accepted(world: FakeWorld, **changes: Any) -> Job:
+    job = accept_job(JobRequest.model_validate({**REQUEST, **changes}), HttpOrigin(), world.deps()).job
+    return job
+
+
+def run_dispatches(world: FakeWorld, rounds: int = 10) -> list[DispatchOutcome]:
+    """Every queued dispatch message, delivered at once (delays skipped), until none is left."""
+    outcomes = []
+    for _ in range(rounds):
+        queued = world.dispatches.take()
+        if not queued:
+            break
+        for message in queued:
+            world.clock.advance(600)
+            outcomes.append(dispatch_job(message.request, world.deps()))
+    return outcomes
+
+
+def stored(world: FakeWorld, job: Job) -> Job:
+    found = world.jobs.get(job.job_id)
+    assert found is not None
+    return found
+
+
+def token_of(world: FakeWorld, provider: str, index: int = -1) -> str:
+    _, webhook = world.providers[provider].created[index]
+    return parse_qs(urlsplit(webhook.url).query)["token"][0]
+
+
+def webhook(world: FakeWorld, provider: str, job: Job, token: str, update: ProviderUpdate) -> Any:
+    return receive_webhook(provider, job.job_id, token, {}, update.model_dump_json().encode(), world.deps())  # type: ignore[arg-type]
+
+
+def test_auto_sends_to_the_cheapest_candidate_and_records_its_turn() -> None:
+    world = FakeWorld()
+    job = accepted(world)
+    assert job.route is not None
+    assert job.route.candidates == ["byteplus", "eachlabs"]
+    assert job.provider == "byteplus"
+    assert job.cost_estimate_usd == 0.756
+
+    assert run_dispatches(world) == [DispatchOutcome.SUBMITTED]
+    submitted = stored(world, job)
+    assert len(world.providers["byteplus"].created) == 1
+    assert world.providers["eachlabs"].created == []
+    (turn,) = submitted.attempts
+    assert (turn.provider, turn.key_id, turn.outcome, turn.creates) == ("byteplus", "key-1", "in_progress", 1)
+    assert turn.provider_job_id == submitted.provider_job_id
+
+
+def test_503_for_the_providers_share_moves_the_job_on_and_it_is_made_once_at_the_next() -> None:
+    world = FakeWorld()
+    world.providers["byteplus"].error = UNAVAILABLE
+    job = accepted(world)
+
+    outcomes = run_dispatches(world)
+
+    # DISPATCH_MAX_ATTEMPTS 4 shared by two candidates: two creates at ModelArk, then EachLabs.
+    assert outcomes == [
+        DispatchOutcome.RETRY_SCHEDULED,
+        DispatchOutcome.FAILED_OVER,
+        DispatchOutcome.SUBMITTED,
+    ]
+    moved = stored(world, job)
+    assert moved.provider == "eachlabs"
+    assert moved.route is not None
+    assert moved.route.chosen == "eachlabs"
+    assert moved.cost_estimate_usd == 1.2095
+    assert len(world.providers["eachlabs"].created) == 1
+    first, second = moved.attempts
+    assert (first.provider, first.outcome, first.creates) == ("byteplus", AttemptOutcome.UNAVAILABLE, 2)
+    assert first.error == str(UNAVAILABLE)
+    assert first.ended_at is not None
+    assert (second.provider, second.outcome) == ("eachlabs", AttemptOutcome.IN_PROGRESS)
+    # The slot at ModelArk is free again; the reservation of its estimate was given back.
+    assert not any(slot.startswith("byteplus#") for slot in world.capacity.holders)
+    assert world.budget.reservations[job.job_id][2] == "released"
+
+
+def test_a_job_that_runs_out_of_candidates_fails_with_the_last_error_and_every_turn() -> None:
+    world = FakeWorld()
+    world.providers["byteplus"].error = UNAVAILABLE
+    world.providers["eachlabs"].error = ProviderError(
+        "eachlabs answered HTTP 502", retryable=True, status_code=502
+    )
+    job = accepted(world)
+
+    run_dispatches(world)
+
+    failed = stored(world, job)
+    assert failed.status is JobStatus.FAILED
+    assert failed.error is not None
+    assert (failed.error.code, failed.error.message) == ("provider_unavailable", "eachlabs answered HTTP 502")
+    assert [(turn.provider, turn.outcome) for turn in failed.view().attempts] == [
+        ("byteplus", AttemptOutcome.UNAVAILABLE),
+        ("eachlabs", AttemptOutcome.UNAVAILABLE),
+    ]
+    assert world.events.failed[-1].job_id == job.job_id
+
+
+def test_a_refused_key_is_benched_and_the_job_moves_on_at_once() -> None:
+    world = FakeWorld()
+    world.providers["byteplus"].error = REFUSED
+    job = accepted(world)
+
+    assert run_dispatches(world) == [DispatchOutcome.FAILED_OVER, DispatchOutcome.SUBMITTED]
+
+    assert ("byteplus", "key-1") in world.health.benched
+    turns = stored(world, job).attempts
+    assert [(turn.provider, turn.outcome) for turn in turns] == [
+        ("byteplus", AttemptOutcome.REFUSED),
+        ("eachlabs", AttemptOutcome.IN_PROGRESS),
+    ]
+
+
+def test_a_refused_key_gives_way_to_another_key_of_the_same_provider_first() -> None:
+    world = FakeWorld()
+    world.providers["byteplus"].error = REFUSED
+    second_key = world.add_key("byteplus", "key-2")
+    world.capacity.more_keys = ("key-2",)
+    job = accepted(world)
+
+    assert run_dispatches(world) == [DispatchOutcome.FAILED_OVER, DispatchOutcome.SUBMITTED]
+
+    assert world.capacity.skipped[-1] == frozenset({"key-1"})  # the benched key is left out
+    assert len(second_key.created) == 1
+    assert world.providers["eachlabs"].created == []
+    turns = stored(world, job).attempts
+    assert [(turn.provider, turn.key_id, turn.outcome) for turn in turns] == [
+        ("byteplus", "key-1", AttemptOutcome.REFUSED),
+        ("byteplus", "key-2", AttemptOutcome.IN_PROGRESS),
+    ]
+
+
+def test_a_refusal_of_the_request_fails_the_job_and_tries_no_other_provider() -> None:
+    world = FakeWorld()
+    world.providers["byteplus"].error = ProviderError(
+        "byteplus answered HTTP 400: bad prompt", retryable=False, status_code=400
+    )
+    job = accepted(world)
+
+    assert run_dispatches(world) == [DispatchOutcome.FAILED]
+
+    failed = stored(world, job)
+    assert failed.error is not None
+    assert failed.error.code == "provider_rejected"
+    assert world.providers["eachlabs"].created == []
+    assert [turn.outcome for turn in failed.attempts] == [AttemptOutcome.REJECTED]
+
+
+def test_an_open_breaker_skips_an_auto_job_to_its_next_candidate_and_makes_a_named_one_wait() -> None:
+    world = FakeWorld()
+    world.health.threshold = 1
+    world.health.open_seconds = 100_000
+    world.health.record_failure("byteplus", now=world.clock())
+    auto = accepted(world)
+    named = accepted(world, provider="byteplus", providers=None)
+
+    outcomes = run_dispatches(world, rounds=2)
+
+    assert DispatchOutcome.WAITING_FOR_PROVIDER in outcomes
+    assert stored(world, named).status is JobStatus.QUEUED
+    skipped = stored(world, auto)
+    assert skipped.provider == "eachlabs"
+    assert skipped.status is JobStatus.SUBMITTED
+    assert skipped.attempts[0].outcome is AttemptOutcome.SKIPPED
+    assert skipped.attempts[0].key_id is None
+    assert world.providers["byteplus"].created == []
+
+
+def test_the_breaker_opens_once_after_the_threshold_and_its_probe_closes_it() -> None:
+    world = FakeWorld()
+    world.health.threshold = 2
+    world.providers["byteplus"].error = UNAVAILABLE
+    named = [accepted(world, provider="byteplus", providers=None) for _ in range(3)]
+    for message in world.dispatches.take():
+        dispatch_job(message.request, world.deps())
+
+    assert world.health.opened == ["byteplus"]
+    (opened,) = world.events.health_changes
+    assert (opened.provider, opened.state, opened.consecutive_failures) == ("byteplus", BreakerState.OPEN, 2)
+    assert opened.open_until is not None
+
+    world.providers["byteplus"].error = None
+    world.clock.advance(world.health.open_seconds + 1)
+    dispatch_job(world.dispatches.take()[0].request, world.deps())
+
+    assert world.health.closed == ["byteplus"]
+    assert world.events.health_changes[-1].state is BreakerState.CLOSED
+    assert any(stored(world, job).status is JobStatus.SUBMITTED for job in named)
+
+
+def test_a_providers_failed_result_moves_the_job_on_and_its_webhook_then_changes_nothing() -> None:
+    world = FakeWorld()
+    job = accepted(world)
+    run_dispatches(world)
+    submitted = stored(world, job)
+    first_token = token_of(world, "byteplus")
+    failed = ProviderUpdate(
+        provider_job_id=submitted.provider_job_id or "",
+        state=ProviderState.FAILED,
+        error_message="nsfw filter",
+    )
+    # ModelArk's webhooks are unsigned: the callback asks it for the prediction's state.
+    world.providers["byteplus"].answers = [failed]
+
+    assert webhook(world, "byteplus", job, first_token, failed).effect is UpdateEffect.APPLIED
+    moved = stored(world, job)
+    assert (moved.status, moved.provider) == (JobStatus.QUEUED, "eachlabs")
+    assert moved.attempts[0].outcome is AttemptOutcome.FAILED
+    assert moved.attempts[0].error == "nsfw filter"
+    run_dispatches(world)
+
+    # The same webhook again, and a late success of that turn: ignored, nothing copied.
+    succeeded = failed.model_copy(
+        update={"state": ProviderState.SUCCEEDED, "output_url": "https://cdn.example.com/v.mp4"}
+    )
+    for late in (failed, succeeded):
+        assert webhook(world, "byteplus", job, first_token, late).effect is UpdateEffect.IGNORED
+    assert stored(world, job).status is JobStatus.SUBMITTED
+    assert stored(world, job).provider == "eachlabs"
+    assert world.transfers.sent == []
+
+
+def test_without_failover_on_provider_failure_a_failed_result_fails_the_job() -> None:
+    world = FakeWorld()
+    world.routing_policy = world.routing_policy.__class__(
+        order=world.routing_policy.order, failover_on_provider_failure=False
+    )
+    job = accepted(world)
+    run_dispatches(world)
+    submitted = stored(world, job)
+    failed = ProviderUpdate(provider_job_id=submitted.provider_job_id or "", state=ProviderState.FAILED)
+    world.providers["byteplus"].answers = [failed]
+
+    webhook(world, "byteplus", job, token_of(world, "byteplus"), failed)
+
+    assert stored(world, job).status is JobStatus.FAILED
+    assert world.providers["eachlabs"].created == []
+
+
+def test_a_late_webhook_of_a_turn_left_behind_still_rendering_gets_its_prediction_canceled() -> None:
+    world = FakeWorld()
+    world.providers["byteplus"].error = ProviderError("no answer", retryable=True, ambiguous=True)
+    job = accepted(world)
+    # The create gets no answer; the grace passes with no webhook; the job moves on (share: 2 creates).
+    run_dispatches(world)
+    moved = stored(world, job)
+    assert moved.provider == "eachlabs"
+    assert moved.attempts[0].outcome is AttemptOutcome.NO_ANSWER
+    # The first turn's token, as the unanswered create carried it.
+    token = world.deps().authenticator.token_for(job.job_id, attempt=1)
+    rendering = ProviderUpdate(provider_job_id="lost-pred", state=ProviderState.PROCESSING)
+    world.providers["byteplus"].answers = [rendering]
+
+    receipt = webhook(world, "byteplus", job, token, rendering)
+
+    assert receipt.effect is UpdateEffect.IGNORED
+    assert world.providers["byteplus"].cancelled == [("lost-pred", None)]
+    turn = stored(world, job).attempts[0]
+    assert turn.provider_job_id == "lost-pred"
+    assert turn.cancel is not None
+    assert turn.cancel.status == "canceled"
+    assert stored(world, job).provider_job_id != "lost-pred"
+
+
+def test_a_turn_left_behind_whose_provider_will_not_cancel_is_noted_so() -> None:
+    world = FakeWorld()
+    world.providers["byteplus"].error = ProviderError("no answer", retryable=True, ambiguous=True)
+    world.providers["byteplus"].cancel_error = CancelRefused("no cancel", unsupported=True)
+    job = accepted(world)
+    run_dispatches(world)
+    token = world.deps().authenticator.token_for(job.job_id, attempt=1)
+
+    webhook(
+        world, "byteplus", job, token, ProviderUpdate(provider_job_id="p", state=ProviderState.PROCESSING)
+    )
+
+    turn = stored(world, job).attempts[0]
+    assert turn.cancel is not None
+    assert turn.cancel.status == "unsupported"
+
+
+def test_a_webhook_naming_a_turn_the_job_never_had_is_a_conflict() -> None:
+    world = FakeWorld()
+    job = accepted(world)
+    run_dispatches(world)
+    token = world.deps().authenticator.token_for(job.job_id, attempt=5)
+    from videojobs.errors import WebhookConflict
+
+    with pytest.raises(WebhookConflict):
+        webhook(
+            world, "byteplus", job, token, ProviderUpdate(provider_job_id="p", state=ProviderState.PROCESSING)
+        )
+
+
+def test_spill_over_sends_a_job_whose_first_candidate_is_full_to_the_next_with_room() -> None:
+    world = FakeWorld()
+    world.routing_policy = world.routing_policy.__class__(order=world.routing_policy.order, spillover=True)
+    for index in range(world.capacity.limit):
+        world.capacity.holders[f"byteplus#key-1#slot#{index:03d}"] = f"other-{index}"
+    job = accepted(world)
+
+    assert run_dispatches(world) == [DispatchOutcome.FAILED_OVER, DispatchOutcome.SUBMITTED]
+    assert stored(world, job).provider == "eachlabs"
+
+
+def test_without_spill_over_a_job_waits_for_its_cheapest_candidate() -> None:
+    world = FakeWorld()
+    for index in range(world.capacity.limit):
+        world.capacity.holders[f"byteplus#key-1#slot#{index:03d}"] = f"other-{index}"
+    job = accepted(world)
+
+    assert run_dispatches(world, rounds=1) == [DispatchOutcome.WAITING_FOR_CAPACITY]
+    assert stored(world, job).provider == "byteplus"
