@@ -213,6 +213,26 @@ JUDGES: dict[str, tuple[Callable[[Case, Sent], str | None], ...]] = {
 }
 
 
+#: The ``"auto"`` alternative of the request schema holds one branch per provider branch; schemathesis'
+#: canonicalizer models no more than three of them beside the named alternatives (it declines the whole
+#: document past that), so cases are generated from the first three. Every body is still judged by the
+#: whole published schema (``JOB_REQUEST``).
+AUTO_BRANCHES_GENERATED = 3
+
+
+def generation_document() -> dict[str, Any]:
+    """The OpenAPI document with the "auto" alternative cut to ``AUTO_BRANCHES_GENERATED`` branches."""
+    document = api_document()
+    alternatives = document["components"]["schemas"]["PublishedJobRequest"]["oneOf"]
+    (auto,) = [
+        alt for alt in alternatives if alt["allOf"][0] == {"properties": {"provider": {"enum": ["auto"]}}}
+    ]
+    served = auto["allOf"][1]["anyOf"]
+    assert len(served) > AUTO_BRANCHES_GENERATED  # cut, not dropped: what is left still generates
+    auto["allOf"][1]["anyOf"] = served[:AUTO_BRANCHES_GENERATED]
+    return document
+
+
 @pytest.mark.usefixtures("same_cases_on_every_run")
 def test_the_api_keeps_its_openapi_document_under_a_bounded_fuzz(stack: LocalStack) -> None:
     stack.client("s3").put_object(
@@ -221,7 +241,7 @@ def test_the_api_keeps_its_openapi_document_under_a_bounded_fuzz(stack: LocalSta
         Body=b"\x89PNG\r\n\x1a\n",
         ContentType="image/png",
     )
-    schema = schemathesis.openapi.from_dict(api_document())
+    schema = schemathesis.openapi.from_dict(generation_document())
     sent: dict[str, int] = {}
     problems: list[str] = []
     for label, examples in EXAMPLES.items():

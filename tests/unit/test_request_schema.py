@@ -33,7 +33,7 @@ def accepted_by_the_intake(request: dict[str, Any]) -> bool:
 
 def random_request(rng: random.Random) -> dict[str, Any]:
     request: dict[str, Any] = {
-        "provider": rng.choice(list(UNITS)),
+        "provider": rng.choice([*UNITS, "auto", "auto"]),
         "prompt": "a lighthouse at dusk",
     }
     choices: dict[str, list[Any]] = {
@@ -54,6 +54,7 @@ def random_request(rng: random.Random) -> dict[str, Any]:
         "return_last_frame": [None, True],
         "end_user_id": [None, "user-1"],
         "notify_url": [None, "https://hooks.example.com/n"],
+        "providers": [None, ["fal"], ["eachlabs", "byteplus"], ["gateway", "replicate", "fal"], ["jobs_api"]],
     }
     # Now and then, types the schema refuses that pydantic's lax mode would convert, and text it refuses.
     wrong_types: dict[str, list[Any]] = {
@@ -63,6 +64,7 @@ def random_request(rng: random.Random) -> dict[str, Any]:
         "seed": ["7", 7.0],
         "generate_audio": [1, "true"],
         "watermark": [0.0, "false"],
+        "providers": [["fal", "fal"], [], ["runway"], "fal"],
     }
     for name, values in choices.items():
         if rng.random() < 0.5:  # absent half the time: absent and null both mean "not given"
