@@ -103,4 +103,4 @@ def test_a_dialect_without_a_documented_cancel_refuses_without_calling(name: Pro
 def test_the_drop_default_provider_parameter_allows_exactly_the_registered_providers() -> None:
     parameter = load_template(TEMPLATE)["Parameters"]["DropDefaultProvider"]
 
-    assert parameter["AllowedValues"] == ["", *UNITS]
+    assert parameter["AllowedValues"] == ["", *UNITS, "auto"]

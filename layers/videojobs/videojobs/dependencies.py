@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from videojobs.cursors import ListCursors
 from videojobs.errors import ProviderNotConfigured
-from videojobs.models import BudgetUnpriced, ProviderName
+from videojobs.models import BudgetUnpriced, ProviderChoice, ProviderName
 from videojobs.ports import (
     CallerNotifier,
     Clock,
@@ -89,7 +89,7 @@ class RoutingPolicy:
 class IntakePolicy:
     """What the doors accept besides the request model: drops, and where notify_url may point."""
 
-    drop_default_provider: ProviderName | None
+    drop_default_provider: ProviderChoice | None
     drop_default_prompt: str | None
     max_drop_bytes: int
     #: Local mode: notify_url may be plain http to a loopback address.

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from videojobs.models import BudgetUnpriced, ProviderName
+from videojobs.models import BudgetUnpriced, ProviderChoice, ProviderName
 from videojobs.providers import UNITS
 from videojobs.providers.unit import KeyLimits, ProviderSettings, key_id, split_list
 
@@ -117,7 +117,8 @@ class Settings(BaseModel):
     #: Webhook bodies over this are 413, before they are parsed (a prediction is a few KiB).
     max_webhook_bytes: int = Field(default=1 * MIB, ge=1024, le=6 * MIB)
 
-    drop_default_provider: ProviderName | None = None
+    #: A provider's name, or "auto".
+    drop_default_provider: ProviderChoice | None = None
     drop_default_prompt: str | None = None
     max_drop_bytes: int = Field(default=1 * MIB, ge=1024, le=64 * MIB)
 
