@@ -9,15 +9,10 @@ from pydantic import BaseModel
 
 from videojobs.catalog.capabilities import Callbacks, capabilities_of
 from videojobs.dependencies import Dependencies
-from videojobs.errors import (
-    CancelRefused,
-    JobNotFound,
-    ProviderError,
-    ProviderNotConfigured,
-    WebhookConflict,
-)
+from videojobs.errors import JobNotFound, WebhookConflict
 from videojobs.logic.failover import dumped, ended_turn, move_on
 from videojobs.logic.outcomes import (
+    cancel_prediction,
     fail_job,
     left_provider,
     provider_done,
@@ -26,13 +21,10 @@ from videojobs.logic.outcomes import (
 )
 from videojobs.models import (
     AWAITING_PROVIDER,
-    Attempt,
     AttemptOutcome,
     Job,
     JobError,
     JobStatus,
-    ProviderCancel,
-    ProviderCancelStatus,
     ProviderName,
     ProviderState,
     ProviderUpdate,
@@ -144,7 +136,9 @@ def _from_a_turn_left_behind(
         "webhook of a turn left behind ignored", job_id=job.job_id, turn=number, state=update.state.value
     )
     if update.state is ProviderState.PROCESSING and turn.cancel is None:
-        outcome = _stop_left_behind(job, turn, update.provider_job_id, deps)
+        # Its webhook comes again on failure only: this is the one try.
+        outcome = cancel_prediction(turn.provider, turn.key_id, update.provider_job_id, deps)
+        logger.info("turn left behind: provider cancel", job_id=job.job_id, outcome=outcome.status.value)
         attempts = list(job.attempts)
         attempts[number - 1] = turn.model_copy(
             update={"provider_job_id": update.provider_job_id, "cancel": outcome}
@@ -158,19 +152,6 @@ def _from_a_turn_left_behind(
             now=deps.clock(),
         )
     return WebhookReceipt(job_id=job.job_id, status=job.status, effect=UpdateEffect.IGNORED)
-
-
-def _stop_left_behind(job: Job, turn: Attempt, provider_job_id: str, deps: Dependencies) -> ProviderCancel:
-    try:
-        deps.provider(turn.provider, turn.key_id).cancel(provider_job_id)
-    except CancelRefused as refused:
-        status = ProviderCancelStatus.UNSUPPORTED if refused.unsupported else ProviderCancelStatus.REFUSED
-        return ProviderCancel(status=status, message=str(refused))
-    except (ProviderError, ProviderNotConfigured) as error:
-        # Its webhook comes again on failure only; the prediction renders on, its output never copied.
-        return ProviderCancel(status=ProviderCancelStatus.FAILED, message=str(error))
-    logger.info("prediction of a turn left behind canceled", job_id=job.job_id, provider=turn.provider)
-    return ProviderCancel(status=ProviderCancelStatus.CANCELED)
 
 
 def _start_transfer(job: Job, update: ProviderUpdate, output_url: str, deps: Dependencies) -> Job | Lost:

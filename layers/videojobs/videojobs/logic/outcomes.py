@@ -32,6 +32,7 @@ from videojobs.models import (
     JobStatus,
     ProviderCancel,
     ProviderCancelStatus,
+    ProviderName,
     TransferRequest,
 )
 from videojobs.observability import logger
@@ -94,19 +95,17 @@ def stop_at_provider(job: Job, deps: Dependencies, *, last_try: bool) -> Job:
     if owed is None or owed.status is not ProviderCancelStatus.PENDING or job.provider_job_id is None:
         return job
     try:
-        deps.provider(job.provider, job.provider_key_id).cancel(job.provider_job_id, links=job.provider_links)
-    except CancelRefused as refused:
-        status = ProviderCancelStatus.UNSUPPORTED if refused.unsupported else ProviderCancelStatus.REFUSED
-        outcome = ProviderCancel(status=status, message=str(refused))
+        outcome = cancel_prediction(
+            job.provider,
+            job.provider_key_id,
+            job.provider_job_id,
+            deps,
+            links=job.provider_links,
+            last_try=last_try,
+        )
     except ProviderError as error:
-        if error.retryable and not last_try:
-            logger.warning("provider cancel failed; will ask again", job_id=job.job_id, error=str(error))
-            raise
-        outcome = ProviderCancel(status=ProviderCancelStatus.FAILED, message=str(error))
-    except ProviderNotConfigured as error:  # its key was taken out of the deployment since
-        outcome = ProviderCancel(status=ProviderCancelStatus.FAILED, message=str(error))
-    else:
-        outcome = ProviderCancel(status=ProviderCancelStatus.CANCELED)
+        logger.warning("provider cancel failed; will ask again", job_id=job.job_id, error=str(error))
+        raise
     logger.info("provider cancel", job_id=job.job_id, outcome=outcome.status.value)
     recorded = deps.jobs.transition(
         job.job_id,
@@ -120,6 +119,31 @@ def stop_at_provider(job: Job, deps: Dependencies, *, last_try: bool) -> Job:
     if recorded.status is JobStatus.CANCELED and outcome.status is ProviderCancelStatus.CANCELED:
         return provider_done(recorded, deps)
     return recorded
+
+
+def cancel_prediction(
+    provider: ProviderName,
+    key_id: str | None,
+    provider_job_id: str,
+    deps: Dependencies,
+    *,
+    links: Mapping[str, str] | None = None,
+    last_try: bool = True,
+) -> ProviderCancel:
+    """Ask the provider, on the key that made it, to stop a prediction, and say what came of it. A
+    retryable failure is raised (ProviderError) unless ``last_try``; then it is recorded as failed."""
+    try:
+        deps.provider(provider, key_id).cancel(provider_job_id, links=links)
+    except CancelRefused as refused:
+        status = ProviderCancelStatus.UNSUPPORTED if refused.unsupported else ProviderCancelStatus.REFUSED
+        return ProviderCancel(status=status, message=str(refused))
+    except ProviderError as error:
+        if error.retryable and not last_try:
+            raise
+        return ProviderCancel(status=ProviderCancelStatus.FAILED, message=str(error))
+    except ProviderNotConfigured as error:  # its key was taken out of the deployment since
+        return ProviderCancel(status=ProviderCancelStatus.FAILED, message=str(error))
+    return ProviderCancel(status=ProviderCancelStatus.CANCELED)
 
 
 def provider_done(job: Job, deps: Dependencies) -> Job:
