@@ -280,6 +280,20 @@ def test_without_failover_on_provider_failure_a_failed_result_fails_the_job() ->
     assert world.providers["eachlabs"].created == []
 
 
+def test_a_create_that_got_no_answer_keeps_its_estimate_spent_when_the_job_moves_on() -> None:
+    world = FakeWorld()
+    world.providers["byteplus"].error = ProviderError("no answer", retryable=True, ambiguous=True)
+    job = accepted(world)
+
+    run_dispatches(world)
+
+    moved = stored(world, job)
+    assert (moved.provider, moved.attempts[0].outcome) == ("eachlabs", AttemptOutcome.NO_ANSWER)
+    # ModelArk may have made the video it never told of, and billed it: its estimate stays spent.
+    assert world.budget.reservations[job.job_id][2] == "spent"
+    assert world.budget.reservations[moved.reservation_id][2] == "reserved"
+
+
 def test_a_late_webhook_of_a_turn_left_behind_still_rendering_gets_its_prediction_canceled() -> None:
     world = FakeWorld()
     world.providers["byteplus"].error = ProviderError("no answer", retryable=True, ambiguous=True)
