@@ -74,7 +74,7 @@ def dumped(attempts: Iterable[Attempt]) -> list[dict[str, Any]]:
 def ended_turn(job: Job, outcome: AttemptOutcome, error: str | None, now: datetime) -> list[Attempt]:
     """The turns with the current one ended; a provider never tried gets a turn of its own (skipped)."""
     attempts = list(job.attempts)
-    current = attempts[-1] if attempts else None
+    current = job.current_attempt
     if current is not None and current.ended_at is None and current.provider == job.provider:
         attempts[-1] = current.ended(outcome, error, now)
     else:
