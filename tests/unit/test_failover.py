@@ -280,6 +280,47 @@ def test_without_failover_on_provider_failure_a_failed_result_fails_the_job() ->
     assert world.providers["eachlabs"].created == []
 
 
+def test_a_create_that_got_no_answer_keeps_its_estimate_spent_when_the_job_moves_on() -> None:
+    world = FakeWorld()
+    world.providers["byteplus"].error = ProviderError("no answer", retryable=True, ambiguous=True)
+    job = accepted(world)
+
+    run_dispatches(world)
+
+    moved = stored(world, job)
+    assert (moved.provider, moved.attempts[0].outcome) == ("eachlabs", AttemptOutcome.NO_ANSWER)
+    # ModelArk may have made the video it never told of, and billed it: its estimate stays spent.
+    assert world.budget.reservations[job.job_id][2] == "spent"
+    assert world.budget.reservations[moved.reservation_id][2] == "reserved"
+
+
+def test_an_unanswered_create_adopted_by_its_webhook_shows_its_prediction_on_its_turn() -> None:
+    world = FakeWorld()
+    world.providers["byteplus"].error = ProviderError("no answer", retryable=True, ambiguous=True)
+    job = accepted(world)
+    (message,) = world.dispatches.take()
+    assert dispatch_job(message.request, world.deps()) is DispatchOutcome.AWAITING_WEBHOOK
+    token = world.deps().authenticator.token_for(job.job_id, attempt=1)
+    rendering = ProviderUpdate(provider_job_id="adopted-pred", state=ProviderState.PROCESSING)
+    world.providers["byteplus"].answers = [rendering]  # unsigned: the callback asks ModelArk
+
+    webhook(world, "byteplus", job, token, rendering)
+
+    adopted = stored(world, job)
+    assert adopted.status is JobStatus.PROCESSING
+    assert [turn.provider_job_id for turn in adopted.view().attempts] == ["adopted-pred"]
+    # The provider's own failure then moves the job on: the turn it ends keeps its prediction.
+    failed = rendering.model_copy(update={"state": ProviderState.FAILED, "error_message": "nsfw filter"})
+    world.providers["byteplus"].answers = [failed]
+    webhook(world, "byteplus", job, token, failed)
+    moved = stored(world, job)
+    assert moved.provider == "eachlabs"
+    assert (moved.attempts[0].outcome, moved.attempts[0].provider_job_id) == (
+        AttemptOutcome.FAILED,
+        "adopted-pred",
+    )
+
+
 def test_a_late_webhook_of_a_turn_left_behind_still_rendering_gets_its_prediction_canceled() -> None:
     world = FakeWorld()
     world.providers["byteplus"].error = ProviderError("no answer", retryable=True, ambiguous=True)

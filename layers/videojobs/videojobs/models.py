@@ -551,7 +551,12 @@ class Job(BaseModel):
 
     @property
     def current_attempt(self) -> Attempt | None:
-        return self.attempts[-1] if self.attempts else None
+        """The latest turn. One under way carries the job's prediction: a create that got no answer
+        learns it from its webhook or a status check, which write it on the job alone."""
+        last = self.attempts[-1] if self.attempts else None
+        if last is None or last.ended_at is not None or last.provider != self.provider:
+            return last
+        return last.model_copy(update={"provider_job_id": last.provider_job_id or self.provider_job_id})
 
     @property
     def attempt_number(self) -> int:
@@ -600,9 +605,11 @@ class Job(BaseModel):
     def attempts_view(self) -> list[Attempt]:
         """The turns, the last one ended with the job when the job has ended while it was under way."""
         last = self.current_attempt
+        if last is None:
+            return []
         delivered = self.status in (JobStatus.TRANSFERRING, JobStatus.SUCCEEDED)
-        if last is None or last.ended_at is not None or not (delivered or self.status in TERMINAL):
-            return list(self.attempts)
+        if last.ended_at is not None or not (delivered or self.status in TERMINAL):
+            return [*self.attempts[:-1], last]
         if self.output_url is not None or self.status is JobStatus.SUCCEEDED:
             # The provider delivered; what became of the copy is the job's own story.
             ended = last.ended(AttemptOutcome.SUCCEEDED, None, self.updated_at)

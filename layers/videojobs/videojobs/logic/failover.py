@@ -6,9 +6,10 @@ whole share of creates, no answer to a create and no webhook within the grace, t
 "failed", or an open breaker. A refusal of the request itself never moves it: another provider would
 refuse it too, and it fails as it always has.
 
-Moving on ends the current turn with its outcome, frees its slot, gives its budget reservation back
-(the next provider reserves its own estimate) and queues the job again, in one conditional write that
-loses to anyone who changed the job since it was read. The webhook token of the turn left behind still
+Moving on ends the current turn with its outcome, frees its slot, closes its budget reservation (given
+back, but kept as spent after a create that got no answer: that one may have made a video) and queues
+the job again, in one conditional write that loses to anyone who changed the job since it was read.
+The next provider reserves its own estimate. The webhook token of the turn left behind still
 verifies, and names that turn, so its late webhook changes nothing (see `callback`).
 """
 
@@ -73,7 +74,7 @@ def dumped(attempts: Iterable[Attempt]) -> list[dict[str, Any]]:
 def ended_turn(job: Job, outcome: AttemptOutcome, error: str | None, now: datetime) -> list[Attempt]:
     """The turns with the current one ended; a provider never tried gets a turn of its own (skipped)."""
     attempts = list(job.attempts)
-    current = attempts[-1] if attempts else None
+    current = job.current_attempt
     if current is not None and current.ended_at is None and current.provider == job.provider:
         attempts[-1] = current.ended(outcome, error, now)
     else:
@@ -128,8 +129,9 @@ def move_on(
         return None
     left_provider(job, deps)
     if to != job.provider:
-        # The turn left behind made no video (a definite verdict): its estimate is not owed.
-        close_reservation(job, deps, provider_started=False)
+        # A refusal, an open breaker or the provider's own failure: the turn made no video, and its
+        # estimate is not owed. A create that got no answer may have made one: it stays spent.
+        close_reservation(job, deps, provider_started=outcome is AttemptOutcome.NO_ANSWER)
     deps.dispatches.enqueue(DispatchRequest(job_id=job.job_id))
     logger.warning(
         "job moves on", job_id=job.job_id, left=job.provider, to=to, outcome=outcome.value, error=error
