@@ -250,6 +250,8 @@ def test_a_providers_failed_result_moves_the_job_on_and_its_webhook_then_changes
     assert (moved.status, moved.provider) == (JobStatus.QUEUED, "eachlabs")
     assert moved.attempts[0].outcome is AttemptOutcome.FAILED
     assert moved.attempts[0].error == "nsfw filter"
+    # The provider ran the job: its estimate stays spent, as for a job that ends failed there.
+    assert world.budget.reservations[job.job_id][2] == "spent"
     run_dispatches(world)
 
     # The same webhook again, and a late success of that turn: ignored, nothing copied.

@@ -37,6 +37,8 @@ from videojobs.observability import logger
 from videojobs.ports import Lost
 
 QUEUED_ONLY = frozenset({JobStatus.QUEUED})
+#: The turns whose provider ran the job, or may have: their estimate stays spent when the job moves on.
+PROVIDER_MAY_HAVE_BILLED = frozenset({AttemptOutcome.NO_ANSWER, AttemptOutcome.FAILED})
 
 
 def provider_share(job: Job, deps: Dependencies) -> int:
@@ -129,9 +131,10 @@ def move_on(
         return None
     left_provider(job, deps)
     if to != job.provider:
-        # A refusal, an open breaker or the provider's own failure: the turn made no video, and its
-        # estimate is not owed. A create that got no answer may have made one: it stays spent.
-        close_reservation(job, deps, provider_started=outcome is AttemptOutcome.NO_ANSWER)
+        # A refusal, a 429 or 5xx, or an open breaker: the provider took no job, and its estimate is not
+        # owed. One that ran it (its own "failed", as a job that ends so) or may have (a create that got
+        # no answer) keeps it spent, as close_reservation judges a job that ends there.
+        close_reservation(job, deps, provider_started=outcome in PROVIDER_MAY_HAVE_BILLED)
     deps.dispatches.enqueue(DispatchRequest(job_id=job.job_id))
     logger.warning(
         "job moves on", job_id=job.job_id, left=job.provider, to=to, outcome=outcome.value, error=error
