@@ -54,7 +54,7 @@ format: install
 schemas: install ## schemas/*.json and template.yaml's schema registry, from the event models
 	$(BIN)/python -m local.event_schemas
 
-bench: install ## speed and memory figures beside their baselines (BENCH_ARGS=--quick: about 3 minutes)
+bench: install ## speed and memory figures beside their baselines (BENCH_ARGS=--quick: about 6 minutes; --only NAME for one bench)
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
 load: install ## 1,000 jobs on the local stack under faults; fails if anything is lost or doubled (LOAD_ARGS="--jobs 200")

@@ -4,9 +4,13 @@ The first puts each figure beside its baseline, measured in the same run, with t
 each handler's cold import against ``import boto3`` and the third-party floor (benchmarks/imports.py);
 the transfer against boto3's ``upload_fileobj`` and its peak RSS (benchmarks/transfer.py); webhook
 acknowledgement with a big transfer running against idle, and Lambda GB-s and provider calls per job
-against a polling client (benchmarks/economics.py). The second has figures without a baseline: warm
-handler latency with in-memory ports, signature checks, jobs end to end on the local stack, S3 drops
-and a burst of them against a concurrency limit, and the simulator's rendering.
+against a polling client (benchmarks/economics.py); `auto` jobs with their cheapest provider refusing
+every create against the same jobs with no fault (benchmarks/failover.py). The second has figures
+without a baseline: warm handler latency with in-memory ports, signature checks, jobs end to end on
+the local stack, S3 drops and a burst of them against a concurrency limit, and the simulator's
+rendering.
+
+``--only NAME`` (repeatable) runs the benches named, e.g. ``--quick --only failover``.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from pathlib import Path
 import httpx
 
 from benchmarks.economics import ack_rows, gb_seconds_rows, run_job
+from benchmarks.failover import failover_rows
 from benchmarks.imports import import_ratio_rows
 from benchmarks.table import RatioRow, print_table
 from benchmarks.transfer import transfer_ratio_rows
@@ -271,10 +276,10 @@ def render_row() -> Row:
     return ("simulator renders a 4 s 480p H.264+AAC clip", f"{elapsed:.2f} s", f"sha256 {digest}")
 
 
-def quietly(bench: Callable[[int], list[Row]], iterations: int) -> list[Row]:
+def quietly[T](bench: Callable[[], T]) -> T:
     # Powertools prints a metrics line whenever 100 metrics pile up, whether metrics are disabled or not.
     with contextlib.redirect_stdout(io.StringIO()):
-        return bench(iterations)
+        return bench()
 
 
 def print_rows(rows: list[Row]) -> None:
@@ -289,31 +294,54 @@ def print_rows(rows: list[Row]) -> None:
     print(line)
 
 
+def row_benches(quick: bool) -> dict[str, Callable[[], list[Row]]]:
+    """The second table's benches, by name, in the order they run."""
+    return {
+        "warm": lambda: quietly(lambda: warm_handlers(100 if quick else 300)),
+        "signatures": lambda: signature_rows(500 if quick else 2000),
+        "end-to-end": lambda: end_to_end_rows(1 if quick else 3),
+        "drops": lambda: drop_rows(burst=30 if quick else 100),
+        "render": lambda: [render_row()],
+    }
+
+
+def ratio_benches(quick: bool) -> dict[str, Callable[[], list[RatioRow]]]:
+    """The first table's benches, by name, in the order they run."""
+    return {
+        "imports": lambda: import_ratio_rows(quick),
+        "transfer": lambda: transfer_ratio_rows(quick),
+        "acks": lambda: ack_rows(jobs=8 if quick else 20, transfer_mib=256 if quick else 1024),
+        "gb-seconds": lambda: gb_seconds_rows(jobs_per_provider=1 if quick else 3),
+        "failover": lambda: quietly(lambda: failover_rows(quick)),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Speed and memory figures, with their baselines.")
-    parser.add_argument("--quick", action="store_true", help="fewer runs and smaller sizes (about 3 minutes)")
-    quick = parser.parse_args().quick
+    parser.add_argument("--quick", action="store_true", help="fewer runs and smaller sizes (about 6 minutes)")
+    names = [*row_benches(False), *ratio_benches(False)]
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=names,
+        metavar="NAME",
+        help=f"run only this bench (repeatable): {', '.join(names)}",
+    )
+    args = parser.parse_args()
+    quick, only = args.quick, set(args.only or names)
     sys.path[:0] = [str(ROOT), str(ROOT / "layers/videojobs")]
     os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"  # the table, not metric lines
     os.environ["POWERTOOLS_LOG_LEVEL"] = "ERROR"
     started = time.monotonic()
     # In-process figures first: the local stacks below change and restore the environment.
-    benches: list[Callable[[], list[Row]]] = [
-        lambda: quietly(warm_handlers, 100 if quick else 300),
-        lambda: signature_rows(500 if quick else 2000),
-        lambda: end_to_end_rows(1 if quick else 3),
-        lambda: drop_rows(burst=30 if quick else 100),
-        lambda: [render_row()],
-    ]
-    rows: list[Row] = [row for bench in benches for row in bench()]
+    rows: list[Row] = [row for name, bench in row_benches(quick).items() if name in only for row in bench()]
     ratios: list[RatioRow] = [
-        *import_ratio_rows(quick),
-        *transfer_ratio_rows(quick),
-        *ack_rows(jobs=8 if quick else 20, transfer_mib=256 if quick else 1024),
-        *gb_seconds_rows(jobs_per_provider=1 if quick else 3),
+        row for name, bench in ratio_benches(quick).items() if name in only for row in bench()
     ]
-    print_table(ratios)
-    print_rows(rows)
+    if ratios:
+        print_table(ratios)
+    if rows:
+        print_rows(rows)
     elapsed = time.monotonic() - started
     print(f"make bench{' --quick' if quick else ''}: {elapsed:.0f} s on {os.cpu_count()} cores")
 
