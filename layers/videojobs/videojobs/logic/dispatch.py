@@ -97,6 +97,10 @@ def dispatch_job(request: DispatchRequest, deps: Dependencies) -> DispatchOutcom
     if deps.public_base_url is None:
         return _fail_unconfigured(job, deps)
     admitted = _admit(job, now, deps)
+    # A candidate that may not be tried is skipped within this delivery, one candidate at a time.
+    while isinstance(admitted, Job):
+        job = admitted
+        admitted = _admit(job, now, deps)
     if not isinstance(admitted, Admitted):
         return admitted
     over_budget = reserve_budget(job, now, deps)
@@ -109,15 +113,15 @@ def dispatch_job(request: DispatchRequest, deps: Dependencies) -> DispatchOutcom
     return _create(job, grant, admitted, deps.public_base_url, now, deps)
 
 
-def _admit(job: Job, now: datetime, deps: Dependencies) -> Admitted | DispatchOutcome:
-    """The provider's breaker and benched keys: whether the job may send its create there now."""
+def _admit(job: Job, now: datetime, deps: Dependencies) -> Admitted | Job | DispatchOutcome:
+    """The provider's breaker and benched keys: whether the job may send its create there now. A Job:
+    it was moved to its next candidate, to be tried at once."""
     health = deps.health.admit(job.provider, job.job_id, now=now)
     following = job.next_candidate
     if isinstance(health, BreakerOpen):
         if following is not None:
             error = f"{job.provider}'s breaker is open after repeated failures"
-            moved = move_on(job, to=following, outcome=AttemptOutcome.SKIPPED, error=error, deps=deps)
-            return DispatchOutcome.FAILED_OVER if moved else DispatchOutcome.NOT_NEEDED
+            return _skip_to(job, following, error, deps)
         delay = max(health.seconds, deps.dispatch_policy.capacity_retry_seconds)
         _requeue(job, now + timedelta(seconds=math.ceil(delay)), deps)
         logger.info(
@@ -127,11 +131,15 @@ def _admit(job: Job, now: datetime, deps: Dependencies) -> Admitted | DispatchOu
     if health.benched_keys and not keys_left(job, health.benched_keys, deps):
         if following is not None:
             error = f"every API key of {job.provider} is benched after refusals of its account"
-            moved = move_on(job, to=following, outcome=AttemptOutcome.SKIPPED, error=error, deps=deps)
-            return DispatchOutcome.FAILED_OVER if moved else DispatchOutcome.NOT_NEEDED
+            return _skip_to(job, following, error, deps)
         # Nowhere else to go: its create goes out as it always did, and gets its own answer.
         return Admitted(probe=health.probe, clean=health.clean)
     return health
+
+
+def _skip_to(job: Job, following: ProviderName, error: str, deps: Dependencies) -> Job | DispatchOutcome:
+    moved = move_on(job, to=following, outcome=AttemptOutcome.SKIPPED, error=error, deps=deps, requeue=False)
+    return DispatchOutcome.NOT_NEEDED if moved is None else moved
 
 
 def _spill_over(job: Job, now: datetime, deps: Dependencies) -> DispatchOutcome | None:

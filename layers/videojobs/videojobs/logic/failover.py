@@ -99,9 +99,12 @@ def move_on(
     error: str,
     deps: Dependencies,
     allowed_from: frozenset[JobStatus] = QUEUED_ONLY,
+    requeue: bool = True,
 ) -> Job | None:
     """End the job's current turn with ``outcome`` and queue it for ``to`` (its next candidate, or its
-    own provider again on another key). None when the job changed since it was read (nothing done)."""
+    own provider again on another key). None when the job changed since it was read (nothing done).
+    ``requeue=False``: the caller dispatches it at once, within the delivery that moved it (which SQS
+    delivers again if that fails)."""
     now = deps.clock()
     route = job.route or Route(candidates=job.candidates, chosen=job.provider)
     changes: dict[str, Any] = {
@@ -135,7 +138,8 @@ def move_on(
         # owed. One that ran it (its own "failed", as a job that ends so) or may have (a create that got
         # no answer) keeps it spent, as close_reservation judges a job that ends there.
         close_reservation(job, deps, provider_started=outcome in PROVIDER_MAY_HAVE_BILLED)
-    deps.dispatches.enqueue(DispatchRequest(job_id=job.job_id))
+    if requeue:
+        deps.dispatches.enqueue(DispatchRequest(job_id=job.job_id))
     logger.warning(
         "job moves on", job_id=job.job_id, left=job.provider, to=to, outcome=outcome.value, error=error
     )
