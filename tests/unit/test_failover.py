@@ -398,3 +398,22 @@ def test_without_spill_over_a_job_waits_for_its_cheapest_candidate() -> None:
 
     assert run_dispatches(world, rounds=1) == [DispatchOutcome.WAITING_FOR_CAPACITY]
     assert stored(world, job).provider == "byteplus"
+
+
+def test_a_turn_waiting_to_retry_a_503_when_the_breaker_opens_ends_unavailable_with_its_error() -> None:
+    world = FakeWorld()
+    world.health.threshold = 2
+    world.health.open_seconds = 100_000
+    world.providers["byteplus"].error = UNAVAILABLE
+    first, second = accepted(world), accepted(world)
+    for message in world.dispatches.take():  # both 503: the second opens the breaker
+        dispatch_job(message.request, world.deps())
+    assert world.health.opened == ["byteplus"]
+
+    run_dispatches(world, rounds=1)  # their retries find it open and go on to EachLabs at once
+
+    for job in (first, second):
+        turn = stored(world, job).attempts[0]
+        assert (turn.outcome, turn.creates) == (AttemptOutcome.UNAVAILABLE, 1)
+        assert turn.error == f"{UNAVAILABLE}; then byteplus's breaker is open after repeated failures"
+        assert stored(world, job).status is JobStatus.SUBMITTED

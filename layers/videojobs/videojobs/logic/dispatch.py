@@ -120,8 +120,7 @@ def _admit(job: Job, now: datetime, deps: Dependencies) -> Admitted | Job | Disp
     following = job.next_candidate
     if isinstance(health, BreakerOpen):
         if following is not None:
-            error = f"{job.provider}'s breaker is open after repeated failures"
-            return _skip_to(job, following, error, deps)
+            return _skip_to(job, following, f"{job.provider}'s breaker is open after repeated failures", deps)
         delay = max(health.seconds, deps.dispatch_policy.capacity_retry_seconds)
         _requeue(job, now + timedelta(seconds=math.ceil(delay)), deps)
         logger.info(
@@ -130,15 +129,22 @@ def _admit(job: Job, now: datetime, deps: Dependencies) -> Admitted | Job | Disp
         return DispatchOutcome.WAITING_FOR_PROVIDER
     if health.benched_keys and not keys_left(job, health.benched_keys, deps):
         if following is not None:
-            error = f"every API key of {job.provider} is benched after refusals of its account"
-            return _skip_to(job, following, error, deps)
+            reason = f"every API key of {job.provider} is benched after refusals of its account"
+            return _skip_to(job, following, reason, deps)
         # Nowhere else to go: its create goes out as it always did, and gets its own answer.
         return Admitted(probe=health.probe, clean=health.clean)
     return health
 
 
-def _skip_to(job: Job, following: ProviderName, error: str, deps: Dependencies) -> Job | DispatchOutcome:
-    moved = move_on(job, to=following, outcome=AttemptOutcome.SKIPPED, error=error, deps=deps, requeue=False)
+def _skip_to(job: Job, following: ProviderName, reason: str, deps: Dependencies) -> Job | DispatchOutcome:
+    """Move the job to ``following`` for ``reason``: its turn here is ``skipped``, or ``unavailable``
+    when it had already sent creates here (429s or 5xx it was waiting to retry)."""
+    current = job.current_attempt
+    tried = current is not None and current.ended_at is None and current.provider == job.provider
+    outcome, error = AttemptOutcome.SKIPPED, reason
+    if tried and job.last_dispatch_error:
+        outcome, error = AttemptOutcome.UNAVAILABLE, f"{job.last_dispatch_error}; then {reason}"
+    moved = move_on(job, to=following, outcome=outcome, error=error, deps=deps, requeue=False)
     return DispatchOutcome.NOT_NEEDED if moved is None else moved
 
 
