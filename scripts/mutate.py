@@ -109,6 +109,8 @@ TARGETS = [
     Target("logic/callback.py"),
     Target("logic/dispatch.py"),
     Target("logic/outcomes.py"),
+    Target("logic/failover.py"),
+    Target("catalog/routing.py"),
     Target("providers/_jwks.py"),
     _webhook(
         "atlascloud",

@@ -1,6 +1,7 @@
 """Failing over: a job moves to its next candidate only on a definite verdict, every turn is recorded,
 and a turn left behind changes nothing (logic.dispatch, logic.failover, logic.callback)."""
 
+from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -10,8 +11,10 @@ from tests.support import FakeWorld
 from videojobs.errors import CancelRefused, ProviderError
 from videojobs.logic.callback import UpdateEffect, receive_webhook
 from videojobs.logic.dispatch import DispatchOutcome, dispatch_job
+from videojobs.logic.failover import attempts_after_create, keys_left, move_on, provider_share
 from videojobs.logic.intake import accept_job
 from videojobs.models import (
+    Attempt,
     AttemptOutcome,
     BreakerState,
     HttpOrigin,
@@ -207,6 +210,7 @@ def test_an_open_breaker_skips_an_auto_job_to_its_next_candidate_and_makes_a_nam
     assert skipped.status is JobStatus.SUBMITTED
     assert skipped.attempts[0].outcome is AttemptOutcome.SKIPPED
     assert skipped.attempts[0].key_id is None
+    assert skipped.attempts[0].error == "byteplus's breaker is open after repeated failures"
     assert world.providers["byteplus"].created == []
 
 
@@ -333,6 +337,7 @@ def test_a_late_webhook_of_a_turn_left_behind_still_rendering_gets_its_predictio
     moved = stored(world, job)
     assert moved.provider == "eachlabs"
     assert moved.attempts[0].outcome is AttemptOutcome.NO_ANSWER
+    assert moved.create_sent_at is None
     # The first turn's token, as the unanswered create carried it.
     token = world.deps().authenticator.token_for(job.job_id, attempt=1)
     rendering = ProviderUpdate(provider_job_id="lost-pred", state=ProviderState.PROCESSING)
@@ -417,3 +422,114 @@ def test_a_turn_waiting_to_retry_a_503_when_the_breaker_opens_ends_unavailable_w
         assert (turn.outcome, turn.creates) == (AttemptOutcome.UNAVAILABLE, 1)
         assert turn.error == f"{UNAVAILABLE}; then byteplus's breaker is open after repeated failures"
         assert stored(world, job).status is JobStatus.SUBMITTED
+
+
+@pytest.mark.parametrize(("candidates", "share"), [(1, 4), (2, 2), (3, 2), (4, 1), (7, 1)])
+def test_each_candidate_gets_its_share_of_the_attempts_rounded_up_and_at_least_one(
+    candidates: int, share: int
+) -> None:
+    world = FakeWorld()  # DISPATCH_MAX_ATTEMPTS 4
+    names = ["byteplus", "eachlabs", "atlascloud", "fal", "gateway", "jobs_api", "replicate"][:candidates]
+    job = accepted(world, providers=names)
+    assert len(job.candidates) == candidates
+    assert provider_share(job, world.deps()) == share
+
+
+def test_a_create_on_another_key_ends_the_turn_on_the_first_unavailable_with_its_last_error() -> None:
+    world = FakeWorld()
+    now = world.clock()
+    job = accepted(world).model_copy(
+        update={
+            "attempts": [Attempt(provider="byteplus", key_id="key-1", started_at=now, creates=1)],
+            "last_dispatch_error": "byteplus answered HTTP 503",
+        }
+    )
+
+    same_key = attempts_after_create(job, "key-1", now)
+    other_key = attempts_after_create(job, "key-2", now)
+
+    assert [(turn.key_id, turn.creates, turn.outcome) for turn in same_key] == [("key-1", 2, "in_progress")]
+    first, second = other_key
+    assert (first.key_id, first.outcome, first.error, first.ended_at) == (
+        "key-1",
+        AttemptOutcome.UNAVAILABLE,
+        "byteplus answered HTTP 503",
+        now,
+    )
+    assert (second.key_id, second.creates, second.ended_at) == ("key-2", 1, None)
+    ended = job.model_copy(update={"attempts": [first]})
+    assert [turn.key_id for turn in attempts_after_create(ended, "key-1", now)] == ["key-1", "key-1"]
+
+
+def test_keys_left_are_the_providers_keys_not_benched_and_none_for_a_provider_not_configured() -> None:
+    world = FakeWorld()
+    world.add_key("byteplus", "key-2")
+    job = accepted(world)
+    assert keys_left(job, {"key-1"}, world.deps()) == ["key-2"]
+    gone = job.model_copy(update={"provider": "byteplus"})
+    world.providers.pop("byteplus")
+    world.more_keys.pop("byteplus")
+    assert keys_left(gone, set(), world.deps()) == []
+
+
+def test_moving_on_clears_what_belonged_to_the_turn_left_and_prices_the_next_with_an_operators_price() -> (
+    None
+):
+    world = FakeWorld()
+    world.intake_policy = world.intake_policy.__class__(
+        **{**world.intake_policy.__dict__, "price_per_second_usd": {"gateway": Decimal("1")}}
+    )
+    world.providers["byteplus"].links = {"status_url": "https://x.example/s"}
+    job = accepted(world, providers=["byteplus", "gateway"])
+    run_dispatches(world)
+    submitted = stored(world, job).model_copy(update={"create_sent_at": world.clock()})
+    world.jobs.jobs[job.job_id] = submitted  # as if a second create were on the wire
+    assert submitted.provider_links is not None
+    assert submitted.capacity_slot is not None
+
+    moved = move_on(
+        submitted,
+        to="gateway",
+        outcome=AttemptOutcome.FAILED,
+        error="melted",
+        deps=world.deps(),
+        allowed_from=frozenset(JobStatus),
+    )
+
+    assert moved is not None
+    assert (moved.provider, moved.status, moved.cost_estimate_usd) == ("gateway", JobStatus.QUEUED, 5.0)
+    assert moved.route is not None
+    assert moved.route.chosen == "gateway"
+    assert (moved.provider_job_id, moved.provider_links, moved.provider_key_id) == (None, None, None)
+    assert (moved.capacity_slot, moved.create_sent_at, moved.last_dispatch_error) == (None, None, "melted")
+    assert (moved.attempts[0].outcome, moved.attempts[0].error) == (AttemptOutcome.FAILED, "melted")
+
+
+def test_moving_on_a_job_that_changed_since_it_was_read_does_nothing() -> None:
+    world = FakeWorld()
+    world.providers["byteplus"].error = UNAVAILABLE
+    job = accepted(world)
+    run_dispatches(world, rounds=1)  # a 503 from ModelArk: queued again, its create counted
+    assert (stored(world, job).status, stored(world, job).dispatch_attempts) == (JobStatus.QUEUED, 1)
+    world.dispatches.take()
+
+    stale = job  # as read before that create
+    assert move_on(stale, to="eachlabs", outcome=AttemptOutcome.FAILED, error="x", deps=world.deps()) is None
+    assert stored(world, job).provider == "byteplus"
+    assert world.dispatches.take() == []
+
+
+def test_a_job_stored_before_routing_moves_to_another_key_with_a_route_of_its_one_provider() -> None:
+    world = FakeWorld()
+    world.providers["byteplus"].error = REFUSED
+    world.add_key("byteplus", "key-2")
+    world.capacity.more_keys = ("key-2",)
+    job = accepted(world, provider="byteplus", providers=None)
+    world.jobs.jobs[job.job_id] = job.model_copy(update={"route": None})
+
+    run_dispatches(world, rounds=1)
+
+    moved = stored(world, job)
+    assert moved.route is not None
+    assert (moved.route.candidates, moved.route.chosen) == (["byteplus"], "byteplus")
+    assert moved.attempts[0].outcome is AttemptOutcome.REFUSED

@@ -110,7 +110,11 @@ def test_each_field_that_stopped_a_provider_is_named_once() -> None:
 def test_providers_naming_only_disabled_ones_is_rejected_at_providers() -> None:
     with pytest.raises(NoProviderServes) as raised:
         plan({**PRICED, "provider": "auto", "providers": ["fal"]}, enabled=["eachlabs"])
-    assert [item.loc for item in detail_from_rejection(raised.value)] == [["body", "providers"]]
+    (detail,) = detail_from_rejection(raised.value)
+    assert detail.loc == ["body", "providers"]
+    assert (
+        detail.msg == "no enabled provider serves this request: none of the providers named is enabled here"
+    )
 
 
 def test_a_named_provider_alone_is_its_only_candidate_as_before() -> None:
@@ -137,9 +141,18 @@ def test_a_named_provider_keeps_its_own_refusal_and_drops_backups_that_cannot_se
 def test_a_named_provider_that_is_not_enabled_is_refused_at_provider() -> None:
     with pytest.raises(RequestRejected) as raised:
         plan({**PRICED, "provider": "fal"}, enabled=["eachlabs"])
-    assert raised.value.field == "provider"
+    assert (raised.value.field, raised.value.reason) == (
+        "provider",
+        "fal is not configured in this deployment",
+    )
 
 
 def test_providers_must_name_each_provider_once() -> None:
     with pytest.raises(ValueError, match="each provider once"):
         JobRequest.model_validate({**PRICED, "provider": "auto", "providers": ["fal", "fal"]})
+
+
+def test_a_free_provider_comes_first() -> None:
+    # An estimate of 0.00 is an estimate: the cheapest, not an unpriced one.
+    route = plan({**PRICED, "provider": "auto"}, gateway="0").route
+    assert route.candidates[0] == "gateway"
