@@ -1,6 +1,7 @@
 """Failing over: a job moves to its next candidate only on a definite verdict, every turn is recorded,
 and a turn left behind changes nothing (logic.dispatch, logic.failover, logic.callback)."""
 
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -178,6 +179,7 @@ def test_a_refused_key_gives_way_to_another_key_of_the_same_provider_first() -> 
 
 def test_a_refusal_of_the_request_fails_the_job_and_tries_no_other_provider() -> None:
     world = FakeWorld()
+    world.budget_policy = world.budget_policy.__class__(daily_limit_micros=10_000_000)
     world.providers["byteplus"].error = ProviderError(
         "byteplus answered HTTP 400: bad prompt", retryable=False, status_code=400
     )
@@ -190,6 +192,7 @@ def test_a_refusal_of_the_request_fails_the_job_and_tries_no_other_provider() ->
     assert failed.error.code == "provider_rejected"
     assert world.providers["eachlabs"].created == []
     assert [turn.outcome for turn in failed.attempts] == [AttemptOutcome.REJECTED]
+    assert world.budget.reservations[job.job_id][2] == "released"  # refused: nothing was made
 
 
 def test_an_open_breaker_skips_an_auto_job_to_its_next_candidate_and_makes_a_named_one_wait() -> None:
@@ -200,10 +203,13 @@ def test_an_open_breaker_skips_an_auto_job_to_its_next_candidate_and_makes_a_nam
     auto = accepted(world)
     named = accepted(world, provider="byteplus", providers=None)
 
-    outcomes = run_dispatches(world, rounds=1)
+    outcomes = [dispatch_job(message.request, world.deps()) for message in world.dispatches.take()]
 
     # One delivery each: the auto job skips ModelArk and is sent to EachLabs in the same one.
     assert sorted(outcomes) == sorted([DispatchOutcome.WAITING_FOR_PROVIDER, DispatchOutcome.SUBMITTED])
+    (waiting,) = world.dispatches.take()  # the named job's, no second one for the auto job
+    assert waiting.request.job_id == named.job_id
+    assert waiting.delay_seconds >= 900  # the breaker's open time left, in hops of at most 15 minutes
     assert stored(world, named).status is JobStatus.QUEUED
     skipped = stored(world, auto)
     assert skipped.provider == "eachlabs"
@@ -226,13 +232,15 @@ def test_the_breaker_opens_once_after_the_threshold_and_its_probe_closes_it() ->
     (opened,) = world.events.health_changes
     assert (opened.provider, opened.state, opened.consecutive_failures) == ("byteplus", BreakerState.OPEN, 2)
     assert opened.open_until is not None
+    assert opened.last_error == str(UNAVAILABLE)
 
     world.providers["byteplus"].error = None
     world.clock.advance(world.health.open_seconds + 1)
     dispatch_job(world.dispatches.take()[0].request, world.deps())
 
     assert world.health.closed == ["byteplus"]
-    assert world.events.health_changes[-1].state is BreakerState.CLOSED
+    closed = world.events.health_changes[-1]
+    assert (closed.state, closed.open_until, closed.last_error) == (BreakerState.CLOSED, None, None)
     assert any(stored(world, job).status is JobStatus.SUBMITTED for job in named)
 
 
@@ -284,6 +292,9 @@ def test_without_failover_on_provider_failure_a_failed_result_fails_the_job() ->
     webhook(world, "byteplus", job, token_of(world, "byteplus"), failed)
 
     assert stored(world, job).status is JobStatus.FAILED
+    (turn,) = stored(world, job).attempts
+    assert (turn.outcome, turn.error) == (AttemptOutcome.FAILED, "provider reported failure")
+    assert turn.ended_at is not None
     assert world.providers["eachlabs"].created == []
 
 
@@ -533,3 +544,119 @@ def test_a_job_stored_before_routing_moves_to_another_key_with_a_route_of_its_on
     assert moved.route is not None
     assert (moved.route.candidates, moved.route.chosen) == (["byteplus"], "byteplus")
     assert moved.attempts[0].outcome is AttemptOutcome.REFUSED
+
+
+def test_the_webhook_of_the_next_turn_names_that_turn() -> None:
+    world = FakeWorld()
+    world.providers["byteplus"].error = REFUSED
+    job = accepted(world)
+    run_dispatches(world)
+    assert world.deps().authenticator.verify(job.job_id, token_of(world, "eachlabs")).attempt == 2
+
+
+def test_an_auto_job_whose_providers_keys_are_all_benched_skips_it_and_a_named_one_still_sends() -> None:
+    world = FakeWorld()
+    world.health.bench_key("byteplus", "key-1", until=world.clock() + timedelta(hours=1))
+    auto = accepted(world)
+    named = accepted(world, provider="byteplus", providers=None)
+
+    run_dispatches(world, rounds=1)
+
+    skipped = stored(world, auto)
+    assert (skipped.provider, skipped.status) == ("eachlabs", JobStatus.SUBMITTED)
+    assert (skipped.attempts[0].outcome, skipped.attempts[0].error) == (
+        AttemptOutcome.SKIPPED,
+        "every API key of byteplus is benched after refusals of its account",
+    )
+    # Nowhere else to go: its create goes out on the benched key, as it always did.
+    assert stored(world, named).status is JobStatus.SUBMITTED
+    assert len(world.providers["byteplus"].created) == 1
+
+
+def test_a_turn_never_tried_is_skipped_even_after_an_earlier_providers_error() -> None:
+    world = FakeWorld()
+    world.providers["byteplus"].error = REFUSED
+    world.health.threshold = 1
+    world.health.open_seconds = 100_000
+    world.health.record_failure("eachlabs", now=world.clock())
+    job = accepted(world, providers=["byteplus", "eachlabs", "atlascloud"])
+
+    run_dispatches(world)
+
+    turns = stored(world, job).attempts
+    assert [(turn.provider, turn.outcome) for turn in turns] == [
+        ("byteplus", AttemptOutcome.REFUSED),
+        ("eachlabs", AttemptOutcome.SKIPPED),
+        ("atlascloud", AttemptOutcome.IN_PROGRESS),
+    ]
+
+
+def test_spill_over_passes_a_later_candidate_with_an_open_breaker_or_no_slot_for_the_next_with_room() -> None:
+    world = FakeWorld()
+    world.routing_policy = world.routing_policy.__class__(order=world.routing_policy.order, spillover=True)
+    world.health.threshold = 1
+    world.health.open_seconds = 100_000
+    world.health.record_failure("eachlabs", now=world.clock())
+    for provider in ("byteplus", "atlascloud"):
+        for index in range(world.capacity.limit):
+            world.capacity.holders[f"{provider}#key-1#slot#{index:03d}"] = f"other-{index}"
+    job = accepted(world, providers=["byteplus", "eachlabs", "atlascloud", "fal"])
+
+    assert run_dispatches(world) == [DispatchOutcome.FAILED_OVER, DispatchOutcome.SUBMITTED]
+
+    spilled = stored(world, job)
+    assert spilled.provider == "fal"
+    assert (spilled.attempts[0].outcome, spilled.attempts[0].error) == (
+        AttemptOutcome.SKIPPED,
+        "byteplus had no free slot; spilled over to fal",
+    )
+
+
+def test_a_named_job_whose_creates_never_get_an_answer_ends_with_its_turn_no_answer() -> None:
+    world = FakeWorld()
+    world.providers["byteplus"].error = ProviderError("no answer", retryable=True, ambiguous=True)
+    job = accepted(world, provider="byteplus", providers=None)
+
+    run_dispatches(world, rounds=20)
+
+    failed = stored(world, job)
+    assert failed.error is not None
+    assert failed.error.code == "provider_no_answer"
+    (turn,) = failed.attempts
+    assert (turn.outcome, turn.creates) == (AttemptOutcome.NO_ANSWER, 4)
+    assert turn.error == "byteplus never answered the create call, and no webhook came for it"
+
+
+def test_a_turn_left_behind_is_asked_once_and_only_when_its_provider_says_it_still_renders() -> None:
+    world = FakeWorld()
+    world.providers["byteplus"].error = ProviderError("no answer", retryable=True, ambiguous=True)
+    job = accepted(world)
+    run_dispatches(world)
+    token = world.deps().authenticator.token_for(job.job_id, attempt=1)
+    rendering = ProviderUpdate(provider_job_id="lost-pred", state=ProviderState.PROCESSING)
+
+    # ModelArk's webhooks are unsigned: its own word counts, and it says the prediction is done.
+    world.providers["byteplus"].answers = [rendering.model_copy(update={"state": ProviderState.SUCCEEDED})]
+    webhook(world, "byteplus", job, token, rendering)
+    assert world.providers["byteplus"].cancelled == []
+
+    world.providers["byteplus"].answers = [rendering]
+    webhook(world, "byteplus", job, token, rendering)
+    webhook(world, "byteplus", job, token, rendering)
+    assert world.providers["byteplus"].cancelled == [("lost-pred", None)]
+
+
+def test_a_signed_webhook_of_a_turn_left_behind_is_taken_at_its_word() -> None:
+    world = FakeWorld()
+    world.providers["eachlabs"].error = ProviderError("no answer", retryable=True, ambiguous=True)
+    job = accepted(world, providers=["eachlabs", "fal"])  # EachLabs 1.2095, fal 1.512
+    run_dispatches(world)
+    assert stored(world, job).provider == "fal"
+    token = world.deps().authenticator.token_for(job.job_id, attempt=1)
+
+    webhook(
+        world, "eachlabs", job, token, ProviderUpdate(provider_job_id="e-1", state=ProviderState.PROCESSING)
+    )
+
+    assert world.providers["eachlabs"].checked == []
+    assert world.providers["eachlabs"].cancelled == [("e-1", None)]

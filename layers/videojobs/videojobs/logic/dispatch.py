@@ -105,7 +105,8 @@ def dispatch_job(request: DispatchRequest, deps: Dependencies) -> DispatchOutcom
         return admitted
     over_budget = reserve_budget(job, now, deps)
     if over_budget is not None:
-        fail_job(job, over_budget, deps, allowed_from=QUEUED_ONLY, changes=_turn_ended(job, over_budget, now))
+        # Reserved before each candidate's first create: no turn is under way to end.
+        fail_job(job, over_budget, deps, allowed_from=QUEUED_ONLY)
         return DispatchOutcome.FAILED
     grant = deps.capacity.acquire(job.provider, job.job_id, now=now, skip_keys=admitted.benched_keys)
     if isinstance(grant, CapacityWait):
@@ -196,7 +197,8 @@ def _after_an_unanswered_create(job: Job, now: datetime, deps: Dependencies) -> 
             moved = move_on(job, to=following, outcome=AttemptOutcome.NO_ANSWER, error=message, deps=deps)
             return DispatchOutcome.FAILED_OVER if moved else DispatchOutcome.NOT_NEEDED
         error = JobError(code="provider_no_answer", message=message)
-        fail_job(job, error, deps, allowed_from=QUEUED_ONLY, changes=_turn_ended(job, error, now))
+        turn = {"attempts": dumped(ended_turn(job, AttemptOutcome.NO_ANSWER, message, now))}
+        fail_job(job, error, deps, allowed_from=QUEUED_ONLY, changes=turn)
         return DispatchOutcome.FAILED
     logger.warning("no webhook adopted the unanswered create; sending it once more", job_id=job.job_id)
     return None
@@ -448,14 +450,6 @@ def _move_on_after(
             return None
         job = counted
     return move_on(job, to=following, outcome=outcome, error=error, deps=deps)
-
-
-def _turn_ended(job: Job, error: JobError, now: datetime) -> dict[str, object]:
-    """The changes that end the job's current turn with the job (a budget refusal, no answer)."""
-    current = job.current_attempt
-    if current is None or current.ended_at is not None:
-        return {}
-    return {"attempts": dumped(ended_turn(job, AttemptOutcome.ENDED, error.message, now))}
 
 
 def _lost_the_claim(job: Job, current: Job | None, slot: str, deps: Dependencies) -> DispatchOutcome:
