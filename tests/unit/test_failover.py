@@ -660,3 +660,67 @@ def test_a_signed_webhook_of_a_turn_left_behind_is_taken_at_its_word() -> None:
 
     assert world.providers["eachlabs"].checked == []
     assert world.providers["eachlabs"].cancelled == [("e-1", None)]
+
+
+def failing_upload(error: ProviderError) -> Any:
+    def upload_media(media: Any) -> str:
+        b"".join(media.chunks)
+        raise error
+
+    return upload_media
+
+
+def test_an_upload_that_fails_before_the_create_counts_as_a_try_and_moves_the_job_on_after_its_share() -> (
+    None
+):
+    world = FakeWorld()
+    world.inputs.objects["s3://inputs/cat.png"] = ("image/png", b"\x89PNG\r\n\x1a\n")
+    atlas = world.providers["atlascloud"]
+    atlas.upload_media = failing_upload(  # type: ignore[method-assign]
+        ProviderError("atlascloud answered HTTP 503", retryable=True, status_code=503)
+    )
+    # Atlas Cloud (1.2096 USD, uploads s3:// inputs) first, then Replicate (unpriced, presigned URLs).
+    job = accepted(world, providers=["atlascloud", "replicate"], first_frame_url="s3://inputs/cat.png")
+    assert job.route is not None
+    assert job.route.candidates == ["atlascloud", "replicate"]
+
+    outcomes = run_dispatches(world)
+
+    assert outcomes == [
+        DispatchOutcome.RETRY_SCHEDULED,
+        DispatchOutcome.FAILED_OVER,
+        DispatchOutcome.SUBMITTED,
+    ]
+    assert atlas.created == []
+    moved = stored(world, job)
+    first, second = moved.attempts
+    assert (first.provider, first.outcome, first.creates) == ("atlascloud", AttemptOutcome.UNAVAILABLE, 2)
+    assert (second.provider, second.creates) == ("replicate", 1)
+    assert moved.dispatch_attempts == 3
+    assert not any(slot.startswith("atlascloud#") for slot in world.capacity.holders)
+
+
+def test_an_upload_refused_for_the_request_fails_a_named_job_with_its_turn_rejected() -> None:
+    world = FakeWorld()
+    world.budget_policy = world.budget_policy.__class__(daily_limit_micros=10_000_000)
+    world.inputs.objects["s3://inputs/cat.png"] = ("image/png", b"\x89PNG\r\n\x1a\n")
+    world.providers["atlascloud"].upload_media = failing_upload(  # type: ignore[method-assign]
+        ProviderError("atlascloud answered HTTP 400: not an image", retryable=False, status_code=400)
+    )
+    job = accepted(world, provider="atlascloud", providers=None, first_frame_url="s3://inputs/cat.png")
+
+    assert run_dispatches(world) == [DispatchOutcome.FAILED]
+
+    failed = stored(world, job)
+    assert failed.error is not None
+    assert failed.error.code == "provider_rejected"
+    assert failed.dispatch_attempts == 1
+    (turn,) = failed.attempts
+    assert (turn.provider, turn.key_id, turn.outcome, turn.creates) == (
+        "atlascloud",
+        "key-1",
+        AttemptOutcome.REJECTED,
+        1,
+    )
+    assert turn.error == "atlascloud answered HTTP 400: not an image"
+    assert world.budget.reservations[job.job_id][2] == "released"
