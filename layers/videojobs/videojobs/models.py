@@ -538,11 +538,16 @@ class Job(BaseModel):
         return self.route.candidates if self.route is not None else [self.provider]
 
     @property
+    def later_candidates(self) -> list[ProviderName]:
+        """The providers after the current one in the route, in order."""
+        candidates = self.candidates
+        return candidates[candidates.index(self.provider) + 1 :] if self.provider in candidates else []
+
+    @property
     def next_candidate(self) -> ProviderName | None:
         """The provider after the current one in the route; None at the last."""
-        candidates = self.candidates
-        index = candidates.index(self.provider) if self.provider in candidates else len(candidates)
-        return candidates[index + 1] if index + 1 < len(candidates) else None
+        later = self.later_candidates
+        return later[0] if later else None
 
     @property
     def provider_request(self) -> JobRequest:

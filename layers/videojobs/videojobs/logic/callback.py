@@ -66,11 +66,23 @@ def receive_webhook(
         raise WebhookConflict(f"job {job_id} belongs to {job.provider}, not {provider_name}")
     if job.provider_job_id is not None and job.provider_job_id != update.provider_job_id:
         raise WebhookConflict(f"webhook is about prediction {update.provider_job_id}, not the job's")
-    if capabilities_of(provider_name).callbacks is Callbacks.UNSIGNED:
-        # Only the URL token vouches for an unsigned body: take the provider's own word instead.
-        provider = deps.provider(provider_name, job.provider_key_id)
-        update = provider.get_prediction(update.provider_job_id, links=job.provider_links)
+    update = _providers_word(provider_name, job.provider_key_id, update, deps, links=job.provider_links)
     return apply_provider_update(job, update, deps)
+
+
+def _providers_word(
+    provider_name: ProviderName,
+    key_id: str | None,
+    update: ProviderUpdate,
+    deps: Dependencies,
+    *,
+    links: Mapping[str, str] | None = None,
+) -> ProviderUpdate:
+    """The update, or for a provider whose webhooks are unsigned the provider's own word on that
+    prediction: only the URL token vouches for an unsigned body."""
+    if capabilities_of(provider_name).callbacks is not Callbacks.UNSIGNED:
+        return update
+    return deps.provider(provider_name, key_id).get_prediction(update.provider_job_id, links=links)
 
 
 def apply_provider_update(job: Job, update: ProviderUpdate, deps: Dependencies) -> WebhookReceipt:
@@ -129,9 +141,7 @@ def _from_a_turn_left_behind(
     turn = job.attempts[number - 1] if 0 < number <= len(job.attempts) else None
     if turn is None or turn.provider != provider_name:
         raise WebhookConflict(f"job {job.job_id} had no turn {number} at {provider_name}")
-    if capabilities_of(provider_name).callbacks is Callbacks.UNSIGNED:
-        # Only the URL token vouches for an unsigned body: take the provider's own word instead.
-        update = deps.provider(provider_name, turn.key_id).get_prediction(update.provider_job_id)
+    update = _providers_word(provider_name, turn.key_id, update, deps)
     logger.info(
         "webhook of a turn left behind ignored", job_id=job.job_id, turn=number, state=update.state.value
     )

@@ -154,9 +154,7 @@ def _spill_over(job: Job, now: datetime, deps: Dependencies) -> DispatchOutcome 
     job, its slot held for it; None when spill-over is off or no candidate has room."""
     if not deps.routing_policy.spillover:
         return None
-    candidates = job.candidates
-    later = candidates[candidates.index(job.provider) + 1 :] if job.provider in candidates else []
-    for name in later:
+    for name in job.later_candidates:
         health = deps.health.admit(name, job.job_id, now=now)
         if isinstance(health, BreakerOpen):
             continue
@@ -394,19 +392,16 @@ def _after_refusal(
     code = "provider_unavailable" if error.retryable else "provider_rejected"
     logger.warning("provider refused the job", job_id=job.job_id, provider=job.provider, error=str(error))
     refusal = JobError(code=code, message=str(error))
-    outcome = _REFUSAL_OUTCOME[(error.account_refused, error.retryable)]
+    outcome = (
+        AttemptOutcome.REFUSED
+        if error.account_refused
+        else AttemptOutcome.UNAVAILABLE
+        if error.retryable
+        else AttemptOutcome.REJECTED
+    )
     changes = {"dispatch_attempts": attempt, "attempts": dumped(ended_turn(job, outcome, str(error), now))}
     fail_job(job, refusal, deps, allowed_from=QUEUED_ONLY, provider_started=False, changes=changes)
     return DispatchOutcome.FAILED
-
-
-#: (account refused, retryable) -> how the turn ended.
-_REFUSAL_OUTCOME = {
-    (True, False): AttemptOutcome.REFUSED,
-    (True, True): AttemptOutcome.REFUSED,
-    (False, True): AttemptOutcome.UNAVAILABLE,
-    (False, False): AttemptOutcome.REJECTED,
-}
 
 
 def _retry_later(job: Job, error: ProviderError, attempt: int, deps: Dependencies) -> DispatchOutcome:

@@ -4,6 +4,7 @@ where an ``auto`` job will go."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import get_args
 
 from pydantic import BaseModel
 
@@ -101,7 +102,8 @@ def _view(name: ProviderName, enabled: bool, now: datetime, deps: Dependencies) 
 def _summary(caps: ProviderCapabilities) -> CapabilitySummary:
     return CapabilitySummary(
         tiers={
-            tier: sorted(resolutions, key=_RESOLUTION_ORDER.index) for tier, resolutions in caps.tiers.items()
+            tier: [resolution for resolution in get_args(Resolution) if resolution in resolutions]
+            for tier, resolutions in caps.tiers.items()
         },
         min_duration=caps.min_duration,
         max_duration=caps.max_duration,
@@ -112,6 +114,3 @@ def _summary(caps: ProviderCapabilities) -> CapabilitySummary:
         max_reference_audios=caps.max_reference_audios,
         callbacks=caps.callbacks.value,
     )
-
-
-_RESOLUTION_ORDER: list[Resolution] = ["480p", "720p", "1080p", "4k"]
