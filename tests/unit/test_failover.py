@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from tests.support import FakeWorld
-from videojobs.errors import CancelRefused, ProviderError
+from videojobs.errors import CancelRefused, ProviderError, WebhookConflict
 from videojobs.logic.callback import UpdateEffect, receive_webhook
 from videojobs.logic.dispatch import DispatchOutcome, dispatch_job
 from videojobs.logic.failover import attempts_after_create, keys_left, move_on, provider_share
@@ -387,7 +387,6 @@ def test_a_webhook_naming_a_turn_the_job_never_had_is_a_conflict() -> None:
     job = accepted(world)
     run_dispatches(world)
     token = world.deps().authenticator.token_for(job.job_id, attempt=5)
-    from videojobs.errors import WebhookConflict
 
     with pytest.raises(WebhookConflict):
         webhook(
