@@ -23,6 +23,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 
+from tests.media_files import mp4_file, mp4_of_size
 from videojobs.cursors import ListCursors
 from videojobs.dependencies import (
     BudgetPolicy,
@@ -31,6 +32,7 @@ from videojobs.dependencies import (
     InputPolicy,
     IntakePolicy,
     NotifyPolicy,
+    OutputPolicy,
     RoutingPolicy,
     StatusCheckPolicy,
 )
@@ -201,10 +203,12 @@ class InMemoryJobStore:
         more = len(matching) > limit
         return JobsFound(jobs=page, next_position={"job_id": page[-1].job_id} if more else None)
 
-    def record_transfer_error(self, job_id: str, message: str, *, now: datetime) -> None:
+    def record_transfer_error(self, job_id: str, message: str, *, code: str, now: datetime) -> None:
         with self._lock:
             job = self.jobs[job_id]
-            self.jobs[job_id] = job.model_copy(update={"transfer_error": message, "updated_at": now})
+            self.jobs[job_id] = job.model_copy(
+                update={"transfer_error": message, "transfer_error_code": code, "updated_at": now}
+            )
             self.writes += 1
 
     def record_notification(self, job_id: str, notification: Notification, *, now: datetime) -> None:
@@ -779,6 +783,7 @@ class FakeWorld:
     #: A breaker that opens only when a test lowers its threshold.
     health: InMemoryProviderHealth = field(default_factory=lambda: InMemoryProviderHealth(threshold=100))
     routing_policy: RoutingPolicy = field(default_factory=lambda: RoutingPolicy(order=tuple(UNITS)))
+    output_policy: OutputPolicy = field(default_factory=OutputPolicy)
     dispatch_policy: DispatchPolicy = field(
         default_factory=lambda: DispatchPolicy(
             max_attempts=4,
@@ -855,6 +860,7 @@ class FakeWorld:
             budget_policy=self.budget_policy,
             health=self.health,
             routing_policy=self.routing_policy,
+            output_policy=self.output_policy,
         )
 
     def dispatch_all(self) -> list[Any]:
@@ -902,10 +908,15 @@ def submit_job(request: JobRequest, deps: Dependencies) -> Job:
     return stored
 
 
+#: Below this, `fake_mp4` is the start of a whole one: enough for byte-level checks only.
+SMALLEST_FAKE_MP4 = len(mp4_file(payload_size=1024))
+
+
 def fake_mp4(size: int = 4096) -> bytes:
-    """Enough of an MP4 for byte-level checks: an ftyp box, then filler."""
-    head = (24).to_bytes(4, "big") + b"ftypisom" + b"\x00\x00\x02\x00" + b"isomiso2"
-    return head + bytes(index % 251 for index in range(size - len(head)))
+    """A whole MP4 of ``size`` bytes as the transfer reads it (1280x720, 5 s, with audio: what a default
+    request asks for), its media data filler."""
+    whole = mp4_of_size(max(size, SMALLEST_FAKE_MP4))
+    return whole if len(whole) == size else whole[:size]
 
 
 def url_host(url: str) -> str:

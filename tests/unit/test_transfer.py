@@ -2,14 +2,29 @@ import dataclasses
 import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import pytest
 
+from tests.media_files import mp4_file, mp4_layout, png_file
 from tests.support import FakeVideoSource, FakeWorld, fake_mp4, submit_job
-from videojobs.errors import TransferFailed
+from videojobs.catalog.capabilities import CAPABILITIES
+from videojobs.dependencies import OutputPolicy
+from videojobs.errors import BrokenOutput, TransferFailed
 from videojobs.logic.callback import apply_provider_update
 from videojobs.logic.transfer import fail_dead_lettered_transfer, transfer_video, video_key
-from videojobs.models import Job, JobRequest, JobStatus, ProviderState, ProviderUpdate, TransferRequest
+from videojobs.models import (
+    FrameMetadata,
+    Job,
+    JobRequest,
+    JobStatus,
+    OutputCheck,
+    OutputMismatch,
+    ProviderState,
+    ProviderUpdate,
+    TransferRequest,
+    VideoMetadata,
+)
 from videojobs.ports import Download, DownloadPolicy
 
 OUTPUT = "https://cdn.example.com/out.mp4"
@@ -27,8 +42,11 @@ class ServedAs(FakeVideoSource):
             yield dataclasses.replace(download, content_type=self.content_types.get(url, "video/mp4"))
 
 
-def transferring(world: FakeWorld, output: str = OUTPUT, body: bytes | None = None) -> TransferRequest:
-    job = submit_job(JobRequest(provider="eachlabs", prompt="a lighthouse"), world.deps())
+def transferring(
+    world: FakeWorld, output: str = OUTPUT, body: bytes | None = None, **asked: Any
+) -> TransferRequest:
+    asked = {"provider": "eachlabs", **asked}
+    job = submit_job(JobRequest(prompt="a lighthouse", **asked), world.deps())
     update = ProviderUpdate(
         provider_job_id=job.provider_job_id or "", state=ProviderState.SUCCEEDED, output_url=output
     )
@@ -123,7 +141,7 @@ def test_a_dead_lettered_transfer_fails_the_job_with_the_last_reason() -> None:
 
 
 FRAME = "https://cdn.example.com/last.png"
-PNG_BYTES = b"\x89PNG\r\n\x1a\n" + bytes(range(200))
+PNG_BYTES = png_file(64, 36)
 
 
 def transferring_with_frame(
@@ -240,3 +258,231 @@ def test_a_last_frame_served_as_anything_else_fails_the_job(frame_type: str) -> 
     assert job.error.message == f"output is served as {frame_type}, not image/png"
     assert world.source.opened == [FRAME]
     assert world.videos.objects == {}
+
+
+# -- what the video holds, and whether it is what was asked for ---------------------------------------
+
+
+def test_what_the_video_holds_is_recorded_on_the_job_and_its_event() -> None:
+    world = FakeWorld()
+    request = transferring(world, body=mp4_file(width=1280, height=720, seconds=5, fps=24, audio=True))
+
+    transfer_video(request, world.deps())
+
+    job = stored(world, request)
+    assert job.status is JobStatus.SUCCEEDED
+    assert job.video is not None
+    assert job.video.metadata == VideoMetadata(
+        duration_seconds=5.0,
+        width=1280,
+        height=720,
+        fps=24.0,
+        video_codec="avc1",
+        audio_codec="mp4a",
+        has_audio=True,
+    )
+    assert job.video.checks == []
+    assert job.warnings == []
+    assert world.events.succeeded[0].view().video == job.video
+
+
+@pytest.mark.parametrize("moov_first", [True, False])
+def test_a_cut_mdat_behind_a_right_length_is_retried_then_fails_output_rejected(moov_first: bool) -> None:
+    layout = mp4_layout(moov_first=moov_first, payload_size=8000)
+    cut = layout.head + layout.mdat_header + bytes(4000) + layout.tail
+    world = FakeWorld()
+    request = transferring(world, body=cut)  # the fake serves Content-Length = the cut body's length
+
+    for _ in range(3):
+        with pytest.raises(BrokenOutput):
+            transfer_video(request, world.deps())
+        assert stored(world, request).status is JobStatus.TRANSFERRING
+        assert world.videos.objects == {}
+    fail_dead_lettered_transfer(request, world.deps())
+
+    job = stored(world, request)
+    assert job.status is JobStatus.FAILED
+    assert job.error is not None
+    assert job.error.code == "output_rejected"
+    assert job.error.message.startswith("the provider's output is broken: the file ends inside its ")
+    assert world.videos.aborted == [f"videos/{job.job_id}.mp4"] * 3
+    assert world.events.succeeded == []
+
+
+def test_the_last_try_decides_the_code_a_dead_lettered_transfer_fails_with() -> None:
+    world = FakeWorld()
+    layout = mp4_layout(payload_size=8000)
+    request = transferring(world, body=layout.head + layout.mdat_header)
+    with pytest.raises(BrokenOutput):
+        transfer_video(request, world.deps())
+    world.source.files[OUTPUT] = fake_mp4()
+    world.source.cut_next = 1
+    with pytest.raises(TransferFailed):
+        transfer_video(request, world.deps())
+
+    fail_dead_lettered_transfer(request, world.deps())
+
+    job = stored(world, request)
+    assert job.error is not None
+    assert (job.error.code, job.error.message) == (
+        "transfer_failed",
+        "copying the video failed: connection reset",
+    )
+
+
+def test_a_broken_file_then_a_whole_one_succeeds_and_clears_the_error() -> None:
+    world = FakeWorld()
+    request = transferring(world, body=mp4_file().replace(b"vide", b"text", 1))
+    with pytest.raises(BrokenOutput, match="no video track"):
+        transfer_video(request, world.deps())
+    assert stored(world, request).transfer_error_code == "output_rejected"
+
+    world.source.files[OUTPUT] = fake_mp4()
+    transfer_video(request, world.deps())
+
+    job = stored(world, request)
+    assert job.status is JobStatus.SUCCEEDED
+    assert (job.transfer_error, job.transfer_error_code) == (None, None)
+
+
+@pytest.mark.parametrize(
+    ("asked", "received", "check"),
+    [
+        (
+            {"provider": "byteplus", "resolution": "1080p"},
+            {"width": 1280, "height": 720},
+            OutputCheck(check="resolution", expected="1080p", actual="1280x720"),
+        ),
+        (
+            {"resolution": "480p"},
+            {"width": 1280, "height": 720},
+            OutputCheck(check="resolution", expected="480p", actual="1280x720"),
+        ),
+        ({"duration": 10}, {"seconds": 5}, OutputCheck(check="duration", expected="10s", actual="5s")),
+        ({"duration": 4}, {"seconds": 4.6}, OutputCheck(check="duration", expected="4s", actual="4.6s")),
+        (
+            {"generate_audio": True},
+            {"audio": False},
+            OutputCheck(check="audio", expected="an audio track", actual="no audio track"),
+        ),
+    ],
+)
+def test_a_video_that_differs_from_the_request_is_flagged_and_the_job_succeeds(
+    asked: dict[str, Any], received: dict[str, Any], check: OutputCheck
+) -> None:
+    world = FakeWorld()
+    request = transferring(world, body=mp4_file(**received), **asked)
+
+    transfer_video(request, world.deps())
+
+    job = stored(world, request)
+    assert job.status is JobStatus.SUCCEEDED
+    assert job.video is not None
+    assert job.video.checks == [check]
+    assert job.warnings == [check.warning]
+    assert world.events.succeeded[0].view().warnings == [check.warning]
+
+
+@pytest.mark.parametrize(
+    ("asked", "received"),
+    [
+        ({"resolution": "720p"}, {"width": 1248, "height": 704}),
+        ({"resolution": "480p"}, {"width": 864, "height": 480, "seconds": 5}),
+        ({"provider": "byteplus", "resolution": "1080p"}, {"width": 1920, "height": 1088}),
+        ({"duration": 4}, {"seconds": 4.5}),
+        ({"duration": 15}, {"seconds": 14.3}),  # 5 % of 15 s is 0.75 s
+        ({"duration": 15}, {"seconds": 15.75}),
+        ({}, {"seconds": 11}),  # no duration asked: the provider's auto
+        ({"generate_audio": False}, {"audio": False}),
+        ({"generate_audio": False}, {"audio": True}),
+    ],
+)
+def test_a_video_within_what_was_asked_has_no_checks(asked: dict[str, Any], received: dict[str, Any]) -> None:
+    world = FakeWorld()
+    request = transferring(world, body=mp4_file(**received), **asked)
+
+    transfer_video(request, world.deps())
+
+    job = stored(world, request)
+    assert job.video is not None
+    assert (job.video.checks, job.warnings) == ([], [])
+
+
+def test_with_output_mismatch_fail_the_job_fails_and_the_video_stays_for_inspection() -> None:
+    world = FakeWorld(output_policy=OutputPolicy(mismatch=OutputMismatch.FAIL))
+    request = transferring(
+        world, body=mp4_file(width=1280, height=720, audio=False), provider="byteplus", resolution="1080p"
+    )
+
+    transfer_video(request, world.deps())
+
+    job = stored(world, request)
+    key = f"videos/{job.job_id}.mp4"
+    assert job.status is JobStatus.FAILED
+    assert job.error is not None
+    assert job.error.code == "output_mismatch"
+    assert job.error.message == (
+        "the video differs from the request (resolution: asked for 1080p, received 1280x720;"
+        f" audio: asked for an audio track, received no audio track); it is kept at s3://videos/{key}"
+    )
+    assert key in world.videos.objects
+    assert job.video is not None
+    assert [check.check for check in job.video.checks] == ["resolution", "audio"]
+    assert len(job.warnings) == 2
+    assert world.events.succeeded == []
+    assert world.events.failed[0].view().video == job.video
+
+
+def test_with_output_mismatch_fail_a_matching_video_still_succeeds() -> None:
+    world = FakeWorld(output_policy=OutputPolicy(mismatch=OutputMismatch.FAIL))
+    request = transferring(world)
+
+    transfer_video(request, world.deps())
+
+    assert stored(world, request).status is JobStatus.SUCCEEDED
+
+
+def test_the_audio_check_follows_the_capability_row(monkeypatch: pytest.MonkeyPatch) -> None:
+    row = CAPABILITIES["eachlabs"]
+    monkeypatch.setitem(CAPABILITIES, "eachlabs", dataclasses.replace(row, makes_audio=False))  # type: ignore[arg-type]
+    world = FakeWorld()
+    request = transferring(world, body=mp4_file(audio=False), generate_audio=True)
+
+    transfer_video(request, world.deps())
+
+    job = stored(world, request)
+    assert job.video is not None
+    assert job.video.checks == []
+
+
+def test_a_moov_over_the_limit_makes_the_file_broken() -> None:
+    world = FakeWorld(output_policy=OutputPolicy(max_moov_bytes=512))
+    request = transferring(world)
+
+    with pytest.raises(BrokenOutput, match="more than 512"):
+        transfer_video(request, world.deps())
+
+    assert world.videos.objects == {}
+
+
+def test_the_last_frame_size_is_recorded() -> None:
+    world = FakeWorld()
+    request = transferring_with_frame(world, png_file(1280, 720))
+
+    transfer_video(request, world.deps())
+
+    job = stored(world, request)
+    assert job.last_frame is not None
+    assert job.last_frame.metadata == FrameMetadata(width=1280, height=720)
+
+
+def test_a_last_frame_without_iend_is_retried_and_nothing_is_stored() -> None:
+    world = FakeWorld()
+    request = transferring_with_frame(world, PNG_BYTES[:-12])
+
+    with pytest.raises(BrokenOutput, match="no IEND"):
+        transfer_video(request, world.deps())
+
+    assert stored(world, request).status is JobStatus.TRANSFERRING
+    assert world.videos.objects == {}
+    assert world.source.opened == [FRAME]

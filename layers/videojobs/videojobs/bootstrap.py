@@ -30,6 +30,7 @@ from videojobs.dependencies import (
     InputPolicy,
     IntakePolicy,
     NotifyPolicy,
+    OutputPolicy,
     RoutingPolicy,
     StatusCheckPolicy,
 )
@@ -410,6 +411,12 @@ class _Ports(Dependencies):
             spillover=settings.routing_spillover,
             failover_on_provider_failure=settings.failover_on_provider_failure,
             key_bench_seconds=settings.key_bench_seconds,
+        )
+
+    @cached_property
+    def output_policy(self) -> OutputPolicy:
+        return OutputPolicy(
+            max_moov_bytes=self._settings.max_moov_bytes, mismatch=self._settings.output_mismatch
         )
 
     @cached_property

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from videojobs.cursors import ListCursors
 from videojobs.errors import ProviderNotConfigured
-from videojobs.models import BudgetUnpriced, ProviderChoice, ProviderName
+from videojobs.models import BudgetUnpriced, OutputMismatch, ProviderChoice, ProviderName
 from videojobs.ports import (
     CallerNotifier,
     Clock,
@@ -86,6 +86,15 @@ class RoutingPolicy:
 
 
 @dataclass(frozen=True)
+class OutputPolicy:
+    """How the transfer reads and judges what a provider delivered."""
+
+    #: The largest moov box kept while the MP4 streams; a larger one makes the file broken.
+    max_moov_bytes: int = 32 * 1024 * 1024
+    mismatch: OutputMismatch = OutputMismatch.FLAG
+
+
+@dataclass(frozen=True)
 class IntakePolicy:
     """What the doors accept besides the request model: drops, and where notify_url may point."""
 
@@ -157,6 +166,7 @@ class Dependencies:
     budget_policy: BudgetPolicy
     health: ProviderHealth
     routing_policy: RoutingPolicy
+    output_policy: OutputPolicy = field(default_factory=OutputPolicy)
 
     @property
     def enabled_providers(self) -> list[ProviderName]:

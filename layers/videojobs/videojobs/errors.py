@@ -149,6 +149,14 @@ class OutputRejected(VideoJobError):
     code = "output_rejected"
 
 
+class BrokenOutput(TransferFailed):
+    """The file received is not whole: cut short behind an intact header, no moov, no video track, a
+    sample table pointing past the bytes, a PNG without IEND. Retried as a cut download is; a job whose
+    last try ends so fails with ``output_rejected``."""
+
+    code = "output_rejected"
+
+
 class NotificationUndelivered(VideoJobError):
     """The caller's notify_url gave no answer (refused, reset, timed out) or may not be called."""
 

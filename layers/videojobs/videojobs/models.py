@@ -332,6 +332,63 @@ class StoredFile(BaseModel):
     content_type: str
 
 
+class VideoMetadata(BaseModel):
+    """What the MP4 received holds, read from its boxes as it streamed (``videojobs.mp4``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    duration_seconds: float
+    width: int
+    height: int
+    #: Video samples per second; null when the file does not say (a fragmented MP4).
+    fps: float | None
+    #: The video sample entry's 4CC: avc1, hvc1, hev1, av01, ...
+    video_codec: str
+    #: The audio sample entry's 4CC (mp4a, ...); null without an audio track.
+    audio_codec: str | None
+    has_audio: bool
+
+
+OutputCheckName = Literal["resolution", "duration", "audio"]
+
+
+class OutputCheck(BaseModel):
+    """Where the video received differs from what the request asked for."""
+
+    model_config = ConfigDict(frozen=True)
+
+    check: OutputCheckName
+    expected: str
+    actual: str
+
+    @property
+    def warning(self) -> str:
+        return f"{self.check}: asked for {self.expected}, received {self.actual}"
+
+
+class StoredVideo(StoredFile):
+    """The video in S3, with what it holds and where it differs from the request."""
+
+    #: Null for a job stored before the transfer read its videos.
+    metadata: VideoMetadata | None = None
+    checks: list[OutputCheck] = Field(default_factory=list)
+
+
+class FrameMetadata(BaseModel):
+    """The last frame's size, from its PNG header."""
+
+    model_config = ConfigDict(frozen=True)
+
+    width: int
+    height: int
+
+
+class StoredFrame(StoredFile):
+    """The last frame in S3."""
+
+    metadata: FrameMetadata | None = None
+
+
 class NotificationStatus(StrEnum):
     PENDING = "pending"
     DELIVERED = "delivered"
@@ -493,11 +550,15 @@ class Job(BaseModel):
     #: Set with ``-> transferring`` and cleared once the transfer message is queued: while it is set,
     #: whoever finds the job queues it (the outbox the outcome events use, for the transfer).
     transfer_owed: bool | None = None
-    video: StoredFile | None = None
-    last_frame: StoredFile | None = None
+    video: StoredVideo | None = None
+    last_frame: StoredFrame | None = None
+    #: What differs from the request in the output received (``video.checks``, as sentences).
+    warnings: list[str] = Field(default_factory=list)
     cost_estimate_usd: float | None = None
     error: JobError | None = None
     transfer_error: str | None = None
+    #: The error code the job fails with if the last transfer attempt's error stays the last.
+    transfer_error_code: str | None = None
     #: Where the job may go; None for a job stored before routing (its one provider).
     route: Route | None = None
     #: Each provider turn, oldest first; the last is the current one.
@@ -644,8 +705,10 @@ class JobView(BaseModel):
     origin: Origin
     client_reference: str | None
     provider_job_id: str | None
-    video: StoredFile | None
-    last_frame: StoredFile | None
+    video: StoredVideo | None
+    last_frame: StoredFrame | None
+    #: Where the output differs from the request (``video.checks`` as sentences); empty when it does not.
+    warnings: list[str] = Field(default_factory=list)
     cost_estimate_usd: float | None
     error: JobError | None
     notification: Notification | None
@@ -785,6 +848,15 @@ class ValidationDetail(BaseModel):
     loc: list[str | int]
     msg: str
     type: str
+
+
+class OutputMismatch(StrEnum):
+    """What a video that differs from its request does to the job (``OUTPUT_MISMATCH``)."""
+
+    #: The job succeeds, with the difference in ``video.checks`` and ``warnings``.
+    FLAG = "flag"
+    #: The job fails with ``output_mismatch``; the video stays in S3.
+    FAIL = "fail"
 
 
 class BudgetUnpriced(StrEnum):

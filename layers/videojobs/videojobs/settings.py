@@ -11,9 +11,18 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
-from videojobs.models import BudgetUnpriced, ProviderChoice, ProviderName
+from videojobs.models import BudgetUnpriced, OutputMismatch, ProviderChoice, ProviderName
 from videojobs.providers import UNITS
 from videojobs.providers.unit import KeyLimits, ProviderSettings, key_id, split_list
 
@@ -89,6 +98,10 @@ class Settings(BaseModel):
     max_video_bytes: int = Field(default=2048 * MIB, ge=MIB)
     #: The whole download, not only the gap between reads; below the transfer function's 300 s timeout.
     transfer_deadline_seconds: float = Field(default=270.0, gt=0, le=900)
+    #: The largest moov box the transfer keeps while reading an MP4; a larger one makes the file broken.
+    max_moov_bytes: int = Field(default=32 * MIB, ge=64 * 1024, le=512 * MIB)
+    #: A video that differs from its request: "flag" (recorded, the job succeeds) or "fail".
+    output_mismatch: OutputMismatch = OutputMismatch.FLAG
 
     dispatch_max_attempts: int = Field(default=6, ge=1, le=50)
     dispatch_backoff_base_seconds: float = Field(default=5.0, gt=0)
@@ -156,11 +169,11 @@ class Settings(BaseModel):
     def _empty_means_unset(cls, value: Any) -> Any:
         return None if value == "" else value
 
-    @field_validator("budget_unpriced", mode="before")
+    @field_validator("budget_unpriced", "output_mismatch", mode="before")
     @classmethod
-    def _unpriced_word(cls, value: Any) -> Any:
+    def _lower_case_word(cls, value: Any, info: ValidationInfo) -> Any:
         if value == "":
-            return BudgetUnpriced.REFUSE
+            return cls.model_fields[info.field_name or ""].default
         return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("notify_retry_delays_seconds", mode="before")

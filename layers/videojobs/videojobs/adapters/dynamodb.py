@@ -309,14 +309,20 @@ class DynamoDBJobStore:
             else None,
         )
 
-    def record_transfer_error(self, job_id: str, message: str, *, now: datetime) -> None:
+    def record_transfer_error(self, job_id: str, message: str, *, code: str, now: datetime) -> None:
         try:
             self._client.update_item(
                 TableName=self._table,
                 Key={"job_id": {"S": job_id}},
-                UpdateExpression="SET transfer_error = :message, updated_at = :now",
+                UpdateExpression=(
+                    "SET transfer_error = :message, transfer_error_code = :code, updated_at = :now"
+                ),
                 ConditionExpression="attribute_exists(job_id)",
-                ExpressionAttributeValues={":message": {"S": message[:1000]}, ":now": {"S": now.isoformat()}},
+                ExpressionAttributeValues={
+                    ":message": {"S": message[:1000]},
+                    ":code": {"S": code},
+                    ":now": {"S": now.isoformat()},
+                },
             )
         except (ClientError, BotoCoreError) as error:
             raise DependencyUnavailable("could not record the transfer error") from error

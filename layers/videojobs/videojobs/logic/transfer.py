@@ -5,13 +5,30 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 from videojobs.dependencies import Dependencies
-from videojobs.errors import OutputRejected, TransferFailed
+from videojobs.errors import BrokenOutput, OutputRejected, TransferFailed
 from videojobs.logic.budget import close_reservation
 from videojobs.logic.outcomes import announce, deliver_pending_event, fail_job, pending
-from videojobs.models import JOB_SUCCEEDED, TERMINAL, Job, JobError, JobStatus, StoredFile, TransferRequest
+from videojobs.logic.output_checks import output_checks
+from videojobs.models import (
+    JOB_SUCCEEDED,
+    TERMINAL,
+    FrameMetadata,
+    Job,
+    JobError,
+    JobStatus,
+    OutputMismatch,
+    StoredFile,
+    StoredFrame,
+    StoredVideo,
+    TransferRequest,
+    VideoMetadata,
+)
+from videojobs.mp4 import Mp4Reader
 from videojobs.observability import logger
+from videojobs.png import PngReader
 from videojobs.ports import Lost
 
 TRANSFERRING_ONLY = frozenset({JobStatus.TRANSFERRING})
@@ -61,15 +78,43 @@ def last_frame_key(job_id: str) -> str:
     return f"frames/{job_id}-last.png"
 
 
-class CheckedStream:
-    """Passes chunks through while hashing them; fails early unless the file opens as ``kind``."""
+class FileReader[Metadata](Protocol):
+    """Reads a file's structure as its chunks pass (`Mp4Reader`, `PngReader`)."""
 
-    def __init__(self, chunks: Iterable[bytes], *, kind: OutputFormat, expected_size: int | None) -> None:
+    def feed(self, chunk: bytes) -> None: ...
+
+    def finish(self) -> Metadata:
+        """What the file holds; BrokenOutput when it is not whole."""
+        ...
+
+
+class CheckedStream[Metadata]:
+    """Passes chunks through while hashing them and reading their structure; fails early unless the file
+    opens as ``kind``, and before the last chunk is handed on when it is not whole (BrokenOutput), so
+    the upload is never completed."""
+
+    def __init__(
+        self,
+        chunks: Iterable[bytes],
+        *,
+        kind: OutputFormat,
+        expected_size: int | None,
+        reader: FileReader[Metadata],
+    ) -> None:
         self._chunks = chunks
         self._kind = kind
         self._expected_size = expected_size
+        self._reader = reader
         self._sha256 = hashlib.sha256()
         self.size_bytes = 0
+        self._metadata: Metadata | None = None
+
+    @property
+    def metadata(self) -> Metadata:
+        """What the reader found; only once the stream has been read to its end."""
+        if self._metadata is None:
+            raise RuntimeError("the stream has not been read to its end")
+        return self._metadata
 
     @property
     def sha256(self) -> str:
@@ -87,13 +132,15 @@ class CheckedStream:
                     raise OutputRejected(f"output is not {self._kind.name}")
                 checked, chunk = True, head
             self._sha256.update(chunk)
+            self._reader.feed(chunk)
             self.size_bytes += len(chunk)
             yield chunk
         if not checked:
             raise OutputRejected(f"output is not {self._kind.name} (too short)")
+        # Both raised before the upload completes, so the partial copy is discarded.
         if self._expected_size is not None and self._expected_size != self.size_bytes:
-            # Raised before the upload completes, so the partial copy is discarded.
             raise TransferFailed(f"got {self.size_bytes} bytes of {self._expected_size}")
+        self._metadata = self._reader.finish()
 
 
 def transfer_video(request: TransferRequest, deps: Dependencies) -> Job | None:
@@ -105,23 +152,39 @@ def transfer_video(request: TransferRequest, deps: Dependencies) -> Job | None:
         if job is not None and job.status in TERMINAL:
             close_reservation(job, deps)
         return None
-    changes: dict[str, object] = {"transfer_error": None, **pending(JOB_SUCCEEDED, deps)}
+    outputs: dict[str, object] = {}
     try:
         # The frame is small and goes first: if it is unusable, no video is left without it.
         if request.last_frame_url is not None:
-            frame = _copy(job, request.last_frame_url, last_frame_key(job.job_id), PNG, deps)
-            changes["last_frame"] = frame.model_dump()
-        video = _copy(job, request.source_url, video_key(job.job_id), MP4, deps)
-        changes["video"] = video.model_dump()
+            frame, frame_metadata = _copy(
+                job, request.last_frame_url, last_frame_key(job.job_id), PNG, PngReader(), deps
+            )
+            outputs["last_frame"] = StoredFrame(**frame.model_dump(), metadata=frame_metadata).model_dump()
+        reader = Mp4Reader(max_moov_bytes=deps.output_policy.max_moov_bytes)
+        stored, metadata = _copy(job, request.source_url, video_key(job.job_id), MP4, reader, deps)
     except OutputRejected as rejected:
         logger.warning("output rejected", job_id=job.job_id, reason=str(rejected))
         error = JobError(code=rejected.code, message=str(rejected))
         return fail_job(job, error, deps, allowed_from=TRANSFERRING_ONLY)
     except TransferFailed as failure:
         logger.warning("transfer attempt failed", job_id=job.job_id, reason=str(failure))
-        deps.jobs.record_transfer_error(job.job_id, str(failure), now=deps.clock())
+        deps.jobs.record_transfer_error(job.job_id, str(failure), code=failure.code, now=deps.clock())
         raise
 
+    checks = output_checks(job, metadata)
+    video = StoredVideo(**stored.model_dump(), metadata=metadata, checks=checks)
+    outputs["video"] = video.model_dump()
+    outputs["warnings"] = [check.warning for check in checks]
+    if checks and deps.output_policy.mismatch is OutputMismatch.FAIL:
+        logger.warning("output differs from the request", job_id=job.job_id, warnings=outputs["warnings"])
+        mismatch = JobError(
+            code="output_mismatch",
+            message=f"the video differs from the request ({'; '.join(check.warning for check in checks)});"
+            f" it is kept at s3://{video.bucket}/{video.key}",
+        )
+        return fail_job(job, mismatch, deps, allowed_from=TRANSFERRING_ONLY, changes=outputs)
+
+    changes = {"transfer_error": None, "transfer_error_code": None, **outputs, **pending(JOB_SUCCEEDED, deps)}
     succeeded = deps.jobs.transition(
         job.job_id, to=JobStatus.SUCCEEDED, allowed_from=TRANSFERRING_ONLY, changes=changes, now=deps.clock()
     )
@@ -133,20 +196,25 @@ def transfer_video(request: TransferRequest, deps: Dependencies) -> Job | None:
     return succeeded
 
 
-def _copy(job: Job, source_url: str, key: str, kind: OutputFormat, deps: Dependencies) -> StoredFile:
+def _copy[Metadata: (VideoMetadata, FrameMetadata)](
+    job: Job, source_url: str, key: str, kind: OutputFormat, reader: FileReader[Metadata], deps: Dependencies
+) -> tuple[StoredFile, Metadata]:
     policy = deps.download_policies[job.provider]
     policy.check(source_url)
     with deps.source.open(source_url, policy) as download:
         check_served_type(download.content_type, kind)
-        stream = CheckedStream(download.chunks, kind=kind, expected_size=download.content_length)
+        stream = CheckedStream(
+            download.chunks, kind=kind, expected_size=download.content_length, reader=reader
+        )
         stored = deps.videos.upload_stream(key, stream, content_type=kind.content_type)
-    return StoredFile(
+    stored_file = StoredFile(
         bucket=stored.bucket,
         key=stored.key,
         size_bytes=stream.size_bytes,
         sha256=stream.sha256,
         content_type=kind.content_type,
     )
+    return stored_file, stream.metadata
 
 
 def fail_dead_lettered_transfer(request: TransferRequest, deps: Dependencies) -> Job | None:
@@ -155,5 +223,8 @@ def fail_dead_lettered_transfer(request: TransferRequest, deps: Dependencies) ->
     if job is None:
         return None
     reason = job.transfer_error or "transfer message was dead-lettered"
-    error = JobError(code="transfer_failed", message=f"copying the video failed: {reason}")
+    if job.transfer_error_code == BrokenOutput.code:
+        error = JobError(code=BrokenOutput.code, message=f"the provider's output is broken: {reason}")
+    else:
+        error = JobError(code="transfer_failed", message=f"copying the video failed: {reason}")
     return fail_job(job, error, deps, allowed_from=TRANSFERRING_ONLY)

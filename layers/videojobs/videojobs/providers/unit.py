@@ -53,6 +53,9 @@ class ProviderCapabilities:
     uploads: bool
     #: False when the dialect has no generate_audio parameter (audio always on).
     audio_switch: bool = True
+    #: Its videos carry an audio track when generate_audio is on (Seedance 2.0's do, at every provider
+    #: we list); the transfer checks for one only then.
+    makes_audio: bool = True
     #: Whether a first frame may come with reference media. Seedance renders from frames or from
     #: references; only the jobs API's document shows both in one request.
     frames_with_references: bool = False
