@@ -24,10 +24,12 @@ from videojobs.models import (
     Job,
     JobRequest,
     JobStatus,
+    OutputCheck,
     S3Location,
     StatusCheckRequest,
-    StoredFile,
+    StoredVideo,
     TransferRequest,
+    VideoMetadata,
 )
 from videojobs.ports import Lost
 
@@ -57,7 +59,23 @@ def test_a_job_round_trips_through_dynamodb(store: DynamoDBJobStore) -> None:
 def test_transitions_only_move_forward(store: DynamoDBJobStore) -> None:
     job = new_job()
     assert store.create_if_absent(job) is None
-    video = StoredFile(bucket="b", key="k", size_bytes=10, sha256="0" * 64, content_type="video/mp4")
+    video = StoredVideo(
+        bucket="b",
+        key="k",
+        size_bytes=10,
+        sha256="0" * 64,
+        content_type="video/mp4",
+        metadata=VideoMetadata(
+            duration_seconds=5.042,
+            width=1248,
+            height=704,
+            fps=23.976,
+            video_codec="hvc1",
+            audio_codec=None,
+            has_audio=False,
+        ),
+        checks=[OutputCheck(check="audio", expected="an audio track", actual="no audio track")],
+    )
 
     submitted = store.transition(
         job.job_id,

@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from local.aws import ProvisionedStack
+from tests.media_files import mp4_layout
 from tests.support import FakeWorld, fake_mp4, submit_job
 from tests.unit.test_pinned_http import (
     CDN,
@@ -161,11 +162,14 @@ def test_a_chunked_body_over_the_cap_is_stopped_as_it_passes_it(
 ) -> None:
     recorded = Recorded()
     total = 64 * MIB
-    piece = fake_mp4(64 * 1024)
+    layout = mp4_layout(payload_size=total)  # a whole MP4 of 64 MiB, made as it is sent
+    piece = bytes(64 * 1024)
 
     def chunked(conn: socket.socket, _: Received) -> None:
         # No Content-Length: only counting the bytes read can stop it.
         send_head(conn, 200, {"Content-Type": "video/mp4", "Transfer-Encoding": "chunked"})
+        head = layout.head + layout.mdat_header
+        conn.sendall(b"%x\r\n%s\r\n" % (len(head), head))
         while recorded.sent < total:
             conn.sendall(b"%x\r\n%s\r\n" % (len(piece), piece))
             recorded.sent += len(piece)

@@ -20,9 +20,11 @@ import pytest
 from botocore.httpchecksum import AwsChunkedWrapper, Crc32Checksum
 
 from local.aws import ProvisionedStack, aws_client
+from tests.media_files import mp4_layout
 from videojobs.adapters.s3 import PART_THREAD_PREFIX, PartBody, S3VideoStore
 from videojobs.errors import TransferFailed
 from videojobs.logic.transfer import MP4, CheckedStream
+from videojobs.mp4 import Mp4Reader
 
 MIB = 1024 * 1024
 PART = 5 * MIB  # the smallest part S3 (and moto) takes
@@ -71,13 +73,16 @@ class WatchedS3:
 
 
 class CountedChunks:
-    """``total`` bytes of an MP4-looking stream, made as they are asked for, in odd-sized chunks."""
+    """``total`` bytes of a whole MP4 (its boxes right, its media data noise), made as they are asked
+    for, in odd-sized chunks."""
 
     def __init__(self, total: int, *, chunk: int = 64 * 1024 + 7, seed: int = 7) -> None:
         self.total = total
         self.given = 0
         self._chunk, self._seed = chunk, seed
-        head = (24).to_bytes(4, "big") + b"ftypisom"
+        empty = mp4_layout(payload_size=0)
+        layout = mp4_layout(payload_size=total - len(empty.head) - len(empty.mdat_header))
+        head = layout.head + layout.mdat_header
         # A few distinct blocks, so that a part in the wrong place gives other bytes.
         noise = random.Random(seed).randbytes(chunk * 4)
         self._blocks = [head + noise[len(head) : chunk]] + [
@@ -227,13 +232,13 @@ def moto_apart() -> Iterator[str]:
 
 
 def test_a_256_mib_stream_holds_no_more_than_the_parts_in_flight_plus_one(moto_apart: str) -> None:
-    # Given a 256 MiB stream made as it is read, through the transfer's checks (sha256, ftyp)
+    # Given a 256 MiB MP4 made as it is read, through the transfer's checks (sha256, ftyp, its boxes)
     s3 = aws_client("s3", moto_apart)
     s3.create_bucket(Bucket="videos")
     part, in_flight = 8 * MIB, 2
     store = S3VideoStore(s3, "videos", part_size=part, parts_in_flight=in_flight)
     source = CountedChunks(256 * MIB)
-    stream = CheckedStream(source, kind=MP4, expected_size=source.total)
+    stream = CheckedStream(source, kind=MP4, expected_size=source.total, reader=Mp4Reader())
 
     # When
     tracemalloc.start()
@@ -248,5 +253,6 @@ def test_a_256_mib_stream_holds_no_more_than_the_parts_in_flight_plus_one(moto_a
     assert peak <= (in_flight + 1) * part + 4 * MIB, f"peak {peak / MIB:.1f} MiB"
     assert stored.size_bytes == source.total == stream.size_bytes
     assert stream.sha256 == source.sha256() == stored_sha256(s3, "videos", "videos/big.mp4")
+    assert (stream.metadata.width, stream.metadata.height, stream.metadata.has_audio) == (1280, 720, True)
     assert s3.head_object(Bucket="videos", Key="videos/big.mp4", PartNumber=1)["PartsCount"] == 32
     assert part_threads() == []
