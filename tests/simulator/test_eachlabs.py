@@ -247,7 +247,13 @@ def test_image_to_video_accepts_public_https_frames_and_uses_the_requested_shape
     record = control.get(f"/predictions/{prediction_id}").json()
 
     assert final["status"] == "success"
-    assert record["clip"] == {"width": 480, "height": 854, "duration_seconds": 4, "with_audio": False}
+    assert record["clip"] == {
+        "width": 480,
+        "height": 854,
+        "duration_seconds": 4,
+        "with_audio": False,
+        "moov_first": True,
+    }
     assert record["request"] == body
 
 
@@ -378,7 +384,13 @@ def test_defaults_apply_when_optional_inputs_are_omitted(api: httpx.Client, cont
     record = control.get(f"/predictions/{prediction_id}").json()
 
     # 720p, auto ratio (16:9), auto duration (5 s), audio on.
-    assert record["clip"] == {"width": 1280, "height": 720, "duration_seconds": 5, "with_audio": True}
+    assert record["clip"] == {
+        "width": 1280,
+        "height": 720,
+        "duration_seconds": 5,
+        "with_audio": True,
+        "moov_first": True,
+    }
 
 
 # -- webhooks -------------------------------------------------------------------------------------------

@@ -842,14 +842,18 @@ def test_moov_last_outputs_render_the_next_job_with_moov_after_mdat_then_stop(
 ) -> None:
     faults(http, sim, moov_last_outputs=1)
 
-    _, moov_last = finished_output(http, sim, JOBS_API, KEYS["jobs_api"][0])
-    _, faststart = finished_output(http, sim, JOBS_API, KEYS["jobs_api"][0])
+    moov_last_job, moov_last = finished_output(http, sim, JOBS_API, KEYS["jobs_api"][0])
+    faststart_job, faststart = finished_output(http, sim, JOBS_API, KEYS["jobs_api"][0])
 
     assert box_kinds(moov_last)[0] == b"ftyp"
     assert not moov_first(moov_last)
     assert video_facts(moov_last).codecs == {"h264", "aac"}  # still a whole, playable clip
     assert box_kinds(faststart)[0] == b"ftyp"
     assert moov_first(faststart)
+    records = [
+        http.get(f"{sim.base_url}/_sim/predictions/{job.id}").json() for job in (moov_last_job, faststart_job)
+    ]
+    assert [record["clip"]["moov_first"] for record in records] == [False, True]
     assert knobs_now(http, sim)["moov_last_outputs"] == 0
 
 
