@@ -21,9 +21,11 @@ The request log records such a create with the status it would have had. See `Si
 
 ``faults_provider`` (null by default: every provider) scopes them to the creates made at one provider:
 ``reject_creates_*``, ``max_active_per_key``, ``ambiguous_creates``, and the per-job counters decided in
-`submit` (``stall_predictions``, ``fail_predictions``, ``drop_webhooks``). Creates at the other providers
-neither meet nor consume them. ``hold_in_queue`` and the download and webhook-delivery knobs
-(``cut_downloads``, ``duplicate_webhooks``, ``webhook_delay_seconds``) stay global.
+`submit` (``stall_predictions``, ``fail_predictions``, ``drop_webhooks``, and the output faults
+``wrong_resolution_outputs``, ``silent_outputs`` and ``moov_last_outputs``, which change the clip the job
+renders). Creates at the other providers neither meet nor consume them. ``hold_in_queue`` and the
+download and webhook-delivery knobs (``cut_downloads``, ``short_mdat_downloads``, ``duplicate_webhooks``,
+``webhook_delay_seconds``) stay global.
 
 Media inputs
 ------------
@@ -107,9 +109,13 @@ MAX_JOBS_IN_FLIGHT = 256
 
 @dataclass(frozen=True)
 class ServedFile:
+    """A file the simulator serves; `clip`: the clip a generated video was rendered from (None for a last
+    frame or an upload)."""
+
     path: Path
     size: int
     content_type: str
+    clip: ClipSpec | None = None
 
 
 type ApiKeys = Mapping[str, str | Sequence[str]]
@@ -299,7 +305,8 @@ class SimulatorBackend:
         `Rejection` (``Retry-After: 1``), creating nothing, when `api_key` already has
         ``max_active_per_key`` jobs active (queued or processing) and ``faults_provider`` covers
         `provider`: the check and the count are one step under the lock. The job starts ``queued`` when
-        ``queue_seconds`` > 0 or the ``hold_in_queue`` fault is on, ``processing`` otherwise.
+        ``queue_seconds`` > 0 or the ``hold_in_queue`` fault is on, ``processing`` otherwise. The output
+        faults it takes change the clip it renders (and records) from `clip`.
         """
         request_copy = copy.deepcopy(request)
         meta_copy = copy.deepcopy(meta) if meta is not None else {}
@@ -314,7 +321,7 @@ class SimulatorBackend:
                 id=job_id,
                 provider=provider,
                 request=request_copy,
-                clip=clip,
+                clip=planned.clip_for(clip),
                 webhook_url=webhook_url,
                 processing_seconds=self.processing_seconds,
                 stall_planned=planned.stall,
@@ -611,7 +618,7 @@ class SimulatorBackend:
             if job is None:
                 return None
             if name == f"{job_id}.mp4" and job.output_path is not None and job.output_size is not None:
-                return ServedFile(job.output_path, job.output_size, "video/mp4")
+                return ServedFile(job.output_path, job.output_size, "video/mp4", job.clip)
             if name == f"{job_id}{LAST_FRAME_SUFFIX}" and job.last_frame_path is not None:
                 return ServedFile(job.last_frame_path, job.last_frame_size or 0, "image/png")
             return None
@@ -623,6 +630,12 @@ class SimulatorBackend:
                 return None
             return ServedFile(upload.path, upload.size, upload.content_type)
         return None
+
+    def short_mdat_video(self, clip: ClipSpec) -> ServedFile:
+        """The generated video of `clip` as the ``short_mdat_downloads`` fault serves it: half of its media
+        data left out (`ClipCache.short_mdat`)."""
+        cut = self._clips.short_mdat(clip)
+        return ServedFile(cut.path, cut.size, "video/mp4", clip)
 
     # -- webhooks -------------------------------------------------------------------------------------
     def _notify(self, job_id: str, webhook: OutgoingWebhook, drop: bool) -> None:

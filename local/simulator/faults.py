@@ -1,15 +1,16 @@
 """The simulator's fault knobs (`SimulatorFaults`), what the ``reject_creates_*`` knobs make of a create
-(`CreateRejection`) and what the per-job knobs make of an admitted one (`JobFaults`), and the messages
-injected errors carry."""
+(`CreateRejection`) and what the per-job knobs make of an admitted one (`JobFaults`, the clip it renders
+included), and the messages injected errors carry."""
 
 from __future__ import annotations
 
 import math
 import threading
 from collections.abc import Mapping, Set
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal, cast
 
+from local.simulator.media import ClipSpec, dimensions_for, resolution_of
 from local.simulator.protocol import JSONObject, JSONValue, Rejection
 
 FAULT_MESSAGES: Mapping[int, str] = {
@@ -20,15 +21,19 @@ FAULT_MESSAGES: Mapping[int, str] = {
 }
 
 
-#: The one counter taken outside a create, so ``faults_provider`` does not scope it.
-type FaultCounter = Literal["cut_downloads"]
+#: The counters taken at a download, outside any create, so ``faults_provider`` does not scope them.
+type FaultCounter = Literal["cut_downloads", "short_mdat_downloads"]
 _WHOLE_NUMBER_KNOBS = (
     "cut_downloads",
+    "short_mdat_downloads",
     "duplicate_webhooks",
     "fail_predictions",
     "drop_webhooks",
     "stall_predictions",
     "ambiguous_creates",
+    "wrong_resolution_outputs",
+    "silent_outputs",
+    "moov_last_outputs",
     "reject_creates_count",
 )
 _SWITCH_KNOBS = ("hold_in_queue",)
@@ -42,6 +47,9 @@ FAULT_KNOBS = (
     "faults_provider",
 )
 LIMIT_RETRY_AFTER_SECONDS = 1
+#: The resolution tier a ``wrong_resolution_outputs`` job renders at instead of its own: one lower, and
+#: 720p instead of 480p (nothing is lower).
+WRONG_RESOLUTION = {"4k": "1080p", "1080p": "720p", "720p": "480p", "480p": "720p"}
 
 
 @dataclass(frozen=True)
@@ -75,6 +83,23 @@ class JobFaults:
     fail: bool = False
     drop_webhook: bool = False
     ambiguous: bool = False
+    wrong_resolution: bool = False
+    silent: bool = False
+    moov_last: bool = False
+
+    def clip_for(self, clip: ClipSpec) -> ClipSpec:
+        """The clip the job renders instead of `clip`, the one its request asked for: at the
+        `WRONG_RESOLUTION` tier (same aspect ratio) when `wrong_resolution`, without a sound track when
+        `silent`, with ``moov`` after ``mdat`` when `moov_last`."""
+        if self.wrong_resolution:
+            tier = WRONG_RESOLUTION[resolution_of(clip.width, clip.height)]
+            width, height = dimensions_for(tier, f"{clip.width}:{clip.height}")
+            clip = replace(clip, width=width, height=height)
+        if self.silent:
+            clip = replace(clip, with_audio=False)
+        if self.moov_last:
+            clip = replace(clip, moov_first=False)
+        return clip
 
 
 @dataclass
@@ -83,6 +108,20 @@ class SimulatorFaults:
 
     ``stall_predictions``: the next N jobs never finish (processing forever, no webhook); a stalled job
     consumes no ``fail_predictions`` or ``drop_webhooks``.
+
+    The output faults, each a counter of jobs (taken at create time, like ``fail_predictions``) that
+    render a different clip than their request asked for; a stalled or failing job takes none of them
+    (it renders nothing), and a job whose request already matches takes one all the same (a silent job
+    from ``silent_outputs``). The job's `SimulatedJob.clip` is the clip it renders (`JobFaults.clip_for`).
+    ``wrong_resolution_outputs``: rendered at the wrong resolution tier, same aspect ratio: one lower
+    (4k -> 1080p -> 720p -> 480p), and 720p for 480p. ``silent_outputs``: without a sound track.
+    ``moov_last_outputs``: with the ``moov`` box after the ``mdat`` (no faststart).
+
+    ``cut_downloads``: the next N GETs of a generated video (not a last frame, not an upload) announce
+    the full length but send half of it and close the connection. ``short_mdat_downloads``: the next N
+    GETs of a generated video get a healthy response (exact ``Content-Length``, ranges answered against
+    it, connection kept) for a broken file: ``ftyp`` and ``moov`` intact, the ``mdat`` header unchanged
+    (still declaring its full size) but only the first half of its payload (`media.write_short_mdat`).
 
     ``reject_creates_with_status`` (null or 400-599): the next ``reject_creates_count`` creates are
     answered with that status (before any validation) and create nothing; then the status clears itself.
@@ -106,18 +145,23 @@ class SimulatorFaults:
     create meets. Null (the default): every provider's creates meet them, as before. A name: only creates
     made at that provider meet ``reject_creates_with_status`` (with ``reject_creates_count`` and
     ``reject_creates_retry_after``), ``max_active_per_key``, and the per-job counters decided at create
-    time: ``stall_predictions``, ``fail_predictions``, ``drop_webhooks`` and ``ambiguous_creates``; creates
-    at the other providers neither trigger nor consume them. ``hold_in_queue``, ``cut_downloads``,
-    ``duplicate_webhooks`` and ``webhook_delay_seconds`` stay global. The names it may take are
-    `providers` (the backend sets them to the dialects it mounts; a bare ``SimulatorFaults()`` knows none).
+    time: ``stall_predictions``, ``fail_predictions``, ``drop_webhooks``, ``ambiguous_creates`` and the
+    output faults; creates at the other providers neither trigger nor consume them. ``hold_in_queue``,
+    ``cut_downloads``, ``short_mdat_downloads``, ``duplicate_webhooks`` and ``webhook_delay_seconds`` stay
+    global. The names it may take are `providers` (the backend sets them to the dialects it mounts; a bare
+    ``SimulatorFaults()`` knows none).
     """
 
     cut_downloads: int = 0
+    short_mdat_downloads: int = 0
     duplicate_webhooks: int = 0
     fail_predictions: int = 0
     drop_webhooks: int = 0
     stall_predictions: int = 0
     ambiguous_creates: int = 0
+    wrong_resolution_outputs: int = 0
+    silent_outputs: int = 0
+    moov_last_outputs: int = 0
     reject_creates_count: int = 0
     webhook_delay_seconds: float = 0.0
     reject_creates_with_status: int | None = None
@@ -150,8 +194,9 @@ class SimulatorFaults:
         """What the per-job knobs make of a create at `provider` whose API key has `active` jobs, checked
         and consumed in one step: a 429 `Rejection` (``Retry-After``) when `active` reaches
         ``max_active_per_key``, consuming nothing; otherwise the job's faults, each counter it takes
-        consumed. A stalled job takes no ``fail_predictions`` or ``drop_webhooks``, a job without a webhook
-        no ``drop_webhooks``. Outside the ``faults_provider`` scope: no limit and no faults."""
+        consumed. A stalled job takes no ``fail_predictions``, ``drop_webhooks`` or output faults, a failing
+        job no output faults, a job without a webhook no ``drop_webhooks``. Outside the
+        ``faults_provider`` scope: no limit and no faults."""
         with self._lock:
             if not self._covers(provider):
                 return JobFaults()
@@ -164,11 +209,16 @@ class SimulatorFaults:
                     {"Retry-After": str(LIMIT_RETRY_AFTER_SECONDS)},
                 )
             stall = self._take("stall_predictions")
+            fail = not stall and self._take("fail_predictions")
+            renders = not stall and not fail
             return JobFaults(
                 stall=stall,
-                fail=not stall and self._take("fail_predictions"),
+                fail=fail,
                 drop_webhook=not stall and with_webhook and self._take("drop_webhooks"),
                 ambiguous=self._take("ambiguous_creates"),
+                wrong_resolution=renders and self._take("wrong_resolution_outputs"),
+                silent=renders and self._take("silent_outputs"),
+                moov_last=renders and self._take("moov_last_outputs"),
             )
 
     def _covers(self, provider: str) -> bool:

@@ -6,6 +6,10 @@ both motion and how far into the clip a frame is. Audio is a quiet stereo sine t
 
 A clip's last frame can be had as a real PNG (`last_frame_png`): decoded with PyAV, converted to rgb24 and
 written by a tiny PNG encoder (`encode_png`, zlib and struct only).
+
+Clips are faststart MP4s (``moov`` before ``mdat``) unless a `ClipSpec` says otherwise (``moov_first``).
+`top_level_boxes` walks an MP4's top-level ISO BMFF boxes; `write_short_mdat` copies a clip with half of
+its media data left out (what the ``short_mdat_downloads`` fault serves).
 """
 
 from __future__ import annotations
@@ -59,10 +63,14 @@ _PNG_RGB_8BIT = (
 
 @dataclass(frozen=True)
 class ClipSpec:
+    """What a clip looks like: its size, length, whether it has a sound track, and whether its ``moov``
+    box comes before its ``mdat`` (faststart, the default) or after it (plain MP4 muxing)."""
+
     width: int
     height: int
     duration_seconds: int
     with_audio: bool
+    moov_first: bool = True
 
 
 @dataclass(frozen=True)
@@ -75,6 +83,17 @@ class RenderedClip:
 @dataclass(frozen=True)
 class RenderedFrame:
     path: Path
+    size: int
+
+
+@dataclass(frozen=True)
+class Mp4Box:
+    """One top-level ISO BMFF box: its four-character type, where it starts, the length of its header
+    (8, or 16 with a 64-bit size) and its size, header included, as the file declares it."""
+
+    kind: bytes
+    offset: int
+    header_size: int
     size: int
 
 
@@ -95,6 +114,13 @@ def duration_seconds_for(duration: str) -> int:
     return AUTO_DURATION_SECONDS if duration == "auto" else int(duration)
 
 
+def resolution_of(width: int, height: int) -> str:
+    """The resolution tier whose short side is nearest a clip's (its own tier, for any size
+    `dimensions_for` gives)."""
+    short_side = min(width, height)
+    return min(SHORT_SIDE_BY_RESOLUTION, key=lambda tier: abs(SHORT_SIDE_BY_RESOLUTION[tier] - short_side))
+
+
 def render_mp4(
     destination: str | Path | BinaryIO,
     *,
@@ -103,8 +129,10 @@ def render_mp4(
     duration_seconds: float,
     with_audio: bool,
     fps: int = 24,
+    moov_first: bool = True,
 ) -> None:
-    """Encode an H.264 (+ AAC stereo when with_audio) MP4 of exactly round(duration * fps) frames."""
+    """Encode an H.264 (+ AAC stereo when with_audio) MP4 of exactly round(duration * fps) frames; its
+    ``moov`` box before the ``mdat`` (faststart) when `moov_first`, after it otherwise."""
     if width <= 0 or height <= 0 or width % 2 or height % 2:
         raise ValueError(f"width and height must be positive and even, got {width}x{height}")
     frame_count = round(duration_seconds * fps)
@@ -122,12 +150,14 @@ def render_mp4(
                 duration_seconds=duration_seconds,
                 with_audio=with_audio,
                 fps=fps,
+                moov_first=moov_first,
             )
             with scratch_path.open("rb") as rendered:
                 shutil.copyfileobj(rendered, destination)
         return
 
-    with av.open(str(destination), mode="w", format="mp4", options={"movflags": "+faststart"}) as container:
+    muxer_options = {"movflags": "+faststart"} if moov_first else {}
+    with av.open(str(destination), mode="w", format="mp4", options=muxer_options) as container:
         video = container.add_stream("libx264", rate=fps, options={"preset": "ultrafast", "crf": "30"})
         video.width = width
         video.height = height
@@ -202,6 +232,56 @@ def last_frame_rgb(video: str | Path) -> tuple[int, int, bytes]:
     return rgb.width, rgb.height, packed
 
 
+def top_level_boxes(mp4: BinaryIO) -> list[Mp4Box]:
+    """The top-level boxes of the MP4 in `mp4` (a seekable binary file), in file order.
+
+    A box whose declared size reaches past the end of the file is the last one listed. A 32-bit size of 1
+    means a 64-bit size follows the type; 0 means the box runs to the end of the file. ValueError for a
+    size smaller than the box's header or a header cut short by the end of the file."""
+    end = mp4.seek(0, os.SEEK_END)
+    boxes: list[Mp4Box] = []
+    offset = 0
+    while offset < end:
+        mp4.seek(offset)
+        header = mp4.read(8)
+        if len(header) < 8:
+            raise ValueError(f"box header cut short at offset {offset}")
+        size, kind = struct.unpack(">I4s", header)
+        header_size = 8
+        if size == 1:
+            large_size = mp4.read(8)
+            if len(large_size) < 8:
+                raise ValueError(f"64-bit size of box {kind!r} cut short at offset {offset}")
+            (size,) = struct.unpack(">Q", large_size)
+            header_size = 16
+        elif size == 0:
+            size = end - offset
+        if size < header_size:
+            raise ValueError(f"box {kind!r} at offset {offset} declares {size} bytes, less than its header")
+        boxes.append(Mp4Box(kind=kind, offset=offset, header_size=header_size, size=size))
+        offset += size
+    return boxes
+
+
+def write_short_mdat(source: Path, destination: Path) -> None:
+    """Copy the MP4 `source` to `destination` with each ``mdat`` box's header unchanged (so it still
+    declares its full size) but only the first half of its payload; every other top-level box is copied
+    whole, in its place (a ``moov`` after the ``mdat`` follows the cut payload)."""
+    with source.open("rb") as original, destination.open("wb") as cut:
+        for box in top_level_boxes(original):
+            kept = box.size
+            if box.kind == b"mdat":
+                kept = box.header_size + (box.size - box.header_size) // 2
+            original.seek(box.offset)
+            remaining = kept
+            while remaining > 0:
+                chunk = original.read(min(1 << 20, remaining))
+                if not chunk:
+                    raise ValueError(f"{source} ends inside box {box.kind!r} at offset {box.offset}")
+                cut.write(chunk)
+                remaining -= len(chunk)
+
+
 def _png_chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
@@ -220,6 +300,7 @@ class ClipCache:
         self._guard = threading.Lock()
         self._key_locks: dict[ClipSpec, threading.Lock] = {}
         self._rendered: dict[ClipSpec, RenderedClip] = {}
+        self._short_mdat: dict[ClipSpec, RenderedClip] = {}
 
     def get(self, spec: ClipSpec) -> RenderedClip:
         with self._guard:
@@ -245,14 +326,33 @@ class ClipCache:
                 self._write_atomically(path, lambda partial: partial.write_bytes(png))
             return RenderedFrame(path=path, size=path.stat().st_size)
 
+    def short_mdat(self, spec: ClipSpec) -> RenderedClip:
+        """The clip for `spec` with half of its media data left out (`write_short_mdat`), kept beside the
+        clip (rendering the clip first if need be)."""
+        clip = self.get(spec)
+        with self._guard:
+            key_lock = self._key_locks.setdefault(spec, threading.Lock())
+        with key_lock:
+            cached = self._short_mdat.get(spec)
+            if cached is not None and cached.path.exists():
+                return cached
+            path = clip.path.with_name(clip.path.stem + "-short-mdat.mp4")
+            if not path.exists():
+                self._write_atomically(path, lambda partial: write_short_mdat(clip.path, partial))
+            cut = RenderedClip(path=path, sha256=_sha256_of(path), size=path.stat().st_size)
+            with self._guard:
+                self._short_mdat[spec] = cut
+            return cut
+
     def close(self) -> None:
         if self._owns_directory:
             shutil.rmtree(self.directory, ignore_errors=True)
 
     def _load_or_render(self, spec: ClipSpec) -> RenderedClip:
         audio_tag = "audio" if spec.with_audio else "silent"
+        moov_tag = "" if spec.moov_first else "-moov-last"
         path = self.directory / (
-            f"{spec.width}x{spec.height}-{spec.duration_seconds}s-{audio_tag}-{self._fps}fps.mp4"
+            f"{spec.width}x{spec.height}-{spec.duration_seconds}s-{audio_tag}-{self._fps}fps{moov_tag}.mp4"
         )
         if not path.exists():
             self._write_atomically(
@@ -264,6 +364,7 @@ class ClipCache:
                     duration_seconds=spec.duration_seconds,
                     with_audio=spec.with_audio,
                     fps=self._fps,
+                    moov_first=spec.moov_first,
                 ),
             )
         return RenderedClip(path=path, sha256=_sha256_of(path), size=path.stat().st_size)

@@ -309,6 +309,7 @@ class SimulatedJob:
                 "height": self.clip.height,
                 "duration_seconds": self.clip.duration_seconds,
                 "with_audio": self.clip.with_audio,
+                "moov_first": self.clip.moov_first,
             },
             "output_url": self.output_url,
             "output_sha256": self.output_sha256,

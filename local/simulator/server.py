@@ -6,7 +6,8 @@ a `Dialect` subclass that only parses its own wire format; everything stateful l
 
 Routes
 ------
-``/{provider}/outputs/{job_id}.mp4``         GET/HEAD: the generated MP4 (single ``Range: bytes=`` ranges).
+``/{provider}/outputs/{job_id}.mp4``         GET/HEAD: the generated MP4 (single ``Range: bytes=`` ranges;
+                                             the ``cut_downloads`` and ``short_mdat_downloads`` faults).
 ``/{provider}/outputs/{job_id}-last.png``    GET/HEAD: the clip's last frame, when the dialect asked for it.
 ``/{provider}/{uploads_route}/{id}/{name}``  GET/HEAD: a file uploaded through that dialect (no auth).
 ``/{provider}/...``                          handed to that provider's dialect.
@@ -284,6 +285,13 @@ class _RequestHandler(BaseHTTPRequestHandler):
             missing = "Output not found" if log_provider == OUTPUTS_LOG_PROVIDER else "File not found"
             self._send_logged(log_provider, request, dialect.error(404, missing))
             return
+        # Only a generated video has a clip: short_mdat_downloads passes over last frames and uploads.
+        if (
+            served.clip is not None
+            and request.method == "GET"
+            and self.backend.faults.take("short_mdat_downloads")
+        ):
+            served = self.backend.short_mdat_video(served.clip)
         size = served.size
         byte_range = _parse_range(request.headers.get("range"), size)
         if byte_range == "unsatisfiable":

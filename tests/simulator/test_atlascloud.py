@@ -156,6 +156,7 @@ def test_defaults_are_720p_auto_ratio_five_seconds_with_audio(
         "height": 720,
         "duration_seconds": 5,
         "with_audio": True,
+        "moov_first": True,
     }
 
 

@@ -159,12 +159,19 @@ def test_auto_duration_and_adaptive_ratio_render_five_seconds_at_16_9(
 
     assert auto is not None
     assert default is not None
-    assert auto.to_json()["clip"] == {"width": 854, "height": 480, "duration_seconds": 5, "with_audio": True}
+    assert auto.to_json()["clip"] == {
+        "width": 854,
+        "height": 480,
+        "duration_seconds": 5,
+        "with_audio": True,
+        "moov_first": True,
+    }
     assert default.to_json()["clip"] == {
         "width": 1280,
         "height": 720,
         "duration_seconds": 5,
         "with_audio": True,
+        "moov_first": True,
     }
 
 

@@ -7,6 +7,7 @@ import hmac
 import io
 import json
 import ssl
+import struct
 import threading
 import time
 import uuid
@@ -21,6 +22,7 @@ import httpx
 import pytest
 
 from local.simulator import ProviderSimulator
+from local.simulator.media import Mp4Box, top_level_boxes
 
 API_KEY = "test-eachlabs-key"
 TEXT_TO_VIDEO = "bytedance-seedance-2-0-text-to-video-fast"
@@ -245,7 +247,13 @@ def test_image_to_video_accepts_public_https_frames_and_uses_the_requested_shape
     record = control.get(f"/predictions/{prediction_id}").json()
 
     assert final["status"] == "success"
-    assert record["clip"] == {"width": 480, "height": 854, "duration_seconds": 4, "with_audio": False}
+    assert record["clip"] == {
+        "width": 480,
+        "height": 854,
+        "duration_seconds": 4,
+        "with_audio": False,
+        "moov_first": True,
+    }
     assert record["request"] == body
 
 
@@ -376,7 +384,13 @@ def test_defaults_apply_when_optional_inputs_are_omitted(api: httpx.Client, cont
     record = control.get(f"/predictions/{prediction_id}").json()
 
     # 720p, auto ratio (16:9), auto duration (5 s), audio on.
-    assert record["clip"] == {"width": 1280, "height": 720, "duration_seconds": 5, "with_audio": True}
+    assert record["clip"] == {
+        "width": 1280,
+        "height": 720,
+        "duration_seconds": 5,
+        "with_audio": True,
+        "moov_first": True,
+    }
 
 
 # -- webhooks -------------------------------------------------------------------------------------------
@@ -564,6 +578,98 @@ def test_cut_download_breaks_the_body_then_the_next_download_is_whole(
 
     assert hashlib.sha256(whole.content).hexdigest() == expected_sha
     assert sim.faults.cut_downloads == 0
+
+
+def boxes_of(content: bytes) -> dict[bytes, Mp4Box]:
+    """The top-level boxes of a whole MP4, by type."""
+    return {box.kind: box for box in top_level_boxes(io.BytesIO(content))}
+
+
+def declared_size(content: bytes, box: Mp4Box) -> int:
+    """The size the header at `box`'s offset in `content` declares (its 64-bit size if it has one)."""
+    (size,) = struct.unpack(">I", content[box.offset : box.offset + 4])
+    if size == 1:
+        (size,) = struct.unpack(">Q", content[box.offset + 8 : box.offset + 16])
+    return size
+
+
+def test_short_mdat_download_is_a_healthy_response_for_a_broken_file_then_the_next_is_whole(
+    sim: ProviderSimulator, api: httpx.Client, http: httpx.Client
+) -> None:
+    output_url = poll_until_done(api, create(api, t2v_body()))["output"]
+    full = http.get(output_url).content
+    sim.faults.short_mdat_downloads = 1
+
+    short = http.get(output_url)
+    whole = http.get(output_url)
+
+    boxes = boxes_of(full)
+    ftyp, moov, mdat = boxes[b"ftyp"], boxes[b"moov"], boxes[b"mdat"]
+    assert ftyp.offset < moov.offset < mdat.offset  # faststart: ftyp and moov come first
+    assert short.status_code == 200
+    assert int(short.headers["content-length"]) == len(short.content) < len(full)
+    assert short.headers.get("connection") != "close"
+    assert short.content[: moov.offset + moov.size] == full[: moov.offset + moov.size]
+    assert (
+        short.content[mdat.offset : mdat.offset + mdat.header_size]
+        == full[mdat.offset : mdat.offset + mdat.header_size]
+    )
+    assert declared_size(short.content, mdat) == mdat.size > len(short.content) - mdat.offset
+    assert whole.content == full
+    assert sim.faults.short_mdat_downloads == 0
+
+
+def test_short_mdat_download_of_a_moov_last_clip_ends_with_the_intact_moov(
+    sim: ProviderSimulator, api: httpx.Client, http: httpx.Client
+) -> None:
+    sim.faults.moov_last_outputs = 1
+    output_url = poll_until_done(api, create(api, t2v_body()))["output"]
+    full = http.get(output_url).content
+    sim.faults.short_mdat_downloads = 1
+
+    short = http.get(output_url)
+
+    boxes = boxes_of(full)
+    ftyp, mdat, moov = boxes[b"ftyp"], boxes[b"mdat"], boxes[b"moov"]
+    assert ftyp.offset < mdat.offset < moov.offset
+    assert int(short.headers["content-length"]) == len(short.content) < len(full)
+    assert short.content[: mdat.offset + mdat.header_size] == full[: mdat.offset + mdat.header_size]
+    assert declared_size(short.content, mdat) == mdat.size > len(short.content) - mdat.offset
+    assert short.content.endswith(full[moov.offset : moov.offset + moov.size])
+    assert short.content[-moov.size + 4 : -moov.size + 8] == b"moov"
+
+
+def test_short_mdat_download_answers_ranges_against_the_short_body(
+    sim: ProviderSimulator, api: httpx.Client, http: httpx.Client
+) -> None:
+    output_url = poll_until_done(api, create(api, t2v_body()))["output"]
+    full = http.get(output_url).content
+    sim.faults.short_mdat_downloads = 3
+
+    short = http.get(output_url).content
+    part = http.get(output_url, headers={"Range": "bytes=100-1099"})
+    tail = http.get(output_url, headers={"Range": "bytes=-10"})
+
+    assert len(short) < len(full)
+    assert part.status_code == 206
+    assert part.headers["content-range"] == f"bytes 100-1099/{len(short)}"
+    assert part.content == short[100:1100]
+    assert tail.headers["content-range"] == f"bytes {len(short) - 10}-{len(short) - 1}/{len(short)}"
+    assert tail.content == short[-10:] != full[-10:]
+    assert sim.faults.short_mdat_downloads == 0
+
+
+def test_short_mdat_downloads_are_not_scoped_by_faults_provider(
+    sim: ProviderSimulator, api: httpx.Client, control: httpx.Client, http: httpx.Client
+) -> None:
+    output_url = poll_until_done(api, create(api, t2v_body()))["output"]
+    full_size = int(http.head(output_url).headers["content-length"])
+    control.post("/faults", json={"faults_provider": "fal", "short_mdat_downloads": 1}).raise_for_status()
+
+    short = http.get(output_url)
+
+    assert len(short.content) < full_size
+    assert control.get("/faults").json()["short_mdat_downloads"] == 0
 
 
 def test_output_honours_byte_ranges(api: httpx.Client, http: httpx.Client) -> None:

@@ -152,6 +152,7 @@ def test_defaults_and_fractional_durations(sim: ProviderSimulator, api: httpx.Cl
         "height": 720,
         "duration_seconds": 5,
         "with_audio": True,
+        "moov_first": True,
     }
     assert fractional.clip.duration_seconds == 5
 

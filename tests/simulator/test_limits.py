@@ -1,9 +1,11 @@
 """The simulator's API keys, per-key usage and concurrency limit, and the create faults a paced dispatcher
 meets: repeated rejections with Retry-After, and ambiguous creates (accepted, then disconnected); all of
-them at every provider, or at the one ``faults_provider`` names (what failover tests need)."""
+them at every provider, or at the one ``faults_provider`` names (what failover tests need). The output
+faults decided at create time (wrong resolution, no sound track, ``moov`` last), the same way."""
 
 from __future__ import annotations
 
+import io
 import json
 import socket
 import threading
@@ -15,10 +17,12 @@ from typing import Any
 import httpx
 import pytest
 
-from local.simulator import DEFAULT_API_KEYS, ProviderSimulator, SimulatorFaults
+from local.simulator import DEFAULT_API_KEYS, ClipSpec, ProviderSimulator, SimulatedJob, SimulatorFaults
 from local.simulator.fal import FalDialect
+from local.simulator.faults import JobFaults
 from local.simulator.jobs_api import JobsApiDialect
-from local.simulator.testing import LoopbackPeer, client, poll, quick_simulator
+from local.simulator.media import dimensions_for, top_level_boxes
+from local.simulator.testing import LoopbackPeer, client, poll, quick_simulator, video_facts
 
 KEYS: dict[str, list[str]] = {
     "eachlabs": ["each-one", "each-two"],
@@ -757,6 +761,184 @@ def test_the_scope_may_name_only_the_providers_the_simulator_serves(clip_cache_d
         SimulatorFaults().apply({"faults_provider": "fal"})  # a bare SimulatorFaults knows no provider
 
 
+# -- the output faults: a job renders another clip than it asked for ----------------------------------
+OUTPUT_KNOBS = ("wrong_resolution_outputs", "silent_outputs", "moov_last_outputs")
+
+
+def finished_output(
+    http: httpx.Client, sim: ProviderSimulator, provider: Provider, key: str
+) -> tuple[SimulatedJob, bytes]:
+    """A finished job created at `provider` (its record) and the MP4 it serves."""
+    job = sim.wait_for_prediction(provider.created_id(create(http, sim, provider, key)), timeout=20)
+    assert job.output_url is not None, job.to_json()
+    download = http.get(job.output_url)
+    assert download.status_code == 200
+    return job, download.content
+
+
+def box_kinds(content: bytes) -> list[bytes]:
+    return [box.kind for box in top_level_boxes(io.BytesIO(content))]
+
+
+def moov_first(content: bytes) -> bool:
+    kinds = box_kinds(content)
+    return kinds.index(b"moov") < kinds.index(b"mdat")
+
+
+@pytest.mark.parametrize("aspect_ratio", ["16:9", "9:16", "21:9", "4:3", "1:1"])
+@pytest.mark.parametrize(
+    ("asked", "rendered"), [("4k", "1080p"), ("1080p", "720p"), ("720p", "480p"), ("480p", "720p")]
+)
+def test_a_wrong_resolution_clip_is_the_other_tier_at_the_same_aspect_ratio(
+    asked: str, rendered: str, aspect_ratio: str
+) -> None:
+    clip = ClipSpec(*dimensions_for(asked, aspect_ratio), duration_seconds=4, with_audio=True)
+
+    wrong = JobFaults(wrong_resolution=True).clip_for(clip)
+
+    assert wrong == ClipSpec(*dimensions_for(rendered, aspect_ratio), duration_seconds=4, with_audio=True)
+
+
+def test_the_silent_and_moov_last_faults_change_only_their_own_part_of_the_clip() -> None:
+    clip = ClipSpec(width=854, height=480, duration_seconds=4, with_audio=True)
+
+    assert JobFaults().clip_for(clip) == clip
+    assert JobFaults(silent=True).clip_for(clip) == ClipSpec(854, 480, 4, with_audio=False)
+    assert JobFaults(moov_last=True).clip_for(clip) == ClipSpec(
+        854, 480, 4, with_audio=True, moov_first=False
+    )
+
+
+def test_wrong_resolution_outputs_render_the_next_job_a_tier_off_then_stop(
+    sim: ProviderSimulator, http: httpx.Client
+) -> None:
+    faults(http, sim, wrong_resolution_outputs=1)
+
+    wrong_job, wrong = finished_output(http, sim, JOBS_API, KEYS["jobs_api"][0])
+    _, right = finished_output(http, sim, JOBS_API, KEYS["jobs_api"][0])
+
+    assert (video_facts(wrong).width, video_facts(wrong).height) == dimensions_for("720p", "16:9")
+    assert (wrong_job.clip.width, wrong_job.clip.height) == dimensions_for("720p", "16:9")
+    assert (video_facts(right).width, video_facts(right).height) == dimensions_for("480p", "16:9")
+    assert knobs_now(http, sim)["wrong_resolution_outputs"] == 0
+
+
+def test_silent_outputs_render_the_next_job_without_audio_then_stop(
+    sim: ProviderSimulator, http: httpx.Client
+) -> None:
+    faults(http, sim, silent_outputs=1)
+
+    silent_job, silent = finished_output(http, sim, JOBS_API, KEYS["jobs_api"][0])
+    _, with_audio = finished_output(http, sim, JOBS_API, KEYS["jobs_api"][0])
+
+    assert video_facts(silent).codecs == {"h264"}
+    assert silent_job.clip.with_audio is False
+    assert video_facts(with_audio).codecs == {"h264", "aac"}
+    assert knobs_now(http, sim)["silent_outputs"] == 0
+
+
+def test_moov_last_outputs_render_the_next_job_with_moov_after_mdat_then_stop(
+    sim: ProviderSimulator, http: httpx.Client
+) -> None:
+    faults(http, sim, moov_last_outputs=1)
+
+    moov_last_job, moov_last = finished_output(http, sim, JOBS_API, KEYS["jobs_api"][0])
+    faststart_job, faststart = finished_output(http, sim, JOBS_API, KEYS["jobs_api"][0])
+
+    assert box_kinds(moov_last)[0] == b"ftyp"
+    assert not moov_first(moov_last)
+    assert video_facts(moov_last).codecs == {"h264", "aac"}  # still a whole, playable clip
+    assert box_kinds(faststart)[0] == b"ftyp"
+    assert moov_first(faststart)
+    records = [
+        http.get(f"{sim.base_url}/_sim/predictions/{job.id}").json() for job in (moov_last_job, faststart_job)
+    ]
+    assert [record["clip"]["moov_first"] for record in records] == [False, True]
+    assert knobs_now(http, sim)["moov_last_outputs"] == 0
+
+
+def test_a_stalled_or_failing_job_takes_no_output_fault(sim: ProviderSimulator, http: httpx.Client) -> None:
+    faults(http, sim, stall_predictions=1, fail_predictions=1, **dict.fromkeys(OUTPUT_KNOBS, 1))
+
+    stalled = JOBS_API.created_id(create(http, sim, JOBS_API, KEYS["jobs_api"][0]))
+    failed = sim.wait_for_prediction(
+        JOBS_API.created_id(create(http, sim, JOBS_API, KEYS["jobs_api"][0])), timeout=20
+    )
+    left_after_both = knobs_now(http, sim)
+    faulted_job, faulted = finished_output(http, sim, JOBS_API, KEYS["jobs_api"][0])
+
+    stalled_job = sim.prediction(stalled)
+    assert stalled_job is not None
+    assert stalled_job.stall_planned
+    assert stalled_job.clip == ClipSpec(854, 480, 4, with_audio=True)
+    assert failed.status.value == "failed"
+    assert failed.clip == ClipSpec(854, 480, 4, with_audio=True)
+    assert {knob: left_after_both[knob] for knob in OUTPUT_KNOBS} == dict.fromkeys(OUTPUT_KNOBS, 1)
+    assert faulted_job.clip == ClipSpec(1280, 720, 4, with_audio=False, moov_first=False)
+    facts = video_facts(faulted)
+    assert (facts.width, facts.height, facts.codecs) == (1280, 720, {"h264"})
+    assert not moov_first(faulted)
+    assert {knob: knobs_now(http, sim)[knob] for knob in OUTPUT_KNOBS} == dict.fromkeys(OUTPUT_KNOBS, 0)
+
+
+def test_the_output_faults_follow_the_scope(sim: ProviderSimulator, http: httpx.Client) -> None:
+    faults(http, sim, faults_provider="jobs_api", **dict.fromkeys(OUTPUT_KNOBS, 1))
+
+    _, elsewhere = finished_output(http, sim, ATLASCLOUD, KEYS["atlascloud"][0])
+    left_after_elsewhere = knobs_now(http, sim)
+    _, at_jobs_api = finished_output(http, sim, JOBS_API, KEYS["jobs_api"][0])
+
+    facts_elsewhere = video_facts(elsewhere)
+    assert (facts_elsewhere.width, facts_elsewhere.height, facts_elsewhere.codecs) == (
+        854,
+        480,
+        {"h264", "aac"},
+    )
+    assert moov_first(elsewhere)
+    assert {knob: left_after_elsewhere[knob] for knob in OUTPUT_KNOBS} == dict.fromkeys(OUTPUT_KNOBS, 1)
+    facts_at_jobs_api = video_facts(at_jobs_api)
+    assert (facts_at_jobs_api.width, facts_at_jobs_api.height, facts_at_jobs_api.codecs) == (
+        1280,
+        720,
+        {"h264"},
+    )
+    assert not moov_first(at_jobs_api)
+    assert {knob: knobs_now(http, sim)[knob] for knob in OUTPUT_KNOBS} == dict.fromkeys(OUTPUT_KNOBS, 0)
+
+
+def test_short_mdat_downloads_leave_last_frames_uploads_and_heads_alone(
+    sim: ProviderSimulator, http: httpx.Client
+) -> None:
+    url = f"{sim.provider_base_url('byteplus')}{BYTEPLUS.create_path}"
+    body = {**BYTEPLUS.body(None), "return_last_frame": True}
+    created = http.post(url, json=body, headers=BYTEPLUS.auth(KEYS["byteplus"][0]))
+    job = sim.wait_for_prediction(BYTEPLUS.created_id(created), timeout=20)
+    assert job.output_url is not None, job.to_json()
+    assert job.last_frame_url is not None, job.to_json()
+    video, frame = http.get(job.output_url).content, http.get(job.last_frame_url).content
+    faults(http, sim, short_mdat_downloads=1)
+
+    uploaded = http.post(
+        f"{sim.provider_base_url('jobs_api')}/v1/files/upload",
+        data={"kind": "video", "purpose": "reference"},
+        files={"file": ("clip.mp4", video, "video/mp4")},
+        headers=JOBS_API.auth(KEYS["jobs_api"][0]),
+    )
+    upload_download = http.get(uploaded.json()["url"])
+    frame_download = http.get(job.last_frame_url)
+    head = http.head(job.output_url)
+    left = knobs_now(http, sim)["short_mdat_downloads"]
+    video_download = http.get(job.output_url)
+
+    assert uploaded.status_code == 200, uploaded.text
+    assert upload_download.content == video
+    assert frame_download.content == frame
+    assert int(head.headers["content-length"]) == len(video)
+    assert left == 1
+    assert len(video_download.content) < len(video)
+    assert knobs_now(http, sim)["short_mdat_downloads"] == 0
+
+
 # -- the knobs themselves ---------------------------------------------------------------------------------
 NEW_KNOB_DEFAULTS = {
     "ambiguous_creates": 0,
@@ -764,6 +946,10 @@ NEW_KNOB_DEFAULTS = {
     "reject_creates_retry_after": None,
     "max_active_per_key": None,
     "faults_provider": None,
+    "wrong_resolution_outputs": 0,
+    "silent_outputs": 0,
+    "moov_last_outputs": 0,
+    "short_mdat_downloads": 0,
 }
 
 
@@ -784,6 +970,14 @@ NEW_KNOB_DEFAULTS = {
         pytest.param("ambiguous_creates", -1, id="ambiguous-negative"),
         pytest.param("ambiguous_creates", None, id="ambiguous-null"),
         pytest.param("ambiguous_creates", 0.5, id="ambiguous-fraction"),
+        pytest.param("wrong_resolution_outputs", -1, id="wrong-resolution-negative"),
+        pytest.param("wrong_resolution_outputs", True, id="wrong-resolution-bool"),
+        pytest.param("silent_outputs", 1.5, id="silent-fraction"),
+        pytest.param("silent_outputs", "1", id="silent-string"),
+        pytest.param("moov_last_outputs", None, id="moov-last-null"),
+        pytest.param("moov_last_outputs", -3, id="moov-last-negative"),
+        pytest.param("short_mdat_downloads", -1, id="short-mdat-negative"),
+        pytest.param("short_mdat_downloads", 2.0, id="short-mdat-float"),
     ],
 )
 def test_bad_values_for_the_new_knobs_are_refused_naming_the_knob(
@@ -809,6 +1003,10 @@ def test_the_new_knobs_are_listed_set_and_reset(sim: ProviderSimulator, http: ht
         reject_creates_retry_after=7,
         max_active_per_key=3,
         faults_provider="gateway",
+        wrong_resolution_outputs=5,
+        silent_outputs=6,
+        moov_last_outputs=7,
+        short_mdat_downloads=8,
     ).json()
     reset = http.delete(f"{sim.base_url}/_sim/faults").json()
 
@@ -819,6 +1017,10 @@ def test_the_new_knobs_are_listed_set_and_reset(sim: ProviderSimulator, http: ht
         "reject_creates_retry_after": 7,
         "max_active_per_key": 3,
         "faults_provider": "gateway",
+        "wrong_resolution_outputs": 5,
+        "silent_outputs": 6,
+        "moov_last_outputs": 7,
+        "short_mdat_downloads": 8,
     }
     assert reset == initial
     assert reset["reject_creates_with_status"] is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import struct
 import threading
@@ -17,11 +18,15 @@ from local.simulator.media import (
     PNG_SIGNATURE,
     ClipCache,
     ClipSpec,
+    Mp4Box,
     dimensions_for,
     duration_seconds_for,
     encode_png,
     last_frame_png,
     render_mp4,
+    resolution_of,
+    top_level_boxes,
+    write_short_mdat,
 )
 
 FPS = 24
@@ -57,6 +62,14 @@ def test_dimensions_reject_unknown_tiers_and_ratios(resolution: str, aspect_rati
         dimensions_for(resolution, aspect_ratio)
 
 
+@pytest.mark.parametrize(
+    ("width", "height", "expected"),
+    [(854, 480, "480p"), (480, 854, "480p"), (1680, 720, "720p"), (1920, 1080, "1080p"), (3840, 2160, "4k")],
+)
+def test_resolution_of_names_the_tier_of_the_short_side(width: int, height: int, expected: str) -> None:
+    assert resolution_of(width, height) == expected
+
+
 def test_auto_duration_is_five_seconds() -> None:
     assert duration_seconds_for("auto") == 5
     assert duration_seconds_for("12") == 12
@@ -69,11 +82,42 @@ def clip_with_audio(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def box_kinds(path: Path) -> list[bytes]:
+    with path.open("rb") as mp4:
+        return [box.kind for box in top_level_boxes(mp4)]
+
+
 def test_rendered_clip_is_a_faststart_mp4(clip_with_audio: Path) -> None:
     data = clip_with_audio.read_bytes()
+    kinds = box_kinds(clip_with_audio)
 
     assert data[4:8] == b"ftyp"
     assert 0 < data.find(b"moov") < data.find(b"mdat"), "moov must precede mdat (faststart)"
+    assert kinds[0] == b"ftyp"
+    assert kinds.index(b"moov") < kinds.index(b"mdat")
+
+
+def test_a_moov_last_clip_puts_moov_after_mdat_and_still_plays(tmp_path: Path) -> None:
+    path = tmp_path / "moov-last.mp4"
+
+    render_mp4(path, width=320, height=240, duration_seconds=1, with_audio=True, moov_first=False)
+
+    kinds = box_kinds(path)
+    assert kinds[0] == b"ftyp"
+    assert kinds.index(b"mdat") < kinds.index(b"moov")
+    assert kinds.count(b"moov") == 1
+    with av.open(str(path)) as container:
+        assert {stream.codec_context.name for stream in container.streams} == {"h264", "aac"}
+        assert sum(1 for _ in container.decode(video=0)) == FPS
+
+
+def test_a_moov_last_render_into_a_file_object_keeps_moov_last() -> None:
+    buffer = io.BytesIO()
+
+    render_mp4(buffer, width=320, height=240, duration_seconds=0.5, with_audio=False, moov_first=False)
+
+    kinds = [box.kind for box in top_level_boxes(buffer)]
+    assert kinds.index(b"mdat") < kinds.index(b"moov")
 
 
 def test_rendered_clip_has_requested_size_length_and_streams(clip_with_audio: Path) -> None:
@@ -202,6 +246,73 @@ def test_private_clip_cache_removes_its_directory_on_close() -> None:
     assert not directory.exists()
 
 
+# -- top-level boxes and the short-mdat copy -------------------------------------------------------------
+def box(kind: bytes, payload: bytes) -> bytes:
+    return struct.pack(">I4s", 8 + len(payload), kind) + payload
+
+
+def test_top_level_boxes_reads_32_bit_64_bit_and_to_the_end_sizes() -> None:
+    large = struct.pack(">I4sQ", 1, b"mdat", 16 + 5) + b"12345"
+    to_the_end = struct.pack(">I4s", 0, b"free") + b"tail"
+    data = box(b"ftyp", b"isom") + large + to_the_end
+
+    boxes = top_level_boxes(io.BytesIO(data))
+
+    assert boxes == [
+        Mp4Box(kind=b"ftyp", offset=0, header_size=8, size=12),
+        Mp4Box(kind=b"mdat", offset=12, header_size=16, size=21),
+        Mp4Box(kind=b"free", offset=33, header_size=8, size=12),
+    ]
+
+
+def test_top_level_boxes_lists_a_box_that_runs_past_the_end_last() -> None:
+    data = box(b"ftyp", b"isom") + struct.pack(">I4s", 1000, b"mdat") + b"only a little"
+
+    boxes = top_level_boxes(io.BytesIO(data))
+
+    assert [(b.kind, b.size) for b in boxes] == [(b"ftyp", 12), (b"mdat", 1000)]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param(box(b"ftyp", b"isom") + b"moo", id="header-cut-short"),
+        pytest.param(struct.pack(">I4s", 4, b"ftyp"), id="smaller-than-its-header"),
+        pytest.param(struct.pack(">I4sI", 1, b"mdat", 0), id="large-size-cut-short"),
+    ],
+)
+def test_top_level_boxes_refuses_malformed_boxes(data: bytes) -> None:
+    with pytest.raises(ValueError, match="box"):
+        top_level_boxes(io.BytesIO(data))
+
+
+@pytest.mark.parametrize("moov_first", [True, False], ids=["moov-first", "moov-last"])
+def test_the_short_mdat_copy_keeps_every_box_but_half_the_media_data(
+    tmp_path: Path, moov_first: bool
+) -> None:
+    full_path, short_path = tmp_path / "full.mp4", tmp_path / "short.mp4"
+    render_mp4(full_path, width=320, height=240, duration_seconds=1, with_audio=True, moov_first=moov_first)
+    full = full_path.read_bytes()
+    with full_path.open("rb") as mp4:
+        boxes = {b.kind: b for b in top_level_boxes(mp4)}
+    mdat = boxes[b"mdat"]
+    payload = mdat.size - mdat.header_size
+    payload_start = mdat.offset + mdat.header_size
+
+    write_short_mdat(full_path, short_path)
+
+    short = short_path.read_bytes()
+    left_out = payload - payload // 2
+    assert short == full[: payload_start + payload // 2] + full[mdat.offset + mdat.size :]
+    assert 0 < left_out == len(full) - len(short)
+    (declared,) = struct.unpack(">I", short[mdat.offset : mdat.offset + 4])
+    assert declared == mdat.size > len(short) - mdat.offset
+    moov = boxes[b"moov"]
+    moov_in_short = moov.offset if moov_first else moov.offset - left_out
+    assert short[moov_in_short : moov_in_short + moov.size] == full[moov.offset : moov.offset + moov.size]
+    assert short[moov_in_short + 4 : moov_in_short + 8] == b"moov"
+
+
 # -- last frames as PNG ---------------------------------------------------------------------------------
 def png_chunks(png: bytes) -> list[tuple[bytes, bytes]]:
     """(type, data) of every chunk, checking each CRC."""
@@ -283,4 +394,43 @@ def test_clip_cache_keeps_the_last_frame_beside_the_clip(tmp_path: Path, counted
     assert frame.path.parent == tmp_path
     assert frame.path.read_bytes() == last_frame_png(cache.get(spec).path)
     assert frame.size == frame.path.stat().st_size
+    assert list(tmp_path.glob("*.partial*")) == []
+
+
+def test_clip_cache_names_moov_first_and_moov_last_clips_apart(tmp_path: Path) -> None:
+    cache = ClipCache(tmp_path)
+    spec = ClipSpec(width=320, height=240, duration_seconds=1, with_audio=False)
+
+    faststart = cache.get(spec)
+    moov_last = cache.get(dataclasses.replace(spec, moov_first=False))
+
+    assert faststart.path != moov_last.path
+    assert box_kinds(faststart.path).index(b"moov") < box_kinds(faststart.path).index(b"mdat")
+    assert box_kinds(moov_last.path).index(b"mdat") < box_kinds(moov_last.path).index(b"moov")
+
+
+def test_clip_cache_keeps_one_short_mdat_copy_beside_the_clip(
+    tmp_path: Path, counted_renders: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = ClipCache(tmp_path)
+    spec = ClipSpec(width=320, height=240, duration_seconds=1, with_audio=True)
+    copies: list[Path] = []
+    real_copy = media.write_short_mdat
+
+    def counting_copy(source: Path, destination: Path) -> None:
+        copies.append(destination)
+        real_copy(source, destination)
+
+    monkeypatch.setattr(media, "write_short_mdat", counting_copy)
+
+    cut = cache.short_mdat(spec)
+    again = cache.short_mdat(spec)
+
+    clip = cache.get(spec)
+    assert again == cut
+    assert (len(counted_renders), len(copies)) == (1, 1)
+    assert cut.path.parent == tmp_path
+    assert cut.path != clip.path
+    assert cut.size == cut.path.stat().st_size < clip.size
+    assert cut.path.read_bytes()[:32] == clip.path.read_bytes()[:32]
     assert list(tmp_path.glob("*.partial*")) == []

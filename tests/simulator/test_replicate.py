@@ -147,6 +147,7 @@ def test_defaults_are_720p_16_9_five_seconds_with_audio_and_auto_words_render_th
             "height": 720,
             "duration_seconds": 5,
             "with_audio": True,
+            "moov_first": True,
         }
 
 
