@@ -3,6 +3,7 @@ never another exception, from cut and corrupted ones."""
 
 from __future__ import annotations
 
+import io
 import struct
 from collections.abc import Iterable
 
@@ -10,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from local.simulator.media import dimensions_for, render_mp4, top_level_boxes
 from tests.media_files import box, full_box, mp4_file, mp4_layout
 from videojobs.errors import BrokenOutput
 from videojobs.models import VideoMetadata
@@ -269,3 +271,39 @@ def test_corrupted_files_give_metadata_or_a_refusal_never_another_exception(
     assert isinstance(answer, VideoMetadata | BrokenOutput)
     if cut < len(source) and not flips:
         assert isinstance(answer, BrokenOutput)
+
+
+# -- files the simulator renders --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("moov_first", [True, False], ids=["moov-first", "moov-last"])
+@pytest.mark.parametrize("with_audio", [True, False], ids=["audio", "silent"])
+@pytest.mark.parametrize("resolution", ["480p", "720p", "1080p", "4k"])
+def test_every_clip_the_simulator_renders_reads_as_rendered(
+    resolution: str, with_audio: bool, moov_first: bool
+) -> None:
+    width, height = dimensions_for(resolution, "16:9")
+    rendered = io.BytesIO()
+    render_mp4(
+        rendered, width=width, height=height, duration_seconds=1, with_audio=with_audio, moov_first=moov_first
+    )
+    data = rendered.getvalue()
+    order = [box.kind for box in top_level_boxes(io.BytesIO(data))]
+    assert (order.index(b"moov") < order.index(b"mdat")) is moov_first
+
+    metadata = read(data, chunk_size=16 * 1024)
+
+    assert metadata == VideoMetadata(
+        duration_seconds=1.0,
+        width=width,
+        height=height,
+        fps=24.0,
+        video_codec="avc1",
+        audio_codec="mp4a" if with_audio else None,
+        has_audio=with_audio,
+    )
+    mdat = next(box for box in top_level_boxes(io.BytesIO(data)) if box.kind == b"mdat")
+    cut_in_mdat = data[: mdat.offset + mdat.size // 2] + (
+        data[mdat.offset + mdat.size :] if not moov_first else b""
+    )
+    assert "ends inside its mdat box" in refusal(cut_in_mdat)
