@@ -2,7 +2,8 @@
 
 The first puts each figure beside its baseline, measured in the same run, with the ratio and the goal:
 each handler's cold import against ``import boto3`` and the third-party floor (benchmarks/imports.py);
-the transfer against boto3's ``upload_fileobj`` and its peak RSS (benchmarks/transfer.py); webhook
+the transfer against boto3's ``upload_fileobj`` and its peak RSS (benchmarks/transfer.py); the MP4
+reader's own cost per GiB against sha256's over the same chunks (benchmarks/reader.py); webhook
 acknowledgement with a big transfer running against idle, and Lambda GB-s and provider calls per job
 against a polling client (benchmarks/economics.py); `auto` jobs with their cheapest provider refusing
 every create against the same jobs with no fault (benchmarks/failover.py). The second has figures
@@ -33,6 +34,7 @@ import httpx
 from benchmarks.economics import ack_rows, gb_seconds_rows, run_job
 from benchmarks.failover import failover_rows
 from benchmarks.imports import import_ratio_rows
+from benchmarks.reader import reader_ratio_rows
 from benchmarks.table import RatioRow, print_table
 from benchmarks.transfer import transfer_ratio_rows
 
@@ -310,6 +312,7 @@ def ratio_benches(quick: bool) -> dict[str, Callable[[], list[RatioRow]]]:
     return {
         "imports": lambda: import_ratio_rows(quick),
         "transfer": lambda: transfer_ratio_rows(quick),
+        "reader": lambda: reader_ratio_rows(quick),
         "acks": lambda: ack_rows(jobs=8 if quick else 20, transfer_mib=256 if quick else 1024),
         "gb-seconds": lambda: gb_seconds_rows(jobs_per_provider=1 if quick else 3),
         "failover": lambda: quietly(lambda: failover_rows(quick)),

@@ -112,16 +112,22 @@ def ack_rows(*, jobs: int = 20, transfer_mib: int = 1024) -> list[RatioRow]:
         # share only this machine's cores, as two containers share nothing on Lambda.
         with file_server(transfer_mib * MIB) as url, moto_process() as endpoint:
             aws_client("s3", endpoint).create_bucket(Bucket=BUCKET)
-            transfer = threading.Thread(
-                target=run_arm,
-                args=("ours", url, endpoint),
-                kwargs={"part_size": 8 * MIB, "parts_in_flight": 2},
-            )
+            failed: list[BaseException] = []
+
+            def copy() -> None:
+                try:
+                    run_arm("ours", url, endpoint, part_size=8 * MIB, parts_in_flight=2)
+                except BaseException as error:  # a thread's exception is only printed: keep it
+                    failed.append(error)
+
+            transfer = threading.Thread(target=copy)
             transfer.start()
             time.sleep(1.5)  # the copy is under way
             loaded = webhook_acks_ms(stack, api, simulator, jobs)
             still_copying = transfer.is_alive()
             transfer.join()
+            if failed:  # acks beside a copy that failed early are not acks beside a copy
+                raise RuntimeError("the transfer running beside the acks failed") from failed[0]
         simulator.close()
     ratio = statistics.median(loaded) / statistics.median(idle)
     return [

@@ -1,12 +1,15 @@
 """The transfer against a raw baseline, each arm in its own process, in the same run.
 
 One moto S3 server (a process of its own, so the uploaded bytes sit in its memory) takes every copy,
-and for each size one loopback file server (a thread of this process) serves both arms. Each arm is
-a fresh interpreter that copies the same URL into the same bucket and reports its time and its peak
-RSS:
+and for each size one loopback file server (a thread of this process) serves both arms a structurally
+valid MP4 of exactly that size (ftyp and moov from ``tests.media_files.mp4_layout``, then an mdat of
+filler made as it is sent). Each arm is a fresh interpreter that copies the same URL into the same
+bucket and reports its time and its peak RSS:
 
 - ours: the transfer's own path, ``HttpVideoSource`` on the pinned httpx client, ``CheckedStream``
-  (sha256 and the ftyp check) and ``S3VideoStore`` with the settings' part size and parts in flight;
+  (sha256, the ftyp check and ``Mp4Reader`` reading the boxes as they pass; the copy fails unless the
+  reader's metadata comes out as served) and ``S3VideoStore`` with the settings' part size and parts
+  in flight;
 - baseline: the same URL read with httpx (``iter_raw``) as a file, given to boto3's
   ``upload_fileobj`` with its default config (10 threads, 8 MiB parts, no hash of ours).
 
@@ -31,11 +34,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from benchmarks.table import RatioRow, print_table
+
+if TYPE_CHECKING:
+    from tests.media_files import Mp4Layout
 
 ROOT = Path(__file__).resolve().parent.parent
 MIB = 1024 * 1024
@@ -62,9 +68,26 @@ class ArmRun:
         return self.size_bytes / MIB / self.seconds
 
 
+#: What the served MP4's moov says (``mp4_layout``'s defaults); ours checks the reader found it.
+SERVED_WIDTH, SERVED_HEIGHT = 1280, 720
+
+
+def mp4_parts(size: int, *, moov_first: bool = True, **options: Any) -> Mp4Layout:
+    """The parts of a valid MP4 of exactly ``size`` bytes: head, mdat header, payload size, tail."""
+    from tests.media_files import mp4_layout
+
+    empty = mp4_layout(payload_size=0, moov_first=moov_first, **options)
+    overhead = len(empty.head) + len(empty.mdat_header) + len(empty.tail)
+    layout = mp4_layout(payload_size=size - overhead, moov_first=moov_first, **options)
+    assert len(layout.head) + len(layout.mdat_header) + layout.payload_size + len(layout.tail) == size
+    return layout
+
+
 @contextmanager
 def file_server(size: int) -> Iterator[str]:
-    block = (24).to_bytes(4, "big") + b"ftypisom" + bytes(MIB - 12)
+    """Serves a valid MP4 of ``size`` bytes; the mdat's filler is sent 1 MiB at a time, never held."""
+    layout = mp4_parts(size)
+    filler = bytes(MIB)
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -72,11 +95,13 @@ def file_server(size: int) -> Iterator[str]:
             self.send_header("content-type", "video/mp4")
             self.send_header("content-length", str(size))
             self.end_headers()
-            sent = 0
-            while sent < size:
-                piece = block[: min(MIB, size - sent)]
+            self.wfile.write(layout.head + layout.mdat_header)
+            left = layout.payload_size
+            while left > 0:
+                piece = filler if left >= MIB else filler[:left]
                 self.wfile.write(piece)
-                sent += len(piece)
+                left -= len(piece)
+            self.wfile.write(layout.tail)
 
         def log_message(self, *args: Any) -> None:
             return
@@ -198,8 +223,10 @@ def run_arm(arm: str, url: str, endpoint: str, *, part_size: int, parts_in_fligh
     ]
     env = {**os.environ, "PYTHONPATH": f"{ROOT}:{ROOT / 'layers/videojobs'}", "POWERTOOLS_LOG_LEVEL": "ERROR"}
     out = subprocess.run(  # noqa: S603
-        command, env=env, cwd=ROOT, capture_output=True, text=True, check=True, timeout=600
+        command, env=env, cwd=ROOT, capture_output=True, text=True, check=False, timeout=600
     )
+    if out.returncode != 0:  # a copy that failed is no figure: say why
+        raise RuntimeError(f"the {arm} arm exited {out.returncode}: {out.stderr.strip()[-2000:]}")
     return ArmRun(**json.loads(out.stdout.strip().splitlines()[-1]))
 
 
@@ -210,6 +237,7 @@ def copy_ours(url: str, endpoint: str, *, part_size: int, parts_in_flight: int) 
     from videojobs.adapters.s3 import S3VideoStore
     from videojobs.download_policy import HostAllowlist
     from videojobs.logic.transfer import MP4, CheckedStream, check_served_type
+    from videojobs.mp4 import Mp4Reader
 
     store = S3VideoStore(
         aws_client("s3", endpoint), BUCKET, part_size=part_size, parts_in_flight=parts_in_flight
@@ -220,9 +248,15 @@ def copy_ours(url: str, endpoint: str, *, part_size: int, parts_in_flight: int) 
     started = time.perf_counter()
     with source.open(url, policy) as download:
         check_served_type(download.content_type, MP4)
-        stream = CheckedStream(download.chunks, kind=MP4, expected_size=download.content_length)
+        stream = CheckedStream(
+            download.chunks, kind=MP4, expected_size=download.content_length, reader=Mp4Reader()
+        )
         store.upload_stream(arm_key("ours"), stream, content_type=MP4.content_type)
-    return finished(started, stream.size_bytes, idle)
+    run = finished(started, stream.size_bytes, idle)
+    metadata = stream.metadata
+    if (metadata.width, metadata.height) != (SERVED_WIDTH, SERVED_HEIGHT):
+        raise SystemExit(f"the reader found {metadata}, not the {SERVED_WIDTH}x{SERVED_HEIGHT} video served")
+    return run
 
 
 class IterReader(io.RawIOBase):
