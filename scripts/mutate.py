@@ -111,6 +111,10 @@ TARGETS = [
     Target("logic/outcomes.py"),
     Target("logic/failover.py"),
     Target("catalog/routing.py"),
+    Target("mp4.py"),
+    Target("png.py"),
+    Target("logic/output_checks.py"),
+    Target("logic/transfer.py"),
     Target("providers/_jwks.py"),
     _webhook(
         "atlascloud",
