@@ -17,7 +17,7 @@ MUTATE_ARGS ?=
 export PYTHONPATH := $(CURDIR):$(CURDIR)/layers/videojobs
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install demo local test lint format bench load mutate schemas build validate check-build clean
+.PHONY: install demo local test lint format bench load mutate schemas openapi build validate check-build clean
 
 $(INSTALLED): requirements-dev.txt layers/videojobs/requirements.txt
 	@test -n "$(PYTHON)" || { echo "no Python 3.13/3.12 found (see scripts/find-python)"; exit 1; }
@@ -54,6 +54,9 @@ format: install
 schemas: install ## schemas/*.json and template.yaml's schema registry, from the event models
 	$(BIN)/python -m local.event_schemas
 
+openapi: install ## docs/openapi.json and the layer's copy that GET /openapi.json serves, from every function's routes
+	$(BIN)/python -m local.openapi --write
+
 bench: install ## speed and memory figures beside their baselines (BENCH_ARGS=--quick: about 6 minutes; --only NAME for one bench)
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
@@ -86,6 +89,7 @@ validate: $(SAM)
 LAYER_BUILD := .aws-sam/build/VideoJobsLayer/python
 check-build: validate build
 	test -f $(LAYER_BUILD)/videojobs/bootstrap.py
+	test -f $(LAYER_BUILD)/videojobs/openapi.json
 	test -f $(LAYER_BUILD)/pydantic_core/_pydantic_core.cpython-313-aarch64-linux-gnu.so
 	@# ELF e_machine (bytes 18-19) 0xB7 is aarch64: cryptography's Rust extension must be the arm64 build.
 	$(BIN)/python -c "import sys; sys.exit(open('$(LAYER_BUILD)/cryptography/hazmat/bindings/_rust.abi3.so', 'rb').read(20)[18:20] != bytes([0xb7, 0]))"

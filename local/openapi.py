@@ -1,13 +1,20 @@
 """The API's OpenAPI document: the documents Powertools generates from each function behind a route,
-merged into one (`python -m local.openapi` prints it)."""
+merged into one (`python -m local.openapi` prints it; `make openapi`, that is `--write`, writes it to
+docs/openapi.json and into the layer, where GET /openapi.json serves it from).
+
+Powertools' own OpenAPIMerge discovers the handler files at run time, and a deployed function has only
+its own; it also lets the last of two different component schemas of one name win, where this refuses.
+"""
 
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
 from typing import Any
 
 from local.lambdas import load_module
-from local.template import Application, read_application
+from local.template import ROOT, Application, read_application
 
 TITLE = "Seedance video pipeline"
 #: API Gateway's own answers, before any function runs: {"message": "..."}.
@@ -52,5 +59,24 @@ def api_document(application: Application | None = None) -> dict[str, Any]:
     return document
 
 
+#: Where `make openapi` writes the document: the manual's copy, and the one the status function serves.
+WRITTEN_PATHS = (ROOT / "docs" / "openapi.json", ROOT / "layers" / "videojobs" / "videojobs" / "openapi.json")
+
+
+def document_text(document: dict[str, Any] | None = None) -> str:
+    return json.dumps(api_document() if document is None else document, indent=2) + "\n"
+
+
+def write() -> list[Path]:
+    text = document_text()
+    for path in WRITTEN_PATHS:
+        path.write_text(text, encoding="utf-8")
+    return list(WRITTEN_PATHS)
+
+
 if __name__ == "__main__":
-    print(json.dumps(api_document(), indent=2))
+    if "--write" in sys.argv[1:]:
+        for written_path in write():
+            print(f"wrote {written_path.relative_to(ROOT)}")
+    else:
+        print(document_text(), end="")

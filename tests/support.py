@@ -35,6 +35,7 @@ from videojobs.dependencies import (
     OutputPolicy,
     RoutingPolicy,
     StatusCheckPolicy,
+    UploadPolicy,
 )
 from videojobs.download_policy import HostAllowlist
 from videojobs.errors import DependencyUnavailable, TransferFailed
@@ -245,6 +246,8 @@ class InMemoryVideoStore:
         self.bucket = bucket
         self.objects: dict[str, bytes] = {}
         self.aborted: list[str] = []
+        #: What presign_get signed: (location, expires_in_seconds).
+        self.presigned: list[tuple[S3Location, int]] = []
 
     def upload_stream(self, key: str, chunks: Iterable[bytes], *, content_type: str) -> StoredObject:
         buffer = bytearray()
@@ -256,6 +259,10 @@ class InMemoryVideoStore:
             raise
         self.objects[key] = bytes(buffer)
         return StoredObject(bucket=self.bucket, key=key, size_bytes=len(buffer))
+
+    def presign_get(self, location: S3Location, *, expires_in_seconds: int) -> str:
+        self.presigned.append((location, expires_in_seconds))
+        return f"https://{location.bucket}.s3.example.com/{location.key}?expires={expires_in_seconds}"
 
 
 @dataclass
@@ -663,12 +670,23 @@ class RecordingStatusChecks:
         self.scheduled.append(ScheduledCheck(request, delay_seconds))
 
 
+@dataclass(frozen=True)
+class PresignedPut:
+    """What InMemoryInputs.presign_put was asked to sign."""
+
+    location: S3Location
+    content_type: str
+    size_bytes: int
+    expires_in_seconds: int
+
+
 @dataclass
 class InMemoryInputs:
     """InputMedia over a dict of s3://bucket/key -> (content type, bytes)."""
 
     objects: dict[str, tuple[str, bytes]] = field(default_factory=dict)
     presigned: list[str] = field(default_factory=list)
+    presigned_puts: list[PresignedPut] = field(default_factory=list)
 
     metadata: dict[str, dict[str, str]] = field(default_factory=dict)
 
@@ -697,6 +715,12 @@ class InMemoryInputs:
         url = f"https://{location.bucket}.s3.example.com/{location.key}?expires={expires_in_seconds}"
         self.presigned.append(url)
         return url
+
+    def presign_put(
+        self, location: S3Location, *, content_type: str, size_bytes: int, expires_in_seconds: int
+    ) -> str:
+        self.presigned_puts.append(PresignedPut(location, content_type, size_bytes, expires_in_seconds))
+        return f"https://{location.bucket}.s3.example.com/{location.key}?put&expires={expires_in_seconds}"
 
     @contextmanager
     def open(self, location: S3Location, kind: Any) -> Iterator[MediaFile]:
@@ -784,6 +808,7 @@ class FakeWorld:
     health: InMemoryProviderHealth = field(default_factory=lambda: InMemoryProviderHealth(threshold=100))
     routing_policy: RoutingPolicy = field(default_factory=lambda: RoutingPolicy(order=tuple(UNITS)))
     output_policy: OutputPolicy = field(default_factory=OutputPolicy)
+    upload_policy: UploadPolicy = field(default_factory=lambda: UploadPolicy(bucket="inputs"))
     dispatch_policy: DispatchPolicy = field(
         default_factory=lambda: DispatchPolicy(
             max_attempts=4,
@@ -861,6 +886,7 @@ class FakeWorld:
             health=self.health,
             routing_policy=self.routing_policy,
             output_policy=self.output_policy,
+            upload_policy=self.upload_policy,
         )
 
     def dispatch_all(self) -> list[Any]:

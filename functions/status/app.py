@@ -1,16 +1,25 @@
 """GET /jobs/{job_id}: the job as stored. GET /jobs: the jobs, newest first, filtered and paged.
-GET /spend: the spending ceilings' figures. GET /providers: each provider's state."""
+GET /jobs/{job_id}/video and /last-frame: redirects to the stored files. GET /spend: the spending
+ceilings' figures. GET /providers: each provider's state. GET /openapi.json: the API's document."""
 
 import inspect
 from typing import Annotated
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
-from videojobs.api import JobIdPath, install_error_handlers, reject_unknown_query_parameters, route_responses
+from videojobs.api import (
+    JobIdPath,
+    install_error_handlers,
+    published_openapi_document,
+    redirect,
+    redirect_responses,
+    reject_unknown_query_parameters,
+    route_responses,
+)
 from videojobs.entry import http_routes, lambda_entry
 from videojobs.logic.budget import spend_report
-from videojobs.logic.jobs import get_job, list_jobs
+from videojobs.logic.jobs import get_job, list_jobs, output_url
 from videojobs.logic.providers import ProvidersReport, providers_report
 from videojobs.models import (
     JobListFilters,
@@ -39,6 +48,32 @@ EndUserQuery = Annotated[
 def read_job(job_id: JobIdPath) -> JobView:
     trace_job(job_id)
     return get_job(job_id, app.context["deps"]).view()
+
+
+@app.get(
+    "/jobs/<job_id>/video",
+    summary="Download a job's video",
+    responses=redirect_responses("A presigned GET of the video (OUTPUT_URL_EXPIRY_SECONDS)", 404, 409, 503),
+)
+@tracer.capture_method
+def read_video(job_id: JobIdPath) -> Response[None]:
+    trace_job(job_id)
+    reject_unknown_query_parameters(app, set())
+    return redirect(output_url(job_id, "video", app.context["deps"]))
+
+
+@app.get(
+    "/jobs/<job_id>/last-frame",
+    summary="Download a job's last frame",
+    responses=redirect_responses(
+        "A presigned GET of the last frame (OUTPUT_URL_EXPIRY_SECONDS)", 404, 409, 503
+    ),
+)
+@tracer.capture_method
+def read_last_frame(job_id: JobIdPath) -> Response[None]:
+    trace_job(job_id)
+    reject_unknown_query_parameters(app, set())
+    return redirect(output_url(job_id, "last frame", app.context["deps"]))
 
 
 @app.get(
@@ -104,6 +139,25 @@ def read_spend(end_user_id: EndUserQuery = None) -> SpendReport:
 def read_providers() -> ProvidersReport:
     reject_unknown_query_parameters(app, set())
     return providers_report(app.context["deps"])
+
+
+@app.get(
+    "/openapi.json",
+    summary="This API's OpenAPI document: every route",
+    compress=True,
+    responses={
+        200: {
+            "description": "The OpenAPI 3.1 document",
+            "content": {content_types.APPLICATION_JSON: {"schema": {"type": "object"}}},
+        }
+    },
+)
+@tracer.capture_method
+def read_openapi_document() -> Response[str]:
+    reject_unknown_query_parameters(app, set())
+    return Response(
+        status_code=200, content_type=content_types.APPLICATION_JSON, body=published_openapi_document()
+    )
 
 
 lambda_handler = lambda_entry(http_routes(app, method="GET"))

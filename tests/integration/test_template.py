@@ -89,7 +89,7 @@ def test_every_function_uses_one_runtime_and_arm64(monkeypatch: pytest.MonkeyPat
     resources = transformed_template(monkeypatch)["Resources"]
     functions = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::Function"]
     layers = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::LayerVersion"]
-    assert len(functions) == 9
+    assert len(functions) == 10
     assert {f["Runtime"] for f in functions} == {"python3.13"}
     assert {tuple(f["Architectures"]) for f in functions} == {("arm64",)}
     assert {tuple(layer["CompatibleRuntimes"]) for layer in layers} == {("python3.13",)}
@@ -118,6 +118,47 @@ def test_no_policy_grants_a_wildcard_action_or_resource(monkeypatch: pytest.Monk
                 assert statement.get("Resource") != "*", logical_id
 
 
+def s3_grants(resources: dict[str, Any], function_id: str) -> set[tuple[str, str]]:
+    """(action, resource) of every S3 statement in the function's role, resources as !Sub text."""
+    role = resources[resources[function_id]["Properties"]["Role"]["Fn::GetAtt"][0]]
+    grants: set[tuple[str, str]] = set()
+    for policy in role["Properties"].get("Policies", []):
+        for statement in policy["PolicyDocument"]["Statement"]:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            targets = (
+                statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            )
+            grants |= {
+                (action, json.dumps(target, sort_keys=True))
+                for action in actions
+                if action.startswith("s3:")
+                for target in targets
+            }
+    return grants
+
+
+def test_the_uploads_function_may_put_under_uploads_and_do_nothing_else_in_s3(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A presigned URL carries its signer's rights: this role bounds every URL POST /uploads signs.
+    resources = transformed_template(monkeypatch)["Resources"]
+
+    assert s3_grants(resources, "UploadsFunction") == {
+        ("s3:PutObject", json.dumps({"Fn::Sub": "${InputsBucket.Arn}/uploads/*"}))
+    }
+
+
+def test_the_status_function_may_get_the_videos_and_last_frames_and_nothing_else_in_s3(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    resources = transformed_template(monkeypatch)["Resources"]
+
+    assert s3_grants(resources, "StatusFunction") == {
+        ("s3:GetObject", json.dumps({"Fn::Sub": "${VideosBucket.Arn}/videos/*"})),
+        ("s3:GetObject", json.dumps({"Fn::Sub": "${VideosBucket.Arn}/frames/*"})),
+    }
+
+
 def test_every_route_and_queue_has_a_handler_and_an_event_file() -> None:
     application = read_application()
     for spec in application.functions.values():
@@ -133,9 +174,17 @@ def test_every_route_and_queue_has_a_handler_and_an_event_file() -> None:
         ("ANY", "/spend", "StatusFunction", "AWS_IAM"),
         ("GET", "/providers", "StatusFunction", "AWS_IAM"),
         ("ANY", "/providers", "StatusFunction", "AWS_IAM"),
+        ("GET", "/jobs/{job_id}/video", "StatusFunction", "AWS_IAM"),
+        ("ANY", "/jobs/{job_id}/video", "StatusFunction", "AWS_IAM"),
+        ("GET", "/jobs/{job_id}/last-frame", "StatusFunction", "AWS_IAM"),
+        ("ANY", "/jobs/{job_id}/last-frame", "StatusFunction", "AWS_IAM"),
+        ("GET", "/openapi.json", "StatusFunction", "AWS_IAM"),
+        ("ANY", "/openapi.json", "StatusFunction", "AWS_IAM"),
         ("ANY", "$default", "StatusFunction", "AWS_IAM"),
         ("POST", "/jobs/{job_id}/cancel", "CancelFunction", "AWS_IAM"),
         ("ANY", "/jobs/{job_id}/cancel", "CancelFunction", "AWS_IAM"),
+        ("POST", "/uploads", "UploadsFunction", "AWS_IAM"),
+        ("ANY", "/uploads", "UploadsFunction", "AWS_IAM"),
         ("POST", "/webhooks/{provider}/{job_id}", "CallbackFunction", "NONE"),
         ("ANY", "/webhooks/{provider}/{job_id}", "CallbackFunction", "NONE"),
     }
@@ -151,6 +200,10 @@ def test_every_route_and_queue_has_a_handler_and_an_event_file() -> None:
         "cancel_job",
         "get_spend",
         "get_providers",
+        "create_upload",
+        "get_job_video",
+        "get_job_last_frame",
+        "get_openapi",
         "eachlabs_webhook",
         "atlascloud_webhook",
         "jobs_api_callback",
@@ -178,6 +231,14 @@ JOB_ROUTES = {
     "ANY /spend",
     "GET /providers",
     "ANY /providers",
+    "GET /jobs/{job_id}/video",
+    "ANY /jobs/{job_id}/video",
+    "GET /jobs/{job_id}/last-frame",
+    "ANY /jobs/{job_id}/last-frame",
+    "GET /openapi.json",
+    "ANY /openapi.json",
+    "POST /uploads",
+    "ANY /uploads",
     "$default",
 }
 WEBHOOK_ROUTES = {"POST /webhooks/{provider}/{job_id}", "ANY /webhooks/{provider}/{job_id}"}
@@ -303,7 +364,13 @@ def test_every_function_behind_a_route_lets_the_api_invoke_it(monkeypatch: pytes
         and r["Properties"]["Principal"] == "apigateway.amazonaws.com"
     }
     routed = {route.function_id for route in read_application().routes}
-    assert routed == {"IntakeFunction", "StatusFunction", "CancelFunction", "CallbackFunction"}
+    assert routed == {
+        "IntakeFunction",
+        "StatusFunction",
+        "CancelFunction",
+        "CallbackFunction",
+        "UploadsFunction",
+    }
     for function_id in routed:
         assert permitted[function_id].endswith(":${HttpApi}/*"), function_id
 

@@ -51,6 +51,7 @@ NOT_USED: dict[str, tuple[str, ...]] = {
     "status_check": (IDEMPOTENCY, EVENT_HANDLER),
     "submit": (IDEMPOTENCY, EVENT_HANDLER),
     "transfer": (IDEMPOTENCY, EVENT_HANDLER),
+    "uploads": (IDEMPOTENCY,),
 }
 
 LIST_MODULES = "import json, sys\nimport app\nprint(json.dumps(sorted(sys.modules)))"

@@ -10,9 +10,11 @@ leaves the function.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 from collections.abc import Collection
 from http import HTTPStatus
+from importlib import resources
 from typing import TYPE_CHECKING, Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
@@ -27,6 +29,7 @@ from videojobs.errors import (
     InvalidWebhook,
     JobNotCancelable,
     JobNotFound,
+    OutputNotAvailable,
     ProviderError,
     ProviderNotConfigured,
     RequestRejected,
@@ -48,6 +51,7 @@ if TYPE_CHECKING:
 ERROR_STATUS: dict[type[VideoJobError], HTTPStatus] = {
     JobNotFound: HTTPStatus.NOT_FOUND,
     JobNotCancelable: HTTPStatus.CONFLICT,
+    OutputNotAvailable: HTTPStatus.CONFLICT,
     WebhookUnauthorized: HTTPStatus.UNAUTHORIZED,
     InvalidWebhook: HTTPStatus.BAD_REQUEST,
     InvalidCursor: HTTPStatus.BAD_REQUEST,
@@ -87,8 +91,9 @@ _MEANING: dict[int, str] = {
     404: "No such job, or no such route",
     405: "The route exists, with other methods (see Allow)",
     409: (
-        "A webhook about another job or prediction, an Idempotency-Key still in progress, or a cancel of"
-        " a job that is transferring or has ended (the message names its status)"
+        "A webhook about another job or prediction, an Idempotency-Key still in progress, a cancel of"
+        " a job that is transferring or has ended, or a link to a video or last frame the job does not"
+        " have (the message names its status)"
     ),
     413: "The body is larger than this route accepts",
     415: "The body is not application/json",
@@ -101,15 +106,37 @@ def route_responses(
 ) -> dict[int, OpenAPIResponse]:
     """Every status a route answers: its success with ``model``, and ``errors`` with the ErrorBody
     schema (Powertools adds 422 with the validation-error schema itself)."""
-    responses: dict[int, OpenAPIResponse] = {
-        success: {"description": description, "content": {"application/json": {"model": model}}}
+    success_response: OpenAPIResponse = {
+        "description": description,
+        "content": {"application/json": {"model": model}},
     }
-    for status in errors:
-        responses[status] = {
-            "description": _MEANING[status],
-            "content": {"application/json": {"model": ErrorBody}},
-        }
-    return responses
+    return {success: success_response, **_error_responses(errors)}
+
+
+def redirect_responses(description: str, *errors: int) -> dict[int, OpenAPIResponse]:
+    """A route that answers 302 to a URL in ``Location`` (no body), and ``errors`` as route_responses."""
+    found: OpenAPIResponse = {
+        "description": description,
+        "headers": {
+            "Location": {"description": "A presigned URL of the object", "schema": {"type": "string"}}
+        },
+        "content": {},  # no body (Powertools would otherwise describe the handler's return type)
+    }
+    return {HTTPStatus.FOUND.value: found, **_error_responses(errors)}
+
+
+def _error_responses(errors: Collection[int]) -> dict[int, OpenAPIResponse]:
+    return {
+        status: {"description": _MEANING[status], "content": {"application/json": {"model": ErrorBody}}}
+        for status in errors
+    }
+
+
+def redirect(location: str) -> Response[None]:
+    """302 to ``location``, a presigned URL: not to be cached past its expiry, so not at all."""
+    return Response(
+        status_code=HTTPStatus.FOUND.value, headers={"Location": location, "Cache-Control": "no-store"}
+    )
 
 
 def error_response(status: HTTPStatus, code: str, message: str, **headers: str) -> Response[dict[str, Any]]:
@@ -239,3 +266,14 @@ def raw_body(app: APIGatewayHttpResolver) -> bytes:
     event = app.current_event
     body = event.body or ""
     return base64.b64decode(body) if event.is_base64_encoded else body.encode()
+
+
+#: The API's whole OpenAPI document, every function's routes merged: `make openapi` writes it into the
+#: layer (and docs/openapi.json), since a deployed function has only its own routes to describe.
+OPENAPI_DOCUMENT = "openapi.json"
+
+
+@functools.cache
+def published_openapi_document() -> str:
+    """The document as `make openapi` wrote it, read once per container."""
+    return resources.files("videojobs").joinpath(OPENAPI_DOCUMENT).read_text(encoding="utf-8")

@@ -33,6 +33,7 @@ from videojobs.dependencies import (
     OutputPolicy,
     RoutingPolicy,
     StatusCheckPolicy,
+    UploadPolicy,
 )
 from videojobs.download_policy import HostAllowlist
 from videojobs.models import ProviderName, utc_now
@@ -415,9 +416,19 @@ class _Ports(Dependencies):
 
     @cached_property
     def output_policy(self) -> OutputPolicy:
+        settings = self._settings
         return OutputPolicy(
-            max_moov_bytes=self._settings.max_moov_bytes, mismatch=self._settings.output_mismatch
+            max_moov_bytes=settings.max_moov_bytes,
+            mismatch=settings.output_mismatch,
+            url_expiry_seconds=settings.output_url_expiry_seconds,
         )
+
+    @cached_property
+    def upload_policy(self) -> UploadPolicy:
+        """Uploads go to the first input bucket (the template's InputsBucket)."""
+        settings = self._settings
+        buckets = settings.input_bucket_names
+        return UploadPolicy(bucket=buckets[0] if buckets else None, max_bytes=settings.max_upload_bytes)
 
     @cached_property
     def notify_policy(self) -> NotifyPolicy:

@@ -87,11 +87,23 @@ class RoutingPolicy:
 
 @dataclass(frozen=True)
 class OutputPolicy:
-    """How the transfer reads and judges what a provider delivered."""
+    """How the transfer reads and judges what a provider delivered, and how long a link to it lives."""
 
     #: The largest moov box kept while the MP4 streams; a larger one makes the file broken.
     max_moov_bytes: int = 32 * 1024 * 1024
     mismatch: OutputMismatch = OutputMismatch.FLAG
+    #: GET /jobs/{job_id}/video and /last-frame: the presigned GET's lifetime.
+    url_expiry_seconds: int = 900
+
+
+@dataclass(frozen=True)
+class UploadPolicy:
+    """POST /uploads: the bucket uploads go to (None: uploads are off), the largest file a caller may
+    declare, and how long the presigned PUT lives."""
+
+    bucket: str | None = None
+    max_bytes: int = 50 * 1024 * 1024
+    url_expiry_seconds: int = 900
 
 
 @dataclass(frozen=True)
@@ -167,6 +179,7 @@ class Dependencies:
     health: ProviderHealth
     routing_policy: RoutingPolicy
     output_policy: OutputPolicy = field(default_factory=OutputPolicy)
+    upload_policy: UploadPolicy = field(default_factory=UploadPolicy)
 
     @property
     def enabled_providers(self) -> list[ProviderName]:

@@ -63,6 +63,18 @@ class JobNotCancelable(VideoJobError):
         self.status = status
 
 
+class OutputNotAvailable(VideoJobError):
+    """A link to a job's video or last frame, asked of a job that has none (yet, or ever)."""
+
+    code = "output_not_available"
+
+    def __init__(self, job_id: str, status: str, output: str) -> None:
+        super().__init__(f"job {job_id} is {status} and has no {output}")
+        self.job_id = job_id
+        self.status = status
+        self.output = output
+
+
 class WebhookUnauthorized(VideoJobError):
     """Missing or wrong token, forged or stale signature."""
 

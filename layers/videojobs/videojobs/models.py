@@ -50,6 +50,40 @@ MediaKind = Literal["image", "video", "audio"]
 Mode = Literal["text_to_video", "image_to_video", "reference_to_video"]
 
 
+#: The media types an input file (a media URL's object, an upload) may have: Seedance 2.0's images
+#: (JPEG, PNG, WebP), videos (MP4, MOV) and audio (MP3, WAV). One list for the doors, uploads and schemas.
+InputMediaType = Literal[
+    "image/png", "image/jpeg", "image/webp", "video/mp4", "video/quicktime", "audio/mpeg", "audio/wav"
+]
+
+
+@dataclass(frozen=True)
+class MediaFormat:
+    """What a media type is used as, and its file name endings (the first is the one an upload gets)."""
+
+    kind: MediaKind
+    extensions: tuple[str, ...]
+
+
+#: Every InputMediaType (a test holds them equal), in the same order.
+INPUT_MEDIA_TYPES: dict[InputMediaType, MediaFormat] = {
+    "image/png": MediaFormat("image", (".png",)),
+    "image/jpeg": MediaFormat("image", (".jpg", ".jpeg")),
+    "image/webp": MediaFormat("image", (".webp",)),
+    "video/mp4": MediaFormat("video", (".mp4",)),
+    "video/quicktime": MediaFormat("video", (".mov",)),
+    "audio/mpeg": MediaFormat("audio", (".mp3",)),
+    "audio/wav": MediaFormat("audio", (".wav",)),
+}
+
+
+def media_extensions(kind: MediaKind) -> tuple[str, ...]:
+    """The file name endings of every input media type of ``kind``."""
+    return tuple(
+        ending for media in INPUT_MEDIA_TYPES.values() if media.kind == kind for ending in media.extensions
+    )
+
+
 @dataclass(frozen=True)
 class S3Location:
     bucket: str
@@ -930,6 +964,49 @@ class ProviderHealthChange(BaseModel):
     open_until: datetime | None = None
     #: The failure that opened it.
     last_error: str | None = None
+
+
+#: S3's largest single PUT (5 GiB): no upload may declare more, whatever MAX_UPLOAD_BYTES says.
+MAX_SINGLE_PUT_BYTES = 5 * 1024**3
+UploadSize = Annotated[int, Field(ge=1, le=MAX_SINGLE_PUT_BYTES), BeforeValidator(_integral)]
+
+
+class UploadRequest(BaseModel):
+    """POST /uploads: the file the caller is about to PUT, exactly as it will send it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    content_type: InputMediaType = Field(
+        description="The file's media type; the PUT must send it as Content-Type"
+    )
+    size_bytes: UploadSize = Field(
+        description=(
+            "The file's exact size in bytes; the PUT must send it as Content-Length. At most the"
+            " deployment's MAX_UPLOAD_BYTES (50 MiB unless configured otherwise)"
+        )
+    )
+
+
+class UploadHeaders(BaseModel):
+    """The headers the PUT must send, exactly: they are signed into its URL."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True, serialize_by_alias=True)
+
+    content_type: str = Field(alias="Content-Type")
+    content_length: str = Field(alias="Content-Length")
+
+
+class UploadGrant(BaseModel):
+    """POST /uploads' answer: where to PUT the file, and how to name it in a job request."""
+
+    model_config = ConfigDict(frozen=True)
+
+    upload_url: str = Field(description="A presigned S3 PUT, valid until expires_at")
+    s3_url: str = Field(
+        description="s3://<inputs bucket>/uploads/<id><extension>: put it in a job's media fields"
+    )
+    expires_at: datetime
+    headers: UploadHeaders
 
 
 def utc_now() -> datetime:

@@ -104,6 +104,13 @@ class InputMedia(Protocol):
 
     def presign(self, location: S3Location, *, expires_in_seconds: int) -> str: ...
 
+    def presign_put(
+        self, location: S3Location, *, content_type: str, size_bytes: int, expires_in_seconds: int
+    ) -> str:
+        """A URL that PUTs one object of exactly ``size_bytes`` sent as ``content_type``: both are
+        signed into it, so a PUT with another Content-Length or Content-Type is refused. No call is made."""
+        ...
+
     def open(self, location: S3Location, kind: MediaKind) -> AbstractContextManager[MediaFile]: ...
 
 
@@ -373,6 +380,10 @@ class StoredObject:
 class VideoStore(Protocol):
     def upload_stream(self, key: str, chunks: Iterable[bytes], *, content_type: str) -> StoredObject:
         """Store the chunks as one object. On any error nothing is left behind, not even parts."""
+        ...
+
+    def presign_get(self, location: S3Location, *, expires_in_seconds: int) -> str:
+        """A URL that GETs a stored object (the video or the last frame). No call is made."""
         ...
 
 

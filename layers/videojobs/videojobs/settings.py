@@ -89,6 +89,10 @@ class Settings(BaseModel):
     #: Buckets an s3:// input may come from (comma-separated); empty means none.
     input_bucket_names: CommaList = ()
     input_url_expiry_seconds: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
+    #: POST /uploads: the largest file a caller may declare (S3 takes at most 5 GiB in one PUT).
+    max_upload_bytes: int = Field(default=50 * MIB, ge=1, le=5 * 1024 * MIB)
+    #: GET /jobs/{job_id}/video and /last-frame: how long the presigned GET they redirect to lives.
+    output_url_expiry_seconds: int = Field(default=900, ge=60, le=7 * 24 * 3600)
     provider_timeout_seconds: float = Field(default=20.0, gt=0)
     download_timeout_seconds: float = Field(default=60.0, gt=0)
     transfer_part_size_bytes: int = Field(default=8 * MIB, ge=5 * MIB)

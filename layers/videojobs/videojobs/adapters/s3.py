@@ -98,6 +98,14 @@ class S3VideoStore:
         )
         return size
 
+    def presign_get(self, location: S3Location, *, expires_in_seconds: int) -> str:
+        # Signed locally, no call to S3; see S3InputMedia.presign on temporary credentials.
+        return self._client.generate_presigned_url(
+            "get_object",
+            Params={"Bucket": location.bucket, "Key": location.key},
+            ExpiresIn=expires_in_seconds,
+        )
+
     def _abort(self, key: str, upload_id: str) -> None:
         try:
             self._client.abort_multipart_upload(Bucket=self._bucket, Key=key, UploadId=upload_id)
@@ -267,6 +275,24 @@ class S3InputMedia:
         return self._client.generate_presigned_url(
             "get_object",
             Params={"Bucket": location.bucket, "Key": location.key},
+            ExpiresIn=expires_in_seconds,
+        )
+
+    def presign_put(
+        self, location: S3Location, *, content_type: str, size_bytes: int, expires_in_seconds: int
+    ) -> str:
+        # botocore serializes ContentType and ContentLength as headers, and SigV4 query signing signs
+        # every header the request has: X-Amz-SignedHeaders is content-length;content-type;host. S3
+        # refuses a PUT whose headers differ from the signed ones (SignatureDoesNotMatch), and reads
+        # no more body than the Content-Length it was sent.
+        return self._client.generate_presigned_url(
+            "put_object",
+            Params={
+                "Bucket": location.bucket,
+                "Key": location.key,
+                "ContentType": content_type,
+                "ContentLength": size_bytes,
+            },
             ExpiresIn=expires_in_seconds,
         )
 

@@ -24,12 +24,21 @@ from videojobs.dependencies import Dependencies
 from videojobs.errors import RequestRejected
 from videojobs.logic.intake import accept_job, reject
 from videojobs.logic.media import LISTED_MEDIA_FIELDS, SINGLE_MEDIA_FIELDS
-from videojobs.models import JOB_REQUESTED, EventOrigin, JobRequest, S3Location, S3Origin, ValidationDetail
+from videojobs.models import (
+    JOB_REQUESTED,
+    EventOrigin,
+    JobRequest,
+    S3Location,
+    S3Origin,
+    ValidationDetail,
+    media_extensions,
+)
 from videojobs.observability import logger
 from videojobs.validation import detail_from_rejection, detail_from_validation_error
 
 DROPS_PREFIX = "drops/"
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+#: An image drop's endings: the image types of the input media list (INPUT_MEDIA_TYPES).
+IMAGE_SUFFIXES = media_extensions("image")
 #: A manifest longer than this is refused whole: one function run must get through it.
 MAX_MANIFEST_LINES = 1000
 #: x-amz-meta-<name> on an image drop -> the request field it fills.
