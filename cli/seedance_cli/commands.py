@@ -44,9 +44,10 @@ class Connection:
     profile: str | None
 
 
-def connect(connection: Connection) -> SeedanceClient:
+def connect(connection: Connection, *, transport: httpx.BaseTransport | None = None) -> SeedanceClient:
+    """A client of the API, authorized as the flags and the environment say (``transport``: tests)."""
     auth = authorization(connection.api_url, token=connection.token, profile=connection.profile)
-    return SeedanceClient(connection.api_url, auth)
+    return SeedanceClient(connection.api_url, auth, transport=transport)
 
 
 def _stdout_is_terminal() -> bool:
