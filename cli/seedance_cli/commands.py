@@ -101,6 +101,8 @@ def session(
     except CliError as error:
         output.error(error)
         raise typer.Exit(exit_code_of(error)) from None
+    except KeyboardInterrupt:
+        raise typer.Exit(ExitCode.INTERRUPTED) from None
     finally:
         running.close()
 

@@ -613,3 +613,16 @@ def test_spend_sends_the_end_user(seedance: Cli, fake: FakeApi) -> None:
     seedance("spend", "--end-user-id", "user-42")
 
     assert fake.seen[0].query == {"end_user_id": "user-42"}
+
+
+def test_ctrl_c_while_waiting_exits_130_and_says_the_job_goes_on(seedance: Cli, fake: FakeApi) -> None:
+    def interrupt(_: float) -> None:
+        raise KeyboardInterrupt
+
+    seedance.sleep = interrupt
+
+    result = seedance("submit", "-p", "a kite", "--wait")
+
+    assert result.exit_code == 130
+    (job_id,) = fake.timelines
+    assert result.stderr.splitlines() == [f"stopped waiting; the job goes on: seedance get {job_id}"]
