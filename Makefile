@@ -14,18 +14,21 @@ PYTEST_ARGS ?=
 DEMO_ARGS ?=
 BENCH_ARGS ?=
 MUTATE_ARGS ?=
-export PYTHONPATH := $(CURDIR):$(CURDIR)/layers/videojobs
+export PYTHONPATH := $(CURDIR):$(CURDIR)/layers/videojobs:$(CURDIR)/cli
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: install demo local test lint format bench load mutate schemas openapi build validate check-build clean
 
-$(INSTALLED): requirements-dev.txt layers/videojobs/requirements.txt
+# The `seedance` command line client (cli/seedance_cli) goes in editable, as .venv/bin/seedance; its
+# dependencies are pinned in requirements-dev.txt, so this second step finds them installed.
+$(INSTALLED): requirements-dev.txt layers/videojobs/requirements.txt pyproject.toml
 	@test -n "$(PYTHON)" || { echo "no Python 3.13/3.12 found (see scripts/find-python)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet -r requirements-dev.txt
+	$(BIN)/pip install --quiet --editable .
 	@touch $@
 
-install: $(INSTALLED) ## project venv with everything the code and the tests need
+install: $(INSTALLED) ## project venv with everything the code and the tests need, and the `seedance` client
 
 demo: install ## one job end to end on the local stack; the MP4 lands in ./out/
 	$(BIN)/python -m local.demo $(DEMO_ARGS)
