@@ -17,7 +17,7 @@ MUTATE_ARGS ?=
 export PYTHONPATH := $(CURDIR):$(CURDIR)/layers/videojobs
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install demo local test lint format bench load mutate schemas build validate check-build clean
+.PHONY: install demo local env-json events test lint format bench load mutate schemas build validate check-build clean
 
 $(INSTALLED): requirements-dev.txt layers/videojobs/requirements.txt
 	@test -n "$(PYTHON)" || { echo "no Python 3.13/3.12 found (see scripts/find-python)"; exit 1; }
@@ -32,6 +32,9 @@ demo: install ## one job end to end on the local stack; the MP4 lands in ./out/
 
 local: install ## the local stack in the foreground (LOCAL_API_PORT, LOCAL_AWS_PORT, LOCAL_SIMULATOR_PORT)
 	$(BIN)/python -m local
+
+env-json: install ## env.json for `sam local invoke --env-vars env.json`: the functions use a running `make local` (same ports)
+	$(BIN)/python -m local.env_json
 
 # pytest on every core, at most two (CI has two). Each local stack's tests stay in one worker (tests/conftest.py);
 # in file order, so the stacks' long units start first. PYTEST_ARGS comes last: PYTEST_ARGS="-n 0" runs in one process.
