@@ -36,6 +36,9 @@ local: install ## the local stack in the foreground (LOCAL_API_PORT, LOCAL_AWS_P
 env-json: install ## env.json for `sam local invoke --env-vars env.json`: the functions use a running `make local` (same ports)
 	$(BIN)/python -m local.env_json
 
+events: install ## the webhook samples in events/ signed for `make local` (signatures last WEBHOOK_MAX_AGE_SECONDS: 300 s)
+	$(BIN)/python -m local.sample_events
+
 # pytest on every core, at most two (CI has two). Each local stack's tests stay in one worker (tests/conftest.py);
 # in file order, so the stacks' long units start first. PYTEST_ARGS comes last: PYTEST_ARGS="-n 0" runs in one process.
 PYTEST_PARALLEL := -n auto --maxprocesses=2 --dist loadscope --no-loadscope-reorder

@@ -23,10 +23,12 @@ from local.stack import (
     LocalStackConfig,
     function_environments,
     local_overrides,
+    local_secret_values,
     local_simulator,
     simulator_settings,
 )
 from local.template import ROOT, read_application
+from videojobs.settings import Settings
 
 #: How a container reaches the host (on Linux: `--add-host host.docker.internal:host-gateway`).
 CONTAINER_HOST = "host.docker.internal"
@@ -64,6 +66,13 @@ def env_json(config: LocalStackConfig | None = None) -> dict[str, dict[str, str]
         logical_id: {name: environments[logical_id].get(name, "") for name in sorted(spec.environment)}
         for logical_id, spec in application.functions.items()
     }
+
+
+def function_settings(logical_id: str, config: LocalStackConfig | None = None) -> Settings:
+    """The settings a function runs with under `sam local` on env.json: its variables, and what the
+    local stack keeps in its secret (the webhook token secret, the simulator's API keys)."""
+    config = config or LocalStackConfig.from_environment()
+    return Settings.load(local_secret_values(local_overrides(config)), environ=env_json(config)[logical_id])
 
 
 def write_env_json(path: Path = ENV_JSON, config: LocalStackConfig | None = None) -> Path:

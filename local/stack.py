@@ -105,17 +105,9 @@ class LocalStack:
         self.moto.start()
         self.simulator.start()
         overrides = local_overrides(self.config)
-        secret_values = {
-            api_key_setting(name).upper(): overrides.get(
-                api_key_setting(name).upper(), DEFAULT_API_KEYS[name]
-            )
-            for name in UNITS
-        }
-        secret_values["WEBHOOK_TOKEN_SECRET"] = LOCAL_WEBHOOK_TOKEN_SECRET
+        secret_values = local_secret_values(overrides)
         for name in UNITS:
-            pool = overrides.get(api_keys_setting(name).upper(), "")
-            secret_values[api_keys_setting(name).upper()] = pool
-            for key in (key.strip() for key in pool.split(",")):
+            for key in (key.strip() for key in secret_values[api_keys_setting(name).upper()].split(",")):
                 if key:
                     self.simulator.add_api_key(name, key)
         self._resources = provision(
@@ -303,6 +295,18 @@ def local_overrides(config: LocalStackConfig) -> dict[str, str]:
     overrides.update({k: v for k, v in os.environ.items() if k.endswith(PASSED_THROUGH_SUFFIXES)})
     overrides.update(config.environment)
     return overrides
+
+
+def local_secret_values(overrides: Mapping[str, str]) -> dict[str, str]:
+    """What the local stack keeps in its PipelineSecrets: each provider's API key (the simulator's, unless
+    the overrides name another) and key pool (the overrides'), and the fixed webhook token secret."""
+    values: dict[str, str] = {}
+    for name in UNITS:
+        key, pool = api_key_setting(name).upper(), api_keys_setting(name).upper()
+        values[key] = overrides.get(key, DEFAULT_API_KEYS[name])
+        values[pool] = overrides.get(pool, "")
+    values["WEBHOOK_TOKEN_SECRET"] = LOCAL_WEBHOOK_TOKEN_SECRET
+    return values
 
 
 def simulator_settings(

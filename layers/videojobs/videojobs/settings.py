@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from datetime import timedelta
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -229,6 +230,10 @@ class Settings(BaseModel):
         if any(len(part.strip()) < 16 for part in value.get_secret_value().split(",")):
             raise ValueError("each webhook token secret must be at least 16 characters")
         return value
+
+    def webhook_token_lifetime(self) -> timedelta:
+        """How long a webhook token lives: the job's maximum age, then the provider's retry window."""
+        return timedelta(seconds=self.job_max_age_seconds + self.webhook_retry_window_seconds)
 
     def webhook_token_secrets(self) -> list[bytes]:
         """The current secret first, then the previous one if a rotation is under way."""
