@@ -499,3 +499,28 @@ def test_each_functions_variables_fit_lambdas_4_kb_with_a_40_character_stack_nam
 
     assert len(sizes) == 9
     assert max(sizes.values()) < 4096, sizes
+
+
+def test_samconfig_has_a_region_a_watching_sync_and_a_dev_stack_whose_overrides_the_template_takes() -> None:
+    import re
+    import tomllib
+
+    config = tomllib.loads((ROOT / "samconfig.toml").read_text())
+    default, dev = config["default"], config["dev"]
+    parameters = load_template()["Parameters"]
+
+    assert default["global"]["parameters"]["region"] == dev["global"]["parameters"]["region"] == "us-east-1"
+    assert default["sync"]["parameters"]["watch"] is True
+    assert dev["global"]["parameters"]["stack_name"] != default["global"]["parameters"]["stack_name"]
+    for command in ("deploy", "sync"):
+        given = dev[command]["parameters"]["parameter_overrides"].split()
+        overrides = dict(pair.split("=", 1) for pair in given)
+        assert len(overrides) == len(given) > 0, command
+        for name, value in overrides.items():
+            spec = parameters[name]
+            assert value in [str(allowed) for allowed in spec.get("AllowedValues", [value])], name
+            assert re.fullmatch(spec.get("AllowedPattern", ".*"), value), name
+            if spec["Type"] == "Number":
+                assert (
+                    spec.get("MinValue", float("-inf")) <= float(value) <= spec.get("MaxValue", float("inf"))
+                ), name
