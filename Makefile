@@ -17,7 +17,7 @@ MUTATE_ARGS ?=
 export PYTHONPATH := $(CURDIR):$(CURDIR)/layers/videojobs:$(CURDIR)/cli
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install demo local test lint format bench load mutate schemas openapi build validate check-build clean
+.PHONY: install demo local env-json events test lint format bench load mutate schemas openapi build validate check-build clean
 
 # The `seedance` command line client (cli/seedance_cli) goes in editable, as .venv/bin/seedance; its
 # dependencies are pinned in requirements-dev.txt, so this second step finds them installed.
@@ -35,6 +35,12 @@ demo: install ## one job end to end on the local stack; the MP4 lands in ./out/
 
 local: install ## the local stack in the foreground (LOCAL_API_PORT, LOCAL_AWS_PORT, LOCAL_SIMULATOR_PORT)
 	$(BIN)/python -m local
+
+env-json: install ## env.json for `sam local invoke --env-vars env.json`: the functions use a running `make local` (same ports)
+	$(BIN)/python -m local.env_json
+
+events: install ## the webhook samples in events/ signed for `make local` (signatures last WEBHOOK_MAX_AGE_SECONDS: 300 s)
+	$(BIN)/python -m local.sample_events
 
 # pytest on every core, at most two (CI has two). Each local stack's tests stay in one worker (tests/conftest.py);
 # in file order, so the stacks' long units start first. PYTEST_ARGS comes last: PYTEST_ARGS="-n 0" runs in one process.

@@ -51,16 +51,17 @@ def aws_client(service: str, endpoint_url: str) -> Any:
     )
 
 
-def provision(
+def plan(
     resources: Mapping[str, Any],
     parameters: Mapping[str, Any],
     *,
     endpoint_url: str,
     stack_name: str,
-    secret_values: Mapping[str, str] | None = None,
     conditions: Mapping[str, Any] | None = None,
 ) -> ProvisionedStack:
-    """Create every provisioned resource; ``secret_values`` are merged into each generated secret."""
+    """The names, URLs and ARNs `provision` gives the resources, without creating them (`make
+    env-json`). A secret is named by its name, which Secrets Manager takes wherever it takes an ARN:
+    the ARN it is given on creation ends in a random suffix."""
     refs: dict[str, str] = {
         "AWS::StackName": stack_name,
         "AWS::Region": REGION,
@@ -70,63 +71,104 @@ def provision(
     }
     refs.update(parameter_values(parameters))
     stack = ProvisionedStack(stack_name, refs, {}, dict(conditions or {}))
+    for logical_id, resource in _in_creation_order(resources):
+        kind, props = resource["Type"], resource.get("Properties", {})
+        physical = f"{stack_name}-{logical_id}"
+        if kind == "AWS::SQS::Queue":
+            url = f"{endpoint_url}/{ACCOUNT_ID}/{physical}"
+            refs[logical_id] = url
+            stack.attributes.update(
+                {
+                    (logical_id, "Arn"): f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{physical}",
+                    (logical_id, "QueueName"): physical,
+                    (logical_id, "QueueUrl"): url,
+                }
+            )
+        elif kind == "AWS::DynamoDB::Table":
+            refs[logical_id] = physical
+            stack.attributes[(logical_id, "Arn")] = f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/{physical}"
+        elif kind == "AWS::S3::Bucket":
+            refs[logical_id] = physical.lower()
+            stack.attributes[(logical_id, "Arn")] = f"arn:aws:s3:::{physical.lower()}"
+        elif kind == "AWS::Events::EventBus":
+            name = stack.intrinsics.resolve(props.get("Name", physical))
+            refs[logical_id] = name
+            arn = f"arn:aws:events:{REGION}:{ACCOUNT_ID}:event-bus/{name}"
+            stack.attributes.update({(logical_id, "Arn"): arn, (logical_id, "Name"): name})
+        elif kind == "AWS::SecretsManager::Secret":
+            refs[logical_id] = physical
+        elif kind == "AWS::Events::Rule":
+            bus = stack.intrinsics.resolve(props.get("EventBusName", DEFAULT_BUS))
+            path = physical if bus == DEFAULT_BUS else f"{bus}/{physical}"
+            refs[logical_id] = physical
+            stack.attributes[(logical_id, "Arn")] = f"arn:aws:events:{REGION}:{ACCOUNT_ID}:rule/{path}"
+    # Lambda and API plumbing is replaced by the local stack; its names still resolve.
+    for logical_id in resources:
+        refs.setdefault(logical_id, f"{stack_name}-{logical_id}")
+    return stack
+
+
+def provision(
+    resources: Mapping[str, Any],
+    parameters: Mapping[str, Any],
+    *,
+    endpoint_url: str,
+    stack_name: str,
+    secret_values: Mapping[str, str] | None = None,
+    conditions: Mapping[str, Any] | None = None,
+) -> ProvisionedStack:
+    """Create every provisioned resource under the names `plan` gives it; ``secret_values`` are merged
+    into each generated secret. The references are what AWS answered (a secret's is its ARN)."""
+    stack = plan(
+        resources, parameters, endpoint_url=endpoint_url, stack_name=stack_name, conditions=conditions
+    )
+    refs = stack.refs
     client = lambda service: aws_client(service, endpoint_url)  # noqa: E731
     pending_redrives: dict[str, Any] = {}
 
-    ordered = sorted(
-        resources.items(), key=lambda item: (item[1]["Type"] not in _FIRST) + (item[1]["Type"] in _LAST)
-    )
-    for logical_id, resource in ordered:
-        kind = resource["Type"]
-        if kind not in PROVISIONED_TYPES:
-            continue
-        props = resource.get("Properties", {})
-        physical = f"{stack_name}-{logical_id}"
+    for logical_id, resource in _in_creation_order(resources):
+        kind, props = resource["Type"], resource.get("Properties", {})
+        name = refs[logical_id]
         if kind == "AWS::SQS::Queue":
             attributes = {
                 key: str(props[key])
                 for key in ("VisibilityTimeout", "MessageRetentionPeriod", "DelaySeconds")
                 if key in props
             }
-            url = client("sqs").create_queue(QueueName=physical, Attributes=attributes)["QueueUrl"]
-            arn = f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{physical}"
-            refs[logical_id] = url
-            stack.attributes.update(
-                {(logical_id, "Arn"): arn, (logical_id, "QueueName"): physical, (logical_id, "QueueUrl"): url}
-            )
+            queue_name = stack.attributes[(logical_id, "QueueName")]
+            url = client("sqs").create_queue(QueueName=queue_name, Attributes=attributes)["QueueUrl"]
+            refs[logical_id] = stack.attributes[(logical_id, "QueueUrl")] = url
             if "RedrivePolicy" in props:
                 pending_redrives[url] = props["RedrivePolicy"]
         elif kind == "AWS::DynamoDB::Table":
-            _create_table(client("dynamodb"), physical, props)
-            refs[logical_id] = physical
-            stack.attributes[(logical_id, "Arn")] = f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/{physical}"
+            _create_table(client("dynamodb"), name, props)
         elif kind == "AWS::S3::Bucket":
-            bucket = physical.lower()
-            _create_bucket(client("s3"), bucket, props)
-            refs[logical_id] = bucket
-            stack.attributes[(logical_id, "Arn")] = f"arn:aws:s3:::{bucket}"
+            _create_bucket(client("s3"), name, props)
         elif kind == "AWS::Events::EventBus":
-            name = stack.intrinsics.resolve(props.get("Name", physical))
-            arn = client("events").create_event_bus(Name=name)["EventBusArn"]
-            refs[logical_id] = name
-            stack.attributes.update({(logical_id, "Arn"): arn, (logical_id, "Name"): name})
+            stack.attributes[(logical_id, "Arn")] = client("events").create_event_bus(Name=name)[
+                "EventBusArn"
+            ]
         elif kind == "AWS::SecretsManager::Secret":
             value = _generated_secret(props, secret_values or {})
-            arn = client("secretsmanager").create_secret(Name=physical, SecretString=value)["ARN"]
-            refs[logical_id] = arn
+            refs[logical_id] = client("secretsmanager").create_secret(Name=name, SecretString=value)["ARN"]
         elif kind == "AWS::Events::Rule":
-            arn = _create_rule(client("events"), physical, stack.intrinsics.resolve(props))
-            refs[logical_id] = physical
+            arn = _create_rule(client("events"), name, stack.intrinsics.resolve(props))
             stack.attributes[(logical_id, "Arn")] = arn
-
-    # Lambda and API plumbing is replaced by the local stack; its names still resolve.
-    for logical_id in resources:
-        refs.setdefault(logical_id, f"{stack_name}-{logical_id}")
 
     for url, policy in pending_redrives.items():
         resolved = stack.intrinsics.resolve(policy)
         client("sqs").set_queue_attributes(QueueUrl=url, Attributes={"RedrivePolicy": json.dumps(resolved)})
     return stack
+
+
+def _in_creation_order(resources: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """The provisioned resources, queues first and rules last (they name buses, queues and buckets)."""
+    ordered = sorted(
+        resources.items(), key=lambda item: (item[1]["Type"] not in _FIRST) + (item[1]["Type"] in _LAST)
+    )
+    return [
+        (logical_id, resource) for logical_id, resource in ordered if resource["Type"] in PROVISIONED_TYPES
+    ]
 
 
 def _create_table(dynamodb: Any, name: str, props: Mapping[str, Any]) -> None:

@@ -44,6 +44,11 @@ LOCAL_SETTINGS = {
     "NOTIFY_RETRY_DELAYS_SECONDS": "1,2,5",
     "DROP_DEFAULT_PROVIDER": "eachlabs",
 }
+#: The webhook token secret the local stack keeps in its PipelineSecrets, and the seed of its simulator's
+#: webhook signing keys and Replicate account secret: fixed, so that the webhook samples in events/ (`make
+#: events`) carry tokens and signatures a running `make local` accepts. Known to all: local use only.
+LOCAL_WEBHOOK_TOKEN_SECRET = "seedance-local-stack-webhook-token-secret"  # noqa: S105 - a local fixture
+LOCAL_SIGNING_SEED = b"seedance-local-stack-simulator-signing-seed"
 PASSED_THROUGH_SUFFIXES = (
     "_BASE_URL",
     "_API_KEY",
@@ -86,10 +91,7 @@ class LocalStack:
         self.config = config or LocalStackConfig()
         self.application: Application = read_application()
         self.moto = moto_server(HOST, self.config.aws_port)
-        # Presigned URLs of local S3 are plain http on loopback: let the simulator fetch them.
-        self.simulator = ProviderSimulator(
-            host=HOST, port=self.config.simulator_port, allow_loopback_media=True
-        )
+        self.simulator = local_simulator(self.config)
         self.functions: dict[str, LocalFunction] = {}
         self.front: ApiFront | None = None
         self.pollers: list[QueuePoller] = []
@@ -102,19 +104,10 @@ class LocalStack:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self.moto.start()
         self.simulator.start()
-        overrides = {**LOCAL_SETTINGS}
-        overrides.update({k: v for k, v in os.environ.items() if k.endswith(PASSED_THROUGH_SUFFIXES)})
-        overrides.update(self.config.environment)
-        secret_values = {
-            api_key_setting(name).upper(): overrides.get(
-                api_key_setting(name).upper(), DEFAULT_API_KEYS[name]
-            )
-            for name in UNITS
-        }
+        overrides = local_overrides(self.config)
+        secret_values = local_secret_values(overrides)
         for name in UNITS:
-            pool = overrides.get(api_keys_setting(name).upper(), "")
-            secret_values[api_keys_setting(name).upper()] = pool
-            for key in (key.strip() for key in pool.split(",")):
+            for key in (key.strip() for key in secret_values[api_keys_setting(name).upper()].split(",")):
                 if key:
                     self.simulator.add_api_key(name, key)
         self._resources = provision(
@@ -209,27 +202,18 @@ class LocalStack:
 
     # -- wiring ----------------------------------------------------------------------------------------
     def _apply_environment(self, overrides: Mapping[str, str]) -> None:
-        intrinsics = self.resources.intrinsics
-        environment: dict[str, str] = {}
-        for spec in self.application.functions.values():
-            environment.update({k: str(intrinsics.resolve(v)) for k, v in spec.environment.items()})
-        environment.update(
-            {
-                "AWS_ENDPOINT_URL": self.aws_endpoint,
-                "AWS_DEFAULT_REGION": REGION,
-                "AWS_REGION": REGION,
-                "AWS_ACCESS_KEY_ID": "testing",
-                "AWS_SECRET_ACCESS_KEY": "testing",
-                "LOCAL_MODE": "true",
-                "PUBLIC_BASE_URL": self.api_url,
-                "POWERTOOLS_TRACE_DISABLED": "true",
-                "POWERTOOLS_METRICS_DISABLED": "true",
-            }
+        environments = function_environments(
+            self.application,
+            self.resources,
+            aws_endpoint=self.aws_endpoint,
+            api_url=self.api_url,
+            simulator_settings=simulator_settings(self.simulator, overrides),
+            overrides=overrides,
         )
-        for name in UNITS:
-            if f"{name.upper()}_BASE_URL" not in overrides and name in self.simulator_providers:
-                environment.update(self.simulator.pipeline_settings(name))
-        environment.update(overrides)
+        # One process runs every function: one environment, each function's in turn laid over it.
+        environment: dict[str, str] = {}
+        for function_environment in environments.values():
+            environment.update(function_environment)
         self.environment = environment
         for name, value in environment.items():
             self._saved_environment.setdefault(name, os.environ.get(name))
@@ -294,6 +278,80 @@ class LocalStack:
             events = self.drain_events(wait_seconds=0.2)
             found += [event for event in events if event["detail-type"] in OUTCOME_DETAIL_TYPES]
         return found
+
+
+def local_simulator(config: LocalStackConfig) -> ProviderSimulator:
+    """The local stack's provider simulator (not started), with the local signing keys."""
+    # Presigned URLs of local S3 are plain http on loopback: let the simulator fetch them.
+    return ProviderSimulator(
+        host=HOST, port=config.simulator_port, allow_loopback_media=True, signing_seed=LOCAL_SIGNING_SEED
+    )
+
+
+def local_overrides(config: LocalStackConfig) -> dict[str, str]:
+    """The local settings (`LOCAL_SETTINGS`), then what the shell passes through
+    (`PASSED_THROUGH_SUFFIXES`), then the config's environment: each wins over the one before."""
+    overrides = {**LOCAL_SETTINGS}
+    overrides.update({k: v for k, v in os.environ.items() if k.endswith(PASSED_THROUGH_SUFFIXES)})
+    overrides.update(config.environment)
+    return overrides
+
+
+def local_secret_values(overrides: Mapping[str, str]) -> dict[str, str]:
+    """What the local stack keeps in its PipelineSecrets: each provider's API key (the simulator's, unless
+    the overrides name another) and key pool (the overrides'), and the fixed webhook token secret."""
+    values: dict[str, str] = {}
+    for name in UNITS:
+        key, pool = api_key_setting(name).upper(), api_keys_setting(name).upper()
+        values[key] = overrides.get(key, DEFAULT_API_KEYS[name])
+        values[pool] = overrides.get(pool, "")
+    values["WEBHOOK_TOKEN_SECRET"] = LOCAL_WEBHOOK_TOKEN_SECRET
+    return values
+
+
+def simulator_settings(
+    simulator: ProviderSimulator, overrides: Mapping[str, str], *, simulator_url: str | None = None
+) -> dict[str, str]:
+    """The settings that point each provider at the simulator (at `simulator_url`, if the functions
+    reach it there), but for a provider whose ``*_BASE_URL`` the overrides set: that server is used."""
+    settings: dict[str, str] = {}
+    for name in UNITS:
+        if f"{name.upper()}_BASE_URL" not in overrides and name in simulator.providers:
+            settings.update(simulator.pipeline_settings(name, simulator_url=simulator_url))
+    return settings
+
+
+def function_environments(
+    application: Application,
+    resources: ProvisionedStack,
+    *,
+    aws_endpoint: str,
+    api_url: str,
+    simulator_settings: Mapping[str, str],
+    overrides: Mapping[str, str],
+) -> dict[str, dict[str, str]]:
+    """Each function's environment on the local stack, by logical id: its template ``Environment``
+    resolved against the local resources (an empty value is left out: it means the default), then the
+    settings that point it here (AWS, the API's URL for webhooks, the simulator), then `overrides`."""
+    intrinsics = resources.intrinsics
+    here = {
+        "AWS_ENDPOINT_URL": aws_endpoint,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "LOCAL_MODE": "true",
+        "PUBLIC_BASE_URL": api_url,
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_METRICS_DISABLED": "true",
+        **simulator_settings,
+        **overrides,
+    }
+    environments: dict[str, dict[str, str]] = {}
+    for logical_id, spec in application.functions.items():
+        resolved = {name: str(intrinsics.resolve(value)) for name, value in spec.environment.items()}
+        environments[logical_id] = {**{k: v for k, v in resolved.items() if v != ""}, **here}
+    return environments
 
 
 def _forget_dependencies() -> None:

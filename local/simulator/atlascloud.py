@@ -55,7 +55,7 @@ from local.simulator.protocol import (
     SimulatedJob,
     invalid,
 )
-from local.simulator.signing import b64url
+from local.simulator.signing import Ed25519KeyRing, b64url
 
 TEXT_TO_VIDEO = "bytedance/seedance-2.0/text-to-video"
 IMAGE_TO_VIDEO = "bytedance/seedance-2.0/image-to-video"
@@ -104,6 +104,12 @@ _STATUS_WORDS = {
 }
 
 
+def signature_headers(keys: Ed25519KeyRing, timestamp: str, body: bytes) -> dict[str, str]:
+    """The headers that sign a webhook `body` sent at `timestamp` with the ring's current key."""
+    kid, signature = keys.sign(timestamp.encode() + b"." + body)
+    return {TIMESTAMP_HEADER: timestamp, KEY_ID_HEADER: kid, SIGNATURE_HEADER: b64url(signature)}
+
+
 class AtlasCloudDialect(Dialect):
     provider = "atlascloud"
     uploads_route = "uploads"
@@ -147,16 +153,12 @@ class AtlasCloudDialect(Dialect):
             "error": prediction["error"] if failed else None,
         }
         body = json.dumps(envelope, separators=(",", ":")).encode()
-        timestamp = str(int(time.time()))
-        kid, signature = self.host.signing_keys.sign(timestamp.encode() + b"." + body)
         headers = {
             "Content-Type": "application/json",
             "User-Agent": "AtlasCloud-Webhook-Simulator/1",
             WEBHOOK_ID_HEADER: f"whk_{uuid.uuid4().hex}",
             EVENT_HEADER: VIDEO_EVENT,
-            TIMESTAMP_HEADER: timestamp,
-            KEY_ID_HEADER: kid,
-            SIGNATURE_HEADER: b64url(signature),
+            **signature_headers(self.host.signing_keys, str(int(time.time())), body),
         }
         return OutgoingWebhook(url=job.webhook_url, body=body, headers=headers)
 

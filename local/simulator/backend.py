@@ -49,7 +49,8 @@ Signing keys
 ------------
 Ed25519 key rings by name (`key_ring`): ``"default"`` is `signing_keys` (Atlas Cloud's); a dialect may
 ask for its own (named after its provider) to publish at its own JWKS path. ``POST /_sim/keys/rotate``
-rotates every ring.
+rotates every ring. With a ``signing_seed`` every ring and `derived_secret` (Replicate's account secret)
+is derived from it, the same at every start (the local stack's); without one they are random.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ import hashlib
 import hmac
 import ipaddress
 import logging
+import secrets
 import shutil
 import ssl
 import tempfile
@@ -93,7 +95,7 @@ from local.simulator.protocol import (
     WebhookState,
     invalid,
 )
-from local.simulator.signing import Ed25519KeyRing
+from local.simulator.signing import Ed25519KeyRing, derive
 
 logger = logging.getLogger(__name__)
 
@@ -156,14 +158,16 @@ class SimulatorBackend:
         media_cache_dir: Path | None,
         allow_loopback_media: bool = False,
         queue_seconds: float = 0.0,
+        signing_seed: bytes | None = None,
     ) -> None:
         self._api_keys = normalized_api_keys(api_keys)
+        self._signing_seed = signing_seed
         self._usage: dict[tuple[str, str], KeyUsage] = {}
         self.processing_seconds = processing_seconds
         self.allow_loopback_media = allow_loopback_media
         self.faults = SimulatorFaults()
         self.queue_seconds = queue_seconds
-        self._key_rings: dict[str, Ed25519KeyRing] = {DEFAULT_KEY_RING: Ed25519KeyRing()}
+        self._key_rings = {DEFAULT_KEY_RING: Ed25519KeyRing(self._seed_for(f"ring/{DEFAULT_KEY_RING}"))}
         self._controls: dict[str, _JobControl] = {}
         self.base_url = ""
         self._uploads_dir: Path | None = None
@@ -222,8 +226,15 @@ class SimulatorBackend:
         with self._changed:
             ring = self._key_rings.get(name)
             if ring is None:
-                ring = self._key_rings[name] = Ed25519KeyRing()
+                ring = self._key_rings[name] = Ed25519KeyRing(self._seed_for(f"ring/{name}"))
             return ring
+
+    def derived_secret(self, label: str) -> bytes:
+        """32 bytes for `label`: derived from the signing seed, or random without one."""
+        return self._seed_for(label) or secrets.token_bytes(32)
+
+    def _seed_for(self, label: str) -> bytes | None:
+        return None if self._signing_seed is None else derive(self._signing_seed, label)
 
     def rotate_key_rings(self) -> dict[str, str]:
         """Rotate every ring; ring name -> its new kid."""

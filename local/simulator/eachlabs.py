@@ -103,6 +103,12 @@ _INPUT_FIELDS = (
 _INPUT_FIELDS_BY_NAME = {input_field.name: input_field for input_field in _INPUT_FIELDS}
 
 
+def signature_headers(secret: str, timestamp: str, body: bytes) -> dict[str, str]:
+    """The headers that sign a webhook `body` sent at `timestamp` with the prediction's `secret`."""
+    signature = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    return {TIMESTAMP_HEADER: timestamp, SIGNATURE_HEADER: f"sha256={signature}"}
+
+
 class EachLabsDialect(Dialect):
     provider = "eachlabs"
     #: "Cancel a running prediction by ID" (best-effort upstream; the simulator's upstream always stops).
@@ -143,12 +149,7 @@ class EachLabsDialect(Dialect):
         headers = {"Content-Type": "application/json", "User-Agent": "EachLabs-Webhook-Simulator/1"}
         secret = job.request.get("webhook_secret")
         if isinstance(secret, str):
-            timestamp = str(int(time.time()))
-            signature = hmac.new(
-                secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256
-            ).hexdigest()
-            headers[TIMESTAMP_HEADER] = timestamp
-            headers[SIGNATURE_HEADER] = f"sha256={signature}"
+            headers.update(signature_headers(secret, str(int(time.time())), body))
         return OutgoingWebhook(url=job.webhook_url, body=body, headers=headers)
 
     # -- routes ---------------------------------------------------------------------------------------

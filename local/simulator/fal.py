@@ -69,6 +69,7 @@ from local.simulator.protocol import (
     SimulatedJob,
     json_object_body,
 )
+from local.simulator.signing import Ed25519KeyRing
 
 APP = "/bytedance/seedance-2.0"
 TEXT_TO_VIDEO = "text-to-video"
@@ -144,17 +145,10 @@ class FalDialect(Dialect):
         if not ok:
             document["error"] = f"Invalid status code: {outcome.http_status}"
         body = json.dumps(document, separators=(",", ":")).encode()
-        timestamp = str(int(time.time()))
-        user_id = _user_id(job.api_key)
-        message = "\n".join((job.id, user_id, timestamp, hashlib.sha256(body).hexdigest())).encode()
-        _, signature = self.key_ring().sign(message)
         headers = {
             "Content-Type": "application/json",
             "User-Agent": "fal-webhook-simulator/1",
-            REQUEST_ID_HEADER: job.id,
-            USER_ID_HEADER: user_id,
-            TIMESTAMP_HEADER: timestamp,
-            SIGNATURE_HEADER: signature.hex(),
+            **signature_headers(self.key_ring(), job.id, user_id(job.api_key), str(int(time.time())), body),
         }
         return OutgoingWebhook(url=job.webhook_url, body=body, headers=headers)
 
@@ -371,8 +365,23 @@ def _input_error(refused: Rejection, kind: str) -> JSONValue:
     return cast(JSONValue, {"loc": location, "msg": text, "type": kind})
 
 
-def _user_id(api_key: str | None) -> str:
+def user_id(api_key: str | None) -> str:
+    """The user id the webhooks of jobs created with `api_key` carry (ours: fal's is the account's)."""
     return f"sim-user-{hashlib.sha256((api_key or '').encode()).hexdigest()[:12]}"
+
+
+def signature_headers(
+    keys: Ed25519KeyRing, request_id: str, user: str, timestamp: str, body: bytes
+) -> dict[str, str]:
+    """The headers that sign a webhook `body` about `request_id` sent at `timestamp`."""
+    message = "\n".join((request_id, user, timestamp, hashlib.sha256(body).hexdigest())).encode()
+    _, signature = keys.sign(message)
+    return {
+        REQUEST_ID_HEADER: request_id,
+        USER_ID_HEADER: user,
+        TIMESTAMP_HEADER: timestamp,
+        SIGNATURE_HEADER: signature.hex(),
+    }
 
 
 def _seed_of(request_id: str) -> int:

@@ -543,3 +543,8 @@ class Host(Protocol):
         """The Ed25519 key ring called `name`, created on first use (``"default"`` is `signing_keys`).
         ``POST /_sim/keys/rotate`` rotates every ring."""
         ...
+
+    def derived_secret(self, label: str) -> bytes:
+        """32 bytes for `label` (a dialect's account secret): the same at every start of a simulator
+        made with a signing seed (the local stack's), random otherwise."""
+        ...

@@ -104,6 +104,7 @@ INTELLIGENT_DURATION = -1
 CHOSEN_DURATION_SECONDS = 5
 CHOSEN_ASPECT_RATIO = "16:9"
 SECRET_PATH = "/v1/webhooks/default/secret"  # noqa: S105 - the endpoint's path, not a secret
+SECRET_LABEL = "replicate/webhook-secret"  # noqa: S105 - what the secret is derived under, not a secret
 ID_HEADER = "webhook-id"
 TIMESTAMP_HEADER = "webhook-timestamp"
 SIGNATURE_HEADER = "webhook-signature"
@@ -127,9 +128,9 @@ _TITLES = {
 }
 
 
-def new_secret() -> str:
-    """A Standard Webhooks secret: ``whsec_`` and 32 random bytes in base64."""
-    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+def account_secret(key: bytes) -> str:
+    """A Standard Webhooks secret: ``whsec_`` and the key's 32 bytes in base64."""
+    return "whsec_" + base64.b64encode(key).decode()
 
 
 def sign(secret: str, message_id: str, timestamp: str, body: bytes) -> str:
@@ -148,8 +149,8 @@ class ReplicateDialect(Dialect):
 
     def __init__(self, host: Host) -> None:
         super().__init__(host)
-        #: The account's webhook signing secret.
-        self.secret = new_secret()
+        #: The account's webhook signing secret (random, or from the simulator's signing seed).
+        self.secret = account_secret(host.derived_secret(SECRET_LABEL))
         self._started: set[str] = set()
         self._lock = threading.Lock()
 

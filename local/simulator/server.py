@@ -417,7 +417,9 @@ class ProviderSimulator:
     `allow_loopback_media`: accept http(s) media URLs on a loopback host (e.g. the local stack's presigned
     moto S3 URLs) and fetch each once at create time; see the module docstring. `queue_seconds`: each new
     job stays ``queued`` that long before it starts processing (default 0: it starts at once); the
-    ``hold_in_queue`` fault holds jobs queued until it is switched off.
+    ``hold_in_queue`` fault holds jobs queued until it is switched off. `signing_seed`: the webhook
+    signing keys and Replicate's account secret are derived from it, the same at every start (the local
+    stack's, so that `make events` can sign samples it accepts); None: random ones.
     """
 
     def __init__(
@@ -434,6 +436,7 @@ class ProviderSimulator:
         dialects: Sequence[Callable[[Host], Dialect]] | None = None,
         allow_loopback_media: bool = False,
         queue_seconds: float = 0.0,
+        signing_seed: bytes | None = None,
     ) -> None:
         self._host = host
         self._port = port
@@ -446,6 +449,7 @@ class ProviderSimulator:
             media_cache_dir=media_cache_dir,
             allow_loopback_media=allow_loopback_media,
             queue_seconds=queue_seconds,
+            signing_seed=signing_seed,
         )
         for make_dialect in BUILTIN_DIALECTS if dialects is None else dialects:
             self._backend.mount(make_dialect(self._backend))
@@ -469,6 +473,9 @@ class ProviderSimulator:
 
     def stop(self) -> None:
         if self._server is None:
+            if not self._stopped:  # never started: its backend (a clip cache, thread pools) is let go
+                self._backend.close()
+                self._stopped = True
             return
         self._server.shutdown()
         self._server.drop_connections()
@@ -498,17 +505,24 @@ class ProviderSimulator:
             raise KeyError(f"no simulated provider named {provider!r}; mounted: {self._backend.providers}")
         return f"{self.base_url}/{provider}"
 
-    def pipeline_settings(self, provider: str) -> dict[str, str]:
+    def pipeline_settings(self, provider: str, *, simulator_url: str | None = None) -> dict[str, str]:
         """The settings that point the pipeline at `provider` here: ``<NAME>_BASE_URL`` and whatever else
-        its dialect names (`Dialect.pipeline_settings`)."""
+        its dialect names (`Dialect.pipeline_settings`). `simulator_url`: where the pipeline reaches the
+        simulator, if not at its own address (a container reaches the host at ``host.docker.internal``);
+        then it need not be started."""
         dialect = self._backend.dialect(provider)
-        base_url = self.provider_base_url(provider)
-        assert dialect is not None  # noqa: S101 - provider_base_url raised KeyError otherwise
+        if dialect is None:
+            raise KeyError(f"no simulated provider named {provider!r}; mounted: {self._backend.providers}")
+        base_url = f"{simulator_url or self.base_url}/{provider}"
         return {f"{provider.upper()}_BASE_URL": base_url, **dialect.pipeline_settings(base_url)}
 
     @property
     def providers(self) -> list[str]:
         return self._backend.providers
+
+    def dialect(self, provider: str) -> Dialect | None:
+        """The dialect mounted at `/provider` (Replicate's holds its account secret), or None."""
+        return self._backend.dialect(provider)
 
     @property
     def faults(self) -> SimulatorFaults:

@@ -3,12 +3,17 @@
 The ring starts with one key. `rotate()` adds a new key that signs from then on; every key ever used stays
 listed, newest first, so a receiver holding a webhook signed just before a rotation can still verify it.
 Each key's ``kid`` is its RFC 7638 JWK thumbprint.
+
+A ring made with a ``seed`` derives its n-th key from it (`derive`), so it holds the same keys at every
+start: the local stack seeds its simulator, so that `make events` can sign sample webhooks the stack will
+accept. Without a seed the keys are random.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
 import threading
 from dataclasses import dataclass
@@ -22,6 +27,11 @@ def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
+def derive(seed: bytes, label: str) -> bytes:
+    """32 bytes for `label`, from `seed` (HMAC-SHA256): the same seed and label, the same bytes."""
+    return hmac.new(seed, label.encode(), hashlib.sha256).digest()
+
+
 @dataclass(frozen=True)
 class _SigningKey:
     kid: str
@@ -29,8 +39,13 @@ class _SigningKey:
     private_key: Ed25519PrivateKey
 
     @classmethod
-    def generate(cls) -> _SigningKey:
-        private_key = Ed25519PrivateKey.generate()
+    def generate(cls, private_bytes: bytes | None = None) -> _SigningKey:
+        """A random key, or the one whose 32-byte private key is `private_bytes`."""
+        private_key = (
+            Ed25519PrivateKey.generate()
+            if private_bytes is None
+            else Ed25519PrivateKey.from_private_bytes(private_bytes)
+        )
         x = b64url(private_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw))
         # RFC 7638: the required members, lexicographic order, no white space.
         canonical = json.dumps(
@@ -43,11 +58,16 @@ class _SigningKey:
 
 
 class Ed25519KeyRing:
-    """Thread-safe; the newest key signs."""
+    """Thread-safe; the newest key signs. With a `seed`, the n-th key (0 first) is ``derive(seed,
+    "key/<n>")``."""
 
-    def __init__(self) -> None:
+    def __init__(self, seed: bytes | None = None) -> None:
         self._lock = threading.Lock()
-        self._keys = [_SigningKey.generate()]
+        self._seed = seed
+        self._keys = [self._key(0)]
+
+    def _key(self, index: int) -> _SigningKey:
+        return _SigningKey.generate(None if self._seed is None else derive(self._seed, f"key/{index}"))
 
     @property
     def current_kid(self) -> str:
@@ -56,8 +76,8 @@ class Ed25519KeyRing:
 
     def rotate(self) -> str:
         """Add a new signing key and return its kid; older keys stay published."""
-        key = _SigningKey.generate()
         with self._lock:
+            key = self._key(len(self._keys))
             self._keys.append(key)
         return key.kid
 

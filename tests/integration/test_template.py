@@ -488,3 +488,106 @@ def test_every_listing_index_the_job_store_queries_is_on_the_jobs_table() -> Non
         LIST_SORT_KEY: "N",
         **{index.partition_key: "S" for index in (*LIST_INDEXES, ALL_JOBS_INDEX)},
     }
+
+
+# -- every variable the functions read is declared: `sam local` passes a function only those -----------
+def variables_the_settings_read() -> set[str]:
+    """From the code, not a list: each Settings field (the providers' container aside) and each provider
+    unit's settings, as environment variables."""
+    from videojobs.providers import UNITS
+    from videojobs.settings import Settings, setting_names
+
+    own = {name for name in Settings.model_fields if name != "providers"}
+    units = {unit.setting_name(name) for unit in UNITS.values() for name in unit.settings_model.model_fields}
+    assert own | units == set(setting_names())
+    return {name.upper() for name in own | units}
+
+
+def variables_the_secrets_hold() -> set[str]:
+    """The keys of the template's generated secrets (read through SECRETS_NAME, never declared)."""
+    held: set[str] = set()
+    for resource in load_template()["Resources"].values():
+        if resource["Type"] == "AWS::SecretsManager::Secret":
+            spec = resource["Properties"]["GenerateSecretString"]
+            held |= {*json.loads(spec["SecretStringTemplate"]), spec["GenerateStringKey"]}
+    return held
+
+
+def test_every_variable_the_settings_read_is_declared_for_every_function_or_held_by_a_secret() -> None:
+    """Every function loads the same settings (bootstrap.load_settings), so each needs each of them:
+    a variable the template does not declare is one `sam local invoke --env-vars` cannot set."""
+    read, held = variables_the_settings_read(), variables_the_secrets_hold()
+
+    assert held <= read
+    assert {"WEBHOOK_TOKEN_SECRET", "EACHLABS_API_KEY", "NOTIFY_SIGNING_SECRET"} <= held
+    for spec in read_application().functions.values():
+        assert sorted(read - held - set(spec.environment)) == [], spec.logical_id
+        assert sorted(held & set(spec.environment)) == [], spec.logical_id
+
+
+def test_the_template_declares_no_variable_that_nothing_reads() -> None:
+    """Besides the settings: Powertools' own variables, and boto3's AWS_ENDPOINT_URL (empty deployed;
+    env.json points it at the local stack's moto)."""
+    read = variables_the_settings_read()
+    for spec in read_application().functions.values():
+        others = {name for name in spec.environment if name not in read}
+        assert {name for name in others if not name.startswith("POWERTOOLS_")} == {"AWS_ENDPOINT_URL"}
+        assert spec.environment["AWS_ENDPOINT_URL"] == ""
+
+
+def test_each_functions_variables_fit_lambdas_4_kb_with_a_40_character_stack_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Lambda refuses a function whose variables, as compact JSON, pass 4 KB. Names shaped as
+    CloudFormation makes them ("<stack>-<logical id>-<13 characters>"; a secret's "<logical id>-<12>"),
+    for a long stack name. About 3.9 KB: a new setting must find its room here first."""
+    stack, suffix, arn = "s" * 40, "ABCDEFGHIJKLM", "arn:aws:secretsmanager:eu-central-1:123456789012:secret"
+    template = transformed_template(monkeypatch)
+    refs = {"AWS::StackName": stack, "AWS::Region": "eu-central-1", "AWS::URLSuffix": "amazonaws.com"}
+    for logical_id, resource in template["Resources"].items():
+        name = f"{stack}-{logical_id}-{suffix}"
+        refs[logical_id] = {
+            "AWS::SQS::Queue": f"https://sqs.eu-central-1.amazonaws.com/123456789012/{name[:80]}",
+            "AWS::SecretsManager::Secret": f"{arn}:{logical_id}-{suffix[:12]}-AbCdEf",
+            "AWS::S3::Bucket": name.lower()[:63],
+            "AWS::ApiGatewayV2::Api": "a1b2c3d4e5",
+        }.get(resource["Type"], name)
+    refs.update(parameter_values(template["Parameters"]))
+    deployed = Intrinsics(refs, {}, template["Conditions"])
+    sizes = {
+        logical_id: len(
+            json.dumps(
+                deployed.resolve(resource["Properties"]["Environment"]["Variables"]), separators=(",", ":")
+            )
+        )
+        for logical_id, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::Lambda::Function"
+    }
+
+    assert len(sizes) == 9
+    assert max(sizes.values()) < 4096, sizes
+
+
+def test_samconfig_has_a_region_a_watching_sync_and_a_dev_stack_whose_overrides_the_template_takes() -> None:
+    import re
+    import tomllib
+
+    config = tomllib.loads((ROOT / "samconfig.toml").read_text())
+    default, dev = config["default"], config["dev"]
+    parameters = load_template()["Parameters"]
+
+    assert default["global"]["parameters"]["region"] == dev["global"]["parameters"]["region"] == "us-east-1"
+    assert default["sync"]["parameters"]["watch"] is True
+    assert dev["global"]["parameters"]["stack_name"] != default["global"]["parameters"]["stack_name"]
+    for command in ("deploy", "sync"):
+        given = dev[command]["parameters"]["parameter_overrides"].split()
+        overrides = dict(pair.split("=", 1) for pair in given)
+        assert len(overrides) == len(given) > 0, command
+        for name, value in overrides.items():
+            spec = parameters[name]
+            assert value in [str(allowed) for allowed in spec.get("AllowedValues", [value])], name
+            assert re.fullmatch(spec.get("AllowedPattern", ".*"), value), name
+            if spec["Type"] == "Number":
+                assert (
+                    spec.get("MinValue", float("-inf")) <= float(value) <= spec.get("MaxValue", float("inf"))
+                ), name

@@ -4,7 +4,7 @@ import pytest
 
 from tests.support import REQUIRED_SETTINGS as REQUIRED
 from videojobs.providers import UNITS
-from videojobs.settings import KeyLimits, Settings, key_id
+from videojobs.settings import KeyLimits, Settings, key_id, setting_names
 
 
 def test_each_providers_key_and_lists_come_from_their_documented_variables(
@@ -58,3 +58,21 @@ def test_a_key_pool_replaces_the_single_key_and_each_key_has_the_documented_limi
     assert settings.provider_key_limits("gateway") == KeyLimits(max_concurrent=2, max_creates_per_minute=60)
     assert key_id("Key-A") != key_id("key-b")
     assert "Key-A" not in key_id("Key-A")
+
+
+def test_an_empty_variable_is_unset_so_the_secret_or_the_default_applies() -> None:
+    """template.yaml declares every setting, most of them empty, because `sam local` passes a function
+    only what it declares: an empty one must not hide the secret's key nor replace a default."""
+    every_setting_empty = {name.upper(): "" for name in setting_names()}
+    secret = {"WEBHOOK_TOKEN_SECRET": "from-the-secret-0123", "EACHLABS_API_KEY": "k-secret"}
+
+    settings = Settings.load(secret, environ={**every_setting_empty, **REQUIRED, "WEBHOOK_TOKEN_SECRET": ""})
+
+    assert settings.webhook_token_secret.get_secret_value() == "from-the-secret-0123"
+    assert [key.get_secret_value() for key in settings.provider_api_keys("eachlabs")] == ["k-secret"]
+    assert settings.webhook_max_age_seconds == Settings.model_fields["webhook_max_age_seconds"].default
+    assert settings.provider_base_url("eachlabs") == "https://api.eachlabs.ai"
+    assert settings.provider_key_limits("eachlabs") == KeyLimits(
+        max_concurrent=10, max_creates_per_minute=100
+    )
+    assert settings.routing_order == tuple(UNITS)

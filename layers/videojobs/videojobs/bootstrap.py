@@ -326,8 +326,9 @@ class _Ports(Dependencies):
     @cached_property
     def authenticator(self) -> WebhookAuthenticator:
         settings = self._settings
-        lifetime = timedelta(seconds=settings.job_max_age_seconds + settings.webhook_retry_window_seconds)
-        return WebhookAuthenticator(settings.webhook_token_secrets(), lifetime=lifetime)
+        return WebhookAuthenticator(
+            settings.webhook_token_secrets(), lifetime=settings.webhook_token_lifetime()
+        )
 
     @cached_property
     def list_cursors(self) -> ListCursors:

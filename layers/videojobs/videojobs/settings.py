@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from datetime import timedelta
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -53,7 +54,10 @@ class Settings(BaseModel):
     """Every setting is an environment variable of the same name in upper case.
 
     Secret settings (API keys, the webhook token secret) may instead come from the JSON secret
-    named by ``SECRETS_NAME``; a variable set in the environment wins over the secret.
+    named by ``SECRETS_NAME``; a variable set in the environment wins over the secret. An empty
+    variable is unset: template.yaml declares every setting (``sam local`` passes a function only
+    the variables it declares), most of them empty, and those must neither hide the secret's value
+    nor replace a default.
     """
 
     model_config = ConfigDict(extra="ignore", frozen=True, validate_default=True)
@@ -213,11 +217,15 @@ class Settings(BaseModel):
     def load(
         cls, secret_values: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
     ) -> Settings:
-        """Each setting from its environment variable; failing that, from ``secret_values`` (where
-        "" means unset); failing that, its default."""
+        """Each setting from its environment variable; failing that, from ``secret_values``; failing
+        that, its default. In both, "" means unset."""
         values = {key.lower(): value for key, value in (secret_values or {}).items() if value != ""}
         known = set(setting_names())
-        values.update((name, value) for name, value in environment_values(environ).items() if name in known)
+        values.update(
+            (name, value)
+            for name, value in environment_values(environ).items()
+            if name in known and value != ""
+        )
         return cls.model_validate(values)
 
     @field_validator("webhook_token_secret")
@@ -226,6 +234,10 @@ class Settings(BaseModel):
         if any(len(part.strip()) < 16 for part in value.get_secret_value().split(",")):
             raise ValueError("each webhook token secret must be at least 16 characters")
         return value
+
+    def webhook_token_lifetime(self) -> timedelta:
+        """How long a webhook token lives: the job's maximum age, then the provider's retry window."""
+        return timedelta(seconds=self.job_max_age_seconds + self.webhook_retry_window_seconds)
 
     def webhook_token_secrets(self) -> list[bytes]:
         """The current secret first, then the previous one if a rotation is under way."""
