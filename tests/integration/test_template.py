@@ -564,7 +564,7 @@ def test_each_functions_variables_fit_lambdas_4_kb_with_a_40_character_stack_nam
         if resource["Type"] == "AWS::Lambda::Function"
     }
 
-    assert len(sizes) == 9
+    assert len(sizes) == 10
     assert max(sizes.values()) < 4096, sizes
 
 
