@@ -245,6 +245,7 @@ class InMemoryVideoStore:
     def __init__(self, bucket: str = "videos") -> None:
         self.bucket = bucket
         self.objects: dict[str, bytes] = {}
+        self.content_types: dict[str, str] = {}
         self.aborted: list[str] = []
         #: What presign_get signed: (location, expires_in_seconds).
         self.presigned: list[tuple[S3Location, int]] = []
@@ -258,6 +259,7 @@ class InMemoryVideoStore:
             self.aborted.append(key)
             raise
         self.objects[key] = bytes(buffer)
+        self.content_types[key] = content_type
         return StoredObject(bucket=self.bucket, key=key, size_bytes=len(buffer))
 
     def presign_get(self, location: S3Location, *, expires_in_seconds: int) -> str:

@@ -51,3 +51,14 @@ def test_the_api_doc_lists_every_emitted_size_with_its_class() -> None:
     rows = set(re.findall(r"^\| (\d+)x(\d+) \| (480p|720p|1080p|4k) \|", API_DOC.read_text(), re.MULTILINE))
 
     assert {(str(w), str(h), sold_as) for (w, h), sold_as in EMITTED_SIZES.items()} == rows
+
+
+@pytest.mark.parametrize(
+    ("size", "in_class"),
+    [((504, 1200), True), ((505, 1200), False), ((456, 1200), True), ((455, 1200), False)],
+)
+def test_a_short_side_within_5_percent_of_480_counts_and_one_pixel_more_does_not(
+    size: tuple[int, int], in_class: bool
+) -> None:
+    # 1200 pixels long keeps the pixel count out of every range, so only the short side can place it.
+    assert ("480p" in resolution_classes(*size)) is in_class

@@ -486,3 +486,96 @@ def test_a_last_frame_without_iend_is_retried_and_nothing_is_stored() -> None:
     assert stored(world, request).status is JobStatus.TRANSFERRING
     assert world.videos.objects == {}
     assert world.source.opened == [FRAME]
+
+
+# -- where `make mutate` found the transfer's tests too kind ----------------------------------------------
+
+
+@dataclasses.dataclass
+class Announcing(FakeVideoSource):
+    """FakeVideoSource that announces ``extra`` more bytes than it sends, in ``chunk_size`` pieces."""
+
+    extra: int = 0
+    chunk_size: int = 1 << 20
+
+    @contextmanager
+    def open(self, url: str, policy: DownloadPolicy) -> Iterator[Download]:
+        data = self.files[url]
+        self.opened.append(url)
+        pieces = (data[at : at + self.chunk_size] for at in range(0, len(data), self.chunk_size))
+        yield Download(content_type="video/mp4", content_length=len(data) + self.extra, chunks=pieces)
+
+
+def test_a_whole_mp4_shorter_than_its_content_length_is_a_cut_download() -> None:
+    world = FakeWorld()
+    world.source = Announcing(extra=5)
+    request = transferring(world)
+    size = len(world.source.files[OUTPUT])
+
+    with pytest.raises(TransferFailed, match=f"^got {size} bytes of {size + 5}$") as failed:
+        transfer_video(request, world.deps())
+
+    assert not isinstance(failed.value, BrokenOutput)
+    assert stored(world, request).transfer_error_code == "transfer_failed"
+    assert world.videos.objects == {}
+
+
+def test_a_video_arriving_a_few_bytes_at_a_time_is_recognised_and_read() -> None:
+    world = FakeWorld()
+    world.source = Announcing(chunk_size=3)
+    request = transferring(world)
+
+    transfer_video(request, world.deps())
+
+    job = stored(world, request)
+    assert job.status is JobStatus.SUCCEEDED
+    assert job.video is not None
+    assert job.video.metadata is not None
+    assert job.video.metadata.width == 1280
+
+
+def test_the_stored_objects_carry_their_content_types() -> None:
+    world = FakeWorld()
+    request = transferring_with_frame(world, PNG_BYTES)
+
+    transfer_video(request, world.deps())
+
+    job = stored(world, request)
+    assert world.videos.content_types == {
+        f"frames/{job.job_id}-last.png": "image/png",
+        f"videos/{job.job_id}.mp4": "video/mp4",
+    }
+
+
+def test_a_content_type_with_several_parameters_is_read_by_its_media_type() -> None:
+    world = FakeWorld()
+    world.source = ServedAs(content_types={OUTPUT: "video/mp4; codecs=avc1; profile=high"})
+    request = transferring(world)
+
+    transfer_video(request, world.deps())
+
+    assert stored(world, request).status is JobStatus.SUCCEEDED
+
+
+def test_a_transfer_for_an_unknown_job_does_nothing() -> None:
+    world = FakeWorld()
+    request = TransferRequest(job_id="5d0c6a4e-2c9e-4b9b-9d43-3f1c0e7a9b10", source_url=OUTPUT)
+
+    assert transfer_video(request, world.deps()) is None
+    assert world.source.opened == []
+
+
+def test_a_transfer_redelivered_for_a_finished_job_closes_its_reservation_and_not_for_a_running_one() -> None:
+    world = FakeWorld()
+    request = transferring(world)
+    transfer_video(request, world.deps())
+    finished = stored(world, request)
+    world.budget.reservations[finished.reservation_id] = (100, (), "reserved")
+
+    transfer_video(request, world.deps())
+
+    assert world.budget.reservations[finished.reservation_id][2] == "spent"
+    running = submit_job(JobRequest(provider="eachlabs", prompt="a harbour"), world.deps())
+    world.budget.reservations[running.reservation_id] = (100, (), "reserved")
+    transfer_video(TransferRequest(job_id=running.job_id, source_url=OUTPUT), world.deps())
+    assert world.budget.reservations[running.reservation_id][2] == "reserved"

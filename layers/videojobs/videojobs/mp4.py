@@ -52,12 +52,14 @@ class _Track:
     def chunk_extents(self) -> Iterator[tuple[int, int]]:
         """(file offset, bytes) of each chunk, from stco/co64, stsc and stsz."""
         runs = self.chunk_runs
+        if self.chunk_offsets and not runs:
+            raise BrokenOutput("the sample table lists chunks but no samples per chunk")
         sample = 0
         run = 0
         for number, offset in enumerate(self.chunk_offsets, start=1):
             while run + 1 < len(runs) and runs[run + 1][0] <= number:
                 run += 1
-            per_chunk = runs[run][1] if runs else 0
+            per_chunk = runs[run][1]
             if self.uniform_sample_size:
                 size = per_chunk * self.uniform_sample_size
             else:
@@ -94,7 +96,7 @@ class Mp4Reader:
         self._payload_start = 0
         self._moov: bytearray | None = None
         self._movie: _Movie | None = None
-        self._boxes_seen = 0
+        self._started = False
         #: (start, end) of each mdat payload received, in file order.
         self._media_data: list[tuple[int, int]] = []
 
@@ -151,9 +153,9 @@ class Mp4Reader:
         box = header[4:8]
         if size == 1:
             size = _U64.unpack_from(header, 8)[0]
-        if self._boxes_seen == 0 and box != b"ftyp":
+        if not self._started and box != b"ftyp":
             raise BrokenOutput(f"the file starts with a {_name(box)} box, not ftyp")
-        self._boxes_seen += 1
+        self._started = True
         if size == 0:
             payload: int | None = None  # the box runs to the end of the file
         elif size < len(header):
@@ -183,7 +185,6 @@ class Mp4Reader:
             moov, self._moov = bytes(self._moov), None
             self._movie = _parse_movie(moov)
         self._box = None
-        self._left = 0
 
     def _metadata(self, movie: _Movie) -> VideoMetadata:
         video = movie.track(b"vide")

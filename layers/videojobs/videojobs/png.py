@@ -11,7 +11,7 @@ from videojobs.models import FrameMetadata
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _CHUNK_HEADER = struct.Struct(">I4s")
-#: Chunk data longer than this is refused: the PNG specification caps a chunk's length at 2^31 - 1.
+#: The PNG specification caps a chunk's length, and an image's width and height, at 2^31 - 1.
 _MAX_CHUNK_LENGTH = 2**31 - 1
 
 
@@ -30,7 +30,7 @@ class PngReader:
         self._crc_bytes = bytearray()
         self._size: FrameMetadata | None = None
         self._ended = False
-        self._chunks_opened = 0
+        self._opened_a_chunk = False
 
     def feed(self, data: bytes | bytearray | memoryview) -> None:
         view = memoryview(data)
@@ -70,9 +70,9 @@ class PngReader:
         length, chunk = _CHUNK_HEADER.unpack(header)
         if length > _MAX_CHUNK_LENGTH:
             raise BrokenOutput(f"a PNG chunk declares {length} bytes")
-        if self._chunks_opened == 0 and chunk != b"IHDR":
+        if not self._opened_a_chunk and chunk != b"IHDR":
             raise BrokenOutput("the PNG's first chunk is not IHDR")
-        self._chunks_opened += 1
+        self._opened_a_chunk = True
         if chunk == b"IHDR" and length != 13:
             raise BrokenOutput(f"the PNG's IHDR chunk is {length} bytes, not 13")
         self._chunk = chunk
@@ -100,7 +100,7 @@ class PngReader:
     def _close_chunk(self) -> None:
         if self._chunk == b"IHDR":
             width, height = struct.unpack_from(">II", self._ihdr)
-            if width == 0 or height == 0:
+            if not (0 < width <= _MAX_CHUNK_LENGTH and 0 < height <= _MAX_CHUNK_LENGTH):
                 raise BrokenOutput(f"the PNG's IHDR gives a size of {width}x{height}")
             self._size = FrameMetadata(width=width, height=height)
         elif self._chunk == b"IEND":
