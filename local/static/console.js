@@ -105,7 +105,13 @@ async function loadProviders() {
     const usable = providers.filter((p) => p.enabled && p.capabilities.first_frame);
     if (usable.length === 0) return;
     const chosen = select.value;
-    select.replaceChildren(...usable.map((p) => element("option", p.provider)));
+    select.replaceChildren(
+      ...usable.map((p) => {
+        const option = element("option", p.provider);
+        option.value = p.provider;
+        return option;
+      }),
+    );
     select.value = usable.some((p) => p.provider === chosen) ? chosen : usable[0].provider;
   } catch (_) {
     // keep the default option
