@@ -33,6 +33,18 @@ ARGUMENTS = (
 )
 
 
+NO_CHROMIUM = (
+    "no Chromium on this machine (chromium and chromedriver on PATH; `make test` installs Debian's "
+    "chromium and chromium-driver when it runs as root): browser tests skipped"
+)
+
+
+def skip_without_chromium() -> pytest.MarkDecorator:
+    """For a browser test module: skipped at collection, before any stack starts, where there is no
+    Chromium (unless it is required)."""
+    return pytest.mark.skipif(system_chromium() is None and not REQUIRED, reason=NO_CHROMIUM)
+
+
 def system_chromium() -> tuple[str, str] | None:
     """(browser, driver) as installed on this machine (CHROMIUM_BINARY and CHROMEDRIVER override), or None."""
     browser = os.environ.get("CHROMIUM_BINARY") or next(filter(None, map(shutil.which, BROWSERS)), None)
@@ -48,13 +60,9 @@ def _no_selenium_manager(*_: Any, **__: Any) -> NoReturn:
 def headless_chromium() -> Iterator[webdriver.Chrome]:
     found = system_chromium()
     if found is None:
-        message = (
-            "no Chromium on this machine (chromium and chromedriver on PATH; `make test` installs "
-            "Debian's chromium and chromium-driver when it runs as root): browser tests skipped"
-        )
         if REQUIRED:
-            pytest.fail(f"SEEDANCE_BROWSER_TESTS=required, but {message.split(':')[0]}")
-        pytest.skip(message)
+            pytest.fail(f"SEEDANCE_BROWSER_TESTS=required, but {NO_CHROMIUM.split(':')[0]}")
+        pytest.skip(NO_CHROMIUM)
     browser, driver_path = found
     options = webdriver.ChromeOptions()
     options.binary_location = browser

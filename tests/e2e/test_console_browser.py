@@ -19,10 +19,10 @@ from selenium.webdriver.support.select import Select
 from selenium.webdriver.support.wait import WebDriverWait
 
 from local.stack import LocalStack
-from tests.browser import headless_chromium
+from tests.browser import headless_chromium, skip_without_chromium
 from tests.media_files import png_file
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, skip_without_chromium()]
 PNG = png_file(640, 360)
 
 
@@ -45,7 +45,7 @@ def operation(driver: webdriver.Chrome, method: str, path: str) -> WebElement:
 
 
 def test_docs_lists_every_path_of_the_api_and_try_it_out_gets_jobs(
-    stack: LocalStack, api: httpx.Client, browser: webdriver.Chrome
+    browser: webdriver.Chrome, stack: LocalStack, api: httpx.Client
 ) -> None:
     document = api.get("/openapi.json").raise_for_status().json()
 
@@ -74,7 +74,7 @@ def test_docs_lists_every_path_of_the_api_and_try_it_out_gets_jobs(
 
 
 def test_a_job_submitted_through_the_console_form_plays_its_video_in_the_page(
-    stack: LocalStack, api: httpx.Client, browser: webdriver.Chrome, tmp_path: Path
+    browser: webdriver.Chrome, stack: LocalStack, api: httpx.Client, tmp_path: Path
 ) -> None:
     image = tmp_path / "first-frame.png"
     image.write_bytes(PNG)
@@ -133,7 +133,7 @@ def video_state(driver: webdriver.Chrome) -> dict[str, Any]:
     return state
 
 
-def test_a_page_of_another_origin_gets_nothing_signed(stack: LocalStack, browser: webdriver.Chrome) -> None:
+def test_a_page_of_another_origin_gets_nothing_signed(browser: webdriver.Chrome, stack: LocalStack) -> None:
     browser.get(f"{stack.api_url}/console")  # the browser holds the console's cookie
     before = stack.job_count()
 
