@@ -24,7 +24,6 @@ nothing is fetched from the network.
 from __future__ import annotations
 
 import hmac
-import mimetypes
 import re
 import secrets
 from collections.abc import Mapping
@@ -45,6 +44,13 @@ SAFE_METHODS = frozenset({"GET", "HEAD"})
 #: Sec-Fetch-Site values of a request the page itself made, or the user typed.
 OWN_FETCH_SITES = frozenset({"same-origin", "none"})
 _FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+#: The files served, by extension (pages are served by path alone). Swagger UI's bundle is UTF-8, not
+#: ASCII: read as Latin-1 it does not even parse.
+CONTENT_TYPES = {
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".png": "image/png",
+}
 _JOB_PAGE = re.compile(r"/console/jobs/[^/]+")
 #: Pages never leave the browser's cache stale, nor open in another site's frame.
 _PAGE_HEADERS = {
@@ -59,17 +65,6 @@ _PAGE_HEADERS = {
 def swagger_ui_files() -> Path:
     """The directory of Swagger UI's dist files, as the flask-swagger-ui package ships them."""
     return Path(str(files("flask_swagger_ui").joinpath("dist")))
-
-
-@cache
-def _read(path: Path) -> bytes:
-    return path.read_bytes()
-
-
-def _content_type(name: str) -> str:
-    kind = mimetypes.guess_type(name)[0] or "application/octet-stream"
-    # Swagger UI's bundle is UTF-8 and not ASCII: read as Latin-1 it does not even parse.
-    return f"{kind}; charset=utf-8" if kind.startswith("text/") or kind.endswith("javascript") else kind
 
 
 class LocalPages:
@@ -88,13 +83,14 @@ class LocalPages:
             return _answer(405, b"Method Not Allowed\n", "text/plain; charset=utf-8", allow="GET, HEAD")
         page = self._page(path)
         if page is not None:
-            answer = _answer(200, _read(STATIC / page), "text/html; charset=utf-8", **_PAGE_HEADERS)
+            answer = _answer(200, (STATIC / page).read_bytes(), "text/html; charset=utf-8", **_PAGE_HEADERS)
             answer["cookies"] = [self._cookie(origin)]
             return answer
         found = self._asset(path)
         if found is None:
             return _answer(404, b"Not Found\n", "text/plain; charset=utf-8")
-        return _answer(200, _read(found), _content_type(found.name), **{"cache-control": "max-age=3600"})
+        # Read at each request, and never cached: an edit shows at the next reload.
+        return _answer(200, found.read_bytes(), CONTENT_TYPES[found.suffix], **{"cache-control": "no-cache"})
 
     @staticmethod
     def _page(path: str) -> str | None:
@@ -108,7 +104,7 @@ class LocalPages:
     def _asset(path: str) -> Path | None:
         for prefix, directory in (("/docs/swagger-ui/", swagger_ui_files()), ("/console/static/", STATIC)):
             name = path.removeprefix(prefix)
-            if name != path and _FILE_NAME.fullmatch(name) and not name.endswith(".html"):
+            if name != path and _FILE_NAME.fullmatch(name) and Path(name).suffix in CONTENT_TYPES:
                 candidate = directory / name
                 return candidate if candidate.is_file() else None
         return None
