@@ -17,7 +17,7 @@ MUTATE_ARGS ?=
 export PYTHONPATH := $(CURDIR):$(CURDIR)/layers/videojobs:$(CURDIR)/cli
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install demo local env-json events test lint format bench load mutate schemas openapi build validate check-build clean
+.PHONY: install browser demo local env-json events test lint format bench load mutate schemas openapi build validate check-build clean
 
 # The `seedance` command line client (cli/seedance_cli) goes in editable, as .venv/bin/seedance; its
 # dependencies are pinned in requirements-dev.txt, so this second step finds them installed.
@@ -29,6 +29,21 @@ $(INSTALLED): requirements-dev.txt layers/videojobs/requirements.txt pyproject.t
 	@touch $@
 
 install: $(INSTALLED) ## project venv with everything the code and the tests need, and the `seedance` client
+
+# The browser tests (tests/e2e/test_console_browser.py) drive the machine's own headless Chromium and its
+# driver, never a downloaded one: Debian's packages, installed here when we are root with apt-get. Elsewhere
+# the tests are skipped, saying so; with SEEDANCE_BROWSER_TESTS=required (.ci/run) a failed install fails.
+browser: ## Debian's chromium and chromium-driver for the browser tests, where apt-get runs as root
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then \
+	  echo "browser tests: $$(chromium --version 2>/dev/null), $$(chromedriver --version | cut -d' ' -f1-2)"; \
+	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	  echo "browser tests: installing chromium and chromium-driver (apt-get)"; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver \
+	    >/dev/null; } || { echo "browser tests: apt-get could not install Chromium; they will be skipped"; \
+	    [ "$$SEEDANCE_BROWSER_TESTS" != required ]; }; \
+	else \
+	  echo "browser tests: no chromium/chromedriver and no apt-get as root to install them; they will be skipped"; \
+	fi
 
 demo: install ## one job end to end on the local stack; the MP4 lands in ./out/
 	$(BIN)/python -m local.demo $(DEMO_ARGS)
@@ -46,7 +61,7 @@ events: install ## the webhook samples in events/ signed for `make local` (signa
 # in file order, so the stacks' long units start first. PYTEST_ARGS comes last: PYTEST_ARGS="-n 0" runs in one process.
 PYTEST_PARALLEL := -n auto --maxprocesses=2 --dist loadscope --no-loadscope-reorder
 
-test: install lint ## every check and every test, then a real `sam build`
+test: install lint browser ## every check and every test, then a real `sam build`
 	$(BIN)/python -m pytest $(PYTEST_PARALLEL) $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory check-build
 

@@ -15,6 +15,8 @@ def main() -> None:
     from videojobs.logic.doors import DROPS_PREFIX
 
     print(f"API (template.yaml routes)   {stack.api_url}")
+    print(f"Swagger UI                   {stack.api_url}/docs")
+    print(f"Console                      {stack.api_url}/console")
     print(f"AWS (moto server)            {stack.aws_endpoint}")
     print(f"Provider simulator           {stack.simulator.base_url}")
     for name in stack.simulator_providers:

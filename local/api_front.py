@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlsplit
 
 from local.lambdas import LocalFunction
@@ -38,6 +38,22 @@ DEFAULT_ROUTE = "$default"
 CHECKED_AUTHORIZERS = frozenset({"AWS_IAM", "NONE"})
 #: API Gateway's payload limit: a larger body never reaches a function.
 MAX_BODY_BYTES = 10 * 1024 * 1024
+
+
+class Site(Protocol):
+    """Pages the front serves beside the template's routes, whose own requests it may sign
+    (`local/pages.py`). ``headers`` are lower-cased; ``origin`` is the front's, ``http://host:port``."""
+
+    #: The paths the site owns: these and everything under them. No template route may be there.
+    prefixes: tuple[str, ...]
+
+    def serve(self, method: str, path: str, headers: Mapping[str, str], origin: str) -> dict[str, Any] | None:
+        """The answer to a request for one of the site's paths; None for any other path."""
+
+    def signed(
+        self, method: str, target: str, headers: Mapping[str, str], body: bytes, origin: str
+    ) -> dict[str, str] | None:
+        """A request of the site's pages, its headers signed on their behalf; None for any other."""
 
 
 class CompiledRoute:
@@ -129,6 +145,10 @@ def _is_utf8(body: bytes) -> bool:
     return True
 
 
+def _under(path: str, prefix: str) -> bool:
+    return path == prefix or path.startswith(f"{prefix}/")
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     # The default backlog of 5 resets connections under a burst of webhooks.
@@ -137,7 +157,13 @@ class _Server(ThreadingHTTPServer):
 
 class ApiFront:
     def __init__(
-        self, routes: list[HttpRoute], functions: Mapping[str, LocalFunction], *, host: str, port: int
+        self,
+        routes: list[HttpRoute],
+        functions: Mapping[str, LocalFunction],
+        *,
+        host: str,
+        port: int,
+        site: Site | None = None,
     ) -> None:
         for route in routes:
             if route.authorizer not in CHECKED_AUTHORIZERS:
@@ -145,6 +171,9 @@ class ApiFront:
                     f"{route.method} {route.path}: the local front cannot check the {route.authorizer} "
                     f"authorizer; it checks {', '.join(sorted(CHECKED_AUTHORIZERS))}"
                 )
+            if site is not None and any(_under(route.path, prefix) for prefix in site.prefixes):
+                raise UnsupportedTrigger(f"{route.method} {route.path}: the local pages serve that path")
+        self._site = site
         self._routes = sorted(
             (CompiledRoute(route) for route in routes), key=lambda compiled: compiled.precedence
         )
@@ -173,12 +202,19 @@ class ApiFront:
         self, method: str, target: str, headers: Mapping[str, str], body: bytes, source_ip: str
     ) -> Any:
         parts = urlsplit(target)
+        lowered = {name.lower(): value for name, value in headers.items()}
         for compiled in self._routes:
             params = compiled.match(method, parts.path)
             if params is None:
                 continue
-            lowered = {name.lower(): value for name, value in headers.items()}
+            if compiled.route.path == DEFAULT_ROUTE and self._site is not None:
+                # The site's paths come before $default, never before a route the template names.
+                page = self._site.serve(method, parts.path, lowered, self.base_url)
+                if page is not None:
+                    return page
             if compiled.route.authorizer == "AWS_IAM":
+                if self._site is not None:
+                    lowered = self._site.signed(method, target, lowered, body, self.base_url) or lowered
                 problem = signature_problem(method, target, lowered, body)
                 if problem is not None:
                     # What API Gateway answers; the reason stays in the local log only.
@@ -190,7 +226,7 @@ class ApiFront:
                 method=method,
                 raw_path=parts.path,
                 raw_query=parts.query,
-                headers=headers,
+                headers=lowered,
                 body=body,
                 path_parameters=params,
                 source_ip=source_ip,
@@ -199,6 +235,8 @@ class ApiFront:
                 event["requestContext"]["authorizer"] = {"iam": LOCAL_CALLER}
             with self._resolving:
                 return self._functions[compiled.route.function_id].invoke(event)
+        if self._site is not None and (page := self._site.serve(method, parts.path, lowered, self.base_url)):
+            return page
         return {"statusCode": 404, "body": json.dumps({"message": "Not Found"})}
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
@@ -232,7 +270,12 @@ class ApiFront:
                 if not isinstance(result, dict) or "statusCode" not in result:
                     result = {"statusCode": 200, "body": json.dumps(result)}
                 payload = result.get("body") or ""
-                data = base64.b64decode(payload) if result.get("isBase64Encoded") else str(payload).encode()
+                if isinstance(payload, bytes):  # a page's file, as it is
+                    data = payload
+                elif result.get("isBase64Encoded"):
+                    data = base64.b64decode(payload)
+                else:
+                    data = str(payload).encode()
                 self.send_response(int(result["statusCode"]))
                 headers = {"content-type": "application/json"}
                 # Header names are case-insensitive: the function's Content-Type replaces the default.

@@ -33,15 +33,42 @@ class SigV4(httpx.Auth):
         self._region = region
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        headers = {name: value for name, value in request.headers.items() if name.lower() in _SIGNED}
-        signed = AWSRequest(
-            method=request.method, url=str(request.url), data=request.content, headers=headers
+        request.headers.update(
+            signature_headers(
+                request.method,
+                str(request.url),
+                request.headers,
+                request.content,
+                credentials=self._credentials,
+                region=self._region,
+            )
         )
-        SigV4Auth(self._credentials, SERVICE, self._region).add_auth(signed)
-        for name in ("Authorization", "X-Amz-Date", "X-Amz-Security-Token"):
-            if name in signed.headers:
-                request.headers[name] = signed.headers[name]
         yield request
+
+
+def signature_headers(
+    method: str,
+    url: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    credentials: Credentials = LOCAL_CREDENTIALS,
+    region: str = REGION,
+) -> dict[str, str]:
+    """The headers that sign a request to ``url`` (absolute: its host is signed) as an AWS client
+    would: ``Authorization``, ``X-Amz-Date`` and, with a session token, ``X-Amz-Security-Token``."""
+    signed = AWSRequest(
+        method=method,
+        url=url,
+        data=body,
+        headers={name: value for name, value in headers.items() if name.lower() in _SIGNED},
+    )
+    SigV4Auth(credentials, SERVICE, region).add_auth(signed)
+    return {
+        name: signed.headers[name]
+        for name in ("Authorization", "X-Amz-Date", "X-Amz-Security-Token")
+        if name in signed.headers
+    }
 
 
 def signature_problem(

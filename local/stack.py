@@ -21,6 +21,7 @@ from local.api_front import ApiFront
 from local.aws import ACCOUNT_ID, REGION, ProvisionedStack, aws_client, provision
 from local.lambdas import LocalFunction
 from local.moto_server import moto_server
+from local.pages import LocalPages
 from local.queue_runner import QueuePoller
 from local.sigv4 import SigV4
 from local.simulator import DEFAULT_API_KEYS, ProviderSimulator
@@ -122,7 +123,11 @@ class LocalStack:
             logical_id: LocalFunction(spec) for logical_id, spec in self.application.functions.items()
         }
         self.front = ApiFront(
-            self.application.routes, self.functions, host=HOST, port=self.config.api_port
+            self.application.routes,
+            self.functions,
+            host=HOST,
+            port=self.config.api_port,
+            site=LocalPages(),  # /docs and /console, whose requests the front signs (local only)
         ).start()
         self._apply_environment(overrides)
         self._create_events_tap()
