@@ -9,23 +9,10 @@ import struct
 import pytest
 
 from tests.media_files import PNG_SIGNATURE, box, full_box, mp4_file, mp4_layout, png_chunk, png_file
+from tests.unit.test_mp4_reader import read, refusal
 from videojobs.errors import BrokenOutput
-from videojobs.models import FrameMetadata, VideoMetadata
-from videojobs.mp4 import Mp4Reader
+from videojobs.models import FrameMetadata
 from videojobs.png import PngReader
-
-
-def read(data: bytes, *, chunk_size: int = 1 << 20, max_moov_bytes: int = 1 << 25) -> VideoMetadata:
-    reader = Mp4Reader(max_moov_bytes=max_moov_bytes)
-    for start in range(0, len(data), chunk_size):
-        reader.feed(data[start : start + chunk_size])
-    return reader.finish()
-
-
-def refusal(data: bytes, **options: int) -> str:
-    with pytest.raises(BrokenOutput) as refused:
-        read(data, **options)
-    return str(refused.value)
 
 
 def with_mdat_shortened(layout_options: dict[str, object], by: int) -> bytes:
