@@ -279,3 +279,17 @@ def test_the_largest_png_size_the_specification_allows_is_read() -> None:
     reader.feed(PNG_SIGNATURE + ihdr + png_chunk(b"IEND", b""))
 
     assert reader.finish() == FrameMetadata(width=2**31 - 1, height=1)
+
+
+def test_fps_is_kept_to_three_decimals_and_no_more() -> None:
+    # 1000 / 41 = 24.3902...: three decimals give 24.39, four would give 24.3902.
+    assert read(mp4_file(seconds=5, video_timescale=1000, sample_delta=41)).fps == 24.39
+
+
+@pytest.mark.parametrize(("width", "height"), [(1, 1), (1, 2**31 - 1)])
+def test_the_smallest_and_tallest_pngs_the_specification_allows_are_read(width: int, height: int) -> None:
+    ihdr = png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+
+    assert png_read(PNG_SIGNATURE + ihdr + png_chunk(b"IEND", b""), 4096) == FrameMetadata(
+        width=width, height=height
+    )

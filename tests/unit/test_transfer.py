@@ -517,6 +517,7 @@ def test_a_whole_mp4_shorter_than_its_content_length_is_a_cut_download() -> None
 
     assert not isinstance(failed.value, BrokenOutput)
     assert stored(world, request).transfer_error_code == "transfer_failed"
+    assert stored(world, request).updated_at == world.clock()
     assert world.videos.objects == {}
 
 
