@@ -138,14 +138,11 @@ class Mp4Reader:
     def _read_header(self, view: memoryview, position: int) -> int:
         """Take header bytes from ``view``; once the header is whole, open its box. Returns the position
         after them."""
-        needed = 16 if len(self._header) >= 8 and _U32.unpack_from(self._header)[0] == 1 else 8
-        take = min(needed - len(self._header), len(view) - position)
+        take = min(self._header_length() - len(self._header), len(view) - position)
         self._header += view[position : position + take]
         position += take
         self.received += take
-        if len(self._header) == 8 and _U32.unpack_from(self._header)[0] == 1:
-            return position  # a 64-bit size follows
-        if len(self._header) < needed:
+        if len(self._header) < self._header_length():
             return position
         header = bytes(self._header)
         self._header.clear()
@@ -166,6 +163,10 @@ class Mp4Reader:
         if payload == 0:
             self._end_box()
         return position
+
+    def _header_length(self) -> int:
+        """8, or 16 once the first 8 bytes say a 64-bit size follows them."""
+        return 16 if len(self._header) >= 8 and _U32.unpack_from(self._header)[0] == 1 else 8
 
     def _open_box(self, box: bytes, payload: int | None) -> None:
         self._box = box

@@ -172,14 +172,15 @@ def transfer_video(request: TransferRequest, deps: Dependencies) -> Job | None:
         raise
 
     checks = output_checks(job, metadata)
+    warnings = [check.warning for check in checks]
     video = StoredVideo(**stored.model_dump(), metadata=metadata, checks=checks)
     outputs["video"] = video.model_dump()
-    outputs["warnings"] = [check.warning for check in checks]
+    outputs["warnings"] = warnings
     if checks and deps.output_policy.mismatch is OutputMismatch.FAIL:
-        logger.warning("output differs from the request", job_id=job.job_id, warnings=outputs["warnings"])
+        logger.warning("output differs from the request", job_id=job.job_id, warnings=warnings)
         mismatch = JobError(
             code="output_mismatch",
-            message=f"the video differs from the request ({'; '.join(check.warning for check in checks)});"
+            message=f"the video differs from the request ({'; '.join(warnings)});"
             f" it is kept at s3://{video.bucket}/{video.key}",
         )
         return fail_job(job, mismatch, deps, allowed_from=TRANSFERRING_ONLY, changes=outputs)
