@@ -31,6 +31,7 @@ from pathlib import Path
 
 import httpx
 
+from benchmarks.aws_cost import aws_cost_rows
 from benchmarks.economics import ack_rows, gb_seconds_rows, run_job
 from benchmarks.failover import failover_rows
 from benchmarks.imports import import_ratio_rows
@@ -315,6 +316,7 @@ def ratio_benches(quick: bool) -> dict[str, Callable[[], list[RatioRow]]]:
         "reader": lambda: reader_ratio_rows(quick),
         "acks": lambda: ack_rows(jobs=8 if quick else 20, transfer_mib=256 if quick else 1024),
         "gb-seconds": lambda: gb_seconds_rows(jobs_per_provider=1 if quick else 3),
+        "aws-cost": lambda: aws_cost_rows(jobs_per_provider=1 if quick else 3),
         "failover": lambda: quietly(lambda: failover_rows(quick)),
     }
 
