@@ -5,8 +5,10 @@ each handler's cold import against ``import boto3`` and the third-party floor (b
 the transfer against boto3's ``upload_fileobj`` and its peak RSS (benchmarks/transfer.py); the MP4
 reader's own cost per GiB against sha256's over the same chunks (benchmarks/reader.py); webhook
 acknowledgement with a big transfer running against idle, and Lambda GB-s and provider calls per job
-against a polling client (benchmarks/economics.py); `auto` jobs with their cheapest provider refusing
-every create against the same jobs with no fault (benchmarks/failover.py). The second has figures
+against a polling client (benchmarks/economics.py); each provider's job priced at AWS's us-east-1
+rates against the provider's own price, with a breakdown by service printed first
+(benchmarks/aws_cost.py); `auto` jobs with their cheapest provider refusing every create against the
+same jobs with no fault (benchmarks/failover.py). The second has figures
 without a baseline: warm handler latency with in-memory ports, signature checks, jobs end to end on
 the local stack, S3 drops and a burst of them against a concurrency limit, and the simulator's
 rendering.
