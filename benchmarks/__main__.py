@@ -5,8 +5,10 @@ each handler's cold import against ``import boto3`` and the third-party floor (b
 the transfer against boto3's ``upload_fileobj`` and its peak RSS (benchmarks/transfer.py); the MP4
 reader's own cost per GiB against sha256's over the same chunks (benchmarks/reader.py); webhook
 acknowledgement with a big transfer running against idle, and Lambda GB-s and provider calls per job
-against a polling client (benchmarks/economics.py); `auto` jobs with their cheapest provider refusing
-every create against the same jobs with no fault (benchmarks/failover.py). The second has figures
+against a polling client (benchmarks/economics.py); each provider's job priced at AWS's us-east-1
+rates against the provider's own price, with a breakdown by service printed first
+(benchmarks/aws_cost.py); `auto` jobs with their cheapest provider refusing every create against the
+same jobs with no fault (benchmarks/failover.py). The second has figures
 without a baseline: warm handler latency with in-memory ports, signature checks, jobs end to end on
 the local stack, S3 drops and a burst of them against a concurrency limit, and the simulator's
 rendering.
@@ -31,6 +33,7 @@ from pathlib import Path
 
 import httpx
 
+from benchmarks.aws_cost import aws_cost_rows
 from benchmarks.economics import ack_rows, gb_seconds_rows, run_job
 from benchmarks.failover import failover_rows
 from benchmarks.imports import import_ratio_rows
@@ -315,6 +318,7 @@ def ratio_benches(quick: bool) -> dict[str, Callable[[], list[RatioRow]]]:
         "reader": lambda: reader_ratio_rows(quick),
         "acks": lambda: ack_rows(jobs=8 if quick else 20, transfer_mib=256 if quick else 1024),
         "gb-seconds": lambda: gb_seconds_rows(jobs_per_provider=1 if quick else 3),
+        "aws-cost": lambda: aws_cost_rows(jobs_per_provider=1 if quick else 3),
         "failover": lambda: quietly(lambda: failover_rows(quick)),
     }
 
