@@ -57,7 +57,7 @@ def _burst_row(jobs: int, limit: int, processing_seconds: float) -> RatioRow:
         def drop(key: str) -> None:
             s3.put_object(Bucket=bucket, Key=key, Body=image, ContentType="image/png", Metadata=METADATA)
 
-        drop("pacing/warm-up.png")  # the first job renders the clip the others reuse
+        drop("drops/pacing-warm-up.png")  # the first job renders the clip the others reuse
         warmed = stack.wait_for_outcomes(1, timeout=60)
         assert [event["detail-type"] for event in warmed] == ["Video Job Succeeded"], warmed
         stack.simulator.processing_seconds = processing_seconds
@@ -67,7 +67,7 @@ def _burst_row(jobs: int, limit: int, processing_seconds: float) -> RatioRow:
         ).raise_for_status()
         httpx.delete(f"{simulator}/_sim/usage", timeout=10).raise_for_status()
         started = time.perf_counter()
-        threads = [threading.Thread(target=drop, args=(f"pacing/burst-{n:03d}.png",)) for n in range(jobs)]
+        threads = [threading.Thread(target=drop, args=(f"drops/pacing-{n:03d}.png",)) for n in range(jobs)]
         for thread in threads:
             thread.start()
         for thread in threads:
