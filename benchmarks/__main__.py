@@ -8,10 +8,10 @@ acknowledgement with a big transfer running against idle, and Lambda GB-s and pr
 against a polling client (benchmarks/economics.py); each provider's job priced at AWS's us-east-1
 rates against the provider's own price, with a breakdown by service printed first
 (benchmarks/aws_cost.py); `auto` jobs with their cheapest provider refusing every create against the
-same jobs with no fault (benchmarks/failover.py). The second has figures
+same jobs with no fault (benchmarks/failover.py); a burst of 100 image drops against a concurrency limit
+of 10 and of 2, its wall time against the limit's floor (benchmarks/pacing.py). The second has figures
 without a baseline: warm handler latency with in-memory ports, signature checks, jobs end to end on
-the local stack, S3 drops and a burst of them against a concurrency limit, and the simulator's
-rendering.
+the local stack, S3 drops one at a time, and the simulator's rendering.
 
 ``--only NAME`` (repeatable) runs the benches named, e.g. ``--quick --only failover``.
 """
@@ -26,7 +26,6 @@ import os
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -37,6 +36,7 @@ from benchmarks.aws_cost import aws_cost_rows
 from benchmarks.economics import ack_rows, gb_seconds_rows, run_job
 from benchmarks.failover import failover_rows
 from benchmarks.imports import import_ratio_rows
+from benchmarks.pacing import pacing_rows
 from benchmarks.reader import reader_ratio_rows
 from benchmarks.table import RatioRow, print_table
 from benchmarks.transfer import transfer_ratio_rows
@@ -157,82 +157,38 @@ def end_to_end_rows(jobs: int = 3) -> list[Row]:
     return rows
 
 
-def drop_rows(
-    drops: int = 3, burst: int = 100, limit: int = 10, processing_seconds: float = 2.0
-) -> list[Row]:
-    """S3 drop -> "Video Job Succeeded", one at a time; then ``burst`` images at once against a limit."""
+def drop_rows(drops: int = 3) -> list[Row]:
+    """S3 drop -> "Video Job Succeeded", one at a time. (Bursts of drops: benchmarks/pacing.py.)"""
     from local.simulator import encode_png
     from local.stack import LocalStack, LocalStackConfig
 
     os.environ["POWERTOOLS_LOG_LEVEL"] = "ERROR"
     image = encode_png(64, 36, bytes(64 * 36 * 3))
     metadata = {"prompt": "bench", "duration": "4", "resolution": "480p", "aspect-ratio": "16:9"}
-    config = LocalStackConfig(
-        aws_port=0,
-        api_port=0,
-        simulator_port=0,
-        stack_name="bench-drops",
-        environment={"EACHLABS_MAX_CONCURRENT": str(limit)},
-    )
-    rows: list[Row] = []
+    config = LocalStackConfig(aws_port=0, api_port=0, simulator_port=0, stack_name="bench-drops")
     with LocalStack(config) as stack:
         s3, bucket = stack.client("s3"), stack.ref("InputsBucket")
-
-        def put(key: str) -> None:
-            s3.put_object(Bucket=bucket, Key=key, Body=image, ContentType="image/png", Metadata=metadata)
-
         samples = []
         for index in range(drops + 1):  # the first one warms up (and renders the clip)
             started = time.perf_counter()
-            put(f"drops/single-{index}.png")
+            s3.put_object(
+                Bucket=bucket,
+                Key=f"drops/single-{index}.png",
+                Body=image,
+                ContentType="image/png",
+                Metadata=metadata,
+            )
             outcomes = stack.wait_for_outcomes(1, timeout=60)
             if index:
                 samples.append(time.perf_counter() - started)
             assert [event["detail-type"] for event in outcomes] == ["Video Job Succeeded"], outcomes
-        rows.append(
-            (
-                "S3 drop -> Video Job Succeeded, local stack",
-                f"median {statistics.median(samples):.2f} s",
-                f"{drops} image drops with metadata, one at a time; S3 -> EventBridge -> SQS -> intake",
-            )
+    return [
+        (
+            "S3 drop -> Video Job Succeeded, local stack",
+            f"median {statistics.median(samples):.2f} s",
+            f"{drops} image drops with metadata, one at a time; S3 -> EventBridge -> SQS -> intake",
         )
-
-        stack.simulator.processing_seconds = processing_seconds
-        httpx.post(
-            f"{stack.simulator.base_url}/_sim/faults", json={"max_active_per_key": limit}, timeout=10
-        ).raise_for_status()
-        httpx.delete(f"{stack.simulator.base_url}/_sim/usage", timeout=10).raise_for_status()
-        started = time.perf_counter()
-        threads = [
-            threading.Thread(target=put, args=(f"drops/burst-{index:03d}.png",)) for index in range(burst)
-        ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=60)
-        outcomes = stack.wait_for_outcomes(burst, timeout=300)
-        wall = time.perf_counter() - started
-        usage = httpx.get(f"{stack.simulator.base_url}/_sim/usage", timeout=10).json()["eachlabs"]
-        peak = max(key["peak"] for key in usage.values())
-        refused = sum(
-            1
-            for entry in httpx.get(f"{stack.simulator.base_url}/_sim/requests?provider=eachlabs").json()
-            if entry["status"] == 429
-        )
-        succeeded = {
-            event["detail"]["origin"]["key"]
-            for event in outcomes
-            if event["detail-type"] == "Video Job Succeeded"
-        }
-        rows.append(
-            (
-                f"{burst} images dropped at once, EACHLABS_MAX_CONCURRENT={limit}",
-                f"{wall:.1f} s wall, peak {peak} at the provider, {burst - len(succeeded)} lost",
-                f"{processing_seconds:.0f} s per job at the simulator (which 429s above {limit}): "
-                f"{refused} 429s; {burst / limit * processing_seconds:.0f} s if slots passed on at once",
-            )
-        )
-    return rows
+    ]
 
 
 def job_seconds(api: httpx.Client, provider: str) -> float:
@@ -305,7 +261,7 @@ def row_benches(quick: bool) -> dict[str, Callable[[], list[Row]]]:
         "warm": lambda: quietly(lambda: warm_handlers(100 if quick else 300)),
         "signatures": lambda: signature_rows(500 if quick else 2000),
         "end-to-end": lambda: end_to_end_rows(1 if quick else 3),
-        "drops": lambda: drop_rows(burst=30 if quick else 100),
+        "drops": lambda: drop_rows(),
         "render": lambda: [render_row()],
     }
 
@@ -320,13 +276,15 @@ def ratio_benches(quick: bool) -> dict[str, Callable[[], list[RatioRow]]]:
         "gb-seconds": lambda: gb_seconds_rows(jobs_per_provider=1 if quick else 3),
         "aws-cost": lambda: aws_cost_rows(jobs_per_provider=1 if quick else 3),
         "failover": lambda: quietly(lambda: failover_rows(quick)),
+        # The same name as the single drops of the second table: `--only drops` runs both.
+        "drops": lambda: pacing_rows(jobs=30 if quick else 100),
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="Speed and memory figures, with their baselines.")
     parser.add_argument("--quick", action="store_true", help="fewer runs and smaller sizes (about 6 minutes)")
-    names = [*row_benches(False), *ratio_benches(False)]
+    names = list(dict.fromkeys([*row_benches(False), *ratio_benches(False)]))
     parser.add_argument(
         "--only",
         action="append",

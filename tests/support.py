@@ -54,6 +54,7 @@ from videojobs.models import (
     ProviderState,
     ProviderUpdate,
     S3Location,
+    SlotWait,
     StatusCheckRequest,
     TransferRequest,
     WebhookTarget,
@@ -73,6 +74,7 @@ from videojobs.ports import (
     MediaFile,
     ObjectInfo,
     Reserved,
+    SlotWaiter,
     SpendCounter,
     SpendReading,
     StoredObject,
@@ -385,10 +387,18 @@ class InMemoryCapacity:
     #: The benched keys each acquire was told to skip.
     skipped: list[frozenset[str]] = field(default_factory=list)
 
+    #: Every key's creates for the minute are spent: acquire answers a wait that a slot would not end.
+    short_of_creates: bool = False
+    #: Each provider's line: (since, job id) -> claimed, and every place ever claimed, in order.
+    lines: dict[str, dict[tuple[datetime, str], bool]] = field(default_factory=dict)
+    claims: list[SlotWaiter] = field(default_factory=list)
+
     def acquire(
         self, provider: Any, job_id: str, *, now: datetime, skip_keys: frozenset[str] = frozenset()
     ) -> CapacityGrant | CapacityWait:
         self.skipped.append(skip_keys)
+        if self.short_of_creates:
+            return CapacityWait(seconds=self.wait_seconds)
         for slot, holder in self.holders.items():
             if holder == job_id:
                 return CapacityGrant(key_id=slot.split("#")[1], slot=slot)
@@ -398,7 +408,7 @@ class InMemoryCapacity:
                 if slot not in self.holders:
                     self.holders[slot] = job_id
                     return CapacityGrant(key_id=key_id, slot=slot)
-        return CapacityWait(seconds=self.wait_seconds)
+        return CapacityWait(seconds=self.wait_seconds, for_a_slot=True)
 
     def usage(self, provider: Any, *, now: datetime) -> CapacityUsage:
         held = sum(1 for slot in self.holders if slot.startswith(f"{provider}#"))
@@ -406,11 +416,35 @@ class InMemoryCapacity:
             keys=1, max_concurrent_per_key=self.limit, max_creates_per_minute_per_key=60, slots_in_use=held
         )
 
-    def release(self, slot: str, job_id: str) -> None:
+    def release(self, slot: str, job_id: str) -> SlotWaiter | None:
         self.release_calls.append((slot, job_id))
-        if self.holders.get(slot) == job_id:
-            del self.holders[slot]
-            self.released.append((slot, job_id))
+        if self.holders.get(slot) != job_id:
+            return None
+        del self.holders[slot]
+        self.released.append((slot, job_id))
+        return self.next_in_line(slot.partition("#")[0])  # type: ignore[arg-type]
+
+    def join_line(self, provider: Any, job_id: str, *, since: datetime) -> None:
+        self.lines.setdefault(provider, {})[(since, job_id)] = False
+
+    def in_line(self, provider: Any, job_id: str, *, since: datetime) -> bool:
+        return (since, job_id) in self.lines.get(provider, {})
+
+    def leave_line(self, provider: Any, job_id: str, *, since: datetime) -> None:
+        self.lines.get(provider, {}).pop((since, job_id), None)
+
+    def next_in_line(self, provider: Any) -> SlotWaiter | None:
+        line = self.lines.get(provider, {})
+        for since, job_id in sorted(place for place, claimed in line.items() if not claimed):
+            line[(since, job_id)] = True
+            waiter = SlotWaiter(job_id=job_id, wait=SlotWait(provider=provider, since=since, woken=True))
+            self.claims.append(waiter)
+            return waiter
+        return None
+
+    def waiting(self, provider: str = "eachlabs") -> list[str]:
+        """The job ids in ``provider``'s line, oldest first."""
+        return [job_id for _, job_id in sorted(self.lines.get(provider, {}))]
 
 
 @dataclass

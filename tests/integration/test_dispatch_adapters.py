@@ -456,7 +456,7 @@ def test_full_slots_answer_soon_and_a_lease_holds_its_slot_through_its_last_seco
 
     # Then it is told to ask again soon (0: when a slot frees nobody knows), not after the create rate's
     # wait or a second's, and the slot is still the holder's
-    assert answers == [CapacityWait(seconds=0.0), CapacityWait(seconds=0.0)]
+    assert answers == [CapacityWait(seconds=0.0, for_a_slot=True)] * 2
     assert list(stored_holders(aws, aws_resources, "eachlabs", "soon-a").values()) == ["holder"]
 
 
@@ -471,7 +471,7 @@ def test_a_job_whose_free_slot_another_took_first_asks_again_in_a_second(
 
     # Then B asks again in a second: another slot may free as soon as a job finishes
     assert isinstance(taken_by_a[0], CapacityGrant)
-    assert raced == CapacityWait(seconds=1.0)
+    assert raced == CapacityWait(seconds=1.0, for_a_slot=True)
 
 
 def race_for_the_last_create(

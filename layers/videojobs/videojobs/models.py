@@ -865,13 +865,27 @@ class StatusCheckRequest(BaseModel):
     purpose: Literal["progress", "deadline"] = "progress"
 
 
+class SlotWait(BaseModel):
+    """A job's place in its provider's line for a concurrency slot: the moment it began to wait."""
+
+    model_config = ConfigDict(frozen=True)
+
+    provider: ProviderName
+    since: datetime
+    #: Sent at once by whoever gave a slot back, rather than the job's own delayed look.
+    woken: bool = False
+
+
 class DispatchRequest(BaseModel):
-    """The dispatch queue's message body: take a queued job to its provider."""
+    """The dispatch queue's message body: take a queued job to its provider. ``slot_wait``: the job
+    waits in its provider's line, and the message is for that wait only (once the job has left the
+    line, it is not needed)."""
 
     model_config = ConfigDict(frozen=True)
 
     job_id: str
     due_at: datetime | None = None
+    slot_wait: SlotWait | None = None
 
 
 class ValidationDetail(BaseModel):

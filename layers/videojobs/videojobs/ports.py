@@ -23,6 +23,7 @@ from videojobs.models import (
     ProviderReceipt,
     ProviderUpdate,
     S3Location,
+    SlotWait,
     StatusCheckRequest,
     TransferRequest,
     WebhookTarget,
@@ -136,9 +137,20 @@ class CapacityGrant:
 
 @dataclass(frozen=True)
 class CapacityWait:
-    """No key has a free slot and a create left in its minute: look again in ``seconds``."""
+    """No key has a free slot and a create left in its minute: look again in ``seconds``.
+    ``for_a_slot``: some key had every slot taken, so a slot given back may be enough (the job waits
+    in its provider's line); otherwise only time helps (creates per minute, or no key at all)."""
 
     seconds: float
+    for_a_slot: bool = False
+
+
+@dataclass(frozen=True)
+class SlotWaiter:
+    """A job in its provider's line for a slot, claimed to be woken by whoever claimed it."""
+
+    job_id: str
+    wait: SlotWait
 
 
 @dataclass(frozen=True)
@@ -161,8 +173,28 @@ class ProviderCapacity(Protocol):
         already holds is given back to it."""
         ...
 
-    def release(self, slot: str, job_id: str) -> None:
-        """Free ``slot`` if ``job_id`` still holds it; a second release changes nothing."""
+    def release(self, slot: str, job_id: str) -> SlotWaiter | None:
+        """Free ``slot`` if ``job_id`` still holds it, and hand it on: the oldest job in the line of the
+        slot's provider, claimed for the caller to wake (`next_in_line`). None: nothing was freed (a
+        second release changes nothing), or nobody waits."""
+        ...
+
+    def join_line(self, provider: ProviderName, job_id: str, *, since: datetime) -> None:
+        """Put the job in ``provider``'s line for a slot, in the place of ``since`` (the moment it began
+        to wait): again, if it is there already, unclaimed."""
+        ...
+
+    def in_line(self, provider: ProviderName, job_id: str, *, since: datetime) -> bool:
+        """Whether the job's place of ``since`` is still in ``provider``'s line."""
+        ...
+
+    def leave_line(self, provider: ProviderName, job_id: str, *, since: datetime) -> None:
+        """Take the job's place of ``since`` out of ``provider``'s line; leaving twice changes nothing."""
+        ...
+
+    def next_in_line(self, provider: ProviderName) -> SlotWaiter | None:
+        """Claim the oldest job in ``provider``'s line that no one has claimed, so that no other caller
+        wakes it too. The claim lasts until the job joins the line again or leaves it."""
         ...
 
     def usage(self, provider: ProviderName, *, now: datetime) -> CapacityUsage:

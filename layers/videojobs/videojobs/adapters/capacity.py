@@ -23,22 +23,31 @@ after an idle spell included, holds more than the limit**. The price is at most 
 minute's allowance. (Times are the granting functions' clocks, which NTP keeps in step on Lambda.)
 
 Nothing here waits: when no key can take the job, the answer says how long until one might.
+
+A provider's line for a slot is one more partition, ``<provider>#line``, with an item per waiting job:
+``wait#<since, epoch ms, zero-padded>#<job id>``, so one Query in sort-key order finds the oldest. The
+line is the provider's, not a key's: the job's next acquire tries every key of the pool, so a slot
+freed at any key can serve whoever waits longest. A release that frees a slot claims the oldest
+unclaimed waiter (a conditional write of ``claimed``) and returns it to be woken; two releases never
+claim the same one. The slots themselves stay guarded by their own conditional take: a woken job that
+finds its slot taken by another (a job that had not waited, say) joins the line again, in its old
+place, and no slot is ever held by two jobs whoever is woken.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from videojobs.errors import DependencyUnavailable
-from videojobs.models import ProviderName
-from videojobs.ports import CapacityGrant, CapacityUsage, CapacityWait
+from videojobs.models import ProviderName, SlotWait
+from videojobs.ports import CapacityGrant, CapacityUsage, CapacityWait, SlotWaiter
 from videojobs.settings import KeyLimits
 
 if TYPE_CHECKING:
@@ -51,6 +60,10 @@ IDLE_ITEM_TTL_SECONDS = 7 * 24 * 3600
 RATE_WINDOW_SECONDS = 60
 #: The rate item's attribute per second: s<epoch second>.
 SECOND_PREFIX = "s"
+#: A line item's sort key: wait#<since, epoch ms, 16 digits>#<job id>.
+LINE_PREFIX = "wait#"
+#: How many places one page of the line reads while looking for an unclaimed one.
+LINE_PAGE = 20
 
 
 @dataclass(frozen=True)
@@ -135,15 +148,24 @@ class DynamoDBCapacity:
         if pool is None or not key_ids:
             return CapacityWait(seconds=60)
         moment = now.timestamp()
-        waits: list[float] = []
+        waits: list[CapacityWait] = []
         for key_id in _in_turn(key_ids, job_id):
             outcome = self._acquire_at_key(provider, key_id, pool.limits, job_id, moment)
             if isinstance(outcome, CapacityGrant):
                 return outcome
-            waits.append(outcome.seconds)
-        return CapacityWait(seconds=min(waits))
+            waits.append(outcome)
+        # Some key is only short of a slot: the job waits in line, and looks again soon in any case.
+        return CapacityWait(
+            seconds=min(wait.seconds for wait in waits), for_a_slot=any(wait.for_a_slot for wait in waits)
+        )
 
-    def release(self, slot: str, job_id: str) -> None:
+    def release(self, slot: str, job_id: str) -> SlotWaiter | None:
+        if not self._free(slot, job_id):
+            return None
+        provider = slot.partition("#")[0]
+        return self.next_in_line(provider) if provider in self._pools else None  # type: ignore[arg-type]
+
+    def _free(self, slot: str, job_id: str) -> bool:
         partition, _, sort_key = slot.rpartition("#slot#")
         try:
             self._client.update_item(
@@ -155,10 +177,84 @@ class DynamoDBCapacity:
             )
         except ClientError as error:
             if _condition_failed(error):
-                return  # released already, or reclaimed by another job after its lease ran out
+                return False  # released already, or reclaimed by another job after its lease ran out
             raise DependencyUnavailable("could not release the provider slot") from error
         except BotoCoreError as error:
             raise DependencyUnavailable("could not release the provider slot") from error
+        return True
+
+    # -- the line ---------------------------------------------------------------------------------
+    def join_line(self, provider: ProviderName, job_id: str, *, since: datetime) -> None:
+        self._call(
+            "could not put the job in the line for a slot",
+            lambda: self._client.put_item(
+                TableName=self._table,
+                Item={
+                    **_place(provider, job_id, since),
+                    "job_id": {"S": job_id},
+                    "expires_at": {"N": str(int(since.timestamp()) + IDLE_ITEM_TTL_SECONDS)},
+                },
+            ),
+        )
+
+    def in_line(self, provider: ProviderName, job_id: str, *, since: datetime) -> bool:
+        response = self._call(
+            "could not read the line for a slot",
+            lambda: self._client.get_item(
+                TableName=self._table,
+                Key=_place(provider, job_id, since),
+                ConsistentRead=True,
+                ProjectionExpression="sk",
+            ),
+        )
+        return "Item" in response
+
+    def leave_line(self, provider: ProviderName, job_id: str, *, since: datetime) -> None:
+        self._call(
+            "could not take the job out of the line for a slot",
+            lambda: self._client.delete_item(TableName=self._table, Key=_place(provider, job_id, since)),
+        )
+
+    def next_in_line(self, provider: ProviderName) -> SlotWaiter | None:
+        query: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :wait)",
+            "FilterExpression": "attribute_not_exists(claimed)",
+            "ExpressionAttributeValues": {":pk": {"S": f"{provider}#line"}, ":wait": {"S": LINE_PREFIX}},
+            "ConsistentRead": True,
+            "Limit": LINE_PAGE,
+        }
+        while True:
+            page = self._call("could not read the line for a slot", lambda: self._client.query(**query))
+            for item in page.get("Items", []):
+                if self._claim(item):
+                    return _waiter(provider, item)
+            if "LastEvaluatedKey" not in page:
+                return None
+            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def _claim(self, item: Mapping[str, Any]) -> bool:
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"pk": item["pk"], "sk": item["sk"]},
+                UpdateExpression="SET claimed = :yes",
+                ConditionExpression="attribute_exists(sk) AND attribute_not_exists(claimed)",
+                ExpressionAttributeValues={":yes": {"BOOL": True}},
+            )
+        except ClientError as error:
+            if _condition_failed(error):
+                return False  # another release claimed it first, or the job left the line
+            raise DependencyUnavailable("could not claim a place in the line for a slot") from error
+        except BotoCoreError as error:
+            raise DependencyUnavailable("could not claim a place in the line for a slot") from error
+        return True
+
+    def _call(self, failure: str, request: Callable[[], Any]) -> Any:
+        try:
+            return request()
+        except (ClientError, BotoCoreError) as error:
+            raise DependencyUnavailable(failure) from error
 
     def usage(self, provider: ProviderName, *, now: datetime) -> CapacityUsage:
         pool = self._pools.get(provider)
@@ -199,7 +295,7 @@ class DynamoDBCapacity:
         ]
         if not free:
             # A slot frees when its job leaves the provider, at a time nobody knows: ask again soon.
-            return CapacityWait(seconds=0.0)
+            return CapacityWait(seconds=0.0, for_a_slot=True)
         counts = CreateCounts.from_item(next((i for i in items if i["sk"]["S"] == RATE_ITEM), None))
         wait = counts.wait_seconds(now, limits.max_creates_per_minute)
         if wait > 0:
@@ -208,11 +304,11 @@ class DynamoDBCapacity:
             (slot for slot in _in_turn(free, job_id) if self._take_slot(partition, slot, job_id, now)), None
         )
         if slot is None:
-            return CapacityWait(seconds=1.0)  # others took the free slots first
+            return CapacityWait(seconds=1.0, for_a_slot=True)  # others took the free slots first
         if self._count_create(partition, counts, now, limits.max_creates_per_minute):
             return CapacityGrant(key_id=key_id, slot=f"{partition}#{slot}")
-        # Others used up this second's allowance first.
-        self.release(f"{partition}#{slot}", job_id)
+        # Others used up this second's allowance first. (No hand-off: this key's creates are spent.)
+        self._free(f"{partition}#{slot}", job_id)
         counts = CreateCounts.from_item(self._rate_item(partition))
         return CapacityWait(seconds=max(counts.wait_seconds(now, limits.max_creates_per_minute), 0.5))
 
@@ -300,6 +396,17 @@ def _in_turn(names: Sequence[str], job_id: str) -> list[str]:
     instead of all racing for the first."""
     start = int(hashlib.sha256(job_id.encode()).hexdigest()[:8], 16) % len(names)
     return [*names[start:], *names[:start]]
+
+
+def _place(provider: ProviderName, job_id: str, since: datetime) -> dict[str, Any]:
+    millis = round(since.timestamp() * 1000)
+    return {"pk": {"S": f"{provider}#line"}, "sk": {"S": f"{LINE_PREFIX}{millis:016d}#{job_id}"}}
+
+
+def _waiter(provider: ProviderName, item: Mapping[str, Any]) -> SlotWaiter:
+    millis, _, job_id = item["sk"]["S"][len(LINE_PREFIX) :].partition("#")
+    since = datetime.fromtimestamp(int(millis) / 1000, tz=UTC)
+    return SlotWaiter(job_id=job_id, wait=SlotWait(provider=provider, since=since, woken=True))
 
 
 def _holder(item: Mapping[str, Any]) -> str | None:

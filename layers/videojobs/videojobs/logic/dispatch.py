@@ -8,7 +8,9 @@ on the queue with a delay.
   (`budget.reserve_budget`); a job that would pass one fails with ``budget_exceeded`` and never takes a
   slot. A waiting job keeps its reservation; a refused create gives it back when the job fails.
 - Capacity: a job takes a slot at one of the provider's keys before its create and holds it until it
-  leaves the provider (`outcomes.left_provider`).
+  leaves the provider (`outcomes.left_provider`). A job that finds every slot taken joins the
+  provider's line and is woken by the next slot given back (`handoff`); its own delayed look stays
+  as the safety net. One short of creates per minute waits out the computed time instead.
 - 429 and 5xx: retried with exponential backoff and jitter, never sooner than Retry-After, up to
   ``max_attempts``; then the job fails with the provider's last answer. Other 4xx fail it at once.
 - A job past its deadline (``deadline_seconds``) is canceled instead of sent.
@@ -42,6 +44,7 @@ from videojobs.logic.failover import (
     move_on,
     provider_share,
 )
+from videojobs.logic.handoff import give_back_slot, pass_on
 from videojobs.logic.hops import hop_towards, is_early
 from videojobs.logic.media import with_fetchable_media
 from videojobs.logic.outcomes import fail_job, settle_owed_work
@@ -60,6 +63,7 @@ from videojobs.models import (
     ProviderHealthChange,
     ProviderName,
     ProviderReceipt,
+    SlotWait,
 )
 from videojobs.observability import logger
 from videojobs.ports import Admitted, BreakerOpen, CapacityGrant, CapacityWait, Lost
@@ -68,7 +72,10 @@ from videojobs.ports import Admitted, BreakerOpen, CapacityGrant, CapacityWait, 
 class DispatchOutcome(StrEnum):
     SUBMITTED = "submitted"
     NOT_NEEDED = "not_needed"
+    #: In the provider's line for a slot (or an early hop of a long wait).
     WAITING_FOR_CAPACITY = "waiting_for_capacity"
+    #: Every key with a free slot has spent its creates for the minute: a given-back slot won't help.
+    WAITING_FOR_RATE = "waiting_for_rate"
     #: The provider's breaker is open and the job has nowhere else to go.
     WAITING_FOR_PROVIDER = "waiting_for_provider"
     #: Moved to its next provider turn (queued again for it).
@@ -79,8 +86,38 @@ class DispatchOutcome(StrEnum):
     CANCELED = "canceled"
 
 
+#: What a woken job may come to without using the slot it was woken for: the wake goes to the next.
+WAKE_UNUSED = frozenset(
+    {
+        DispatchOutcome.NOT_NEEDED,
+        DispatchOutcome.CANCELED,
+        DispatchOutcome.FAILED,
+        DispatchOutcome.FAILED_OVER,
+    }
+)
+
+
 def dispatch_job(request: DispatchRequest, deps: Dependencies) -> DispatchOutcome:
-    """Raises DependencyUnavailable when our own infrastructure fails, so SQS delivers it again."""
+    """Raises DependencyUnavailable when our own infrastructure fails, so SQS delivers it again.
+
+    A message for a place in a provider's line (``slot_wait``) is needed only while the job holds that
+    place; the delivery that takes the job out of the line sends whatever comes next, and leaves the
+    line last, so that a crash before then leaves the message needed."""
+    place = request.slot_wait
+    if place is not None and not deps.capacity.in_line(place.provider, request.job_id, since=place.since):
+        logger.info("dispatch not needed: the job has left that line", job_id=request.job_id)
+        if place.woken:
+            pass_on(place.provider, deps)
+        return DispatchOutcome.NOT_NEEDED
+    outcome = _dispatch(request, deps)
+    if place is not None and outcome is not DispatchOutcome.WAITING_FOR_CAPACITY:
+        deps.capacity.leave_line(place.provider, request.job_id, since=place.since)
+        if place.woken and outcome in WAKE_UNUSED:
+            pass_on(place.provider, deps)
+    return outcome
+
+
+def _dispatch(request: DispatchRequest, deps: Dependencies) -> DispatchOutcome:
     job = deps.jobs.get(request.job_id)
     if job is None or job.status is not JobStatus.QUEUED:
         logger.info("dispatch not needed", job_id=request.job_id, status=job.status if job else None)
@@ -109,9 +146,25 @@ def dispatch_job(request: DispatchRequest, deps: Dependencies) -> DispatchOutcom
         fail_job(job, over_budget, deps, allowed_from=QUEUED_ONLY)
         return DispatchOutcome.FAILED
     grant = deps.capacity.acquire(job.provider, job.job_id, now=now, skip_keys=admitted.benched_keys)
+    if isinstance(grant, CapacityGrant):
+        return _create(job, grant, admitted, deps.public_base_url, now, deps)
+    spilled = _spill_over(job, now, deps)
+    if spilled is not None:
+        return spilled
+    if not grant.for_a_slot:
+        _look_again(job, grant.seconds, None, now, deps)
+        return DispatchOutcome.WAITING_FOR_RATE
+    place = _join_line(job, request.slot_wait, now, deps)
+    # A slot given back between the look above and joining found nobody in line: look once more.
+    grant = deps.capacity.acquire(job.provider, job.job_id, now=now, skip_keys=admitted.benched_keys)
     if isinstance(grant, CapacityWait):
-        return _spill_over(job, now, deps) or _wait_for_capacity(job, grant, now, deps)
-    return _create(job, grant, admitted, deps.public_base_url, now, deps)
+        logger.info("every slot of the provider taken; job waits in line", job_id=job.job_id)
+        return DispatchOutcome.WAITING_FOR_CAPACITY
+    outcome = _create(job, grant, admitted, deps.public_base_url, now, deps)
+    came_with = request.slot_wait
+    if came_with is None or (came_with.provider, came_with.since) != (place.provider, place.since):
+        deps.capacity.leave_line(place.provider, job.job_id, since=place.since)  # its new place
+    return outcome
 
 
 def _admit(job: Job, now: datetime, deps: Dependencies) -> Admitted | Job | DispatchOutcome:
@@ -163,7 +216,7 @@ def _spill_over(job: Job, now: datetime, deps: Dependencies) -> DispatchOutcome 
             continue
         error = f"{job.provider} had no free slot; spilled over to {name}"
         if move_on(job, to=name, outcome=AttemptOutcome.SKIPPED, error=error, deps=deps) is None:
-            deps.capacity.release(grant.slot, job.job_id)
+            give_back_slot(grant.slot, job.job_id, deps)
             return DispatchOutcome.NOT_NEEDED
         return DispatchOutcome.FAILED_OVER
     return None
@@ -208,11 +261,27 @@ def _fail_unconfigured(job: Job, deps: Dependencies) -> DispatchOutcome:
     return DispatchOutcome.FAILED
 
 
-def _wait_for_capacity(job: Job, wait: CapacityWait, now: datetime, deps: Dependencies) -> DispatchOutcome:
-    delay = max(wait.seconds, deps.dispatch_policy.capacity_retry_seconds) * random.uniform(1.0, 1.5)  # noqa: S311
-    _requeue(job, now + timedelta(seconds=math.ceil(delay)), deps)
-    logger.info("provider at its limits; job waits", job_id=job.job_id, delay_seconds=math.ceil(delay))
-    return DispatchOutcome.WAITING_FOR_CAPACITY
+def _join_line(job: Job, held: SlotWait | None, now: datetime, deps: Dependencies) -> SlotWait:
+    """Put the job in its provider's line, keeping the place it holds there, and make sure its own
+    delayed look is on the queue (a woken job's is already). Returns its place."""
+    kept = held if held is not None and held.provider == job.provider else None
+    if held is not None and kept is None:
+        deps.capacity.leave_line(held.provider, job.job_id, since=held.since)  # it moved to another provider
+    place = SlotWait(provider=job.provider, since=kept.since if kept is not None else now)
+    if kept is None or not kept.woken:
+        # Sent before the place is taken: should taking it fail, the look finds no place and is dropped.
+        _look_again(job, 0.0, place, now, deps)
+    deps.capacity.join_line(job.provider, job.job_id, since=place.since)
+    return place
+
+
+def _look_again(job: Job, seconds: float, place: SlotWait | None, now: datetime, deps: Dependencies) -> None:
+    """The job's own look at its provider's limits, after ``seconds`` or DISPATCH_CAPACITY_RETRY_SECONDS,
+    whichever is longer (jittered): the safety net under the hand-off for a slot freed without one (a
+    lapsed lease, a lost wake), and the only way on for a job short of creates per minute."""
+    delay = math.ceil(max(seconds, deps.dispatch_policy.capacity_retry_seconds) * random.uniform(1.0, 1.5))  # noqa: S311
+    _requeue(job, now + timedelta(seconds=delay), deps, slot_wait=place)
+    logger.info("provider at its limits; job waits", job_id=job.job_id, delay_seconds=delay)
 
 
 def _create(
@@ -370,7 +439,7 @@ def _after_refusal(
     """The provider said no (or could not be reached before anything was sent): it has no job.
     ``claimed``: ``job`` is as claimed, its create counted in its turn (an upload that failed before
     the claim is counted here)."""
-    deps.capacity.release(grant.slot, job.job_id)
+    give_back_slot(grant.slot, job.job_id, deps)
     now = deps.clock()
     if not claimed:
         job = job.model_copy(update={"attempts": attempts_after_create(job, grant.key_id, now)})
@@ -450,7 +519,7 @@ def _move_on_after(
 def _lost_the_claim(job: Job, current: Job | None, slot: str, deps: Dependencies) -> DispatchOutcome:
     """Another delivery of this job's message, or its webhook, changed it first."""
     if current is None or current.status not in AWAITING_PROVIDER:
-        deps.capacity.release(slot, job.job_id)  # the slot was taken again for a job already done
+        give_back_slot(slot, job.job_id, deps)  # the slot was taken again for a job already done
     if current is not None and current.status in TERMINAL:
         # The job ended (a cancel while queued) after this delivery reserved: nothing was sent under a
         # reservation its end did not find. One made and closed before is not moved again.
@@ -467,10 +536,11 @@ def retry_delay(attempt: int, retry_after_seconds: float | None, deps: Dependenc
     return max(1, math.ceil(max(jittered, retry_after_seconds or 0.0)))
 
 
-def _requeue(job: Job, due_at: datetime, deps: Dependencies) -> None:
+def _requeue(job: Job, due_at: datetime, deps: Dependencies, *, slot_wait: SlotWait | None = None) -> None:
     hop = hop_towards(due_at, deps.clock())
     deps.dispatches.enqueue(
-        DispatchRequest(job_id=job.job_id, due_at=hop.due_at), delay_seconds=hop.delay_seconds
+        DispatchRequest(job_id=job.job_id, due_at=hop.due_at, slot_wait=slot_wait),
+        delay_seconds=hop.delay_seconds,
     )
 
 

@@ -21,6 +21,7 @@ from typing import Any
 from videojobs.dependencies import Dependencies
 from videojobs.errors import CancelRefused, DependencyUnavailable, ProviderError, ProviderNotConfigured
 from videojobs.logic.budget import close_reservation
+from videojobs.logic.handoff import give_back_slot
 from videojobs.models import (
     AWAITING_PROVIDER,
     JOB_CANCELED,
@@ -242,7 +243,8 @@ def deliver_pending_event(job: Job | None, deps: Dependencies) -> None:
 
 
 def left_provider(job: Job, deps: Dependencies) -> None:
-    """The job is done at its provider (finished or failed there, or given up on): free its slot.
+    """The job is done at its provider (finished or failed there, or given up on): free its slot, and
+    hand it to the job that has waited longest for one (`handoff`).
 
     Called by whoever won the transition out of the provider's hands, so once; a second call is
     harmless. A slot that cannot be freed now is reclaimed when its lease runs out.
@@ -250,6 +252,6 @@ def left_provider(job: Job, deps: Dependencies) -> None:
     if job.capacity_slot is None:
         return
     try:
-        deps.capacity.release(job.capacity_slot, job.job_id)
+        give_back_slot(job.capacity_slot, job.job_id, deps)
     except DependencyUnavailable:
         logger.warning("provider slot not released; its lease will free it", job_id=job.job_id)
