@@ -167,3 +167,54 @@ def test_many_jobs_taking_and_giving_back_slots_at_once_never_share_one_and_neve
     assert wakes.sent  # the hand-off did the work: most jobs found the slots full at first
     assert limits.next_in_line(provider) is None  # type: ignore[arg-type]
     assert limits.usage(provider, now=datetime.now(UTC)).slots_in_use == 0  # type: ignore[arg-type]
+
+
+class QueriesInStep:
+    """A DynamoDB client whose queries return together: two releasers both read the line before
+    either claims a place in it, the race the claim's condition is there for."""
+
+    def __init__(self, client: Any, parties: int) -> None:
+        self._client = client
+        self._barrier = threading.Barrier(parties, timeout=10)
+
+    def query(self, **request: Any) -> Any:
+        page = self._client.query(**request)
+        self._barrier.wait()
+        return page
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+def test_two_releasers_that_read_the_line_together_wake_its_one_waiter_once(
+    aws: Any, aws_resources: ProvisionedStack
+) -> None:
+    # Given one job in the line, and two releasers whose reads of the line return at the same time
+    pool = KeyPool(["line-race"], KeyLimits(2, 1000))
+    capacity(aws, aws_resources, "atlascloud", pool).join_line("atlascloud", "only-waiter", since=NOW)
+    in_step = QueriesInStep(aws("dynamodb"), parties=2)
+    releasers = [
+        DynamoDBCapacity(
+            cast(Any, in_step),
+            aws_resources.refs["ProviderLimitsTable"],
+            {cast(ProviderName, "atlascloud"): pool},
+            lease_seconds=600,
+        )
+        for _ in range(2)
+    ]
+
+    # When both look for the next in line at once
+    woken: list[str | None] = []
+    threads = [
+        threading.Thread(
+            target=lambda r=releaser: woken.append(getattr(r.next_in_line("atlascloud"), "job_id", None))
+        )
+        for releaser in releasers
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=20)
+
+    # Then both saw the waiter, and exactly one of them claimed it
+    assert sorted(woken, key=str) == [None, "only-waiter"]
