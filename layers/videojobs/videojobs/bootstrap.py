@@ -70,6 +70,8 @@ if TYPE_CHECKING:
     from videojobs.idempotency import IdempotencyGuard
 
 SECRET_MAX_AGE_SECONDS = 300
+#: Every AWS client's: standard retries, and timeouts well inside the functions' own.
+AWS_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=30)
 
 
 #: How long a half-open breaker's one create may take before another job probes instead: longer than
@@ -77,20 +79,28 @@ SECRET_MAX_AGE_SECONDS = 300
 PROBE_LEASE_SECONDS = 150
 
 
-def load_settings() -> Settings:
+def load_settings(session: boto3.session.Session | None = None) -> Settings:
     """Environment first; secret settings may come from the JSON secrets named by SECRETS_NAME
-    (comma-separated; a later secret wins over an earlier one)."""
+    (comma-separated; a later secret wins over an earlier one), read through ``session``: the one the
+    ports use, so that a cold start makes one botocore session, not one for Powertools and one for us."""
     listed = environment_values().get("secrets_name")
     names = [name.strip() for name in listed.split(",") if name.strip()] if listed else []
     secret_values: dict[str, object] = {}
-    for name in names:
-        secret_values.update(parameters.get_secret(name, transform="json", max_age=SECRET_MAX_AGE_SECONDS))
+    if names:
+        client = (session or boto3.session.Session()).client("secretsmanager", config=AWS_CONFIG)
+        secrets = parameters.SecretsProvider(boto3_client=client)
+        for name in names:
+            value = secrets.get(name, transform="json", max_age=SECRET_MAX_AGE_SECONDS)
+            if not isinstance(value, dict):
+                raise ValueError(f"the secret {name} does not hold a JSON object")
+            secret_values.update(value)
     return Settings.load(secret_values)
 
 
 @functools.cache
 def build_dependencies() -> Dependencies:
-    return _Ports(load_settings())
+    session = boto3.session.Session()
+    return _Ports(load_settings(session), session)
 
 
 def _once[T](build: Callable[[_Ports], T]) -> cached_property[T]:
@@ -112,34 +122,32 @@ class _Ports(Dependencies):
     """The real ports. Each is built (and its adapter module imported) the first time it is used,
     then kept in the instance like any dataclass field."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, session: boto3.session.Session | None = None) -> None:
         self._settings = settings
         self._lock = threading.RLock()
+        if session is not None:
+            self.__dict__["_session"] = session
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(built={sorted(name for name in vars(self) if name[0] != '_')})"
 
     # -- AWS clients, shared by the ports on one service --------------------------------------------
-    @cached_property
-    def _aws_config(self) -> Config:
-        return Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=30)
-
     @_once
     def _session(self) -> boto3.session.Session:
         return boto3.session.Session()
 
     @_once
     def _dynamodb(self) -> DynamoDBClient:
-        return self._session.client("dynamodb", config=self._aws_config)
+        return self._session.client("dynamodb", config=AWS_CONFIG)
 
     @_once
     def _s3(self) -> S3Client:
         # SigV4 for presigned input URLs: botocore may otherwise sign them with the legacy SigV2.
-        return self._session.client("s3", config=self._aws_config.merge(Config(signature_version="s3v4")))
+        return self._session.client("s3", config=AWS_CONFIG.merge(Config(signature_version="s3v4")))
 
     @_once
     def _sqs(self) -> SQSClient:
-        return self._session.client("sqs", config=self._aws_config)
+        return self._session.client("sqs", config=AWS_CONFIG)
 
     # -- ports on AWS --------------------------------------------------------------------------------
     @_once
@@ -195,7 +203,7 @@ class _Ports(Dependencies):
         from videojobs.adapters.eventbridge import EventBridgePublisher
 
         settings = self._settings
-        client = self._session.client("events", config=self._aws_config)
+        client = self._session.client("events", config=AWS_CONFIG)
         return EventBridgePublisher(client, settings.event_bus_name, settings.event_source)
 
     @_once
