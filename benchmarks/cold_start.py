@@ -267,7 +267,7 @@ def _reset(bench: Bench, sample: Sample) -> None:
     )
     job = Job.new(request, now=now, retention=timedelta(days=7), job_id=JOB_ID)
     if sample.job:
-        job = job.model_copy(update={**sample.job, "dispatched_at": now})
+        job = Job.model_validate({**job.model_dump(), **sample.job, "dispatched_at": now})
     DynamoDBJobStore(dynamodb, bench.resources.refs["JobsTable"]).create_if_absent(job)
 
 
