@@ -2,6 +2,8 @@
 
 The first puts each figure beside its baseline, measured in the same run, with the ratio and the goal:
 each handler's cold import against ``import boto3`` and the third-party floor (benchmarks/imports.py);
+each function's cold import plus its first invocation on its events/ sample against ``import boto3``
+plus one GetItem, on moto (benchmarks/cold_start.py);
 the transfer against boto3's ``upload_fileobj`` and its peak RSS (benchmarks/transfer.py); the MP4
 reader's own cost per GiB against sha256's over the same chunks (benchmarks/reader.py); webhook
 acknowledgement with a big transfer running against idle, and Lambda GB-s and provider calls per job
@@ -33,6 +35,7 @@ from pathlib import Path
 import httpx
 
 from benchmarks.aws_cost import aws_cost_rows
+from benchmarks.cold_start import cold_start_rows
 from benchmarks.economics import ack_rows, gb_seconds_rows, run_job
 from benchmarks.failover import failover_rows
 from benchmarks.imports import import_ratio_rows
@@ -270,6 +273,7 @@ def ratio_benches(quick: bool) -> dict[str, Callable[[], list[RatioRow]]]:
     """The first table's benches, by name, in the order they run."""
     return {
         "imports": lambda: import_ratio_rows(quick),
+        "cold-start": lambda: cold_start_rows(quick),
         "transfer": lambda: transfer_ratio_rows(quick),
         "reader": lambda: reader_ratio_rows(quick),
         "acks": lambda: ack_rows(jobs=8 if quick else 20, transfer_mib=256 if quick else 1024),

@@ -162,12 +162,24 @@ def _api_routes(resources: Mapping[str, Any], intrinsics: Intrinsics) -> list[Ht
             raise UnsupportedTrigger(f"{logical_id}: Target must be !Sub integrations/${{Integration}}")
         integration_id = target.group(1)
         integration = resources[integration_id]["Properties"]
-        if integration["IntegrationType"] != "AWS_PROXY" or "Fn::GetAtt" not in integration["IntegrationUri"]:
+        function_id = _invoked_function(integration)
+        if function_id is None:
             raise UnsupportedTrigger(f"{integration_id}: the local front runs only Lambda proxy integrations")
-        function_id = integration["IntegrationUri"]["Fn::GetAtt"][0]
         authorizer = str(intrinsics.resolve(props.get("AuthorizationType", "NONE")))
         routes.append(HttpRoute(method.upper(), path, function_id, authorizer))
     return routes
+
+
+def _invoked_function(integration: Mapping[str, Any]) -> str | None:
+    """The function a Lambda proxy integration invokes: ``!GetAtt F.Arn``, or ``!Ref F.Alias`` (the
+    alias SAM publishes with AutoPublishAlias; the local stack runs the function's code either way)."""
+    if integration["IntegrationType"] != "AWS_PROXY":
+        return None
+    uri = integration["IntegrationUri"]
+    if "Fn::GetAtt" in uri:
+        return str(uri["Fn::GetAtt"][0])
+    reference = str(uri.get("Ref", ""))
+    return reference.removesuffix(".Alias") if reference.endswith(".Alias") else None
 
 
 def parameter_values(

@@ -66,6 +66,44 @@ def test_cfn_lint_is_clean_after_the_sam_transform(monkeypatch: pytest.MonkeyPat
     assert run.returncode == 0, run.stdout + run.stderr
 
 
+def test_snapstart_on_published_versions_is_a_valid_template_whose_callers_invoke_the_alias(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    template = yaml_parse(TEMPLATE_PATH.read_text())
+    template["Parameters"]["SnapStart"]["Default"] = "PublishedVersions"
+    sam_template, output = tmp_path / "template.json", tmp_path / "transformed.json"
+    sam_template.write_text(json.dumps(template))
+
+    transformed = transformed_template(monkeypatch, template)
+    output.write_text(json.dumps(transformed))
+    resources = transformed["Resources"]
+
+    for run in (cfn_lint(sam_template), cfn_lint(output)):
+        assert run.returncode == 0, run.stdout + run.stderr
+    functions = {key for key, r in resources.items() if r["Type"] == "AWS::Lambda::Function"}
+    aliases = {
+        key: r["Properties"]["FunctionName"]["Ref"]
+        for key, r in resources.items()
+        if r["Type"] == "AWS::Lambda::Alias"
+    }
+    assert sorted(aliases.values()) == sorted(functions)
+    for function_id in functions:
+        assert resources[function_id]["Properties"]["SnapStart"] == {"ApplyOn": {"Ref": "SnapStart"}}
+    invoked = [
+        r["Properties"]["FunctionName"]
+        for r in resources.values()
+        if r["Type"] in {"AWS::Lambda::EventSourceMapping", "AWS::Lambda::Permission"}
+    ] + [
+        r["Properties"]["IntegrationUri"]
+        for r in resources.values()
+        if r["Type"] == "AWS::ApiGatewayV2::Integration"
+    ]
+    assert invoked
+    assert all(
+        reference == {"Ref": reference["Ref"]} and reference["Ref"] in aliases for reference in invoked
+    )
+
+
 def test_the_transformed_lint_catches_what_the_sam_lint_cannot(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -358,7 +396,10 @@ def test_a_jwt_api_needs_an_issuer_and_an_audience() -> None:
 def test_every_function_behind_a_route_lets_the_api_invoke_it(monkeypatch: pytest.MonkeyPatch) -> None:
     resources = transformed_template(monkeypatch)["Resources"]
     permitted = {
-        r["Properties"]["FunctionName"]["Ref"]: r["Properties"]["SourceArn"]["Fn::Sub"]
+        # The function's "live" alias (AutoPublishAlias), which the API's integrations invoke.
+        r["Properties"]["FunctionName"]["Ref"].removesuffix("Aliaslive"): r["Properties"]["SourceArn"][
+            "Fn::Sub"
+        ]
         for r in resources.values()
         if r["Type"] == "AWS::Lambda::Permission"
         and r["Properties"]["Principal"] == "apigateway.amazonaws.com"

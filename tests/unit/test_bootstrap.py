@@ -6,6 +6,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support import REQUIRED_SETTINGS
+from videojobs import bootstrap
 from videojobs.bootstrap import build_dependencies
 from videojobs.dependencies import Dependencies
 from videojobs.providers.eachlabs.adapter import EachLabsProvider
@@ -62,3 +63,44 @@ def test_a_providers_adapter_is_built_for_its_key_when_first_used(deps: Dependen
     assert deps.provider("eachlabs", "a-key-that-left-the-pool") is deps.provider(
         "eachlabs", key_id("key-one")
     )
+
+
+@pytest.fixture
+def keys_read(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """SECRETS_NAME set, WEBHOOK_TOKEN_SECRET only in the "secret": each read of the keys is recorded."""
+    reads: list[str] = []
+
+    def read_keys(session: object = None) -> dict[str, object]:
+        reads.append("read")
+        return {"WEBHOOK_TOKEN_SECRET": "from-the-secret-0123", "EACHLABS_API_KEY": "key-three"}
+
+    monkeypatch.setenv("SECRETS_NAME", "pipeline-secrets")
+    monkeypatch.delenv("WEBHOOK_TOKEN_SECRET")
+    monkeypatch.setattr(bootstrap, "read_keys", read_keys)
+    return reads
+
+
+@pytest.mark.usefixtures("deps")
+def test_ports_that_need_no_key_never_read_the_secrets(keys_read: list[str]) -> None:
+    build_dependencies.cache_clear()
+    deps = build_dependencies()
+
+    assert (deps.jobs, deps.videos, deps.inputs, deps.transfers, deps.events, deps.budget) is not None
+    assert deps.upload_policy.max_bytes > 0
+    assert deps.download_policies["eachlabs"] is not None
+
+    assert keys_read == []
+
+
+@pytest.mark.usefixtures("deps")
+def test_the_secrets_are_read_once_when_a_key_is_first_needed(keys_read: list[str]) -> None:
+    build_dependencies.cache_clear()
+    deps = build_dependencies()
+
+    authenticator = deps.authenticator
+    assert keys_read == ["read"]
+    assert sorted(deps.providers["eachlabs"]) == sorted([key_id("key-one"), key_id("key-two")])  # env wins
+    assert deps.list_cursors is not None
+    assert deps.notify_signing_secret is None
+    assert authenticator is deps.authenticator
+    assert keys_read == ["read"]

@@ -76,3 +76,17 @@ def test_an_empty_variable_is_unset_so_the_secret_or_the_default_applies() -> No
         max_concurrent=10, max_creates_per_minute=100
     )
     assert settings.routing_order == tuple(UNITS)
+
+
+def test_the_settings_without_their_keys_are_the_environments_and_refuse_a_key() -> None:
+    """What a function reads before it needs a key: everything but WEBHOOK_TOKEN_SECRET may be there."""
+    environment = {name: value for name, value in REQUIRED.items() if name != "WEBHOOK_TOKEN_SECRET"}
+
+    settings = Settings.load(environ={**environment, "JOB_MAX_AGE_SECONDS": "600"}, keys_later=True)
+
+    assert settings.job_max_age_seconds == 600
+    assert settings.webhook_token_secret is None
+    with pytest.raises(ValueError, match="WEBHOOK_TOKEN_SECRET"):
+        settings.webhook_token_secrets()
+    with pytest.raises(ValueError, match="webhook_token_secret"):
+        Settings.load(environ=environment)

@@ -59,7 +59,7 @@ from videojobs.pricing import usd_micros
 from videojobs.providers import UNITS
 from videojobs.providers.unit import AdapterContext
 from videojobs.security import WebhookAuthenticator
-from videojobs.settings import Settings, environment_values, key_id
+from videojobs.settings import Settings, environment_values, key_id, key_setting_names
 
 if TYPE_CHECKING:
     import httpx
@@ -70,6 +70,8 @@ if TYPE_CHECKING:
     from videojobs.idempotency import IdempotencyGuard
 
 SECRET_MAX_AGE_SECONDS = 300
+#: Every AWS client's: standard retries, and timeouts well inside the functions' own.
+AWS_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=30)
 
 
 #: How long a half-open breaker's one create may take before another job probes instead: longer than
@@ -77,20 +79,45 @@ SECRET_MAX_AGE_SECONDS = 300
 PROBE_LEASE_SECONDS = 150
 
 
-def load_settings() -> Settings:
-    """Environment first; secret settings may come from the JSON secrets named by SECRETS_NAME
-    (comma-separated; a later secret wins over an earlier one)."""
+def read_keys(session: boto3.session.Session | None = None) -> dict[str, object]:
+    """The keys (``key_setting_names``) in the JSON secrets named by SECRETS_NAME (comma-separated; a
+    later secret wins over an earlier one), read through ``session``: the one the ports use, so that a
+    cold start makes one botocore session, not one for Powertools and one for us. Anything else a
+    secret holds is not a key and is left out: every other setting is the environment's."""
     listed = environment_values().get("secrets_name")
     names = [name.strip() for name in listed.split(",") if name.strip()] if listed else []
-    secret_values: dict[str, object] = {}
-    for name in names:
-        secret_values.update(parameters.get_secret(name, transform="json", max_age=SECRET_MAX_AGE_SECONDS))
-    return Settings.load(secret_values)
+    keys: dict[str, object] = {}
+    if names:
+        client = (session or boto3.session.Session()).client("secretsmanager", config=AWS_CONFIG)
+        secrets = parameters.SecretsProvider(boto3_client=client)
+        wanted = key_setting_names()
+        for name in names:
+            value = secrets.get(name, transform="json", max_age=SECRET_MAX_AGE_SECONDS)
+            if not isinstance(value, dict):
+                raise ValueError(f"the secret {name} does not hold a JSON object")
+            keys.update((key, item) for key, item in value.items() if key.lower() in wanted)
+    return keys
+
+
+def load_settings(session: boto3.session.Session | None = None) -> Settings:
+    """Every setting: the environment's, and the keys from the secrets (``read_keys``)."""
+    return Settings.load(read_keys(session))
+
+
+@functools.cache
+def aws_session() -> boto3.session.Session:
+    """The container's one boto3 session: every client and the secrets' reader come from it. A session
+    holds no credentials and opens no connection until a client is made and used."""
+    return boto3.session.Session()
 
 
 @functools.cache
 def build_dependencies() -> Dependencies:
-    return _Ports(load_settings())
+    """The ports, with the environment's settings: the secrets are read the first time a port or a
+    value needs a key (a provider's API key, the webhook token secret, the notify signing key), so a
+    function whose invocation needs none (reading a job, presigning an upload, storing a video, ending
+    a dead-lettered job) never reads them."""
+    return _Ports(Settings.load(keys_later=True), aws_session())
 
 
 def _once[T](build: Callable[[_Ports], T]) -> cached_property[T]:
@@ -112,34 +139,38 @@ class _Ports(Dependencies):
     """The real ports. Each is built (and its adapter module imported) the first time it is used,
     then kept in the instance like any dataclass field."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, session: boto3.session.Session | None = None) -> None:
+        #: The environment's settings: not the keys, which only ``_keyed`` holds.
         self._settings = settings
         self._lock = threading.RLock()
+        if session is not None:
+            self.__dict__["_session"] = session
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(built={sorted(name for name in vars(self) if name[0] != '_')})"
 
-    # -- AWS clients, shared by the ports on one service --------------------------------------------
-    @cached_property
-    def _aws_config(self) -> Config:
-        return Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=30)
+    @_once
+    def _keyed(self) -> Settings:
+        """Every setting, the keys included: the secrets are read here, the first time a key is needed."""
+        return load_settings(self._session)
 
+    # -- AWS clients, shared by the ports on one service --------------------------------------------
     @_once
     def _session(self) -> boto3.session.Session:
         return boto3.session.Session()
 
     @_once
     def _dynamodb(self) -> DynamoDBClient:
-        return self._session.client("dynamodb", config=self._aws_config)
+        return self._session.client("dynamodb", config=AWS_CONFIG)
 
     @_once
     def _s3(self) -> S3Client:
         # SigV4 for presigned input URLs: botocore may otherwise sign them with the legacy SigV2.
-        return self._session.client("s3", config=self._aws_config.merge(Config(signature_version="s3v4")))
+        return self._session.client("s3", config=AWS_CONFIG.merge(Config(signature_version="s3v4")))
 
     @_once
     def _sqs(self) -> SQSClient:
-        return self._session.client("sqs", config=self._aws_config)
+        return self._session.client("sqs", config=AWS_CONFIG)
 
     # -- ports on AWS --------------------------------------------------------------------------------
     @_once
@@ -195,14 +226,14 @@ class _Ports(Dependencies):
         from videojobs.adapters.eventbridge import EventBridgePublisher
 
         settings = self._settings
-        client = self._session.client("events", config=self._aws_config)
+        client = self._session.client("events", config=AWS_CONFIG)
         return EventBridgePublisher(client, settings.event_bus_name, settings.event_source)
 
     @_once
     def capacity(self) -> ProviderCapacity:
         from videojobs.adapters.capacity import DynamoDBCapacity, KeyPool
 
-        settings = self._settings
+        settings = self._keyed
         pools = {
             name: KeyPool(
                 key_ids=[key_id(key.get_secret_value()) for key in settings.provider_api_keys(name)],
@@ -294,13 +325,13 @@ class _Ports(Dependencies):
         )
 
     def _adapter(self, name: ProviderName, base_url: str, api_key: SecretStr) -> VideoProvider:
-        return UNITS[name].adapter(self._settings.provider(name), self._adapter_context, base_url, api_key)
+        return UNITS[name].adapter(self._keyed.provider(name), self._adapter_context, base_url, api_key)
 
     @_once
     def providers(self) -> Mapping[ProviderName, Mapping[str, VideoProvider]]:
         """Per provider whose base URL and API key(s) are configured, its adapters by key id. Asking
         whether a provider is configured loads nothing; an adapter is built when a job first uses it."""
-        settings = self._settings
+        settings = self._keyed
         configured: dict[ProviderName, Mapping[str, VideoProvider]] = {}
         for name in UNITS:
             base_url = settings.provider_base_url(name)
@@ -325,14 +356,14 @@ class _Ports(Dependencies):
 
     @cached_property
     def authenticator(self) -> WebhookAuthenticator:
-        settings = self._settings
+        settings = self._keyed
         return WebhookAuthenticator(
             settings.webhook_token_secrets(), lifetime=settings.webhook_token_lifetime()
         )
 
     @cached_property
     def list_cursors(self) -> ListCursors:
-        return ListCursors(self._settings.webhook_token_secrets())
+        return ListCursors(self._keyed.webhook_token_secrets())
 
     @cached_property
     def clock(self) -> Clock:
@@ -437,7 +468,7 @@ class _Ports(Dependencies):
 
     @cached_property
     def notify_signing_secret(self) -> str | None:
-        secret = self._settings.notify_signing_secret
+        secret = self._keyed.notify_signing_secret
         return secret.get_secret_value() if secret else None
 
     @cached_property

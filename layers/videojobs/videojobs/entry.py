@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict
 
-from videojobs import json_limits
+from videojobs import json_limits, snapstart
 from videojobs.bootstrap import build_dependencies
 from videojobs.dependencies import Dependencies
 from videojobs.observability import logger, metrics, tracer
@@ -74,6 +74,8 @@ def http_routes(
     """
     # Here, not at the top: a function on SQS alone never loads the HTTP side.
     from videojobs.api import proxy_error, proxy_unprocessable
+
+    snapstart.prime_routes(app)
 
     def handle(event: Event, context: LambdaContext, deps: Dependencies) -> dict[str, Any]:
         if str(event.get("routeKey", "")).startswith("ANY "):

@@ -27,7 +27,15 @@ from videojobs.models import BudgetUnpriced, OutputMismatch, ProviderChoice, Pro
 from videojobs.providers import UNITS
 from videojobs.providers.unit import KeyLimits, ProviderSettings, key_id, split_list
 
-__all__ = ["KeyLimits", "Settings", "api_key_setting", "api_keys_setting", "key_id", "setting_names"]
+__all__ = [
+    "KeyLimits",
+    "Settings",
+    "api_key_setting",
+    "api_keys_setting",
+    "key_id",
+    "key_setting_names",
+    "setting_names",
+]
 
 MIB = 1024 * 1024
 #: "a,b,c" in the environment (not JSON): split by the validators below.
@@ -73,8 +81,9 @@ class Settings(BaseModel):
     provider_limits_table_name: str = Field(min_length=1)
 
     public_base_url: AnyHttpUrl | None = None
-    #: "current" or "current,previous" during a rotation; each at least 16 characters.
-    webhook_token_secret: SecretStr = Field(min_length=16)
+    #: "current" or "current,previous" during a rotation; each at least 16 characters. Required, unless
+    #: the settings are loaded with ``keys_later`` (see ``load``).
+    webhook_token_secret: SecretStr | None = Field(default=None, min_length=16)
     #: How long after a job's maximum age its provider may still retry a webhook.
     webhook_retry_window_seconds: int = Field(default=86400, ge=0)
     secrets_name: str | None = None
@@ -215,10 +224,18 @@ class Settings(BaseModel):
 
     @classmethod
     def load(
-        cls, secret_values: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+        cls,
+        secret_values: Mapping[str, Any] | None = None,
+        environ: Mapping[str, str] | None = None,
+        *,
+        keys_later: bool = False,
     ) -> Settings:
         """Each setting from its environment variable; failing that, from ``secret_values``; failing
-        that, its default. In both, "" means unset."""
+        that, its default. In both, "" means unset.
+
+        With ``keys_later``, the keys (``key_setting_names``) may be missing: these settings are the
+        environment's alone, for what needs no key, and the secrets are read when a key is first
+        needed (``bootstrap``). Their keys, if any, are only those set in the environment."""
         values = {key.lower(): value for key, value in (secret_values or {}).items() if value != ""}
         known = set(setting_names())
         values.update(
@@ -226,14 +243,23 @@ class Settings(BaseModel):
             for name, value in environment_values(environ).items()
             if name in known and value != ""
         )
-        return cls.model_validate(values)
+        return cls.model_validate(values, context={"keys_later": keys_later})
 
     @field_validator("webhook_token_secret")
     @classmethod
-    def _each_secret_long_enough(cls, value: SecretStr) -> SecretStr:
-        if any(len(part.strip()) < 16 for part in value.get_secret_value().split(",")):
+    def _each_secret_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and any(len(part.strip()) < 16 for part in value.get_secret_value().split(",")):
             raise ValueError("each webhook token secret must be at least 16 characters")
         return value
+
+    @model_validator(mode="after")
+    def _webhook_token_secret_given(self, info: ValidationInfo) -> Settings:
+        if self.webhook_token_secret is None and not (info.context or {}).get("keys_later"):
+            raise ValueError(
+                "webhook_token_secret: field required (WEBHOOK_TOKEN_SECRET, in the environment or the"
+                " SECRETS_NAME secret)"
+            )
+        return self
 
     def webhook_token_lifetime(self) -> timedelta:
         """How long a webhook token lives: the job's maximum age, then the provider's retry window."""
@@ -241,6 +267,10 @@ class Settings(BaseModel):
 
     def webhook_token_secrets(self) -> list[bytes]:
         """The current secret first, then the previous one if a rotation is under way."""
+        if self.webhook_token_secret is None:
+            raise ValueError(
+                "these settings were loaded without their keys: WEBHOOK_TOKEN_SECRET is not read"
+            )
         return [part.strip().encode() for part in self.webhook_token_secret.get_secret_value().split(",")]
 
     def provider(self, name: ProviderName) -> ProviderSettings:
@@ -258,6 +288,13 @@ class Settings(BaseModel):
 
     def provider_output_hosts(self, name: ProviderName) -> tuple[str, ...]:
         return self.provider(name).output_hosts
+
+
+def key_setting_names() -> frozenset[str]:
+    """The settings that hold keys (lower case): what the SECRETS_NAME secrets are for. The template's
+    secrets hold these and nothing else."""
+    providers = (unit.setting_name(field) for unit in UNITS.values() for field in ("api_key", "api_keys"))
+    return frozenset({"webhook_token_secret", "notify_signing_secret", *providers})
 
 
 def setting_names() -> list[str]:
