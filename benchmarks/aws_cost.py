@@ -31,7 +31,7 @@ from typing import Any
 from benchmarks.aws_prices import SERVICES
 from benchmarks.aws_proxy import AwsCall, MeteringProxy
 from benchmarks.aws_usage import API_INCREMENT, GB, TableSpec, Usage, chunks, lambda_gb_seconds
-from benchmarks.table import RatioRow
+from benchmarks.table import RatioRow, print_grid
 from videojobs.catalog.estimates import estimate_cost_usd
 from videojobs.models import JobRequest
 from videojobs.providers import UNITS
@@ -272,7 +272,7 @@ def print_breakdown(medians: Mapping[str, JobBill]) -> None:
             ]
         )
     print("AWS cost per 1,000 jobs, by service (us-east-1 on-demand; benchmarks/aws_prices.py)")
-    _print_grid(cells)
+    print_grid(cells)
     print("One job's quantities:")
     for provider, bill in medians.items():
         print(f"  {provider}: {quantities(bill)}")
@@ -301,14 +301,3 @@ def quantities(bill: JobBill) -> str:
         f"{bill.stored_bytes / 1e6:.2f} MB stored; {q['api_requests']:.0f} API requests; "
         f"{q['secrets_calls']:.0f} Secrets Manager calls; calls: {json.dumps(dict(operations))}"
     )
-
-
-def _print_grid(cells: list[list[str]]) -> None:
-    widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))]
-    line = "+-" + "-+-".join("-" * w for w in widths) + "-+"
-    print(line)
-    for index, row in enumerate(cells):
-        print("| " + " | ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) + " |")
-        if index == 0:
-            print(line)
-    print(line)

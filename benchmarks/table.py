@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 
@@ -16,8 +17,12 @@ class RatioRow:
 
 def print_table(rows: list[RatioRow]) -> None:
     header = ("figure", "result", "baseline", "ratio", "goal")
-    cells = [header, *((r.figure, r.result, r.baseline, r.ratio, r.goal) for r in rows)]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    print_grid([header, *((r.figure, r.result, r.baseline, r.ratio, r.goal) for r in rows)])
+
+
+def print_grid(cells: Sequence[Sequence[str]]) -> None:
+    """``cells``' first row as the header, every column as wide as its widest cell."""
+    widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))]
     line = "+-" + "-+-".join("-" * w for w in widths) + "-+"
     print(line)
     for index, row in enumerate(cells):
