@@ -26,6 +26,7 @@ Standard library only, so that a cold start costs what the handler's own imports
 
 from __future__ import annotations
 
+import faulthandler
 import importlib.util
 import json
 import os
@@ -158,6 +159,7 @@ def main() -> None:
     os.dup2(2, 1)  # the handler's prints go where its logs go
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     exit_with_parent()
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # `kill -USR1`: where each thread is
     try:
         clock = _install_clock()
         handler = _load_handler(spec["handler"])

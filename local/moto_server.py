@@ -27,6 +27,23 @@ _one_at_a_time = threading.Lock()
 START_TIMEOUT_SECONDS = 60
 
 
+def _dispatch_without_scanning() -> None:
+    """moto's server finds the service of every request under one lock, and on the way lists its own
+    package's folders (a listdir and ~150 stats) once or twice, then tries every service's URL
+    pattern: several milliseconds per request, one request at a time, whatever the service. Both
+    answers never change while it runs: the folders are listed once, and the service of a host kept."""
+    from moto import backends
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    if getattr(DomainDispatcherApplication.get_backend_for_host, "cached", False):
+        return
+    modules = tuple(backends.list_of_moto_modules())
+    backends.list_of_moto_modules = lambda: modules  # type: ignore[assignment]
+    found = functools.lru_cache(maxsize=1024)(DomainDispatcherApplication.get_backend_for_host)
+    found.cached = True  # type: ignore[attr-defined]
+    DomainDispatcherApplication.get_backend_for_host = found  # type: ignore[method-assign]
+
+
 def _serialize_dynamodb_requests() -> None:
     from moto.dynamodb.responses import DynamoHandler
 
@@ -112,6 +129,7 @@ def moto_server(host: str, port: int) -> MotoProcess:
 
 
 def main() -> None:
+    import faulthandler
     import logging
     import os
     import signal
@@ -121,9 +139,11 @@ def main() -> None:
     from local.container import exit_with_parent
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the stack, which stops us
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # `kill -USR1`: where each thread is
     exit_with_parent()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     _serialize_dynamodb_requests()
+    _dispatch_without_scanning()
     host, port = sys.argv[1], int(sys.argv[2])
     server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
     server.start()
