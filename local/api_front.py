@@ -179,10 +179,6 @@ class ApiFront:
         )
         self._functions = functions
         self._server = _Server((host, port), self._handler_class())
-        # Powertools keeps the request being resolved on the router class, which every in-process
-        # "container" shares; on Lambda each container is its own process. One at a time keeps
-        # concurrent requests from reading each other's event.
-        self._resolving = threading.Lock()
         self._thread = threading.Thread(target=self._server.serve_forever, name="api-front", daemon=True)
 
     @property
@@ -233,8 +229,7 @@ class ApiFront:
             )
             if compiled.route.authorizer == "AWS_IAM":
                 event["requestContext"]["authorizer"] = {"iam": LOCAL_CALLER}
-            with self._resolving:
-                return self._functions[compiled.route.function_id].invoke(event)
+            return self._functions[compiled.route.function_id].invoke(event)
         if self._site is not None and (page := self._site.serve(method, parts.path, lowered, self.base_url)):
             return page
         return {"statusCode": 404, "body": json.dumps({"message": "Not Found"})}

@@ -74,9 +74,13 @@ class QueuePoller:
         return self
 
     def stop(self) -> None:
-        self._stopping.set()
+        self.stop_soon()
         for thread in self._threads:
             thread.join(timeout=self._wait + 5)
+
+    def stop_soon(self) -> None:
+        """Take no new batch (each poller ends with its long poll): stop several pollers at once."""
+        self._stopping.set()
 
     def _run(self) -> None:
         while not self._stopping.is_set():

@@ -10,8 +10,11 @@ import contextlib
 import json
 import logging
 import os
+import shutil
+import tempfile
 import time
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,8 +22,9 @@ import httpx
 
 from local.api_front import ApiFront
 from local.aws import ACCOUNT_ID, REGION, ProvisionedStack, aws_client, provision
+from local.container import CLOCK_FILE_VARIABLE
 from local.lambdas import LocalFunction
-from local.moto_server import moto_server
+from local.moto_server import MotoProcess
 from local.pages import LocalPages
 from local.queue_runner import QueuePoller
 from local.sigv4 import SigV4
@@ -61,6 +65,7 @@ PASSED_THROUGH_SUFFIXES = (
     "DISPATCH_MAX_ATTEMPTS",
     "DROP_DEFAULT_PROMPT",
     "NOTIFY_SIGNING_SECRET",
+    "POWERTOOLS_LOG_LEVEL",
     *LOCAL_SETTINGS,
 )
 
@@ -72,6 +77,9 @@ class LocalStackConfig:
     simulator_port: int = 8900
     stack_name: str = "seedance-local"
     retry_delay_seconds: int = 1
+    #: Start one container of every function, all at once, before `start` returns: their cold starts
+    #: are paid up front, in parallel, rather than by the first requests (which a client may time out).
+    warm: bool = True
     #: Environment overrides; a provider's *_BASE_URL here (or in os.environ) replaces the simulator.
     environment: dict[str, str] = field(default_factory=dict)
 
@@ -87,22 +95,59 @@ class LocalStackConfig:
         )
 
 
+class FunctionsClock:
+    """The functions' clock, as a test steps it: real time plus `offset` seconds. The stack writes the
+    offset to a file its containers read before each event (`local/container.py`)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.offset = 0.0
+        self._write()
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
+        self._write()
+
+    def reset(self) -> None:
+        self.offset = 0.0
+        self._write()
+
+    def _write(self) -> None:
+        draft = f"{self.path}.draft"
+        with open(draft, "w") as handle:
+            handle.write(repr(self.offset))
+        os.replace(draft, self.path)
+
+
 class LocalStack:
     def __init__(self, config: LocalStackConfig | None = None) -> None:
         self.config = config or LocalStackConfig()
         self.application: Application = read_application()
-        self.moto = moto_server(HOST, self.config.aws_port)
+        self.moto = MotoProcess(HOST, self.config.aws_port)
         self.simulator = local_simulator(self.config)
         self.functions: dict[str, LocalFunction] = {}
         self.front: ApiFront | None = None
         self.pollers: list[QueuePoller] = []
         self._resources: ProvisionedStack | None = None
+        #: Every function's environment laid over each other (what a helper acting as "the functions"
+        #: in this process needs); each function's container gets its own, `function_environments`.
         self.environment: dict[str, str] = {}
-        self._saved_environment: dict[str, str | None] = {}
+        self.function_environments: dict[str, dict[str, str]] = {}
+        self._overrides: dict[str, str] = {}
+        self._scratch = tempfile.mkdtemp(prefix="local-stack-")
+        self.functions_clock = FunctionsClock(os.path.join(self._scratch, "clock"))
 
     # -- lifecycle -----------------------------------------------------------------------------------
     def start(self) -> LocalStack:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
         self.moto.start()
         self.simulator.start()
         overrides = local_overrides(self.config)
@@ -129,41 +174,55 @@ class LocalStack:
             port=self.config.api_port,
             site=LocalPages(),  # /docs and /console, whose requests the front signs (local only)
         ).start()
-        self._apply_environment(overrides)
+        self._overrides = overrides
+        self._apply_environment()
+        if self.config.warm:
+            self.start_containers()
         self._create_events_tap()
         self._start_pollers()
-        return self
 
     def stop(self) -> None:
+        for poller in self.pollers:
+            poller.stop_soon()
         for poller in self.pollers:
             poller.stop()
         if self.front is not None:
             self.front.stop()
+        for function in self.functions.values():
+            function.close()
         self.simulator.stop()
         self.moto.stop()
-        for name, value in self._saved_environment.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        _forget_dependencies()
+        shutil.rmtree(self._scratch, ignore_errors=True)
 
     @contextlib.contextmanager
     def environment_overridden(self, **values: str) -> Iterator[None]:
         """Run the functions with ``values`` in their environment for a while (status checks pushed
-        out for one test module, say), then as before. Their containers are rebuilt both ways."""
-        saved = {name: os.environ.get(name) for name in values}
-        os.environ.update(values)
-        _forget_dependencies()
+        out for one test module, say), then as before: the containers started before are stopped
+        (each once its invocation ends) both ways, and new ones start with the environment of now."""
+        saved = dict(self._overrides)
+        self._overrides.update(values)
+        self._apply_environment()
         try:
             yield
         finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
-            _forget_dependencies()
+            self._overrides = saved
+            self._apply_environment()
+
+    def restart_functions(self) -> None:
+        """Every function's containers stopped (once idle): the next invocations start cold."""
+        self._apply_environment()
+
+    def pids(self) -> list[int]:
+        """The process ids of the stack's own processes: moto's and every container's."""
+        moto = [self.moto.pid] if self.moto.pid is not None else []
+        return moto + [pid for function in self.functions.values() for pid in function.pids()]
+
+    def start_containers(self, *logical_ids: str) -> None:
+        """One container of each of these functions (all of them if none is named) started at once,
+        ahead of their first invocation."""
+        names = logical_ids or tuple(self.functions)
+        with ThreadPoolExecutor(max_workers=len(names)) as pool:
+            list(pool.map(lambda name: self.functions[name].start_container(), names))
 
     def __enter__(self) -> LocalStack:
         return self.start()
@@ -206,7 +265,9 @@ class LocalStack:
         return aws_client(service, self.aws_endpoint)
 
     # -- wiring ----------------------------------------------------------------------------------------
-    def _apply_environment(self, overrides: Mapping[str, str]) -> None:
+    def _apply_environment(self) -> None:
+        """Each function's environment worked out from the overrides of now, and given to its pool."""
+        overrides = {**self._overrides, CLOCK_FILE_VARIABLE: self.functions_clock.path}
         environments = function_environments(
             self.application,
             self.resources,
@@ -215,15 +276,13 @@ class LocalStack:
             simulator_settings=simulator_settings(self.simulator, overrides),
             overrides=overrides,
         )
-        # One process runs every function: one environment, each function's in turn laid over it.
         environment: dict[str, str] = {}
         for function_environment in environments.values():
             environment.update(function_environment)
         self.environment = environment
-        for name, value in environment.items():
-            self._saved_environment.setdefault(name, os.environ.get(name))
-            os.environ[name] = value
-        _forget_dependencies()
+        self.function_environments = environments
+        for logical_id, function in self.functions.items():
+            function.set_environment(environments[logical_id])
 
     @property
     def simulator_providers(self) -> list[str]:
@@ -357,15 +416,3 @@ def function_environments(
         resolved = {name: str(intrinsics.resolve(value)) for name, value in spec.environment.items()}
         environments[logical_id] = {**{k: v for k, v in resolved.items() if v != ""}, **here}
     return environments
-
-
-def _forget_dependencies() -> None:
-    """Containers built from another environment must not be reused."""
-    # Imported late: Powertools reads the functions' environment at import time, as on Lambda.
-    from aws_lambda_powertools.utilities import parameters
-
-    from videojobs.bootstrap import build_dependencies
-
-    build_dependencies.cache_clear()
-    # Its default providers keep boto3 clients bound to the endpoint of the stack that made them.
-    parameters.clear_caches()

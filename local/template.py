@@ -136,6 +136,8 @@ class FunctionSpec:
     timeout_seconds: int
     memory_mb: int
     environment: dict[str, Any] = field(default_factory=dict)
+    #: ReservedConcurrentExecutions: at most this many containers at once (None: not reserved).
+    reserved_concurrency: int | None = None
 
 
 @dataclass(frozen=True)
@@ -182,6 +184,11 @@ def _invoked_function(integration: Mapping[str, Any]) -> str | None:
     return reference.removesuffix(".Alias") if reference.endswith(".Alias") else None
 
 
+def _reserved(props: Mapping[str, Any], intrinsics: Intrinsics) -> int | None:
+    reserved = props.get("ReservedConcurrentExecutions")
+    return None if reserved is None else int(intrinsics.resolve(reserved))
+
+
 def parameter_values(
     parameters: Mapping[str, Any], overrides: Mapping[str, str] | None = None
 ) -> dict[str, str]:
@@ -217,6 +224,7 @@ def read_application(
             timeout_seconds=int(props.get("Timeout", 3)),
             memory_mb=int(props.get("MemorySize", 128)),
             environment=environment,
+            reserved_concurrency=_reserved(props, parameter_intrinsics),
         )
         for event_id, event in props.get("Events", {}).items():
             event_props = event.get("Properties", {})

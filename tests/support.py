@@ -184,9 +184,9 @@ class InMemoryJobStore:
             job = self.jobs.get(job_id)
             if job is None or job.status not in set(allowed_from):
                 return Lost(job)
-            if any(getattr(job, field) != value for field, value in (expect or {}).items()):
-                return Lost(job)
             data = job.model_dump()
+            if any(data.get(field) != value for field, value in (expect or {}).items()):
+                return Lost(job)
             data.update(changes or {})
             data.update(status=to, updated_at=now)
             self.jobs[job_id] = Job.model_validate(data)

@@ -36,6 +36,8 @@ class LoggedRequest(TypedDict):
     headers: dict[str, str]
     json: JSONValue
     status: int
+    #: When it was answered (time.time()).
+    answered_at: float
 
 
 class JobStatus(StrEnum):

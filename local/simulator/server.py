@@ -42,6 +42,7 @@ import json
 import logging
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -347,6 +348,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
                 headers=dict(request.headers),
                 json=copy.deepcopy(request.json) if request.json_valid else None,
                 status=status,
+                answered_at=time.time(),
             )
         )
 

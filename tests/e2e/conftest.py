@@ -9,9 +9,10 @@ import httpx
 import pytest
 
 from local.event_schemas import pipeline_events
-from local.stack import LocalStack, LocalStackConfig
-from tests.support import NOTIFY_SECRET, SteppedClock, assert_valid_event
-from videojobs import bootstrap
+from local.stack import FunctionsClock, LocalStack, LocalStackConfig
+from tests.support import NOTIFY_SECRET, assert_valid_event
+from videojobs.bootstrap import build_dependencies
+from videojobs.dependencies import Dependencies
 from videojobs.models import TERMINAL as FINAL_STATUSES
 
 TERMINAL = {status.value for status in FINAL_STATUSES}
@@ -65,22 +66,48 @@ def stack() -> Iterator[LocalStack]:
 
 
 @contextmanager
-def stepped_functions_clock(stack: LocalStack) -> Iterator[SteppedClock]:
+def stepped_functions_clock(stack: LocalStack) -> Iterator[FunctionsClock]:
     """The clock the functions run on (their adapters' included), stepped by the test: real time plus
-    its steps. The stack runs the functions in this process, so their composition root's clock can be
-    swapped; their containers are rebuilt on it, and rebuilt on the real clock once the test is over."""
-    clock = SteppedClock()
-    # Outermost, so the last rebuild comes after the real clock is back.
-    with stack.environment_overridden(), pytest.MonkeyPatch.context() as patched:
-        patched.setattr(bootstrap, "utc_now", clock)
-        with stack.environment_overridden():
-            yield clock
+    its steps, which every container reads before each event. Once the test is over the clock is real
+    again and the containers are replaced, so that none keeps a time it stepped to (a JWKS fetched
+    "later")."""
+    clock = stack.functions_clock
+    clock.reset()
+    try:
+        yield clock
+    finally:
+        clock.reset()
+        stack.restart_functions()
 
 
 @pytest.fixture
-def functions_clock(stack: LocalStack) -> Iterator[SteppedClock]:
+def functions_clock(stack: LocalStack) -> Iterator[FunctionsClock]:
     with stepped_functions_clock(stack) as clock:
         yield clock
+
+
+@contextmanager
+def dependencies_of(stack: LocalStack) -> Iterator[Dependencies]:
+    """The functions' composition root, built in the test's process with their environment (the
+    functions run in processes of their own): to act through a port as a function would."""
+    from aws_lambda_powertools.utilities import parameters
+
+    with pytest.MonkeyPatch.context() as patched:
+        for name, value in stack.environment.items():
+            patched.setenv(name, value)
+        build_dependencies.cache_clear()
+        parameters.clear_caches()
+        try:
+            yield build_dependencies()
+        finally:
+            build_dependencies.cache_clear()
+            parameters.clear_caches()
+
+
+@pytest.fixture
+def functions_dependencies(stack: LocalStack) -> Iterator[Dependencies]:
+    with dependencies_of(stack) as dependencies:
+        yield dependencies
 
 
 @pytest.fixture

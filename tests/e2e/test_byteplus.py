@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from local.stack import LocalStack
-from videojobs.bootstrap import build_dependencies
+from videojobs.dependencies import Dependencies
 from videojobs.errors import CancelRefused
 
 pytestmark = pytest.mark.e2e
@@ -212,13 +212,17 @@ def test_a_callback_without_its_token_is_401_and_makes_no_get(
 
 # -- ModelArk's own cancel --------------------------------------------------------------------------------
 def test_cancel_of_a_queued_task_is_modelark_s_delete_and_a_running_one_is_refused(
-    stack: LocalStack, api: httpx.Client, sim: httpx.Client, wait_for_job: Wait
+    stack: LocalStack,
+    api: httpx.Client,
+    sim: httpx.Client,
+    wait_for_job: Wait,
+    functions_dependencies: Dependencies,
 ) -> None:
     sim.post("/faults", json={"hold_in_queue": True}).raise_for_status()
     queued_job = submit(api)
     queued_task = wait_for_task(api, queued_job)
     wait_for_job(queued_job, until={"processing"}, timeout=30)
-    adapter = build_dependencies().provider("byteplus")
+    adapter = functions_dependencies.provider("byteplus")
 
     adapter.cancel(queued_task)
 

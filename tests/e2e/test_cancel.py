@@ -92,10 +92,10 @@ def test_a_job_held_at_its_provider_is_canceled_with_the_providers_own_call(
     assert view["cancel"]["requested_at"]
     method, path, status = PROVIDER_CANCEL[provider]
     path = path.format(id=held["provider_job_id"])
-    assert [(e["method"], e["status"]) for e in logged(sim, provider) if e["path"] == path][-1] == (
-        method,
-        status,
-    )
+    # Among the calls at that path: ModelArk's callback of the change may GET the task right after.
+    assert (method, status) in [
+        (e["method"], e["status"]) for e in logged(sim, provider) if e["path"] == path
+    ]
     events = canceled_events(stack, job_id)
     assert [(e["detail-type"], e["detail"]["status"]) for e in events] == [("Video Job Canceled", "canceled")]
 

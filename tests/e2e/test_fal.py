@@ -22,8 +22,8 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from local.stack import LocalStack
-from tests.support import SteppedClock
+from local.stack import FunctionsClock, LocalStack
+from videojobs.dependencies import Dependencies
 from videojobs.models import AWAITING_PROVIDER
 
 pytestmark = pytest.mark.e2e
@@ -239,7 +239,11 @@ def test_forged_stale_and_unknown_key_webhooks_get_401_and_change_nothing(
 
 @pytest.mark.usefixtures("rendered_clip")
 def test_a_rotated_key_is_picked_up_by_refetching_the_jwks(
-    stack: LocalStack, api: httpx.Client, sim: httpx.Client, wait_for_job: Wait, functions_clock: SteppedClock
+    stack: LocalStack,
+    api: httpx.Client,
+    sim: httpx.Client,
+    wait_for_job: Wait,
+    functions_clock: FunctionsClock,
 ) -> None:
     first = wait_for_job(submit(api), timeout=30)  # the adapter holds the keys of now
     assert_succeeded_by_webhook_alone(stack, sim, first)
@@ -258,12 +262,14 @@ def test_a_rotated_key_is_picked_up_by_refetching_the_jwks(
 
 # -- cancel -------------------------------------------------------------------------------------------------
 def test_cancel_is_fals_put_on_the_cancel_url_stored_with_the_job(
-    stack: LocalStack, api: httpx.Client, sim: httpx.Client, wait_for_job: Wait
+    stack: LocalStack,
+    api: httpx.Client,
+    sim: httpx.Client,
+    wait_for_job: Wait,
+    functions_dependencies: Dependencies,
 ) -> None:
-    from videojobs.bootstrap import build_dependencies
-
     job_view, _ = held_job(api, sim, wait_for_job)
-    deps = build_dependencies()
+    deps = functions_dependencies
     stored = deps.jobs.get(job_view["job_id"])
     assert stored is not None
     assert stored.provider_links is not None

@@ -13,8 +13,7 @@ import httpx
 import pytest
 
 from local.simulator.media import render_mp4
-from local.stack import LocalStack
-from tests.support import SteppedClock
+from local.stack import FunctionsClock, LocalStack
 
 pytestmark = pytest.mark.e2e
 Wait = Callable[..., dict[str, Any]]
@@ -166,7 +165,7 @@ def test_rotated_atlas_keys_are_picked_up(
     api: httpx.Client,
     sim: httpx.Client,
     wait_for_job: Wait,
-    functions_clock: SteppedClock,
+    functions_clock: FunctionsClock,
 ) -> None:
     wait_for_job(submit(api, provider="atlascloud")["job_id"])  # the adapter holds the keys of now
     new_kid = sim.post("/keys/rotate").raise_for_status().json()["kid"]

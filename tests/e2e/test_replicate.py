@@ -23,6 +23,7 @@ import httpx
 import pytest
 
 from local.stack import LocalStack
+from videojobs.dependencies import Dependencies
 from videojobs.standard_webhooks import StandardWebhook
 
 pytestmark = pytest.mark.e2e
@@ -177,16 +178,18 @@ def test_forged_stale_and_foreign_signatures_are_401_and_change_nothing(
 
 
 def test_cancel_uses_replicates_own_cancel_and_the_canceled_webhook_fails_the_job(
-    stack: LocalStack, api: httpx.Client, sim: httpx.Client, wait_for_job: Wait
+    stack: LocalStack,
+    api: httpx.Client,
+    sim: httpx.Client,
+    wait_for_job: Wait,
+    functions_dependencies: Dependencies,
 ) -> None:
-    from videojobs.bootstrap import build_dependencies
-
     sim.post("/faults", json={"hold_in_queue": True}).raise_for_status()
     job_id = submit(api)
     prediction_id = wait_for_job(job_id, until={"submitted", "processing"}, timeout=30)["provider_job_id"]
 
-    # The same container the functions use: cancel through the port, as a cancel route will.
-    build_dependencies().provider(PROVIDER).cancel(prediction_id)
+    # The composition root the functions use: cancel through the port, as a cancel route will.
+    functions_dependencies.provider(PROVIDER).cancel(prediction_id)
 
     job = wait_for_job(job_id, timeout=60)
     cancels = [

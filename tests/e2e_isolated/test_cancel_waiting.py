@@ -10,9 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from local.stack import LocalStack
+from local.stack import FunctionsClock, LocalStack
 from tests.e2e.conftest import start_stack, stepped_functions_clock
-from tests.support import SteppedClock
 
 pytestmark = pytest.mark.e2e
 T2V = {"provider": "eachlabs", "prompt": "a lighthouse", "resolution": "480p", "duration": 4}
@@ -26,7 +25,7 @@ def one_at_a_time() -> Iterator[LocalStack]:
 
 
 @pytest.fixture
-def functions_clock(one_at_a_time: LocalStack) -> Iterator[SteppedClock]:
+def functions_clock(one_at_a_time: LocalStack) -> Iterator[FunctionsClock]:
     """As tests/e2e's fixture of the same name, for this stack."""
     with stepped_functions_clock(one_at_a_time) as clock:
         yield clock
@@ -88,7 +87,7 @@ def test_a_job_waiting_for_a_slot_is_canceled_at_once_and_never_sent(
 
 
 def test_a_deadline_that_passes_while_the_job_waits_for_a_slot_cancels_it(
-    one_at_a_time: LocalStack, sim: httpx.Client, functions_clock: SteppedClock
+    one_at_a_time: LocalStack, sim: httpx.Client, functions_clock: FunctionsClock
 ) -> None:
     with one_at_a_time.api_client() as api:
         holder = slot_taken(api, sim)

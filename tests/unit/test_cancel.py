@@ -14,6 +14,7 @@ from videojobs.logic.dead_letters import end_dead_lettered
 from videojobs.logic.dispatch import DispatchOutcome, dispatch_job
 from videojobs.logic.intake import accept_job
 from videojobs.logic.notify import NotifyMessage, NotifyOutcome, notify_caller
+from videojobs.logic.outcomes import stop_at_provider
 from videojobs.logic.status_checks import CheckOutcome, check_job_status
 from videojobs.models import (
     JOB_CANCELED,
@@ -145,6 +146,24 @@ def test_a_cancel_that_fails_for_now_leaves_it_owed_and_the_next_status_check_as
     assert len(provider.cancelled) == 2
     assert stored(world, job).view().cancel.provider_cancel == "accepted"  # type: ignore[union-attr]
     assert world.capacity.holders == {}
+
+
+def test_of_two_settling_one_owed_cancel_the_later_refusal_does_not_overwrite_the_acceptance() -> None:
+    world = FakeWorld()
+    job = running_job(world)
+    provider = world.providers["fal"]
+    provider.cancel_error = ProviderError("HTTP 503", retryable=True, status_code=503)
+    owed = cancel_job(job.job_id, world.deps())  # canceled, its provider cancel still owed
+    provider.cancel_error = None
+    # The cancel function and the callback of the provider's webhook both read it owed, then both ask.
+    first = stop_at_provider(owed, world.deps(), last_try=False)
+    provider.cancel_error = CancelRefused("fal: the request is already cancelled")
+
+    second = stop_at_provider(owed, world.deps(), last_try=False)
+
+    assert first.view().cancel.provider_cancel == "accepted"  # type: ignore[union-attr]
+    assert second == stored(world, job) == first
+    assert len(provider.cancelled) == 3  # the failed one, then both
 
 
 # -- too late, and idempotent ---------------------------------------------------------------------------

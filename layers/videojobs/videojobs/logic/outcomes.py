@@ -91,7 +91,13 @@ def stop_at_provider(job: Job, deps: Dependencies, *, last_try: bool) -> Job:
 
     A retryable failure leaves the cancel owed and raises the ProviderError, so the message that got
     here is delivered again and whoever finds the job next asks again (`settle_owed_work`); with
-    ``last_try`` it is recorded as failed instead. Returns the job as recorded."""
+    ``last_try`` it is recorded as failed instead. Returns the job as recorded.
+
+    Two functions may settle one owed cancel at once (the cancel function, and the callback of the
+    webhook its provider sends on the change): the answer is recorded only over the cancel still owed,
+    so the second caller's "refused" (the task is already cancelled) never overwrites the first
+    caller's "accepted"; the loser returns the job as the winner recorded it (if it is still in the
+    status it was given)."""
     owed = job.provider_cancel
     if owed is None or owed.status is not ProviderCancelStatus.PENDING or job.provider_job_id is None:
         return job
@@ -113,10 +119,13 @@ def stop_at_provider(job: Job, deps: Dependencies, *, last_try: bool) -> Job:
         to=job.status,
         allowed_from={job.status},
         changes={"provider_cancel": outcome.model_dump()},
+        expect={"provider_cancel": owed.model_dump()},
         now=deps.clock(),
     )
     if isinstance(recorded, Lost):
-        return job
+        current = recorded.current
+        # Settled by the other caller meanwhile: its record is the answer. Moved on: the job given.
+        return current if current is not None and current.status is job.status else job
     if recorded.status is JobStatus.CANCELED and outcome.status is ProviderCancelStatus.CANCELED:
         return provider_done(recorded, deps)
     return recorded
