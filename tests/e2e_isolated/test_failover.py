@@ -354,10 +354,9 @@ def test_an_unanswered_create_whose_webhook_comes_within_the_grace_makes_one_vid
     """ModelArk calls back as soon as the task runs: within the 20 s grace."""
     fault(sim, faults_provider="byteplus", ambiguous_creates=1)
 
-    started = time.monotonic()
     job = finished(api, submit(api, providers=["eachlabs", "byteplus"]))
 
-    assert time.monotonic() - started < float(ENVIRONMENT["DISPATCH_UNCERTAIN_GRACE_SECONDS"])
+    # One turn, at ModelArk: its webhook came within the grace (after it, the job would have moved on).
     assert job["route"] == {"candidates": ["byteplus", "eachlabs"], "chosen": "byteplus"}
     assert turns(job) == [("byteplus", key_id(GOOD_BYTEPLUS_KEY), "succeeded", 1)]
     (prediction,) = predictions_for(sim, job["job_id"])  # one provider job, not two

@@ -76,7 +76,9 @@ def test_eight_jobs_at_once_with_a_limit_of_two_never_exceed_two_and_all_succeed
 def test_two_keys_with_a_limit_of_one_each_run_two_jobs_at_once() -> None:
     keys = "sim-eachlabs-key-a,sim-eachlabs-key-b"
     with start_stack("pacing-two-keys", EACHLABS_API_KEYS=keys, EACHLABS_MAX_CONCURRENT="1") as stack:
-        stack.simulator.processing_seconds = 1.5
+        # Long enough that the second job's create comes while the first renders even when its submit
+        # container is still starting cold (a process of its own, seconds on a busy machine).
+        stack.simulator.processing_seconds = 4.0
         refuse_above(stack, 1)
 
         jobs = wait_all(stack, submit_all(stack, 4))
