@@ -124,6 +124,9 @@ def run(jobs: int, timeout: float) -> int:
             "STATUS_CHECK_FIRST_DELAY_SECONDS": "60",
             "STATUS_CHECK_MAX_DELAY_SECONDS": "60",
             "JOB_MAX_AGE_SECONDS": "3600",
+            # The 503 burst opens EachLabs' breaker; at its default 60 s, with one probe per opening,
+            # the rest of a 25-create burst would take 25 minutes to use up.
+            "BREAKER_OPEN_SECONDS": "2",
         },
     )
     with LocalStack(config) as stack:
