@@ -19,9 +19,11 @@ from videojobs.models import (
     Job,
     JobRequest,
     JobStatus,
+    ProviderReceipt,
     ProviderState,
     ProviderUpdate,
     StatusCheckRequest,
+    WebhookTarget,
 )
 
 OUTPUT = "https://cdn.example.com/out.mp4"
@@ -75,6 +77,52 @@ def test_a_check_of_an_earlier_create_attempt_or_of_a_queued_job_stops_its_chain
 
     assert check_job_status(stale, world.deps()) is CheckOutcome.NOT_NEEDED
     assert world.providers["gateway"].checked == []
+    assert world.status_checks.scheduled == []
+
+
+@dataclass
+class SlowCreate(FakeProvider):
+    """A provider whose create is still on the wire when the first status check is delivered."""
+
+    during_create: Callable[[], object] | None = None
+
+    def create_prediction(self, request: JobRequest, webhook: WebhookTarget) -> ProviderReceipt:
+        if self.during_create is not None:
+            self.during_create()
+        return super().create_prediction(request, webhook)
+
+
+def test_a_check_delivered_while_the_create_is_on_the_wire_keeps_its_chain() -> None:
+    world = FakeWorld()
+    slow = SlowCreate(name="gateway")
+    world.providers["gateway"] = slow
+    outcomes: list[CheckOutcome] = []
+    slow.during_create = lambda: outcomes.append(
+        check_job_status(world.status_checks.scheduled[0].request, world.deps())
+    )
+
+    job = submitted(world)
+
+    assert outcomes == [CheckOutcome.WAITING]
+    assert slow.checked == []  # nothing to ask before the create answers
+    first, second = world.status_checks.scheduled
+    assert second.request == first.request.model_copy(update={"attempt": 2})
+    # The next check finds the job submitted, and asks.
+    assert check_job_status(second.request, world.deps()) is CheckOutcome.CHECKED
+    assert slow.checked == [job.provider_job_id]
+    assert world.status_checks.scheduled[-1].request.attempt == 3
+
+
+def test_a_check_of_a_queued_job_whose_create_was_refused_stops_its_chain() -> None:
+    world = FakeWorld()
+    world.providers["gateway"].error = ProviderError("gateway answered HTTP 503", retryable=True)
+    job = submitted(world)
+    (check,) = world.status_checks.scheduled
+    queued = world.jobs.jobs[job.job_id]
+    assert (queued.status, queued.create_sent_at) == (JobStatus.QUEUED, None)
+    world.status_checks.scheduled.clear()
+
+    assert check_job_status(check.request, world.deps()) is CheckOutcome.NOT_NEEDED
     assert world.status_checks.scheduled == []
 
 

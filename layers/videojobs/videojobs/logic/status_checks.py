@@ -70,7 +70,7 @@ def check_job_status(request: StatusCheckRequest, deps: Dependencies) -> CheckOu
     if (
         job is None
         or job.status not in AWAITING_PROVIDER
-        or job.status is JobStatus.QUEUED
+        or (job.status is JobStatus.QUEUED and not _create_sent_by(request, job))
         or (request.dispatch_attempt is not None and request.dispatch_attempt != job.dispatch_attempts)
     ):
         logger.info("status check not needed", job_id=request.job_id, status=job.status if job else None)
@@ -80,12 +80,16 @@ def check_job_status(request: StatusCheckRequest, deps: Dependencies) -> CheckOu
     if is_early(request.due_at, now):
         _schedule(request, request.due_at, deps)
         return CheckOutcome.WAITING
-
     policy = deps.status_check_policy
     expires_at = job.started_at + timedelta(seconds=policy.job_max_age_seconds)
     if now >= expires_at:
         expire_job(job, deps)
         return CheckOutcome.EXPIRED
+    if job.status is JobStatus.QUEUED:
+        # Its create is still on the wire (or its answer was lost): nothing to ask yet, and the chain
+        # must outlive the call, or a slow create would leave the job with no safety net at all.
+        _schedule_next(request, job, now, expires_at, deps)
+        return CheckOutcome.WAITING
 
     update = _ask_provider(job, deps)
     if update is not None and apply_provider_update(job, update, deps).status not in AWAITING_PROVIDER:
@@ -105,6 +109,11 @@ def _at_deadline(request: StatusCheckRequest, job: Job | None, deps: Dependencie
         return CheckOutcome.WAITING
     cancel_at_deadline(job, deps)
     return CheckOutcome.CANCELED
+
+
+def _create_sent_by(request: StatusCheckRequest, job: Job) -> bool:
+    """The queued job's create of the attempt this chain watches has been sent, and not yet answered."""
+    return job.create_sent_at is not None and request.dispatch_attempt == job.dispatch_attempts
 
 
 def _rendering_after_cancel(job: Job) -> bool:
