@@ -249,6 +249,8 @@ class InMemoryVideoStore:
         self.objects: dict[str, bytes] = {}
         self.content_types: dict[str, str] = {}
         self.aborted: list[str] = []
+        #: The keys discard_unfinished was asked about, in order.
+        self.discarded: list[str] = []
         #: What presign_get signed: (location, expires_in_seconds).
         self.presigned: list[tuple[S3Location, int]] = []
 
@@ -263,6 +265,10 @@ class InMemoryVideoStore:
         self.objects[key] = bytes(buffer)
         self.content_types[key] = content_type
         return StoredObject(bucket=self.bucket, key=key, size_bytes=len(buffer))
+
+    def discard_unfinished(self, key: str) -> int:
+        self.discarded.append(key)
+        return 0
 
     def presign_get(self, location: S3Location, *, expires_in_seconds: int) -> str:
         self.presigned.append((location, expires_in_seconds))
@@ -537,7 +543,7 @@ class InMemoryProviderHealth:
             if holder == job_id:
                 return Admitted(benched_keys=benched, probe=True, clean=False)
             if lease_until >= now:
-                return BreakerOpen(seconds=max(1.0, (lease_until - now).total_seconds()))
+                return BreakerOpen(seconds=1.0)
         self.states[provider] = BreakerState.HALF_OPEN
         self.open_until.pop(provider, None)
         self.probes[provider] = (job_id, now + timedelta(seconds=self.probe_lease_seconds))

@@ -172,6 +172,24 @@ def test_a_stream_that_breaks_leaves_no_object_and_no_parts(videos: S3VideoStore
     assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
 
 
+def test_unfinished_uploads_of_a_key_are_discarded_and_no_others(videos: S3VideoStore, aws: Any) -> None:
+    """An attempt whose abort S3 refused leaves its upload open; the next attempt discards it."""
+    s3 = aws("s3")
+    bucket = videos._bucket
+    left = [s3.create_multipart_upload(Bucket=bucket, Key="videos/j1.mp4")["UploadId"] for _ in range(2)]
+    other = s3.create_multipart_upload(Bucket=bucket, Key="videos/j1.mp4.other")["UploadId"]
+
+    assert videos.discard_unfinished("videos/j1.mp4") == 2
+    assert videos.discard_unfinished("videos/j1.mp4") == 0
+
+    still_open = {
+        upload["UploadId"] for upload in s3.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
+    }
+    assert still_open == {other}
+    assert not still_open & set(left)
+    s3.abort_multipart_upload(Bucket=bucket, Key="videos/j1.mp4.other", UploadId=other)
+
+
 def test_events_reach_a_rule_on_the_template_bus(aws: Any, aws_resources: ProvisionedStack) -> None:
     sqs, events = aws("sqs"), aws("events")
     bus = aws_resources.refs["VideoEventsBus"]

@@ -95,6 +95,20 @@ def test_a_cut_download_stores_nothing_and_asks_for_a_retry() -> None:
     assert stored(world, request).transfer_error is None
 
 
+def test_only_a_retried_transfer_discards_what_earlier_attempts_left_unfinished() -> None:
+    world = FakeWorld()
+    request = transferring(world)
+    world.source.cut_next = 1
+    with pytest.raises(TransferFailed):
+        transfer_video(request, world.deps())
+    assert world.videos.discarded == []  # the first attempt had nothing to discard
+
+    transfer_video(request, world.deps())
+
+    assert world.videos.discarded == [video_key(request.job_id)]
+    assert stored(world, request).status is JobStatus.SUCCEEDED
+
+
 def test_a_file_that_is_not_an_mp4_fails_the_job_without_retry() -> None:
     world = FakeWorld()
     request = transferring(world, body=b"<html>expired</html>" * 10)

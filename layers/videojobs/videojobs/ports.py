@@ -411,7 +411,13 @@ class StoredObject:
 
 class VideoStore(Protocol):
     def upload_stream(self, key: str, chunks: Iterable[bytes], *, content_type: str) -> StoredObject:
-        """Store the chunks as one object. On any error nothing is left behind, not even parts."""
+        """Store the chunks as one object. On any error nothing is left behind, not even parts (but
+        see `discard_unfinished`)."""
+        ...
+
+    def discard_unfinished(self, key: str) -> int:
+        """Abort the uploads of ``key`` still open: those an earlier attempt started and could not
+        abort (S3 refused the abort too). Best effort, never raises; how many were aborted."""
         ...
 
     def presign_get(self, location: S3Location, *, expires_in_seconds: int) -> str:

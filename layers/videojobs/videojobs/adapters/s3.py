@@ -106,6 +106,23 @@ class S3VideoStore:
             ExpiresIn=expires_in_seconds,
         )
 
+    def discard_unfinished(self, key: str) -> int:
+        aborted = 0
+        try:
+            listed = self._client.list_multipart_uploads(Bucket=self._bucket, Prefix=key)
+            for upload in listed.get("Uploads", []):
+                if upload.get("Key") == key and "UploadId" in upload:
+                    self._client.abort_multipart_upload(
+                        Bucket=self._bucket, Key=key, UploadId=upload["UploadId"]
+                    )
+                    aborted += 1
+        except (ClientError, BotoCoreError):
+            # The bucket's lifecycle rule aborts what we could not.
+            logger.warning("could not discard unfinished uploads", key=key, exc_info=True)
+        if aborted:
+            logger.info("unfinished uploads discarded", key=key, count=aborted)
+        return aborted
+
     def _abort(self, key: str, upload_id: str) -> None:
         try:
             self._client.abort_multipart_upload(Bucket=self._bucket, Key=key, UploadId=upload_id)

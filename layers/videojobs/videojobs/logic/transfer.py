@@ -202,6 +202,9 @@ def _copy[Metadata: (VideoMetadata, FrameMetadata)](
 ) -> tuple[StoredFile, Metadata]:
     policy = deps.download_policies[job.provider]
     policy.check(source_url)
+    if job.transfer_error is not None:
+        # An earlier attempt failed, and S3 may have refused its abort as well.
+        deps.videos.discard_unfinished(key)
     with deps.source.open(source_url, policy) as download:
         check_served_type(download.content_type, kind)
         stream = CheckedStream(
