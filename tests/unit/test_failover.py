@@ -244,6 +244,28 @@ def test_the_breaker_opens_once_after_the_threshold_and_its_probe_closes_it() ->
     assert any(stored(world, job).status is JobStatus.SUBMITTED for job in named)
 
 
+def test_a_job_that_finds_the_probe_out_looks_again_soon_and_goes_once_the_probe_closed_the_breaker() -> None:
+    world = FakeWorld()
+    world.health.threshold = 1
+    world.health.record_failure("byteplus", now=world.clock())
+    world.clock.advance(world.health.open_seconds)
+    world.health.admit("byteplus", "the-probe", now=world.clock())  # its create is out
+    named = accepted(world, provider="byteplus", providers=None)
+
+    (first,) = world.dispatches.take()
+    assert dispatch_job(first.request, world.deps()) is DispatchOutcome.WAITING_FOR_PROVIDER
+
+    (again,) = world.dispatches.take()
+    # The dispatcher's usual look, not the probe's lease (which only covers a probe that dies).
+    assert (
+        again.delay_seconds == world.dispatch_policy.capacity_retry_seconds < world.health.probe_lease_seconds
+    )
+    world.health.record_success("byteplus")
+    world.clock.advance(again.delay_seconds)
+    assert dispatch_job(again.request, world.deps()) is DispatchOutcome.SUBMITTED
+    assert stored(world, named).status is JobStatus.SUBMITTED
+
+
 def test_a_providers_failed_result_moves_the_job_on_and_its_webhook_then_changes_nothing() -> None:
     world = FakeWorld()
     job = accepted(world)

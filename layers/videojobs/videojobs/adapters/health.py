@@ -120,7 +120,8 @@ class DynamoDBProviderHealth:
                 if breaker.probe_holder == job_id:
                     return Admitted(benched_keys=benched, probe=True, clean=False)  # a redelivery
                 if breaker.probe_until >= math.floor(moment):
-                    return BreakerOpen(seconds=max(1.0, breaker.probe_until - moment))
+                    # Its answer may come any moment (the lease only covers a probe that dies).
+                    return BreakerOpen(seconds=1.0)
             # Open and due, or half-open with its probe's lease run out: try to take the probe.
             lost_to = self._take_probe(provider, breaker.state, job_id, math.floor(moment))
             if lost_to is None:
