@@ -213,6 +213,12 @@ def run(jobs: int, timeout: float) -> int:
             for attempt in record["webhook"]["attempts"]
             if attempt["status_code"] is not None
         ]
+        refused_webhooks = Counter(
+            str(attempt["status_code"] or (attempt["error"] or "no answer").split(":")[0])
+            for record in predictions
+            for attempt in record["webhook"]["attempts"]
+            if not 200 <= (attempt["status_code"] or 0) < 300
+        )
         creates = [
             entry["status"]
             for entry in control.get("/requests", params={"provider": "eachlabs"}).json()
@@ -239,6 +245,7 @@ def run(jobs: int, timeout: float) -> int:
         ),
         ("S3 writes refused in the fault window", str(proxy.refused)),
         ("webhook deliveries (2 per job)", str(len(acks))),
+        ("webhook deliveries not taken (by answer)", json.dumps(dict(refused_webhooks)) if refused_webhooks else "none"),
         (
             "webhook acknowledgement p50 / p99",
             f"{percentile(acks, 0.5):.1f} ms / {percentile(acks, 0.99):.1f} ms",
