@@ -245,7 +245,10 @@ def run(jobs: int, timeout: float) -> int:
         ),
         ("S3 writes refused in the fault window", str(proxy.refused)),
         ("webhook deliveries (2 per job)", str(len(acks))),
-        ("webhook deliveries not taken (by answer)", json.dumps(dict(refused_webhooks)) if refused_webhooks else "none"),
+        (
+            "webhook deliveries not taken (by answer)",
+            json.dumps(dict(refused_webhooks)) if refused_webhooks else "none",
+        ),
         (
             "webhook acknowledgement p50 / p99",
             f"{percentile(acks, 0.5):.1f} ms / {percentile(acks, 0.99):.1f} ms",
