@@ -51,6 +51,19 @@ def test_of_eight_conditional_writes_racing_on_one_item_exactly_one_wins(aws: An
     assert winners_per_race == [1] * 20
 
 
+def with_sort_key(dynamodb: Any, table: str) -> None:
+    """A table keyed by ``pk`` and ``sk``, both strings."""
+    dynamodb.create_table(
+        TableName=table,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+
 def _items(dynamodb: Any, table: str) -> dict[tuple[str, str], dict[str, Any]]:
     pages = dynamodb.get_paginator("scan").paginate(TableName=table, ConsistentRead=True)
     return {(item["pk"]["S"], item["sk"]["S"]): item for page in pages for item in page["Items"]}
@@ -61,15 +74,7 @@ def test_a_canceled_transaction_leaves_every_item_as_it_was_and_a_taken_one_chan
 ) -> None:
     """The server backs up only the items a transaction names (not the whole table) to roll it back."""
     dynamodb = aws("dynamodb")
-    dynamodb.create_table(
-        TableName="ledger",
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    with_sort_key(dynamodb, "ledger")
     for n in range(30):
         dynamodb.put_item(
             TableName="ledger", Item={"pk": {"S": "p"}, "sk": {"S": f"{n:02d}"}, "v": {"N": "0"}}
@@ -131,15 +136,7 @@ def test_a_query_of_a_tables_key_reads_its_partition_in_order_page_by_page(aws: 
     """The server reads a Query of the table's own key from that partition alone (not a sort of every
     item); the answer is DynamoDB's: the partition's items in sort key order, either way, by pages."""
     dynamodb = aws("dynamodb")
-    dynamodb.create_table(
-        TableName="lines",
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    with_sort_key(dynamodb, "lines")
     for n in (5, 1, 4, 2, 3):
         for pk in ("a", "b", "c"):
             dynamodb.put_item(TableName="lines", Item={"pk": {"S": pk}, "sk": {"S": f"wait#{n}"}})
