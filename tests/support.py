@@ -49,6 +49,7 @@ from videojobs.models import (
     JobRequest,
     JobStatus,
     Notification,
+    OpenUpload,
     ProviderHealthChange,
     ProviderReceipt,
     ProviderState,
@@ -206,11 +207,18 @@ class InMemoryJobStore:
         more = len(matching) > limit
         return JobsFound(jobs=page, next_position={"job_id": page[-1].job_id} if more else None)
 
-    def record_transfer_error(self, job_id: str, message: str, *, code: str, now: datetime) -> None:
+    def record_transfer_error(
+        self, job_id: str, message: str, *, code: str, now: datetime, left_open: Sequence[OpenUpload] = ()
+    ) -> None:
         with self._lock:
             job = self.jobs[job_id]
             self.jobs[job_id] = job.model_copy(
-                update={"transfer_error": message, "transfer_error_code": code, "updated_at": now}
+                update={
+                    "transfer_error": message,
+                    "transfer_error_code": code,
+                    "updated_at": now,
+                    "uploads_left_open": [*job.uploads_left_open, *left_open],
+                }
             )
             self.writes += 1
 
@@ -249,8 +257,10 @@ class InMemoryVideoStore:
         self.objects: dict[str, bytes] = {}
         self.content_types: dict[str, str] = {}
         self.aborted: list[str] = []
-        #: The keys discard_unfinished was asked about, in order.
-        self.discarded: list[str] = []
+        #: What discard_unfinished was asked to abort, in order.
+        self.discarded: list[OpenUpload] = []
+        #: Set: the next failed upload_stream leaves its upload open under this id (its abort failed).
+        self.leave_open_next: str | None = None
         #: What presign_get signed: (location, expires_in_seconds).
         self.presigned: list[tuple[S3Location, int]] = []
 
@@ -259,6 +269,13 @@ class InMemoryVideoStore:
         try:
             for chunk in chunks:
                 buffer += chunk
+        except TransferFailed as failure:
+            if self.leave_open_next is not None:
+                failure.left_open = ((key, self.leave_open_next),)
+                self.leave_open_next = None
+            else:
+                self.aborted.append(key)
+            raise
         except BaseException:
             self.aborted.append(key)
             raise
@@ -266,9 +283,9 @@ class InMemoryVideoStore:
         self.content_types[key] = content_type
         return StoredObject(bucket=self.bucket, key=key, size_bytes=len(buffer))
 
-    def discard_unfinished(self, key: str) -> int:
-        self.discarded.append(key)
-        return 0
+    def discard_unfinished(self, uploads: Sequence[OpenUpload]) -> int:
+        self.discarded.extend(uploads)
+        return len(uploads)
 
     def presign_get(self, location: S3Location, *, expires_in_seconds: int) -> str:
         self.presigned.append((location, expires_in_seconds))

@@ -10,6 +10,7 @@ import boto3
 import httpx
 import pytest
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from local.aws import ProvisionedStack
 from tests.support import fake_mp4
@@ -24,6 +25,7 @@ from videojobs.models import (
     Job,
     JobRequest,
     JobStatus,
+    OpenUpload,
     OutputCheck,
     S3Location,
     StatusCheckRequest,
@@ -172,22 +174,69 @@ def test_a_stream_that_breaks_leaves_no_object_and_no_parts(videos: S3VideoStore
     assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
 
 
-def test_unfinished_uploads_of_a_key_are_discarded_and_no_others(videos: S3VideoStore, aws: Any) -> None:
-    """An attempt whose abort S3 refused leaves its upload open; the next attempt discards it."""
+class AbortRefused:
+    """An S3 client whose AbortMultipartUpload answers 503, as during an S3 outage."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def abort_multipart_upload(self, **_: Any) -> None:
+        raise ClientError(
+            {"Error": {"Code": "ServiceUnavailable", "Message": "slow down"}}, "AbortMultipartUpload"
+        )
+
+
+def test_an_upload_whose_abort_is_refused_is_named_on_the_failure_and_discarded_later(
+    videos: S3VideoStore, aws: Any
+) -> None:
     s3 = aws("s3")
     bucket = videos._bucket
-    left = [s3.create_multipart_upload(Bucket=bucket, Key="videos/j1.mp4")["UploadId"] for _ in range(2)]
-    other = s3.create_multipart_upload(Bucket=bucket, Key="videos/j1.mp4.other")["UploadId"]
+    refusing = S3VideoStore(AbortRefused(s3), bucket, part_size=5 * MIB)  # type: ignore[arg-type]
+    other = s3.create_multipart_upload(Bucket=bucket, Key="videos/j1.mp4")["UploadId"]  # someone else's
 
-    assert videos.discard_unfinished("videos/j1.mp4") == 2
-    assert videos.discard_unfinished("videos/j1.mp4") == 0
+    def breaking() -> Any:
+        yield fake_mp4(6 * MIB)
+        raise TransferFailed("connection reset")
 
-    still_open = {
-        upload["UploadId"] for upload in s3.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
-    }
-    assert still_open == {other}
-    assert not still_open & set(left)
-    s3.abort_multipart_upload(Bucket=bucket, Key="videos/j1.mp4.other", UploadId=other)
+    with pytest.raises(TransferFailed) as failed:
+        refusing.upload_stream("videos/j1.mp4", breaking(), content_type="video/mp4")
+    ((key, upload_id),) = failed.value.left_open
+    left = OpenUpload(key=key, upload_id=upload_id)
+    assert left.key == "videos/j1.mp4"
+    open_ids = {upload["UploadId"] for upload in s3.list_multipart_uploads(Bucket=bucket).get("Uploads", [])}
+    assert open_ids == {left.upload_id, other}
+
+    assert videos.discard_unfinished([left]) == 1
+    assert videos.discard_unfinished([left]) == 1  # already gone counts as gone
+    assert refusing.discard_unfinished([OpenUpload(key="videos/j1.mp4", upload_id=other)]) == 0
+
+    open_ids = {upload["UploadId"] for upload in s3.list_multipart_uploads(Bucket=bucket).get("Uploads", [])}
+    assert open_ids == {other}  # only what was named is aborted
+    s3.abort_multipart_upload(Bucket=bucket, Key="videos/j1.mp4", UploadId=other)
+
+
+def test_the_uploads_failed_attempts_left_open_add_up_on_the_job_and_go_with_its_success(
+    store: DynamoDBJobStore,
+) -> None:
+    job = new_job()
+    store.create_if_absent(job)
+    first, second = (OpenUpload(key=f"videos/{job.job_id}.mp4", upload_id=f"u{n}") for n in (1, 2))
+
+    store.record_transfer_error(job.job_id, "cut", code="transfer_failed", now=NOW, left_open=[first])
+    store.record_transfer_error(job.job_id, "cut again", code="transfer_failed", now=NOW)
+    store.record_transfer_error(job.job_id, "503", code="transfer_failed", now=NOW, left_open=[second])
+
+    recorded = store.get(job.job_id)
+    assert recorded is not None
+    assert (recorded.transfer_error, recorded.uploads_left_open) == ("503", [first, second])
+    done = store.transition(
+        job.job_id, to=job.status, allowed_from={job.status}, changes={"uploads_left_open": []}, now=NOW
+    )
+    assert not isinstance(done, Lost)
+    assert done.uploads_left_open == []
 
 
 def test_events_reach_a_rule_on_the_template_bus(aws: Any, aws_resources: ProvisionedStack) -> None:

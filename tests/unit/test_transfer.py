@@ -18,6 +18,7 @@ from videojobs.models import (
     Job,
     JobRequest,
     JobStatus,
+    OpenUpload,
     OutputCheck,
     OutputMismatch,
     ProviderState,
@@ -95,17 +96,36 @@ def test_a_cut_download_stores_nothing_and_asks_for_a_retry() -> None:
     assert stored(world, request).transfer_error is None
 
 
-def test_only_a_retried_transfer_discards_what_earlier_attempts_left_unfinished() -> None:
+def test_the_upload_an_attempt_could_not_abort_is_aborted_by_the_next_attempt_and_no_other() -> None:
+    world = FakeWorld()
+    request = transferring(world)
+    world.source.cut_next = 2
+    world.videos.leave_open_next = "upload-1"  # the first attempt's abort is refused too
+
+    for _ in range(2):  # the second attempt is cut as well, but its own abort goes through
+        with pytest.raises(TransferFailed):
+            transfer_video(request, world.deps())
+    left = OpenUpload(key=video_key(request.job_id), upload_id="upload-1")
+    assert stored(world, request).uploads_left_open == [left]
+    assert world.videos.discarded == [left]  # by the second attempt, before its own upload
+
+    transfer_video(request, world.deps())
+
+    assert world.videos.discarded == [left, left]  # asked once more: it may have failed again
+    assert stored(world, request).status is JobStatus.SUCCEEDED
+    assert stored(world, request).uploads_left_open == []
+
+
+def test_an_attempt_whose_abort_went_through_leaves_nothing_to_discard() -> None:
     world = FakeWorld()
     request = transferring(world)
     world.source.cut_next = 1
     with pytest.raises(TransferFailed):
         transfer_video(request, world.deps())
-    assert world.videos.discarded == []  # the first attempt had nothing to discard
 
     transfer_video(request, world.deps())
 
-    assert world.videos.discarded == [video_key(request.job_id)]
+    assert world.videos.discarded == []
     assert stored(world, request).status is JobStatus.SUCCEEDED
 
 

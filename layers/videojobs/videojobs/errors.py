@@ -150,9 +150,11 @@ class DependencyUnavailable(VideoJobError):
 
 
 class TransferFailed(VideoJobError):
-    """Copying the output failed in a way another attempt may fix (network, S3)."""
+    """Copying the output failed in a way another attempt may fix (network, S3). ``left_open``: the
+    (key, upload id) of each multipart upload this attempt could not abort."""
 
     code = "transfer_failed"
+    left_open: tuple[tuple[str, str], ...] = ()
 
 
 class OutputRejected(VideoJobError):

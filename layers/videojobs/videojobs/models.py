@@ -423,6 +423,15 @@ class StoredFrame(StoredFile):
     metadata: FrameMetadata | None = None
 
 
+class OpenUpload(BaseModel):
+    """A multipart upload a failed transfer attempt could not abort (S3 refused the abort too)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key: str
+    upload_id: str
+
+
 class NotificationStatus(StrEnum):
     PENDING = "pending"
     DELIVERED = "delivered"
@@ -593,6 +602,8 @@ class Job(BaseModel):
     transfer_error: str | None = None
     #: The error code the job fails with if the last transfer attempt's error stays the last.
     transfer_error_code: str | None = None
+    #: Uploads failed attempts left open, for the next attempt to abort.
+    uploads_left_open: list[OpenUpload] = Field(default_factory=list)
     #: Where the job may go; None for a job stored before routing (its one provider).
     route: Route | None = None
     #: Each provider turn, oldest first; the last is the current one.

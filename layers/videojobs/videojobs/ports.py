@@ -18,6 +18,7 @@ from videojobs.models import (
     JobStatus,
     MediaKind,
     Notification,
+    OpenUpload,
     ProviderHealthChange,
     ProviderName,
     ProviderReceipt,
@@ -382,8 +383,11 @@ class JobStore(Protocol):
         store gave for the same filters."""
         ...
 
-    def record_transfer_error(self, job_id: str, message: str, *, code: str, now: datetime) -> None:
-        """The last transfer attempt's error, and the code the job fails with if it stays the last."""
+    def record_transfer_error(
+        self, job_id: str, message: str, *, code: str, now: datetime, left_open: Sequence[OpenUpload] = ()
+    ) -> None:
+        """The last transfer attempt's error, the code the job fails with if it stays the last, and the
+        uploads it left open (added to the job's ``uploads_left_open``)."""
         ...
 
     def record_notification(self, job_id: str, notification: Notification, *, now: datetime) -> None: ...
@@ -415,9 +419,9 @@ class VideoStore(Protocol):
         see `discard_unfinished`)."""
         ...
 
-    def discard_unfinished(self, key: str) -> int:
-        """Abort the uploads of ``key`` still open: those an earlier attempt started and could not
-        abort (S3 refused the abort too). Best effort, never raises; how many were aborted."""
+    def discard_unfinished(self, uploads: Sequence[OpenUpload]) -> int:
+        """Abort uploads earlier attempts left open (S3 refused their aborts too). Best effort, never
+        raises; how many are gone now (aborted, or already gone)."""
         ...
 
     def presign_get(self, location: S3Location, *, expires_in_seconds: int) -> str:

@@ -11,7 +11,7 @@ same write. The other keys are written once, with the job (``_to_item``), and ne
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -21,7 +21,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
 from videojobs.errors import DependencyUnavailable, InvalidCursor
-from videojobs.models import Job, JobListFilters, JobStatus, Notification
+from videojobs.models import Job, JobListFilters, JobStatus, Notification, OpenUpload
 from videojobs.observability import logger
 from videojobs.ports import JobsFound, Lost
 
@@ -309,20 +309,26 @@ class DynamoDBJobStore:
             else None,
         )
 
-    def record_transfer_error(self, job_id: str, message: str, *, code: str, now: datetime) -> None:
+    def record_transfer_error(
+        self, job_id: str, message: str, *, code: str, now: datetime, left_open: Sequence[OpenUpload] = ()
+    ) -> None:
+        update = "SET transfer_error = :message, transfer_error_code = :code, updated_at = :now"
+        values: dict[str, Any] = {
+            ":message": {"S": message[:1000]},
+            ":code": {"S": code},
+            ":now": {"S": now.isoformat()},
+        }
+        if left_open:
+            update += ", uploads_left_open = list_append(if_not_exists(uploads_left_open, :none), :left_open)"
+            values[":none"] = {"L": []}
+            values[":left_open"] = _to_attribute([upload.model_dump() for upload in left_open])
         try:
             self._client.update_item(
                 TableName=self._table,
                 Key={"job_id": {"S": job_id}},
-                UpdateExpression=(
-                    "SET transfer_error = :message, transfer_error_code = :code, updated_at = :now"
-                ),
+                UpdateExpression=update,
                 ConditionExpression="attribute_exists(job_id)",
-                ExpressionAttributeValues={
-                    ":message": {"S": message[:1000]},
-                    ":code": {"S": code},
-                    ":now": {"S": now.isoformat()},
-                },
+                ExpressionAttributeValues=values,
             )
         except (ClientError, BotoCoreError) as error:
             raise DependencyUnavailable("could not record the transfer error") from error

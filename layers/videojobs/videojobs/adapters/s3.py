@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import mimetypes
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from pathlib import PurePosixPath
@@ -14,7 +14,7 @@ from typing import IO, TYPE_CHECKING, Any, Final, cast
 from botocore.exceptions import BotoCoreError, ClientError
 
 from videojobs.errors import DependencyUnavailable, RequestRejected, TransferFailed
-from videojobs.models import MediaKind, S3Location
+from videojobs.models import MediaKind, OpenUpload, S3Location
 from videojobs.observability import logger
 from videojobs.ports import MediaFile, ObjectInfo, StoredObject
 
@@ -52,10 +52,16 @@ class S3VideoStore:
             size = self._upload_parts_and_complete(key, upload_id, chunks)
         except BaseException as error:
             # Every part thread has ended by now, so no part lands after the abort.
-            self._abort(key, upload_id)
+            aborted = self._abort(key, upload_id)
+            failure = error
             if isinstance(error, ClientError | BotoCoreError):
-                raise TransferFailed(f"upload failed: {error}") from error
-            raise
+                failure = TransferFailed(f"upload failed: {error}")
+            if isinstance(failure, TransferFailed) and not aborted:
+                # The next attempt aborts it; a job that fails instead leaves it to the lifecycle rule.
+                failure.left_open = (*failure.left_open, (key, upload_id))
+            if failure is error:
+                raise
+            raise failure from error
         return StoredObject(bucket=self._bucket, key=key, size_bytes=size)
 
     def _upload_parts_and_complete(self, key: str, upload_id: str, chunks: Iterable[bytes]) -> int:
@@ -106,29 +112,25 @@ class S3VideoStore:
             ExpiresIn=expires_in_seconds,
         )
 
-    def discard_unfinished(self, key: str) -> int:
-        aborted = 0
-        try:
-            listed = self._client.list_multipart_uploads(Bucket=self._bucket, Prefix=key)
-            for upload in listed.get("Uploads", []):
-                if upload.get("Key") == key and "UploadId" in upload:
-                    self._client.abort_multipart_upload(
-                        Bucket=self._bucket, Key=key, UploadId=upload["UploadId"]
-                    )
-                    aborted += 1
-        except (ClientError, BotoCoreError):
-            # The bucket's lifecycle rule aborts what we could not.
-            logger.warning("could not discard unfinished uploads", key=key, exc_info=True)
-        if aborted:
-            logger.info("unfinished uploads discarded", key=key, count=aborted)
-        return aborted
+    def discard_unfinished(self, uploads: Sequence[OpenUpload]) -> int:
+        gone = sum(1 for upload in uploads if self._abort(upload.key, upload.upload_id))
+        logger.info("uploads left open discarded", left_open=len(uploads), gone=gone)
+        return gone
 
-    def _abort(self, key: str, upload_id: str) -> None:
+    def _abort(self, key: str, upload_id: str) -> bool:
+        """Whether the upload is gone now (aborted, or already gone)."""
         try:
             self._client.abort_multipart_upload(Bucket=self._bucket, Key=key, UploadId=upload_id)
-        except (ClientError, BotoCoreError):
-            # The bucket's lifecycle rule aborts what we could not.
-            logger.exception("could not abort multipart upload", key=key)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "NoSuchUpload":
+                return True
+            # The bucket's lifecycle rule aborts what no attempt could.
+            logger.warning("could not abort multipart upload", key=key, upload_id=upload_id, error=str(error))
+            return False
+        except BotoCoreError as error:
+            logger.warning("could not abort multipart upload", key=key, upload_id=upload_id, error=str(error))
+            return False
+        return True
 
 
 class PartBody:

@@ -19,6 +19,7 @@ from videojobs.models import (
     Job,
     JobError,
     JobStatus,
+    OpenUpload,
     OutputMismatch,
     StoredFile,
     StoredFrame,
@@ -152,6 +153,8 @@ def transfer_video(request: TransferRequest, deps: Dependencies) -> Job | None:
         if job is not None and job.status in TERMINAL:
             close_reservation(job, deps)
         return None
+    if job.uploads_left_open:
+        deps.videos.discard_unfinished(job.uploads_left_open)
     outputs: dict[str, object] = {}
     try:
         # The frame is small and goes first: if it is unusable, no video is left without it.
@@ -168,7 +171,10 @@ def transfer_video(request: TransferRequest, deps: Dependencies) -> Job | None:
         return fail_job(job, error, deps, allowed_from=TRANSFERRING_ONLY)
     except TransferFailed as failure:
         logger.warning("transfer attempt failed", job_id=job.job_id, reason=str(failure))
-        deps.jobs.record_transfer_error(job.job_id, str(failure), code=failure.code, now=deps.clock())
+        left_open = [OpenUpload(key=key, upload_id=upload_id) for key, upload_id in failure.left_open]
+        deps.jobs.record_transfer_error(
+            job.job_id, str(failure), code=failure.code, now=deps.clock(), left_open=left_open
+        )
         raise
 
     checks = output_checks(job, metadata)
@@ -185,7 +191,13 @@ def transfer_video(request: TransferRequest, deps: Dependencies) -> Job | None:
         )
         return fail_job(job, mismatch, deps, allowed_from=TRANSFERRING_ONLY, changes=outputs)
 
-    changes = {"transfer_error": None, "transfer_error_code": None, **outputs, **pending(JOB_SUCCEEDED, deps)}
+    changes = {
+        "transfer_error": None,
+        "transfer_error_code": None,
+        "uploads_left_open": [],
+        **outputs,
+        **pending(JOB_SUCCEEDED, deps),
+    }
     succeeded = deps.jobs.transition(
         job.job_id, to=JobStatus.SUCCEEDED, allowed_from=TRANSFERRING_ONLY, changes=changes, now=deps.clock()
     )
@@ -202,9 +214,6 @@ def _copy[Metadata: (VideoMetadata, FrameMetadata)](
 ) -> tuple[StoredFile, Metadata]:
     policy = deps.download_policies[job.provider]
     policy.check(source_url)
-    if job.transfer_error is not None:
-        # An earlier attempt failed, and S3 may have refused its abort as well.
-        deps.videos.discard_unfinished(key)
     with deps.source.open(source_url, policy) as download:
         check_served_type(download.content_type, kind)
         stream = CheckedStream(
