@@ -14,7 +14,7 @@ from videojobs.logic.dead_letters import end_dead_lettered
 from videojobs.logic.dispatch import DispatchOutcome, dispatch_job
 from videojobs.logic.intake import accept_job
 from videojobs.logic.notify import NotifyMessage, NotifyOutcome, notify_caller
-from videojobs.logic.outcomes import stop_at_provider
+from videojobs.logic.outcomes import OWED_CANCEL_GRACE, settle_owed_work, stop_at_provider
 from videojobs.logic.status_checks import CheckOutcome, check_job_status
 from videojobs.models import (
     JOB_CANCELED,
@@ -146,6 +146,47 @@ def test_a_cancel_that_fails_for_now_leaves_it_owed_and_the_next_status_check_as
     assert len(provider.cancelled) == 2
     assert stored(world, job).view().cancel.provider_cancel == "accepted"  # type: ignore[union-attr]
     assert world.capacity.holders == {}
+
+
+def test_a_cancel_asked_moments_ago_is_left_to_its_call_and_a_later_status_check_asks_again() -> None:
+    world = FakeWorld()
+    job = running_job(world)
+    provider = world.providers["fal"]
+    provider.cancel_error = ProviderError("HTTP 503", retryable=True, status_code=503)
+    cancel_job(job.job_id, world.deps())  # its call to the provider failed for now
+    provider.cancel_error = None
+    check = StatusCheckRequest(job_id=job.job_id, dispatch_attempt=1)
+
+    world.clock.advance(OWED_CANCEL_GRACE.total_seconds() - 1)
+    check_job_status(check, world.deps())
+    assert len(provider.cancelled) == 1  # within the grace nobody races the cancel's own call
+
+    world.clock.advance(1)
+    check_job_status(check, world.deps())
+    assert len(provider.cancelled) == 2
+    assert stored(world, job).view().cancel.provider_cancel == "accepted"  # type: ignore[union-attr]
+
+
+def test_a_delivery_within_the_grace_for_a_job_no_chain_watches_schedules_the_look_after_it() -> None:
+    world = FakeWorld()
+    job = running_job(world)
+    provider = world.providers["fal"]
+    provider.cancel_error = ProviderError("HTTP 503", retryable=True, status_code=503)
+    cancel_job(job.job_id, world.deps())
+    world.jobs.jobs[job.job_id] = stored(world, job).model_copy(update={"capacity_slot": None})
+    provider.cancel_error = None
+    world.status_checks.scheduled.clear()
+    world.clock.advance(10)
+
+    settle_owed_work(stored(world, job), world.deps())
+
+    assert len(provider.cancelled) == 1
+    (later,) = world.status_checks.scheduled
+    assert later.request == StatusCheckRequest(job_id=job.job_id)
+    assert later.delay_seconds == OWED_CANCEL_GRACE.total_seconds() - 10 + 1
+    world.clock.advance(later.delay_seconds)
+    check_job_status(later.request, world.deps())
+    assert stored(world, job).view().cancel.provider_cancel == "accepted"  # type: ignore[union-attr]
 
 
 def test_of_two_settling_one_owed_cancel_the_later_refusal_does_not_overwrite_the_acceptance() -> None:

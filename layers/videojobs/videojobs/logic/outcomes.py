@@ -14,6 +14,7 @@ what is left: a repeat after a publish whose answer was lost."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
@@ -34,6 +35,7 @@ from videojobs.models import (
     ProviderCancel,
     ProviderCancelStatus,
     ProviderName,
+    StatusCheckRequest,
     TransferRequest,
 )
 from videojobs.observability import logger
@@ -179,17 +181,41 @@ def provider_done(job: Job, deps: Dependencies) -> Job:
     return freed
 
 
+#: How long the provider cancel a caller's (or a deadline's) cancel made owed stays the business of the
+#: cancel that asked it (the cancel function's timeout is 29 s): a status check or a webhook settling it
+#: at the same moment raced that call, and the provider's "already cancelled" to the later caller could
+#: be recorded over the acceptance the earlier one got, and answered to the caller.
+OWED_CANCEL_GRACE = timedelta(seconds=30)
+
+
 def settle_owed_work(job: Job | None, deps: Dependencies, *, last_try: bool = False) -> None:
     """A delivery found the job moved on: do what the move still owes (its transfer message, its
     outcome event, the cancel of its prediction, its budget reservation closed) in case whoever moved
-    it could not."""
+    it could not. A cancel asked less than `OWED_CANCEL_GRACE` ago is left to the call that asked it,
+    with a status check after the grace in case that call could not (unless the job's own chain of
+    checks still watches its prediction)."""
     if job is None:
         return
     queue_owed_transfer(job, deps)
     deliver_pending_event(job, deps)
-    if job.status in TERMINAL:
-        close_reservation(job, deps)
+    if job.status not in TERMINAL:
+        return
+    close_reservation(job, deps)
+    left = _grace_left(job, deps)
+    if last_try or left is None:
         stop_at_provider(job, deps, last_try=last_try)
+    elif job.capacity_slot is None:
+        delay = math.ceil(left.total_seconds()) + 1
+        deps.status_checks.schedule(StatusCheckRequest(job_id=job.job_id), delay_seconds=delay)
+
+
+def _grace_left(job: Job, deps: Dependencies) -> timedelta | None:
+    """How long the call that asked the job's owed provider cancel still has to settle it itself."""
+    owed = job.provider_cancel
+    if owed is None or owed.status is not ProviderCancelStatus.PENDING or job.cancel_requested_at is None:
+        return None
+    left = job.cancel_requested_at + OWED_CANCEL_GRACE - deps.clock()
+    return left if left > timedelta(0) else None
 
 
 def queue_owed_transfer(job: Job, deps: Dependencies) -> Job:
