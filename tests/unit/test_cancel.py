@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import FakeWorld, InMemoryJobStore, submit_job
+from tests.support import FakeProvider, FakeWorld, InMemoryJobStore, submit_job
 from videojobs.errors import CancelRefused, JobNotCancelable, JobNotFound, ProviderError
 from videojobs.logic.callback import apply_provider_update
 from videojobs.logic.cancel import cancel_job
@@ -148,13 +148,20 @@ def test_a_cancel_that_fails_for_now_leaves_it_owed_and_the_next_status_check_as
     assert world.capacity.holders == {}
 
 
-def test_a_cancel_asked_moments_ago_is_left_to_its_call_and_a_later_status_check_asks_again() -> None:
+def canceled_with_the_provider_cancel_owed() -> tuple[FakeWorld, Job, FakeProvider]:
+    """A running fal job canceled while fal could not take the cancel (503): canceled, the cancel owed,
+    and fal taking cancels again."""
     world = FakeWorld()
     job = running_job(world)
     provider = world.providers["fal"]
     provider.cancel_error = ProviderError("HTTP 503", retryable=True, status_code=503)
-    cancel_job(job.job_id, world.deps())  # its call to the provider failed for now
+    cancel_job(job.job_id, world.deps())
     provider.cancel_error = None
+    return world, job, provider
+
+
+def test_a_cancel_asked_moments_ago_is_left_to_its_call_and_a_later_status_check_asks_again() -> None:
+    world, job, provider = canceled_with_the_provider_cancel_owed()
     check = StatusCheckRequest(job_id=job.job_id, dispatch_attempt=1)
 
     world.clock.advance(OWED_CANCEL_GRACE.total_seconds() - 1)
@@ -168,13 +175,8 @@ def test_a_cancel_asked_moments_ago_is_left_to_its_call_and_a_later_status_check
 
 
 def test_a_delivery_within_the_grace_for_a_job_no_chain_watches_schedules_the_look_after_it() -> None:
-    world = FakeWorld()
-    job = running_job(world)
-    provider = world.providers["fal"]
-    provider.cancel_error = ProviderError("HTTP 503", retryable=True, status_code=503)
-    cancel_job(job.job_id, world.deps())
+    world, job, provider = canceled_with_the_provider_cancel_owed()
     world.jobs.jobs[job.job_id] = stored(world, job).model_copy(update={"capacity_slot": None})
-    provider.cancel_error = None
     world.status_checks.scheduled.clear()
     world.clock.advance(10)
 
@@ -190,12 +192,8 @@ def test_a_delivery_within_the_grace_for_a_job_no_chain_watches_schedules_the_lo
 
 
 def test_of_two_settling_one_owed_cancel_the_later_refusal_does_not_overwrite_the_acceptance() -> None:
-    world = FakeWorld()
-    job = running_job(world)
-    provider = world.providers["fal"]
-    provider.cancel_error = ProviderError("HTTP 503", retryable=True, status_code=503)
-    owed = cancel_job(job.job_id, world.deps())  # canceled, its provider cancel still owed
-    provider.cancel_error = None
+    world, job, provider = canceled_with_the_provider_cancel_owed()
+    owed = stored(world, job)
     # The cancel function and the callback of the provider's webhook both read it owed, then both ask.
     first = stop_at_provider(owed, world.deps(), last_try=False)
     provider.cancel_error = CancelRefused("fal: the request is already cancelled")
