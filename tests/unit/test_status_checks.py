@@ -12,10 +12,12 @@ from videojobs.errors import DependencyUnavailable, ProviderError
 from videojobs.logic.callback import apply_provider_update
 from videojobs.logic.dispatch import dispatch_job
 from videojobs.logic.hops import MAX_QUEUE_DELAY_SECONDS
+from videojobs.logic.intake import accept_job
 from videojobs.logic.status_checks import CheckOutcome, check_job_status
 from videojobs.logic.transfer import transfer_video
 from videojobs.models import (
     DispatchRequest,
+    HttpOrigin,
     Job,
     JobRequest,
     JobStatus,
@@ -111,6 +113,29 @@ def test_a_check_delivered_while_the_create_is_on_the_wire_keeps_its_chain() -> 
     assert check_job_status(second.request, world.deps()) is CheckOutcome.CHECKED
     assert slow.checked == [job.provider_job_id]
     assert world.status_checks.scheduled[-1].request.attempt == 3
+
+
+def test_a_first_check_that_comes_before_its_create_is_claimed_looks_once_more() -> None:
+    """The submit function schedules the first check, then claims the create: under load the check
+    can find the job still queued with no claim. It looks again; a second look with no claim stops."""
+    world = FakeWorld()
+    request = JobRequest.model_validate({"provider": "gateway", "prompt": "a lighthouse", "duration": 5})
+    job = accept_job(request, HttpOrigin(), world.deps()).job
+    first = StatusCheckRequest(job_id=job.job_id, attempt=1, dispatch_attempt=job.dispatch_attempts + 1)
+
+    assert check_job_status(first, world.deps()) is CheckOutcome.WAITING
+    (second,) = world.status_checks.scheduled
+    assert second.request == first.model_copy(update={"attempt": 2})
+    assert world.providers["gateway"].checked == []
+
+    world.status_checks.scheduled.clear()
+    assert check_job_status(second.request, world.deps()) is CheckOutcome.NOT_NEEDED  # its dispatch died
+    assert world.status_checks.scheduled == []
+
+    (dispatch,) = world.dispatches.take()
+    dispatch_job(dispatch.request, world.deps())  # now the create is claimed and sent
+    assert check_job_status(second.request, world.deps()) is CheckOutcome.CHECKED
+    assert world.providers["gateway"].checked == [world.jobs.jobs[job.job_id].provider_job_id]
 
 
 def test_a_check_of_a_queued_job_whose_create_was_refused_stops_its_chain() -> None:
