@@ -121,13 +121,13 @@ class S3VideoStore:
         """Whether the upload is gone now (aborted, or already gone)."""
         try:
             self._client.abort_multipart_upload(Bucket=self._bucket, Key=key, UploadId=upload_id)
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "NoSuchUpload":
+        except (ClientError, BotoCoreError) as error:
+            if (
+                isinstance(error, ClientError)
+                and error.response.get("Error", {}).get("Code") == "NoSuchUpload"
+            ):
                 return True
             # The bucket's lifecycle rule aborts what no attempt could.
-            logger.warning("could not abort multipart upload", key=key, upload_id=upload_id, error=str(error))
-            return False
-        except BotoCoreError as error:
             logger.warning("could not abort multipart upload", key=key, upload_id=upload_id, error=str(error))
             return False
         return True

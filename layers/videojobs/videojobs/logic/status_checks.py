@@ -65,15 +65,21 @@ def check_job_status(request: StatusCheckRequest, deps: Dependencies) -> CheckOu
         and request.dispatch_attempt in (None, job.dispatch_attempts)
     ):
         return _watch_canceled(request, job, deps)
-    if job is not None and job.status is JobStatus.QUEUED and _create_underway(request, job):
-        return _wait_for_the_create(request, job, deps)
-    # A queued job belongs to the submit function; a chain of an earlier create attempt has been
-    # replaced by the chain of the latest one.
+    create_underway = job is not None and job.status is JobStatus.QUEUED and _create_underway(request, job)
+    # A queued job belongs to the submit function, unless its create is underway; a chain of an earlier
+    # create attempt has been replaced by the chain of the latest one.
     if (
         job is None
         or job.status not in AWAITING_PROVIDER
-        or job.status is JobStatus.QUEUED
-        or (request.dispatch_attempt is not None and request.dispatch_attempt != job.dispatch_attempts)
+        or (
+            not create_underway
+            and (
+                job.status is JobStatus.QUEUED
+                or (
+                    request.dispatch_attempt is not None and request.dispatch_attempt != job.dispatch_attempts
+                )
+            )
+        )
     ):
         logger.info("status check not needed", job_id=request.job_id, status=job.status if job else None)
         settle_owed_work(job, deps)
@@ -87,6 +93,11 @@ def check_job_status(request: StatusCheckRequest, deps: Dependencies) -> CheckOu
     if now >= expires_at:
         expire_job(job, deps)
         return CheckOutcome.EXPIRED
+    if create_underway:
+        # Nothing to ask before the create answers, but the chain must outlive the call, or a slow
+        # create would leave its job with no safety net at all.
+        _schedule_next(request, job, now, expires_at, deps)
+        return CheckOutcome.WAITING
 
     update = _ask_provider(job, deps)
     if update is not None and apply_provider_update(job, update, deps).status not in AWAITING_PROVIDER:
@@ -111,28 +122,14 @@ def _at_deadline(request: StatusCheckRequest, job: Job | None, deps: Dependencie
 def _create_underway(request: StatusCheckRequest, job: Job) -> bool:
     """The queued job's create of the attempt this chain watches is on the wire (claimed, unanswered),
     or, for the chain's first check, not claimed yet: the submit function schedules the first check
-    before it claims the create, and under load the check can come first."""
+    before it claims the create, and under load the check can come first. A first check that still
+    finds no claim on its second look stops there: the dispatch that scheduled it died before its
+    create."""
     if request.dispatch_attempt is None:
         return False
     if request.dispatch_attempt == job.dispatch_attempts:
         return job.create_sent_at is not None
     return request.attempt == 1 and request.dispatch_attempt == job.dispatch_attempts + 1
-
-
-def _wait_for_the_create(request: StatusCheckRequest, job: Job, deps: Dependencies) -> CheckOutcome:
-    """Nothing to ask before the create answers, but the chain must outlive the call, or a slow create
-    would leave its job with no safety net at all. A first check that still finds no claim on its
-    second look stops there: the dispatch that scheduled it died before its create."""
-    now = deps.clock()
-    if is_early(request.due_at, now):
-        _schedule(request, request.due_at, deps)
-        return CheckOutcome.WAITING
-    expires_at = job.started_at + timedelta(seconds=deps.status_check_policy.job_max_age_seconds)
-    if now >= expires_at:
-        expire_job(job, deps)
-        return CheckOutcome.EXPIRED
-    _schedule_next(request, job, now, expires_at, deps)
-    return CheckOutcome.WAITING
 
 
 def _rendering_after_cancel(job: Job) -> bool:
